@@ -1,0 +1,384 @@
+//! `tinyml`: the course's command line. Every command runs the same code as the notebooks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+use tinyml_kit::activity::{ActivityData, ActivityModel, Method, SpeedRules};
+use tinyml_kit::audit::{DataAudit, GroupAccuracy};
+use tinyml_kit::course::{write_figures, Day1};
+use tinyml_kit::error::{Error, Result};
+use tinyml_kit::learn::ThresholdLearner;
+use tinyml_kit::metrics::percent;
+use tinyml_kit::search::{deep_blue, depth_table, TicTacToe};
+
+/// The TinyML course kit: lessons, figures and models from the command line.
+#[derive(Parser)]
+#[command(name = "tinyml", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run every lesson pipeline on the embedded data (or yours) and print a summary.
+    Course {
+        /// Folder for figures, summary.json and index.html.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        data: DataArg,
+        /// Print the summary as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every figure of the kit (PNG + SVG) and an index.html contact sheet.
+    Slides {
+        /// Folder to write into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Day 1: activity detection, rules vs learning.
+    #[command(subcommand)]
+    Activity(ActivityCmd),
+    /// Day 1: the training loop, learning the WALKING/RUNNING speed threshold.
+    Learn {
+        #[command(flatten)]
+        data: DataArg,
+        /// The two activities to separate.
+        #[arg(long, default_value = "WALKING,RUNNING")]
+        classes: String,
+        /// Gradient descent steps.
+        #[arg(long, default_value_t = 60)]
+        steps: usize,
+        /// How far each step moves the model.
+        #[arg(long, default_value_t = 0.5)]
+        learning_rate: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Day 1: why search explodes.
+    #[command(subcommand)]
+    Search(SearchCmd),
+    /// Open the notebooks in JupyterLab (checks for the Rust kernel first).
+    Lab {
+        /// Install what is missing (Python venv with JupyterLab, the evcxr kernel: ~15 min once).
+        #[arg(long)]
+        install: bool,
+    },
+}
+
+#[derive(Args)]
+struct DataArg {
+    /// A CSV recording or a folder of them, instead of the embedded data.
+    #[arg(long, value_name = "FILE|DIR")]
+    data: Option<PathBuf>,
+}
+
+impl DataArg {
+    fn load(&self) -> Result<ActivityData> {
+        match &self.data {
+            Some(path) => ActivityData::load(path),
+            None => Ok(ActivityData::course_default()),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ActivityCmd {
+    /// Write the generated activity data as CSV (the layout the board records).
+    Generate {
+        /// The CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of people.
+        #[arg(long, default_value_t = 12)]
+        people: usize,
+        /// Seconds each person does each activity.
+        #[arg(long, default_value_t = 24)]
+        seconds: u32,
+        /// Seed: the same seed gives the same file.
+        #[arg(long, default_value_t = tinyml_kit::activity::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// Score the slides' speed rules (below A mph WALKING, below B mph RUNNING, else BIKING).
+    Rules {
+        /// The two limits A,B in mph.
+        #[arg(long, default_value = "4,12")]
+        thresholds: String,
+        #[command(flatten)]
+        data: DataArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Learn the rules from accelerometer features; test on people held out of training.
+    Learn {
+        /// tree, logistic, knn or all.
+        #[arg(long, default_value = "all")]
+        model: String,
+        /// How many people to hold out for testing.
+        #[arg(long, default_value_t = 4)]
+        test_people: usize,
+        /// Seed of the choice of held-out people.
+        #[arg(long, default_value_t = tinyml_kit::course::SPLIT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        data: DataArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count examples per class and person; warn about imbalance.
+    Audit {
+        #[command(flatten)]
+        data: DataArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SearchCmd {
+    /// The slide's arithmetic: moves^turns positions at a given speed.
+    DeepBlue {
+        /// Moves per turn.
+        #[arg(long, default_value_t = 35.0)]
+        moves: f64,
+        /// Turns looked ahead.
+        #[arg(long, default_value_t = 10)]
+        turns: u32,
+        /// Positions checked per second.
+        #[arg(long, default_value_t = 1e9)]
+        rate: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Minimax on tic-tac-toe, counting the positions searched.
+    Minimax {
+        /// The board, 9 cells of X, O and . row by row (default: empty).
+        #[arg(long, default_value = ".........")]
+        board: String,
+        /// Depth limit (positions that deep are scored by the rule); default: search to the end;
+        /// `all` prints a table of every limit from the empty board.
+        #[arg(long)]
+        depth: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Cmd::Course { out, data, json } => course(&out, &data.load()?, json),
+        Cmd::Slides { out } => {
+            let written = tinyml_kit::slides::write_slides(&out)?;
+            println!("wrote {} files to {} (open {})", written.len(), out.display(), out.join("index.html").display());
+            Ok(())
+        }
+        Cmd::Activity(cmd) => activity(cmd),
+        Cmd::Learn { data, classes, steps, learning_rate, json } => {
+            let data = data.load()?;
+            let names: Vec<&str> = classes.split(',').map(str::trim).collect();
+            let [first, second] = names[..] else {
+                return Err(Error::param("classes", format!("'{classes}': give two activities, e.g. WALKING,RUNNING")));
+            };
+            let run = ThresholdLearner::params().steps(steps).learning_rate(learning_rate).fit_activities(&data, first, second)?;
+            if json {
+                print_json(&run.json());
+            } else {
+                print!("{}", run.table((steps / 10).max(1)));
+            }
+            Ok(())
+        }
+        Cmd::Search(SearchCmd::DeepBlue { moves, turns, rate, json }) => {
+            let cost = deep_blue(moves, turns, rate);
+            cost.validate()?;
+            if json {
+                print_json(&cost.json());
+            } else {
+                println!("{cost}");
+            }
+            Ok(())
+        }
+        Cmd::Search(SearchCmd::Minimax { board, depth, json }) => minimax(&board, depth.as_deref(), json),
+        Cmd::Lab { install } => lab(install),
+    }
+}
+
+fn course(out: &Path, data: &ActivityData, json: bool) -> Result<()> {
+    let day1 = Day1::run(data)?;
+    let summary = day1.json();
+    let figures = day1.figures()?;
+    let written = write_figures(&figures, out, "tinyml-kit course run")?;
+    let path = out.join("summary.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(|e| Error::io(&path, e))?;
+    if json {
+        print_json(&summary);
+    } else {
+        println!("Day 1: rules vs learning, on {} ({} windows, {} people)\n", data.source, data.len(), data.person_names().len());
+        print!("{}", day1.summary());
+        println!("\nwrote {} figures and summary.json to {} (open {})", written.len() - 1, out.display(), out.join("index.html").display());
+    }
+    Ok(())
+}
+
+fn activity(cmd: ActivityCmd) -> Result<()> {
+    match cmd {
+        ActivityCmd::Generate { out, people, seconds, seed } => {
+            let data = ActivityData::generator().people(people).seconds_per_activity(seconds).seed(seed).generate()?;
+            data.save_csv(&out)?;
+            println!("wrote {} windows ({} people) to {}", data.len(), people, out.display());
+        }
+        ActivityCmd::Rules { thresholds, data, json } => {
+            let limits: Vec<f64> = thresholds
+                .split(',')
+                .map(|s| s.trim().parse::<f64>())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| Error::param("thresholds", format!("'{thresholds}': give two speeds in mph, e.g. 4,12")))?;
+            let [walking, running] = limits[..] else {
+                return Err(Error::param("thresholds", format!("'{thresholds}': give exactly two speeds in mph, e.g. 4,12")));
+            };
+            let rules = SpeedRules::thresholds(walking, running)?;
+            let eval = rules.evaluate(&data.load()?)?;
+            if json {
+                print_json(&eval.json());
+            } else {
+                println!("{}", rules.code());
+                print!("{eval}");
+            }
+        }
+        ActivityCmd::Learn { model, test_people, seed, data, json } => {
+            let data = data.load()?;
+            let methods = if model == "all" { Method::ALL.to_vec() } else { vec![Method::parse(&model)?] };
+            let (train, test) = data.split_by_people(test_people, seed)?;
+            let mut results = Vec::new();
+            for method in methods {
+                let m = ActivityModel::params(method).fit(&train)?;
+                let eval = m.evaluate(&test)?;
+                let per_person = GroupAccuracy::new(&test.labels(), &m.predict(&test)?, &test.people(), "person");
+                if !json {
+                    println!("{}: accuracy {} on held-out people {}", method.name(), percent(eval.accuracy()), test.person_names().join(", "));
+                    print!("{}", eval.confusion.table());
+                    if let Some(rules) = m.rules() {
+                        println!("learned rules:\n{rules}");
+                    }
+                    println!();
+                }
+                let mut j = eval.json();
+                j["per_person"] = per_person.json();
+                if let Some(rules) = m.rules() {
+                    j["rules"] = rules.into();
+                }
+                results.push(j);
+            }
+            if json {
+                print_json(&serde_json::json!({ "test_people": test.person_names(), "models": results }));
+            }
+        }
+        ActivityCmd::Audit { data, json } => {
+            let audit = DataAudit::of_activity(&data.load()?);
+            if json {
+                print_json(&audit.json());
+            } else {
+                print!("{}", audit.class_table());
+                for w in &audit.warnings {
+                    println!("warning: {w}");
+                }
+                if audit.warnings.is_empty() {
+                    println!("no warnings: classes and people are balanced");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn minimax(board: &str, depth: Option<&str>, json: bool) -> Result<()> {
+    if depth == Some("all") {
+        let (table, results) = depth_table();
+        if json {
+            print_json(&serde_json::to_value(&results).unwrap_or_default());
+        } else {
+            print!("{table}");
+        }
+        return Ok(());
+    }
+    let limit = depth
+        .map(|d| d.parse::<u32>().map_err(|_| Error::param("depth", format!("'{d}': give a whole number of turns, or all"))))
+        .transpose()?;
+    let board = TicTacToe::parse(board)?;
+    let r = board.best_move(limit);
+    if json {
+        print_json(&serde_json::to_value(r).unwrap_or_default());
+    } else {
+        print!("{board}");
+        let best = r.best_move.map(|m| format!("cell {m}")).unwrap_or_else(|| "none (game over)".into());
+        println!("{} to move: best {best}, score {}, {} positions searched", board.to_move(), r.score, r.nodes);
+    }
+    Ok(())
+}
+
+/// The repository root (this binary is built from it: the kit is used from a clone).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn lab(install: bool) -> Result<()> {
+    let root = repo_root();
+    let venv = std::env::var_os("TINYML_VENV").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        home.join(".cache/tinyml-kit/venv")
+    });
+    let jupyter = venv.join("bin/jupyter");
+    let has_lab = Command::new(&jupyter).arg("lab").arg("--version").output().is_ok_and(|o| o.status.success());
+    let has_kernel = Command::new(&jupyter)
+        .args(["kernelspec", "list"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim_start().starts_with("rust ")));
+    if !(has_lab && has_kernel) {
+        let setup = root.join("tools/setup");
+        if !install {
+            return Err(Error::Model(format!(
+                "JupyterLab or the Rust kernel is missing (looked for {}).\n  Install them once with `tinyml lab --install` (runs {} --lab: a Python venv with JupyterLab, and `cargo install evcxr_jupyter --locked`, about 15 minutes)",
+                jupyter.display(),
+                setup.display()
+            )));
+        }
+        let status = Command::new("bash").arg(&setup).arg("--lab").status().map_err(|e| Error::io(&setup, e))?;
+        if !status.success() {
+            return Err(Error::Model(format!("{} --lab failed; see its output above", setup.display())));
+        }
+    }
+    let notebooks = root.join("notebooks");
+    println!("starting JupyterLab in {} (Ctrl-C to stop)", notebooks.display());
+    let status = Command::new(&jupyter)
+        .arg("lab")
+        .arg(format!("--notebook-dir={}", notebooks.display()))
+        .status()
+        .map_err(|e| Error::io(&jupyter, e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Model(format!("jupyter lab exited with {status}")))
+    }
+}

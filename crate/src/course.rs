@@ -1,0 +1,197 @@
+//! The whole course pipeline on one dataset: every lesson that exists, its results, its figures.
+//!
+//! `tinyml course --out DIR` runs [`Day1::run`] on the embedded data (or on the user's
+//! recordings), prints [`Day1::summary`], and writes the figures and `summary.json`.
+//! `tinyml slides` writes the same figures for the default data.
+
+use std::path::{Path, PathBuf};
+
+use crate::activity::{ActivityData, ActivityModel, Features, Method, SpeedRules};
+use crate::audit::{DataAudit, GroupAccuracy};
+use crate::error::{Error, Result};
+use crate::learn::{ThresholdLearner, TrainingRun};
+use crate::metrics::{percent, Evaluation};
+use crate::plot::{Figure, Table};
+use crate::search::{deep_blue, depth_figure, depth_table, growth_figure, SearchCost, SearchResult};
+
+/// The seed of the held-out-people split.
+pub const SPLIT_SEED: u64 = 7;
+
+/// Results of the Day 1 lessons on one dataset.
+#[derive(Debug, Clone)]
+pub struct Day1 {
+    /// The data everything ran on.
+    pub data: ActivityData,
+    /// The slides' speed rules on all windows (`Err`: why not, e.g. no speeds in the data).
+    pub rules: std::result::Result<Evaluation, String>,
+    /// People held out for testing the learned models.
+    pub test_people: Vec<String>,
+    /// Each learned model on the held-out people, in [`Method::ALL`] order.
+    pub models: Vec<Evaluation>,
+    /// The decision tree's rules, as code.
+    pub tree_rules: String,
+    /// The decision tree's accuracy per held-out person.
+    pub per_person: GroupAccuracy,
+    /// Gradient descent learning the WALKING/RUNNING speed threshold (`Err`: why not).
+    pub training: std::result::Result<TrainingRun, String>,
+    /// The slide's arithmetic: 35^10 positions at 10^9 per second.
+    pub deep_blue: SearchCost,
+    /// Minimax on tic-tac-toe at depth limits 1..=9 and without a limit.
+    pub minimax: Vec<SearchResult>,
+    /// Class and person counts of the data.
+    pub audit: DataAudit,
+}
+
+impl Day1 {
+    /// Runs every Day 1 lesson on `data`.
+    pub fn run(data: &ActivityData) -> Result<Day1> {
+        let people = data.person_names();
+        if people.len() < 2 {
+            return Err(Error::Model(format!(
+                "{} has {} person(s): testing on people the model has not seen needs at least 2 (record a friend too)",
+                data.source,
+                people.len()
+            )));
+        }
+        let rules = SpeedRules::slides().evaluate(data).map_err(|e| e.to_string());
+        let (train, test) = data.split_by_people((people.len() / 3).max(1), SPLIT_SEED)?;
+        let test_people = test.person_names();
+        let mut models = Vec::new();
+        let mut tree = None;
+        for method in Method::ALL {
+            let model = ActivityModel::params(method).fit(&train)?;
+            models.push(model.evaluate(&test)?);
+            if method == Method::DecisionTree {
+                tree = Some(model);
+            }
+        }
+        let tree = tree.expect("Method::ALL has the decision tree");
+        let per_person = GroupAccuracy::new(&test.labels(), &tree.predict(&test)?, &test.people(), "person");
+        let training = ThresholdLearner::params().fit_activities(data, "WALKING", "RUNNING").map_err(|e| e.to_string());
+        let (_, minimax) = depth_table();
+        Ok(Day1 {
+            data: data.clone(),
+            rules,
+            test_people,
+            models,
+            tree_rules: tree.rules().unwrap_or_default(),
+            per_person,
+            training,
+            deep_blue: deep_blue(35.0, 10, 1e9),
+            minimax,
+            audit: DataAudit::of_activity(data),
+        })
+    }
+
+    /// The summary table that `tinyml course` prints.
+    pub fn summary(&self) -> Table {
+        let mut t = Table::new(&["lesson", "result"]);
+        match &self.rules {
+            Ok(e) => {
+                let golf = e.confusion.per_class_accuracy().into_iter().find(|(l, _)| l == "GOLFING");
+                let golf = golf.map(|(_, a)| format!(" (GOLFING {})", percent(a))).unwrap_or_default();
+                t.push(vec!["speed rules (4, 12 mph), all windows".into(), format!("accuracy {}{golf}", percent(e.accuracy()))]);
+            }
+            Err(why) => t.push(vec!["speed rules (4, 12 mph)".into(), format!("skipped: {why}")]),
+        }
+        let held_out = format!("{} held-out people", self.test_people.len());
+        for e in &self.models {
+            t.push(vec![format!("{}, {held_out}", e.model), format!("accuracy {} ({} windows)", percent(e.accuracy()), e.confusion.total())]);
+        }
+        match &self.training {
+            Ok(run) => {
+                let (first, last) = (run.steps[0], run.final_step());
+                let boundary = last.boundary_mph.map(|b| format!("{b:.2} mph")).unwrap_or_else(|| "-".into());
+                t.push(vec![
+                    "training loop: WALKING/RUNNING threshold".into(),
+                    format!("{boundary} after {} steps; loss {:.3} -> {:.3}, mistakes {} -> {}", last.step, first.loss, last.loss, first.mistakes, last.mistakes),
+                ]);
+            }
+            Err(why) => t.push(vec!["training loop".into(), format!("skipped: {why}")]),
+        }
+        t.push(vec!["Deep Blue: 35^10 at 1e9 guesses/s".into(), format!("{:.3e} positions = {}", self.deep_blue.positions, self.deep_blue.human_time())]);
+        if let (Some(full), Some(d2)) = (self.minimax.last(), self.minimax.get(1)) {
+            t.push(vec![
+                "minimax, tic-tac-toe".into(),
+                format!("{} positions to the end; {} at depth 2 + scoring rule", full.nodes, d2.nodes),
+            ]);
+        }
+        let worst = self.per_person.worst().map(|(p, a)| format!("; lowest person {p} {}", percent(a))).unwrap_or_default();
+        t.push(vec![
+            "audit".into(),
+            format!("{} classes, {} people, {} warning(s){worst}", self.audit.class_counts.len(), self.audit.group_counts.len(), self.audit.warnings.len()),
+        ]);
+        t
+    }
+
+    /// Everything as JSON (the keys are documented in README).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "data": { "source": self.data.source, "windows": self.data.len(), "people": self.data.person_names().len(), "sample_rate_hz": self.data.sample_rate_hz },
+            "rules": match &self.rules { Ok(e) => e.json(), Err(why) => serde_json::json!({ "skipped": why }) },
+            "test_people": self.test_people,
+            "models": self.models.iter().map(|e| e.json()).collect::<Vec<_>>(),
+            "tree_rules": self.tree_rules,
+            "per_person": self.per_person.json(),
+            "training": match &self.training { Ok(r) => r.json(), Err(why) => serde_json::json!({ "skipped": why }) },
+            "deep_blue": self.deep_blue.json(),
+            "minimax": self.minimax,
+            "audit": self.audit.json(),
+        })
+    }
+
+    /// Every figure of the Day 1 lessons, with a file stem for each.
+    pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
+        let mut figs: Vec<(String, Figure)> = Vec::new();
+        let mut add = |stem: &str, fig: Figure| figs.push((format!("day1-{:02}-{stem}", figs.len() + 1), fig));
+        if self.rules.is_ok() {
+            add("speed-histogram", SpeedRules::slides().histogram(&self.data)?);
+        }
+        if let Ok(e) = &self.rules {
+            add("rules-confusion", e.confusion.figure(&format!("Speed rules: accuracy {}", percent(e.accuracy()))));
+        }
+        for fig in self.data.example_figures() {
+            let stem = format!("accelerometer-{}", fig.title().split(' ').next().unwrap_or("window").to_lowercase());
+            add(&stem, fig);
+        }
+        if let Some(i) = self.data.windows.iter().position(|w| w.label == "WALKING").or((!self.data.is_empty()).then_some(0)) {
+            add("spectrum", crate::activity::spectrum_figure(&self.data, i)?);
+        }
+        add("feature-scatter", Features::of(&self.data)?.scatter("dominant_hz", "magnitude_std_g")?);
+        for e in &self.models {
+            let stem = format!("{}-confusion", e.model.replace(' ', "-"));
+            add(&stem, e.confusion.figure(&format!("{} on held-out people: {}", e.model, percent(e.accuracy()))));
+        }
+        add("per-person-accuracy", self.per_person.figure("Decision tree: accuracy for each held-out person"));
+        if let Ok(run) = &self.training {
+            add("training-loss", run.loss_figure());
+            add("training-boundary", run.boundary_figure());
+        }
+        add("search-growth", growth_figure(35.0, 12, 1e9));
+        add("minimax-positions", depth_figure(&self.minimax));
+        add("audit-classes", self.audit.class_figure());
+        Ok(figs)
+    }
+}
+
+/// Writes every figure as PNG and SVG into `dir`, and an `index.html` contact sheet; returns the
+/// files written.
+pub fn write_figures(figures: &[(String, Figure)], dir: &Path, title: &str) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let mut html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:1em;width:420px;vertical-align:top}} img{{width:100%;border:1px solid #ddd}} figcaption{{font-size:90%}}</style></head>\n<body><h1>{title}</h1>\n"
+    );
+    for (stem, fig) in figures {
+        let (png, svg) = fig.save(dir, stem)?;
+        html += &format!(
+            "<figure><a href=\"{stem}.svg\"><img src=\"{stem}.png\" alt=\"{t}\"></a><figcaption>{t}<br><code>{stem}</code> (<a href=\"{stem}.png\">png</a>, <a href=\"{stem}.svg\">svg</a>)</figcaption></figure>\n",
+            t = fig.title().replace('<', "&lt;"),
+        );
+        written.extend([png, svg]);
+    }
+    html += "</body></html>\n";
+    let index = dir.join("index.html");
+    std::fs::write(&index, html).map_err(|e| Error::io(&index, e))?;
+    written.push(index);
+    Ok(written)
+}

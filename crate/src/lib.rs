@@ -1,0 +1,45 @@
+//! # tinyml-kit
+//!
+//! The support crate of a three-day TinyML course: every lesson's computation, figure and table,
+//! behind concrete types that a notebook cell can use without generics, and the `tinyml`
+//! command line that runs the same code.
+//!
+//! A notebook starts with
+//!
+//! ```
+//! use tinyml_kit::prelude::*;
+//! ```
+//!
+//! Day 1 ("rules vs learning"):
+//! - [`activity`]: speed rules from the slides, accelerometer features, learned models;
+//! - [`learn`]: the training loop made visible (guess, count mistakes, improve);
+//! - [`search`]: why search explodes (Deep Blue's 35 moves per turn) and minimax;
+//! - [`audit`]: responsible data (balance, per-person accuracy).
+//!
+//! Shared: [`plot`] (figures that display themselves), [`metrics`], [`slides`] (every figure of
+//! the kit), [`course`] (the whole pipeline on the embedded data).
+#![warn(missing_docs)]
+
+pub mod activity;
+pub mod audit;
+pub mod course;
+pub mod error;
+pub mod learn;
+pub mod metrics;
+pub mod plot;
+pub mod rng;
+pub mod search;
+pub mod slides;
+
+/// What a lesson notebook `use`s: concrete types and functions only.
+pub mod prelude {
+    pub use crate::activity::{
+        spectrum_figure, ActivityData, ActivityModel, Features, Method, SpeedRules, ACTIVITIES,
+    };
+    pub use crate::audit::{DataAudit, GroupAccuracy};
+    pub use crate::error::{Error, Result};
+    pub use crate::learn::{count_mistakes, log_loss, sigmoid, ThresholdLearner, TrainingRun};
+    pub use crate::metrics::{percent, ConfusionMatrix, Evaluation};
+    pub use crate::plot::{Figure, Table};
+    pub use crate::search::{deep_blue, depth_figure, depth_table, growth_figure, SearchCost, TicTacToe};
+}

@@ -1,0 +1,18 @@
+//! `tinyml-core`: the code that the laptop and the board both run.
+//!
+//! Everything the Arduino Nano 33 BLE Sense computes is computed on the laptop by this crate, so
+//! a model trained in a notebook sees exactly the features the board will give it. The crate is
+//! `#![no_std]`, allocates nothing and never panics on bad input: every fallible function returns
+//! a small `Copy` error with a stable `u8` code that can travel over the serial protocol.
+//!
+//! What is here so far:
+//! - [`imu`]: features of one accelerometer window (Day 1 activity detection, Day 3 on the board).
+//!
+//! Float maths goes through [`libm`], a software implementation that gives the same bits on
+//! x86_64 and on the Cortex-M4.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod imu;
+pub mod spectrum;

@@ -1,0 +1,1 @@
+//! Whole-kit tests live in `tests/`.

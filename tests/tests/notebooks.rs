@@ -1,0 +1,752 @@
+//! Executes every lesson notebook under the evcxr `rust` Jupyter kernel and checks the result.
+//!
+//! For each `*.ipynb` in `<repo>/notebooks/` (sorted by name, one after another) the test runs
+//! `jupyter execute --kernel_name=rust`, then reads the executed notebook and fails on:
+//! - a non-zero exit of `jupyter execute` (a cell did not compile, or the kernel died),
+//! - a stream output containing `panicked at` (a panic does not make `jupyter execute` fail),
+//! - an output of type `error`,
+//! - a code cell marked with the comment `// figure` that shows no `image/png` output.
+//!
+//! Cells are numbered from 1, counting every cell (markdown too), as a reader scrolling sees them.
+//!
+//! Files written under the target dir (`$CARGO_TARGET_DIR`, else `<repo>/target`):
+//! - `notebooks/NAME.out.ipynb`: the executed notebook (open it to see what went wrong),
+//! - `notebooks/NAME.timing.json`: wall time, median cell time and the slowest cell,
+//! - `evcxr/NAME/`: the kernel's build dir (`EVCXR_TMPDIR`), kept between runs so the notebook's
+//!   `:dep` crates build only once. Each notebook has its own, and notebooks run one at a time:
+//!   two kernels sharing one dir at once corrupt each other's builds.
+//!
+//! Environment:
+//! - `TINYML_NOTEBOOKS_DIR`: run the notebooks of this folder instead of `<repo>/notebooks`
+//!   (to try the harness on throwaway notebooks; outputs still go to the target dir).
+//! - `TINYML_JUPYTER`: the `jupyter` executable (`tools/test` sets it to the venv's). Otherwise
+//!   `$TINYML_VENV/bin/jupyter`, then `~/.cache/tinyml-kit/venv/bin/jupyter`, then `jupyter` on
+//!   `PATH`.
+//! - `CI`: when non-empty, a missing Jupyter or `rust` kernel fails the test; otherwise the test
+//!   says "skipped" on stderr and passes, so `cargo test` works on a laptop without Jupyter.
+//!   `tools/setup` installs both.
+
+use serde_json::{json, Value};
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+/// The Jupyter kernel spec that evcxr_jupyter installs.
+const KERNEL: &str = "rust";
+/// Longest a single cell may run, in seconds (a cold `:dep` build can take minutes).
+const CELL_TIMEOUT_SECS: u32 = 900;
+/// A code cell containing this comment must display a PNG figure.
+const FIGURE_MARKER: &str = "// figure";
+/// What Rust prints when a thread panics.
+const PANIC_TEXT: &str = "panicked at";
+/// How many lines of `jupyter execute`'s stderr a failure message quotes.
+const STDERR_TAIL_LINES: usize = 40;
+
+#[test]
+fn notebooks_execute_without_errors() {
+    let dir = notebooks_dir();
+    let jupyter = match find_tools() {
+        Ok(jupyter) => jupyter,
+        Err(reason) => return tools_missing(&reason),
+    };
+    let notebooks = list_notebooks(&dir).unwrap_or_else(|e| panic!("{e}"));
+    if notebooks.is_empty() {
+        note(&format!("notebooks: none found in {}", dir.display()));
+        return;
+    }
+    let failures: Vec<String> = notebooks
+        .iter()
+        .filter_map(|nb| run_notebook(&jupyter, nb).err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} notebooks failed:\n\n{}",
+        failures.len(),
+        notebooks.len(),
+        failures.join("\n\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where things are
+
+/// The repository root: the parent of this package's directory.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent directory")
+        .to_path_buf()
+}
+
+/// The folder of notebooks to run: `$TINYML_NOTEBOOKS_DIR`, else `<repo>/notebooks`.
+fn notebooks_dir() -> PathBuf {
+    match non_empty_env("TINYML_NOTEBOOKS_DIR") {
+        Some(dir) => repo_root().join(dir),
+        None => repo_root().join("notebooks"),
+    }
+}
+
+/// The cargo target dir: `$CARGO_TARGET_DIR` (relative to the repo root), else `<repo>/target`.
+fn target_dir() -> PathBuf {
+    match non_empty_env("CARGO_TARGET_DIR") {
+        Some(dir) => repo_root().join(dir),
+        None => repo_root().join("target"),
+    }
+}
+
+/// The value of an environment variable, unless it is unset or empty.
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The `*.ipynb` files directly in `dir`, sorted by name.
+fn list_notebooks(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = fs::read_dir(dir)
+        .map_err(|e| format!("cannot list notebooks in {}: {e}", dir.display()))?;
+    let mut notebooks = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list notebooks in {}: {e}", dir.display()))?
+            .path();
+        if path.is_file() && path.extension().is_some_and(|ext| ext == "ipynb") {
+            notebooks.push(path);
+        }
+    }
+    notebooks.sort();
+    Ok(notebooks)
+}
+
+/// The files one notebook run reads and writes.
+struct RunPaths {
+    /// The executed notebook.
+    executed: PathBuf,
+    /// The timing report.
+    timing: PathBuf,
+    /// evcxr's build dir for this notebook (`EVCXR_TMPDIR`).
+    evcxr_tmp: PathBuf,
+}
+
+impl RunPaths {
+    /// The paths for the notebook with file stem `stem`, creating their folders.
+    fn create(stem: &str) -> Result<Self, String> {
+        let out_dir = target_dir().join("notebooks");
+        let paths = RunPaths {
+            executed: out_dir.join(format!("{stem}.out.ipynb")),
+            timing: out_dir.join(format!("{stem}.timing.json")),
+            evcxr_tmp: target_dir().join("evcxr").join(stem),
+        };
+        for dir in [&out_dir, &paths.evcxr_tmp] {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        Ok(paths)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding Jupyter and the kernel
+
+/// The `jupyter` executable, once it and the `rust` kernel are known to be installed.
+fn find_tools() -> Result<PathBuf, String> {
+    let jupyter = find_jupyter()?;
+    check_rust_kernel(&jupyter)?;
+    Ok(jupyter)
+}
+
+/// `$TINYML_JUPYTER`, else the venv's `jupyter`, else `jupyter` on `PATH`.
+fn find_jupyter() -> Result<PathBuf, String> {
+    if let Some(path) = non_empty_env("TINYML_JUPYTER") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("TINYML_JUPYTER={} does not exist", path.display()))
+        };
+    }
+    let venvs = [
+        non_empty_env("TINYML_VENV").map(PathBuf::from),
+        non_empty_env("HOME").map(|home| Path::new(&home).join(".cache/tinyml-kit/venv")),
+    ];
+    venvs
+        .into_iter()
+        .flatten()
+        .map(|venv| venv.join("bin/jupyter"))
+        .find(|path| path.is_file())
+        .or_else(|| find_on_path("jupyter"))
+        .ok_or_else(|| {
+            "jupyter not found (no venv at ~/.cache/tinyml-kit/venv, none on PATH)".into()
+        })
+}
+
+/// The first file named `program` in the folders of `PATH`.
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Checks that Jupyter knows the `rust` kernel and that the kernel's program exists.
+fn check_rust_kernel(jupyter: &Path) -> Result<(), String> {
+    let output = Command::new(jupyter)
+        .args(["kernelspec", "list", "--json"])
+        .output()
+        .map_err(|e| format!("cannot run {} kernelspec list: {e}", jupyter.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} kernelspec list failed: {}",
+            jupyter.display(),
+            tail(&String::from_utf8_lossy(&output.stderr), 5)
+        ));
+    }
+    let specs: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cannot parse `jupyter kernelspec list --json`: {e}"))?;
+    let spec = &specs["kernelspecs"][KERNEL];
+    if spec.is_null() {
+        return Err(format!(
+            "Jupyter kernel `{KERNEL}` (evcxr_jupyter) is not installed"
+        ));
+    }
+    let program = spec["spec"]["argv"][0].as_str().unwrap_or_default();
+    let found = if Path::new(program).is_absolute() {
+        Path::new(program).is_file()
+    } else {
+        find_on_path(program).is_some()
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "the `{KERNEL}` kernel's program `{program}` does not exist"
+        ))
+    }
+}
+
+/// Fails under CI, otherwise prints why the notebooks are skipped.
+fn tools_missing(reason: &str) {
+    let message = format!("notebooks not run: {reason}; run tools/setup to install what they need");
+    if non_empty_env("CI").is_some() {
+        panic!("{message} (CI is set, so this is a failure, not a skip)");
+    }
+    note(&format!("skipped: {message}"));
+}
+
+/// Writes a line to stderr even while libtest captures output (it captures only `eprintln!`),
+/// so skips and timings show up in a plain `cargo test`.
+fn note(line: &str) {
+    // Best effort: a closed stderr must not fail the test.
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running one notebook
+
+/// Executes one notebook and checks it; the error is the whole report for this notebook.
+fn run_notebook(jupyter: &Path, notebook: &Path) -> Result<(), String> {
+    let name = file_name(notebook);
+    let stem = notebook
+        .file_stem()
+        .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
+    let paths = RunPaths::create(&stem)?;
+    // A stale executed notebook from an earlier run must not be checked by mistake.
+    let _ = fs::remove_file(&paths.executed);
+
+    let started = Instant::now();
+    let output = execute(jupyter, notebook, &paths)?;
+    let seconds = started.elapsed().as_secs_f64();
+    note(&format!(
+        "notebook {name}: {seconds:.1} s ({})",
+        output.status
+    ));
+
+    if !output.status.success() {
+        return Err(execute_failure(notebook, &output));
+    }
+    let executed = read_notebook(&paths.executed)?;
+    report_timing(&name, seconds, &executed, &paths.timing)?;
+    let problems = check_notebook(&executed);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        Err(format!(
+            "{name}: {} problem(s) (executed notebook: {}):\n{}",
+            problems.len(),
+            paths.executed.display(),
+            list.join("\n")
+        ))
+    }
+}
+
+/// Runs `jupyter execute` on the notebook, from the notebook's folder.
+fn execute(jupyter: &Path, notebook: &Path, paths: &RunPaths) -> Result<Output, String> {
+    let folder = notebook.parent().unwrap_or(Path::new("."));
+    Command::new(jupyter)
+        .arg("execute")
+        .arg(format!("--kernel_name={KERNEL}"))
+        .arg(format!("--timeout={CELL_TIMEOUT_SECS}"))
+        .arg(format!("--output={}", paths.executed.display()))
+        .arg(notebook)
+        .current_dir(folder)
+        .env("EVCXR_TMPDIR", &paths.evcxr_tmp)
+        .output()
+        .map_err(|e| format!("cannot run {} execute: {e}", jupyter.display()))
+}
+
+/// The report for a failed `jupyter execute`: the failing cell if found, then stderr's tail.
+fn execute_failure(notebook: &Path, output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let cell = failing_cell_source(&stderr)
+        .map(|source| locate_cell(notebook, &source))
+        .unwrap_or_else(|| "(failing cell not found in the output)".into());
+    let mut report = format!(
+        "{}: jupyter execute failed ({}) in {cell}\n--- stderr (last {STDERR_TAIL_LINES} lines) ---\n{}",
+        file_name(notebook),
+        output.status,
+        tail(&stderr, STDERR_TAIL_LINES)
+    );
+    if stderr.contains("believes it's in a workspace when it's not") {
+        report.push_str(
+            "\nhint: the kernel's build dir is inside the cargo workspace; add \
+             `exclude = [\"target\"]` to [workspace] in the root Cargo.toml",
+        );
+    }
+    report
+}
+
+/// The source of the cell that nbclient's `CellExecutionError` quotes, between its dashed lines.
+fn failing_cell_source(stderr: &str) -> Option<String> {
+    let after = stderr
+        .split("An error occurred while executing the following cell:")
+        .nth(1)?;
+    let mut parts = after.split("\n------------------\n");
+    parts.next()?; // text before the opening dashes
+    parts.next().map(|source| source.trim().to_string())
+}
+
+/// Names the cell of `notebook` whose source is `source`: "cell N (`head`)".
+fn locate_cell(notebook: &Path, source: &str) -> String {
+    let index = read_notebook(notebook).ok().and_then(|nb| {
+        cells(&nb)
+            .iter()
+            .position(|cell| multiline(&cell["source"]).trim() == source)
+    });
+    match index {
+        Some(i) => format!("cell {} (`{}`)", i + 1, head(source)),
+        None => format!("the cell `{}`", head(source)),
+    }
+}
+
+/// Reads and parses a notebook file.
+fn read_notebook(path: &Path) -> Result<Value, String> {
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))
+}
+
+/// The file name of a path, for messages.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking an executed notebook
+
+/// Something wrong in one cell of an executed notebook.
+#[derive(Debug, Clone, PartialEq)]
+struct Problem {
+    /// 1-based position of the cell among all cells.
+    cell: usize,
+    /// The first non-blank line of the cell's source.
+    source_head: String,
+    /// What is wrong.
+    what: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cell {} (`{}`): {}",
+            self.cell, self.source_head, self.what
+        )
+    }
+}
+
+/// Every problem in an executed notebook: panics, error outputs and missing figures.
+fn check_notebook(notebook: &Value) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (index, cell) in cells(notebook).iter().enumerate() {
+        if cell["cell_type"] != "code" {
+            continue;
+        }
+        let source = multiline(&cell["source"]);
+        problems.extend(check_cell(cell, &source).into_iter().map(|what| Problem {
+            cell: index + 1,
+            source_head: head(&source),
+            what,
+        }));
+    }
+    problems
+}
+
+/// What is wrong with one code cell, one sentence per problem.
+fn check_cell(cell: &Value, source: &str) -> Vec<String> {
+    let outputs = cell["outputs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    for output in outputs {
+        match output["output_type"].as_str() {
+            Some("stream") => {
+                let text = multiline(&output["text"]);
+                if let Some(line) = text.lines().find(|line| line.contains(PANIC_TEXT)) {
+                    problems.push(format!("panic: {}", line.trim()));
+                }
+            }
+            Some("error") => problems.push(format!(
+                "error output: {}: {}",
+                output["ename"].as_str().unwrap_or("?"),
+                output["evalue"].as_str().unwrap_or("?")
+            )),
+            _ => {}
+        }
+    }
+    if source.contains(FIGURE_MARKER) && !outputs.iter().any(has_png) {
+        problems.push(format!(
+            "marked `{FIGURE_MARKER}` but shows no image/png output"
+        ));
+    }
+    problems
+}
+
+/// Whether an output carries a non-empty `image/png`.
+fn has_png(output: &Value) -> bool {
+    !multiline(&output["data"]["image/png"]).trim().is_empty()
+}
+
+/// The cells of a notebook (none if it has no `cells` list).
+fn cells(notebook: &Value) -> &[Value] {
+    notebook["cells"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// Notebook text, stored either as one string or as a list of strings (lines).
+fn multiline(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().filter_map(Value::as_str).collect(),
+        _ => String::new(),
+    }
+}
+
+/// The first non-blank line of a cell's source, shortened for messages.
+fn head(source: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    let line = source
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    if line.chars().count() > MAX_CHARS {
+        format!("{}…", line.chars().take(MAX_CHARS).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cell timing (informational only: shared machines are too noisy to assert on)
+
+/// How long one cell ran, from the kernel's `execute_input` to its `execute_reply`.
+#[derive(Debug, Clone, PartialEq)]
+struct CellTime {
+    /// 1-based position of the cell among all cells.
+    cell: usize,
+    seconds: f64,
+    source_head: String,
+}
+
+/// The run time of every cell that has nbclient's `metadata.execution` timestamps.
+fn cell_times(notebook: &Value) -> Vec<CellTime> {
+    cells(notebook)
+        .iter()
+        .enumerate()
+        .filter_map(|(index, cell)| {
+            let execution = &cell["metadata"]["execution"];
+            let start = parse_timestamp(execution["iopub.execute_input"].as_str()?)?;
+            let end = parse_timestamp(execution["shell.execute_reply"].as_str()?)?;
+            Some(CellTime {
+                cell: index + 1,
+                seconds: end - start,
+                source_head: head(&multiline(&cell["source"])),
+            })
+        })
+        .collect()
+}
+
+/// The median of some numbers (`None` for none).
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+/// The slowest cell, if any was timed.
+fn slowest(times: &[CellTime]) -> Option<&CellTime> {
+    times.iter().max_by(|a, b| a.seconds.total_cmp(&b.seconds))
+}
+
+/// The timing summary of one run, as written to `NAME.timing.json`.
+fn timing_report(notebook: &str, total_seconds: f64, times: &[CellTime]) -> Value {
+    let seconds: Vec<f64> = times.iter().map(|t| t.seconds).collect();
+    json!({
+        "notebook": notebook,
+        "total_seconds": round3(total_seconds),
+        "cells_timed": times.len(),
+        "median_cell_seconds": median(&seconds).map(round3),
+        "max_cell": slowest(times).map(|t| json!({
+            "cell": t.cell,
+            "seconds": round3(t.seconds),
+            "source_head": t.source_head,
+        })),
+    })
+}
+
+/// Prints the median and slowest cell, and writes the timing report.
+fn report_timing(name: &str, total: f64, executed: &Value, path: &Path) -> Result<(), String> {
+    let times = cell_times(executed);
+    let seconds: Vec<f64> = times.iter().map(|t| t.seconds).collect();
+    if let (Some(median), Some(max)) = (median(&seconds), slowest(&times)) {
+        note(&format!(
+            "notebook {name}: {} cells timed, median {median:.2} s, slowest: cell {} ({:.2} s) `{}`",
+            times.len(),
+            max.cell,
+            max.seconds,
+            max.source_head
+        ));
+    }
+    let report = timing_report(name, total, &times);
+    let text = serde_json::to_string_pretty(&report).expect("a JSON value serialises");
+    fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Rounds to milliseconds, to keep reports readable.
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Seconds since the Unix epoch of an ISO 8601 timestamp such as `2024-05-01T10:00:00.123456Z`
+/// or `2024-05-01T12:00:00.5+02:00` (a missing offset is taken as UTC).
+fn parse_timestamp(text: &str) -> Option<f64> {
+    let (date, time) = text.trim().split_once('T')?;
+    let mut ymd = date.splitn(3, '-').map(|part| part.parse::<i64>().ok());
+    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let (clock, offset_seconds) = split_offset(time)?;
+    let mut hms = clock.splitn(3, ':');
+    let hours: i64 = hms.next()?.parse().ok()?;
+    let minutes: i64 = hms.next()?.parse().ok()?;
+    let seconds: f64 = hms.next()?.parse().ok()?;
+    let days = days_from_civil(year, month, day);
+    Some((days * 86_400 + hours * 3_600 + minutes * 60 - offset_seconds) as f64 + seconds)
+}
+
+/// Splits `10:00:00.5+02:00` into the clock time and the UTC offset in seconds.
+fn split_offset(time: &str) -> Option<(&str, i64)> {
+    if let Some(clock) = time.strip_suffix('Z') {
+        return Some((clock, 0));
+    }
+    match time.rfind(['+', '-']) {
+        Some(at) => {
+            let (clock, offset) = time.split_at(at);
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            let (h, m) = offset[1..].split_once(':').unwrap_or((&offset[1..], "0"));
+            Some((
+                clock,
+                sign * (h.parse::<i64>().ok()? * 3_600 + m.parse::<i64>().ok()? * 60),
+            ))
+        }
+        None => Some((time, 0)),
+    }
+}
+
+/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests of the checking logic (no Jupyter needed)
+
+mod tests {
+    use super::*;
+
+    /// A notebook with the given cells.
+    fn notebook(cells: Vec<Value>) -> Value {
+        json!({
+            "cells": cells,
+            "metadata": {"kernelspec": {"name": "rust", "language": "rust", "display_name": "Rust"}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        })
+    }
+
+    /// A code cell with the given source and outputs.
+    fn code_cell(source: Value, outputs: Vec<Value>) -> Value {
+        json!({"cell_type": "code", "metadata": {}, "source": source, "outputs": outputs})
+    }
+
+    #[test]
+    fn good_notebook_passes() {
+        let nb = notebook(vec![
+            json!({"cell_type": "markdown", "metadata": {}, "source": "# Lesson\n// figure in prose"}),
+            code_cell(json!("let x = 1 + 1;"), vec![]),
+            code_cell(
+                json!(["println!(\"{}\", x);\n"]),
+                vec![json!({"output_type": "stream", "name": "stdout", "text": ["2\n"]})],
+            ),
+            code_cell(
+                json!(["// figure\n", "plot(&x)"]),
+                vec![json!({"output_type": "display_data", "metadata": {},
+                            "data": {"image/png": "iVBORw0KGgo=", "text/plain": "plot"}})],
+            ),
+        ]);
+        assert_eq!(check_notebook(&nb), vec![]);
+    }
+
+    #[test]
+    fn panic_in_list_of_strings_stream_is_detected() {
+        let nb = notebook(vec![
+            code_cell(json!("let x = 1;"), vec![]),
+            code_cell(
+                json!(["// boom\n", "panic!(\"boom\")"]),
+                vec![json!({"output_type": "stream", "name": "stderr",
+                            "text": ["thread '<unnamed>' ", "panicked at src/lib.rs:3:1:\n", "boom\n"]})],
+            ),
+        ]);
+        let problems = check_notebook(&nb);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].cell, 2);
+        assert_eq!(problems[0].source_head, "// boom");
+        assert!(
+            problems[0].what.contains("panicked at src/lib.rs:3:1"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn error_output_is_reported() {
+        let nb = notebook(vec![code_cell(
+            json!("let y: u8 = \"no\";"),
+            vec![
+                json!({"output_type": "error", "ename": "Error", "evalue": "mismatched types",
+                        "traceback": []}),
+            ],
+        )]);
+        let problems = check_notebook(&nb);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].to_string(),
+            "cell 1 (`let y: u8 = \"no\";`): error output: Error: mismatched types"
+        );
+    }
+
+    #[test]
+    fn figure_cell_without_png_is_reported() {
+        let text_only = json!({"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                               "data": {"text/plain": "Figure"}});
+        let empty_png =
+            json!({"output_type": "display_data", "metadata": {}, "data": {"image/png": ""}});
+        let nb = notebook(vec![
+            code_cell(json!("let f = 1;"), vec![]),
+            code_cell(
+                json!("// figure: the accuracy curve\nshow(f)"),
+                vec![text_only],
+            ),
+            code_cell(json!(["// figure\n", "show(f)"]), vec![empty_png]),
+            code_cell(json!("// figure\nshow(f)"), vec![]),
+        ]);
+        let cells: Vec<usize> = check_notebook(&nb).iter().map(|p| p.cell).collect();
+        assert_eq!(cells, vec![2, 3, 4]);
+        assert!(check_notebook(&nb)[0].what.contains("image/png"));
+    }
+
+    #[test]
+    fn failing_cell_is_found_in_nbclient_stderr() {
+        let stderr = "[NbClientApp] Executing x.ipynb\n\
+            Traceback (most recent call last):\n  ...\n\
+            nbclient.exceptions.CellExecutionError: An error occurred while executing the following cell:\n\
+            ------------------\n\
+            let y: u8 = \"no\";\n\
+            ------------------\n\n\
+            [E0308] Error: mismatched types\n";
+        assert_eq!(
+            failing_cell_source(stderr).as_deref(),
+            Some("let y: u8 = \"no\";")
+        );
+        assert_eq!(failing_cell_source("Kernel died"), None);
+    }
+
+    #[test]
+    fn cell_times_come_from_execution_metadata() {
+        let mut slow = code_cell(json!(":dep plotters"), vec![]);
+        slow["metadata"]["execution"] = json!({
+            "iopub.execute_input": "2024-12-31T23:59:58.500000Z",
+            "shell.execute_reply": "2025-01-01T00:00:10.750000Z",
+        });
+        let mut quick = code_cell(json!("1 + 1"), vec![]);
+        quick["metadata"]["execution"] = json!({
+            "iopub.execute_input": "2025-01-01T02:00:11+02:00",
+            "shell.execute_reply": "2025-01-01T00:00:11.5Z",
+        });
+        let untimed = code_cell(json!("2 + 2"), vec![]);
+        let times = cell_times(&notebook(vec![slow, untimed, quick]));
+        let summary: Vec<(usize, f64)> = times.iter().map(|t| (t.cell, t.seconds)).collect();
+        assert_eq!(summary, vec![(1, 12.25), (3, 0.5)]);
+
+        let report = timing_report("x.ipynb", 20.0, &times);
+        assert_eq!(report["median_cell_seconds"], json!(6.375));
+        assert_eq!(report["max_cell"]["cell"], json!(1));
+        assert_eq!(report["max_cell"]["source_head"], json!(":dep plotters"));
+        assert_eq!(timing_report("x.ipynb", 1.0, &[])["max_cell"], Value::Null);
+    }
+
+    #[test]
+    fn timestamps_parse_to_unix_seconds() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(
+            parse_timestamp("2000-03-01T00:00:01.25Z"),
+            Some(951_868_801.25)
+        );
+        assert_eq!(
+            parse_timestamp("2000-03-01T01:00:01.25+01:00"),
+            Some(951_868_801.25)
+        );
+        assert_eq!(parse_timestamp("not a time"), None);
+    }
+}
