@@ -373,6 +373,7 @@ impl Figure {
         root: &DrawingArea<DB, Shift>,
         bars: &[(String, f64)],
     ) -> DrawResult<DB> {
+        // An i32 range `0..k` holds k + 1 values: `0..n - 1` gives one segment per bar.
         let n = bars.len().max(1) as i32;
         let values: Vec<Option<f64>> = bars.iter().map(|b| self.y_value(b.1)).collect();
         let ys = values.iter().flatten().copied();
@@ -387,7 +388,7 @@ impl Figure {
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(72)
-            .build_cartesian_2d((0..n).into_segmented(), y0..y1)?;
+            .build_cartesian_2d((0..n - 1).into_segmented(), y0..y1)?;
         let y_fmt = self.y_formatter();
         let x_fmt = |v: &SegmentValue<i32>| match v {
             SegmentValue::CenterOf(i) => bars.get(*i as usize).map(|b| b.0.clone()).unwrap_or_default(),
@@ -491,7 +492,7 @@ impl Figure {
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(110)
-            .build_cartesian_2d((0..nc).into_segmented(), (0..nr).into_segmented())?;
+            .build_cartesian_2d((0..nc - 1).into_segmented(), (0..nr - 1).into_segmented())?;
         // Row 0 is drawn at the top, as in a printed table.
         let row_at = |r: i32| nr - 1 - r;
         let x_fmt = |v: &SegmentValue<i32>| match v {

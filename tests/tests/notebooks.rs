@@ -281,10 +281,15 @@ fn run_notebook(jupyter: &Path, notebook: &Path) -> Result<(), String> {
 }
 
 /// Runs `jupyter execute` on the notebook, from the notebook's folder.
+///
+/// `--allow-errors` makes a cell that fails to compile an `error` output in the executed notebook,
+/// which holds the compiler's message: without it `jupyter execute` exits 1 and its stderr quotes
+/// the cell but not the error. The run still fails on a kernel that dies or a cell that times out.
 fn execute(jupyter: &Path, notebook: &Path, paths: &RunPaths) -> Result<Output, String> {
     let folder = notebook.parent().unwrap_or(Path::new("."));
     Command::new(jupyter)
         .arg("execute")
+        .arg("--allow-errors")
         .arg(format!("--kernel_name={KERNEL}"))
         .arg(format!("--timeout={CELL_TIMEOUT_SECS}"))
         .arg(format!("--output={}", paths.executed.display()))
@@ -295,35 +300,62 @@ fn execute(jupyter: &Path, notebook: &Path, paths: &RunPaths) -> Result<Output, 
         .map_err(|e| format!("cannot run {} execute: {e}", jupyter.display()))
 }
 
-/// The report for a failed `jupyter execute`: the failing cell if found, then stderr's tail.
+/// The report for a failed `jupyter execute`: the failing cell if quoted, then stderr's tail
+/// without the indented lines of Python tracebacks and Rust backtraces.
 fn execute_failure(notebook: &Path, output: &Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let cell = failing_cell_source(&stderr)
-        .map(|source| locate_cell(notebook, &source))
-        .unwrap_or_else(|| "(failing cell not found in the output)".into());
+        .map(|source| format!(" in {}", locate_cell(notebook, &source)))
+        .unwrap_or_default();
+    let unindented: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with([' ', '\t']) && !line.trim().is_empty())
+        .collect();
     let mut report = format!(
-        "{}: jupyter execute failed ({}) in {cell}\n--- stderr (last {STDERR_TAIL_LINES} lines) ---\n{}",
+        "{}: jupyter execute failed ({}){cell}\n\
+         --- stderr, last {STDERR_TAIL_LINES} unindented lines ---\n{}",
         file_name(notebook),
         output.status,
-        tail(&stderr, STDERR_TAIL_LINES)
+        tail(&unindented.join("\n"), STDERR_TAIL_LINES)
     );
-    if stderr.contains("believes it's in a workspace when it's not") {
-        report.push_str(
-            "\nhint: the kernel's build dir is inside the cargo workspace; add \
-             `exclude = [\"target\"]` to [workspace] in the root Cargo.toml",
-        );
+    if let Some(hint) = failure_hint(&stderr) {
+        report.push_str("\nhint: ");
+        report.push_str(hint);
     }
     report
 }
 
-/// The source of the cell that nbclient's `CellExecutionError` quotes, between its dashed lines.
+/// Advice for failures whose cause the messages do not tell.
+fn failure_hint(stderr: &str) -> Option<&'static str> {
+    if stderr.contains("Failed to load the project at")
+        || stderr.contains("believes it's in a workspace")
+    {
+        // evcxr's Cargo.toml has no [workspace] table, so cargo sees the workspace above it.
+        Some(
+            "evcxr could not load its build crate (EVCXR_TMPDIR); if it lies inside the cargo \
+             workspace, the root Cargo.toml needs `exclude = [\"target\"]` under [workspace]",
+        )
+    } else if stderr.contains("Kernel died") {
+        Some("the `rust` kernel died; run `evcxr_jupyter` by hand, or check `cargo` is on PATH")
+    } else {
+        None
+    }
+}
+
+/// The source of the cell that nbclient quotes between dashed lines when a cell fails
+/// (`CellExecutionError`) or times out (`CellTimeoutError`).
 fn failing_cell_source(stderr: &str) -> Option<String> {
-    let after = stderr
-        .split("An error occurred while executing the following cell:")
-        .nth(1)?;
-    let mut parts = after.split("\n------------------\n");
-    parts.next()?; // text before the opening dashes
-    parts.next().map(|source| source.trim().to_string())
+    const INTROS: [&str; 2] = [
+        "An error occurred while executing the following cell:",
+        "Here is a preview of the cell contents:",
+    ];
+    let after = INTROS
+        .iter()
+        .find_map(|intro| stderr.split_once(intro).map(|(_, after)| after))?;
+    let is_dashes = |line: &str| line.len() >= 3 && line.chars().all(|c| c == '-');
+    let mut lines = after.lines().skip_while(|line| !is_dashes(line)).skip(1);
+    let source: Vec<&str> = lines.by_ref().take_while(|line| !is_dashes(line)).collect();
+    Some(source.join("\n").trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Names the cell of `notebook` whose source is `source`: "cell N (`head`)".
@@ -408,21 +440,11 @@ fn check_cell(cell: &Value, source: &str) -> Vec<String> {
         .map(Vec::as_slice)
         .unwrap_or_default();
     let mut problems = Vec::new();
-    for output in outputs {
-        match output["output_type"].as_str() {
-            Some("stream") => {
-                let text = multiline(&output["text"]);
-                if let Some(line) = text.lines().find(|line| line.contains(PANIC_TEXT)) {
-                    problems.push(format!("panic: {}", line.trim()));
-                }
-            }
-            Some("error") => problems.push(format!(
-                "error output: {}: {}",
-                output["ename"].as_str().unwrap_or("?"),
-                output["evalue"].as_str().unwrap_or("?")
-            )),
-            _ => {}
-        }
+    if let Some(panic) = find_panic(outputs) {
+        problems.push(format!("panic: {panic}"));
+    }
+    for error in outputs.iter().filter(|o| o["output_type"] == "error") {
+        problems.push(describe_error(error));
     }
     if source.contains(FIGURE_MARKER) && !outputs.iter().any(has_png) {
         problems.push(format!(
@@ -430,6 +452,72 @@ fn check_cell(cell: &Value, source: &str) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// The `panicked at` line of the cell's stream outputs and the line after it (the message).
+///
+/// The streams are joined first: the kernel sends the panic's lines as separate outputs.
+fn find_panic(outputs: &[Value]) -> Option<String> {
+    let streams: String = outputs
+        .iter()
+        .filter(|o| o["output_type"] == "stream")
+        .map(|o| multiline(&o["text"]))
+        .collect();
+    let mut lines = streams
+        .lines()
+        .skip_while(|line| !line.contains(PANIC_TEXT));
+    let panic_line = lines.next()?.trim();
+    match lines.map(str::trim).find(|line| !line.is_empty()) {
+        Some(message) => Some(format!("{panic_line} {message}")),
+        None => Some(panic_line.to_string()),
+    }
+}
+
+/// An `error` output in a few lines: its name and value, then the start of its traceback
+/// (for a compile error, the compiler's message) without terminal colours.
+fn describe_error(error: &Value) -> String {
+    const TRACEBACK_LINES: usize = 12;
+    let traceback: Vec<String> = error["traceback"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .flat_map(|part| {
+            strip_ansi(part)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|line| !line.trim().is_empty())
+        .take(TRACEBACK_LINES)
+        .collect();
+    let mut text = format!(
+        "error output: {}: {}",
+        error["ename"].as_str().unwrap_or("?"),
+        error["evalue"].as_str().unwrap_or("?")
+    );
+    for line in traceback {
+        text.push_str("\n      ");
+        text.push_str(&line);
+    }
+    text
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                chars.by_ref().find(|c| c.is_ascii_alphabetic());
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Whether an output carries a non-empty `image/png`.
@@ -653,7 +741,9 @@ mod tests {
         assert_eq!(problems[0].cell, 2);
         assert_eq!(problems[0].source_head, "// boom");
         assert!(
-            problems[0].what.contains("panicked at src/lib.rs:3:1"),
+            problems[0]
+                .what
+                .contains("panicked at src/lib.rs:3:1: boom"),
             "{}",
             problems[0]
         );
@@ -664,15 +754,18 @@ mod tests {
         let nb = notebook(vec![code_cell(
             json!("let y: u8 = \"no\";"),
             vec![
+                // As evcxr reports a compile error (`--allow-errors`), colours included.
                 json!({"output_type": "error", "ename": "Error", "evalue": "mismatched types",
-                        "traceback": []}),
+                        "traceback": ["\u{1b}[31m[E0308] Error:\u{1b}[0m mismatched types",
+                                      "   \u{1b}[38;5;246m╭─[\u{1b}[0m command_3:1:1 ]"]}),
             ],
         )]);
         let problems = check_notebook(&nb);
         assert_eq!(problems.len(), 1);
         assert_eq!(
             problems[0].to_string(),
-            "cell 1 (`let y: u8 = \"no\";`): error output: Error: mismatched types"
+            "cell 1 (`let y: u8 = \"no\";`): error output: Error: mismatched types\n      \
+             [E0308] Error: mismatched types\n         ╭─[ command_3:1:1 ]"
         );
     }
 
@@ -710,6 +803,12 @@ mod tests {
             Some("let y: u8 = \"no\";")
         );
         assert_eq!(failing_cell_source("Kernel died"), None);
+
+        let timeout = "nbclient.exceptions.CellTimeoutError: A cell timed out while it was being \
+            executed, after 900 seconds.\nThe message was: Cell execution timed out.\n\
+            Here is a preview of the cell contents:\n-------------------\nloop {}\n\
+            -------------------\n";
+        assert_eq!(failing_cell_source(timeout).as_deref(), Some("loop {}"));
     }
 
     #[test]

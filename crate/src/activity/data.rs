@@ -746,3 +746,60 @@ fn mean_speed(speeds: &[f64]) -> Option<f64> {
     }
     Some(speeds.iter().sum::<f64>() / speeds.len() as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_is_deterministic_and_sized_as_documented() {
+        let a = ActivityData::course_default();
+        assert_eq!(a, ActivityData::course_default());
+        assert_eq!(a.len(), 12 * 4 * 12);
+        assert_eq!((a.window_len, a.sample_rate_hz), (100, 50.0));
+        assert_eq!(a.person_names().len(), 12);
+        assert_ne!(a, ActivityData::generator().seed(1).generate().unwrap());
+        assert!(a.windows.iter().flat_map(|w| w.ax.iter().chain(&w.ay).chain(&w.az)).all(|g| g.abs() <= 4.0));
+    }
+
+    #[test]
+    fn csv_round_trip_is_exact() {
+        let data = ActivityData::generator().people(3).seconds_per_activity(4).generate().unwrap();
+        let dir = std::env::temp_dir().join(format!("tinyml-roundtrip-{}", std::process::id()));
+        let path = dir.join("a.csv");
+        data.save_csv(&path).unwrap();
+        let back = ActivityData::load(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(back.windows, data.windows);
+        assert_eq!((back.window_len, back.sample_rate_hz), (data.window_len, data.sample_rate_hz));
+    }
+
+    #[test]
+    fn split_by_people_never_shares_a_person() {
+        let data = ActivityData::course_default();
+        let (train, test) = data.split_by_people(4, 9).unwrap();
+        let test_people = test.person_names();
+        assert_eq!(test_people.len(), 4);
+        assert!(train.windows.iter().all(|w| !test_people.contains(&w.person)));
+        assert_eq!(train.len() + test.len(), data.len());
+        assert!(data.split_by_people(0, 1).is_err() && data.split_by_people(12, 1).is_err());
+    }
+
+    #[test]
+    fn loading_columns_in_another_order_and_without_speed() {
+        let dir = std::env::temp_dir().join(format!("tinyml-order-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("b.csv");
+        let mut csv = String::from("t_ms,label,az,ay,ax,session,person,notes\n");
+        for i in 0..250 {
+            csv += &format!("{},RUNNING,1.0,0.5,-0.25,3,Ana,x\n", i * 10);
+        }
+        std::fs::write(&path, csv).unwrap();
+        let data = ActivityData::load(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((data.sample_rate_hz, data.window_len, data.len()), (100.0, 200, 1));
+        assert_eq!(data.windows[0].ax[0], -0.25);
+        assert_eq!(data.windows[0].speed_mph, None);
+        assert!(data.speeds().is_err());
+    }
+}
