@@ -60,7 +60,12 @@ impl DataAudit {
         if group_counts.len() < 3 {
             warnings.push(format!("only {} {group_name}(s): a model may learn them, not the activity; record more people", group_counts.len()));
         }
-        DataAudit { group_name: group_name.to_string(), class_counts, group_counts, warnings }
+        DataAudit {
+            group_name: group_name.to_string(),
+            class_counts,
+            group_counts,
+            warnings,
+        }
     }
 
     /// Audits activity windows, grouped by person.
@@ -73,15 +78,28 @@ impl DataAudit {
         let total: usize = self.class_counts.iter().map(|c| c.1).sum();
         let mut t = Table::new(&["class", "examples", "share"]);
         for (class, n) in &self.class_counts {
-            t.push(vec![class.clone(), n.to_string(), percent(*n as f64 / total.max(1) as f64)]);
+            t.push(vec![
+                class.clone(),
+                n.to_string(),
+                percent(*n as f64 / total.max(1) as f64),
+            ]);
         }
         t
     }
 
     /// Examples per class as bars.
     pub fn class_figure(&self) -> Figure {
-        let bars = self.class_counts.iter().map(|(c, n)| (c.clone(), *n as f64)).collect();
-        Figure::bars("Examples per class: is the data balanced?", "class", "examples", bars)
+        let bars = self
+            .class_counts
+            .iter()
+            .map(|(c, n)| (c.clone(), *n as f64))
+            .collect();
+        Figure::bars(
+            "Examples per class: is the data balanced?",
+            "class",
+            "examples",
+            bars,
+        )
     }
 
     /// The JSON form used by `tinyml activity audit --json`.
@@ -120,7 +138,12 @@ pub struct GroupAccuracy {
 
 impl GroupAccuracy {
     /// Scores `predicted` against `truth` within each group.
-    pub fn new(truth: &[String], predicted: &[String], groups: &[String], group_name: &str) -> GroupAccuracy {
+    pub fn new(
+        truth: &[String],
+        predicted: &[String],
+        groups: &[String],
+        group_name: &str,
+    ) -> GroupAccuracy {
         let mut names: Vec<String> = groups.to_vec();
         names.sort();
         names.dedup();
@@ -128,7 +151,10 @@ impl GroupAccuracy {
             .into_iter()
             .map(|g| {
                 let idx: Vec<usize> = (0..groups.len()).filter(|&i| groups[i] == g).collect();
-                let correct = idx.iter().filter(|&&i| truth.get(i) == predicted.get(i)).count();
+                let correct = idx
+                    .iter()
+                    .filter(|&&i| truth.get(i) == predicted.get(i))
+                    .count();
                 (g, idx.len(), correct)
             })
             .collect();
@@ -142,7 +168,12 @@ impl GroupAccuracy {
                 format!("{group_name} {g}: {} against {} overall; look at how {g}'s data differs (and record more like it)", percent(acc), percent(overall))
             })
             .collect();
-        GroupAccuracy { group_name: group_name.to_string(), groups: rows, overall, warnings }
+        GroupAccuracy {
+            group_name: group_name.to_string(),
+            groups: rows,
+            overall,
+            warnings,
+        }
     }
 
     /// The group with the lowest accuracy and that accuracy.
@@ -157,15 +188,29 @@ impl GroupAccuracy {
     pub fn table(&self) -> Table {
         let mut t = Table::new(&[&self.group_name, "examples", "correct", "accuracy"]);
         for (g, n, c) in &self.groups {
-            t.push(vec![g.clone(), n.to_string(), c.to_string(), percent(*c as f64 / (*n).max(1) as f64)]);
+            t.push(vec![
+                g.clone(),
+                n.to_string(),
+                c.to_string(),
+                percent(*c as f64 / (*n).max(1) as f64),
+            ]);
         }
-        t.push(vec!["all".into(), String::new(), String::new(), percent(self.overall)]);
+        t.push(vec![
+            "all".into(),
+            String::new(),
+            String::new(),
+            percent(self.overall),
+        ]);
         t
     }
 
     /// Accuracy per group as bars, with the overall accuracy drawn.
     pub fn figure(&self, title: &str) -> Figure {
-        let bars = self.groups.iter().map(|(g, n, c)| (g.clone(), 100.0 * *c as f64 / (*n).max(1) as f64)).collect();
+        let bars = self
+            .groups
+            .iter()
+            .map(|(g, n, c)| (g.clone(), 100.0 * *c as f64 / (*n).max(1) as f64))
+            .collect();
         Figure::bars(title, &self.group_name, "accuracy (%)", bars)
     }
 
@@ -185,7 +230,11 @@ impl GroupAccuracy {
 
 /// `(value, count)`, values in `order` first, then the rest sorted.
 fn counts(values: &[String], order: &[&str]) -> Vec<(String, usize)> {
-    let mut distinct: Vec<String> = values.iter().filter(|v| !order.contains(&v.as_str())).cloned().collect();
+    let mut distinct: Vec<String> = values
+        .iter()
+        .filter(|v| !order.contains(&v.as_str()))
+        .cloned()
+        .collect();
     distinct.sort();
     distinct.dedup();
     order
@@ -220,7 +269,11 @@ mod tests {
     fn thinned_class_is_flagged() {
         let data = ActivityData::course_default().thin_label("GOLFING", 0.2, 1);
         let audit = DataAudit::of_activity(&data);
-        assert!(audit.warnings.iter().any(|w| w.contains("class GOLFING")), "{:?}", audit.warnings);
+        assert!(
+            audit.warnings.iter().any(|w| w.contains("class GOLFING")),
+            "{:?}",
+            audit.warnings
+        );
     }
 
     #[test]

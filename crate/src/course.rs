@@ -12,7 +12,9 @@ use crate::error::{Error, Result};
 use crate::learn::{ThresholdLearner, TrainingRun};
 use crate::metrics::{percent, Evaluation};
 use crate::plot::{Figure, Table};
-use crate::search::{deep_blue, depth_figure, depth_table, growth_figure, SearchCost, SearchResult};
+use crate::search::{
+    deep_blue, depth_figure, depth_table, growth_figure, SearchCost, SearchResult,
+};
 
 /// The seed of the held-out-people split.
 pub const SPLIT_SEED: u64 = 7;
@@ -53,7 +55,9 @@ impl Day1 {
                 people.len()
             )));
         }
-        let rules = SpeedRules::slides().evaluate(data).map_err(|e| e.to_string());
+        let rules = SpeedRules::slides()
+            .evaluate(data)
+            .map_err(|e| e.to_string());
         let (train, test) = data.split_by_people((people.len() / 3).max(1), SPLIT_SEED)?;
         let test_people = test.person_names();
         let mut models = Vec::new();
@@ -66,8 +70,15 @@ impl Day1 {
             }
         }
         let tree = tree.expect("Method::ALL has the decision tree");
-        let per_person = GroupAccuracy::new(&test.labels(), &tree.predict(&test)?, &test.people(), "person");
-        let training = ThresholdLearner::params().fit_activities(data, "WALKING", "RUNNING").map_err(|e| e.to_string());
+        let per_person = GroupAccuracy::new(
+            &test.labels(),
+            &tree.predict(&test)?,
+            &test.people(),
+            "person",
+        );
+        let training = ThresholdLearner::params()
+            .fit_activities(data, "WALKING", "RUNNING")
+            .map_err(|e| e.to_string());
         let (_, minimax) = depth_table();
         Ok(Day1 {
             data: data.clone(),
@@ -88,38 +99,82 @@ impl Day1 {
         let mut t = Table::new(&["lesson", "result"]);
         match &self.rules {
             Ok(e) => {
-                let golf = e.confusion.per_class_accuracy().into_iter().find(|(l, _)| l == "GOLFING");
-                let golf = golf.map(|(_, a)| format!(" (GOLFING {})", percent(a))).unwrap_or_default();
-                t.push(vec!["speed rules (4, 12 mph), all windows".into(), format!("accuracy {}{golf}", percent(e.accuracy()))]);
+                let golf = e
+                    .confusion
+                    .per_class_accuracy()
+                    .into_iter()
+                    .find(|(l, _)| l == "GOLFING");
+                let golf = golf
+                    .map(|(_, a)| format!(" (GOLFING {})", percent(a)))
+                    .unwrap_or_default();
+                t.push(vec![
+                    "speed rules (4, 12 mph), all windows".into(),
+                    format!("accuracy {}{golf}", percent(e.accuracy())),
+                ]);
             }
-            Err(why) => t.push(vec!["speed rules (4, 12 mph)".into(), format!("skipped: {why}")]),
+            Err(why) => t.push(vec![
+                "speed rules (4, 12 mph)".into(),
+                format!("skipped: {why}"),
+            ]),
         }
         let held_out = format!("{} held-out people", self.test_people.len());
         for e in &self.models {
-            t.push(vec![format!("{}, {held_out}", e.model), format!("accuracy {} ({} windows)", percent(e.accuracy()), e.confusion.total())]);
+            t.push(vec![
+                format!("{}, {held_out}", e.model),
+                format!(
+                    "accuracy {} ({} windows)",
+                    percent(e.accuracy()),
+                    e.confusion.total()
+                ),
+            ]);
         }
         match &self.training {
             Ok(run) => {
                 let (first, last) = (run.steps[0], run.final_step());
-                let boundary = last.boundary_mph.map(|b| format!("{b:.2} mph")).unwrap_or_else(|| "-".into());
+                let boundary = last
+                    .boundary_mph
+                    .map(|b| format!("{b:.2} mph"))
+                    .unwrap_or_else(|| "-".into());
                 t.push(vec![
                     "training loop: WALKING/RUNNING threshold".into(),
-                    format!("{boundary} after {} steps; loss {:.3} -> {:.3}, mistakes {} -> {}", last.step, first.loss, last.loss, first.mistakes, last.mistakes),
+                    format!(
+                        "{boundary} after {} steps; loss {:.3} -> {:.3}, mistakes {} -> {}",
+                        last.step, first.loss, last.loss, first.mistakes, last.mistakes
+                    ),
                 ]);
             }
             Err(why) => t.push(vec!["training loop".into(), format!("skipped: {why}")]),
         }
-        t.push(vec!["Deep Blue: 35^10 at 1e9 guesses/s".into(), format!("{:.3e} positions = {}", self.deep_blue.positions, self.deep_blue.human_time())]);
+        t.push(vec![
+            "Deep Blue: 35^10 at 1e9 guesses/s".into(),
+            format!(
+                "{:.3e} positions = {}",
+                self.deep_blue.positions,
+                self.deep_blue.human_time()
+            ),
+        ]);
         if let (Some(full), Some(d2)) = (self.minimax.last(), self.minimax.get(1)) {
             t.push(vec![
                 "minimax, tic-tac-toe".into(),
-                format!("{} positions to the end; {} at depth 2 + scoring rule", full.nodes, d2.nodes),
+                format!(
+                    "{} positions to the end; {} at depth 2 + scoring rule",
+                    full.nodes, d2.nodes
+                ),
             ]);
         }
-        let worst = self.per_person.worst().map(|(p, a)| format!("; lowest person {p} {}", percent(a))).unwrap_or_default();
+        let worst = self
+            .per_person
+            .worst()
+            .map(|(p, a)| format!("; lowest person {p} {}", percent(a)))
+            .unwrap_or_default();
         t.push(vec![
             "audit".into(),
-            format!("{} classes, {} people, {} warning(s){worst}", self.audit.class_counts.len(), self.audit.group_counts.len(), self.audit.warnings.len()),
+            format!(
+                "{} classes, {} people, {} warning(s){worst}",
+                self.audit.class_counts.len(),
+                self.audit.group_counts.len(),
+                self.audit.warnings.len()
+            ),
         ]);
         t
     }
@@ -143,26 +198,62 @@ impl Day1 {
     /// Every figure of the Day 1 lessons, with a file stem for each.
     pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
         let mut figs: Vec<(String, Figure)> = Vec::new();
-        let mut add = |stem: &str, fig: Figure| figs.push((format!("day1-{:02}-{stem}", figs.len() + 1), fig));
+        let mut add = |stem: &str, fig: Figure| {
+            figs.push((format!("day1-{:02}-{stem}", figs.len() + 1), fig))
+        };
         if self.rules.is_ok() {
-            add("speed-histogram", SpeedRules::slides().histogram(&self.data)?);
+            add(
+                "speed-histogram",
+                SpeedRules::slides().histogram(&self.data)?,
+            );
         }
         if let Ok(e) = &self.rules {
-            add("rules-confusion", e.confusion.figure(&format!("Speed rules: accuracy {}", percent(e.accuracy()))));
+            add(
+                "rules-confusion",
+                e.confusion
+                    .figure(&format!("Speed rules: accuracy {}", percent(e.accuracy()))),
+            );
         }
         for fig in self.data.example_figures() {
-            let stem = format!("accelerometer-{}", fig.title().split(' ').next().unwrap_or("window").to_lowercase());
+            let stem = format!(
+                "accelerometer-{}",
+                fig.title()
+                    .split(' ')
+                    .next()
+                    .unwrap_or("window")
+                    .to_lowercase()
+            );
             add(&stem, fig);
         }
-        if let Some(i) = self.data.windows.iter().position(|w| w.label == "WALKING").or((!self.data.is_empty()).then_some(0)) {
+        if let Some(i) = self
+            .data
+            .windows
+            .iter()
+            .position(|w| w.label == "WALKING")
+            .or((!self.data.is_empty()).then_some(0))
+        {
             add("spectrum", crate::activity::spectrum_figure(&self.data, i)?);
         }
-        add("feature-scatter", Features::of(&self.data)?.scatter("dominant_hz", "magnitude_std_g")?);
+        add(
+            "feature-scatter",
+            Features::of(&self.data)?.scatter("dominant_hz", "magnitude_std_g")?,
+        );
         for e in &self.models {
             let stem = format!("{}-confusion", e.model.replace(' ', "-"));
-            add(&stem, e.confusion.figure(&format!("{} on held-out people: {}", e.model, percent(e.accuracy()))));
+            add(
+                &stem,
+                e.confusion.figure(&format!(
+                    "{} on held-out people: {}",
+                    e.model,
+                    percent(e.accuracy())
+                )),
+            );
         }
-        add("per-person-accuracy", self.per_person.figure("Decision tree: accuracy for each held-out person"));
+        add(
+            "per-person-accuracy",
+            self.per_person
+                .figure("Decision tree: accuracy for each held-out person"),
+        );
         if let Ok(run) = &self.training {
             add("training-loss", run.loss_figure());
             add("training-boundary", run.boundary_figure());
@@ -176,7 +267,11 @@ impl Day1 {
 
 /// Writes every figure as PNG and SVG into `dir`, and an `index.html` contact sheet; returns the
 /// files written.
-pub fn write_figures(figures: &[(String, Figure)], dir: &Path, title: &str) -> Result<Vec<PathBuf>> {
+pub fn write_figures(
+    figures: &[(String, Figure)],
+    dir: &Path,
+    title: &str,
+) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let mut html = format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:1em;width:420px;vertical-align:top}} img{{width:100%;border:1px solid #ddd}} figcaption{{font-size:90%}}</style></head>\n<body><h1>{title}</h1>\n"

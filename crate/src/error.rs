@@ -52,11 +52,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An [`Error::InvalidParam`].
     pub fn param(name: &'static str, message: impl Into<String>) -> Self {
-        Error::InvalidParam { name, message: message.into() }
+        Error::InvalidParam {
+            name,
+            message: message.into(),
+        }
     }
 
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -78,7 +78,10 @@ pub struct ThresholdLearner {
 impl ThresholdLearner {
     /// Defaults: learning rate 0.5, 60 steps, starting from `w = b = 0` (every guess 50/50).
     pub fn params() -> ThresholdLearner {
-        ThresholdLearner { learning_rate: 0.5, steps: 60 }
+        ThresholdLearner {
+            learning_rate: 0.5,
+            steps: 60,
+        }
     }
 
     /// How far each step moves the model (default 0.5).
@@ -95,14 +98,30 @@ impl ThresholdLearner {
 
     /// Learns the threshold between `false` and `true` examples from their speeds.
     pub fn fit(&self, speeds_mph: &[f64], is_second: &[bool]) -> Result<TrainingRun> {
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate <= 100.0) {
-            return Err(Error::param("learning_rate", format!("{} (use a number in (0, 100])", self.learning_rate)));
+        if !(self.learning_rate.is_finite()
+            && self.learning_rate > 0.0
+            && self.learning_rate <= 100.0)
+        {
+            return Err(Error::param(
+                "learning_rate",
+                format!("{} (use a number in (0, 100])", self.learning_rate),
+            ));
         }
         if !(1..=100_000).contains(&self.steps) {
-            return Err(Error::param("steps", format!("{} (use 1 to 100000)", self.steps)));
+            return Err(Error::param(
+                "steps",
+                format!("{} (use 1 to 100000)", self.steps),
+            ));
         }
         if speeds_mph.len() != is_second.len() || speeds_mph.is_empty() {
-            return Err(Error::param("speeds", format!("{} speeds for {} answers: give one answer per speed, at least one", speeds_mph.len(), is_second.len())));
+            return Err(Error::param(
+                "speeds",
+                format!(
+                    "{} speeds for {} answers: give one answer per speed, at least one",
+                    speeds_mph.len(),
+                    is_second.len()
+                ),
+            ));
         }
         if speeds_mph.iter().any(|s| !s.is_finite()) {
             return Err(Error::param("speeds", "a speed is not a number"));
@@ -110,7 +129,9 @@ impl ThresholdLearner {
         // Standardise the speed so one learning rate suits any units; report in mph.
         let n = speeds_mph.len() as f64;
         let mean = speeds_mph.iter().sum::<f64>() / n;
-        let std = (speeds_mph.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-9);
+        let std = (speeds_mph.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n)
+            .sqrt()
+            .max(1e-9);
         let x: Vec<f64> = speeds_mph.iter().map(|s| (s - mean) / std).collect();
         let (mut w, mut b) = (0.0f64, 0.0f64);
         let mut steps = Vec::with_capacity(self.steps + 1);
@@ -119,7 +140,14 @@ impl ThresholdLearner {
             let p: Vec<f64> = x.iter().map(|&xi| sigmoid(w * xi + b)).collect();
             // 2. Count mistakes (and how badly: the loss).
             let boundary_mph = (w.abs() > 1e-12).then(|| mean + std * (-b / w));
-            steps.push(Step { step, w, b, loss: log_loss(&p, is_second), mistakes: count_mistakes(&p, is_second), boundary_mph });
+            steps.push(Step {
+                step,
+                w,
+                b,
+                loss: log_loss(&p, is_second),
+                mistakes: count_mistakes(&p, is_second),
+                boundary_mph,
+            });
             if step == self.steps {
                 break;
             }
@@ -133,12 +161,24 @@ impl ThresholdLearner {
             w -= self.learning_rate * gw / n;
             b -= self.learning_rate * gb / n;
         }
-        Ok(TrainingRun { steps, speeds_mph: speeds_mph.to_vec(), answers: is_second.to_vec(), mean, std, names: ("no".into(), "yes".into()) })
+        Ok(TrainingRun {
+            steps,
+            speeds_mph: speeds_mph.to_vec(),
+            answers: is_second.to_vec(),
+            mean,
+            std,
+            names: ("no".into(), "yes".into()),
+        })
     }
 
     /// Learns the speed threshold between two activities of `data` (for example WALKING and
     /// RUNNING); the other windows are left out.
-    pub fn fit_activities(&self, data: &ActivityData, first: &str, second: &str) -> Result<TrainingRun> {
+    pub fn fit_activities(
+        &self,
+        data: &ActivityData,
+        first: &str,
+        second: &str,
+    ) -> Result<TrainingRun> {
         let speeds = data.speeds()?;
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         for (w, s) in data.windows.iter().zip(speeds) {
@@ -149,7 +189,14 @@ impl ThresholdLearner {
         }
         for label in [first, second] {
             if !data.windows.iter().any(|w| w.label == label) {
-                return Err(Error::param("labels", format!("{} has no {label} windows (it has {})", data.source, data.label_names().join(", "))));
+                return Err(Error::param(
+                    "labels",
+                    format!(
+                        "{} has no {label} windows (it has {})",
+                        data.source,
+                        data.label_names().join(", ")
+                    ),
+                ));
             }
         }
         let mut run = self.fit(&xs, &ys)?;
@@ -185,9 +232,22 @@ impl TrainingRun {
     /// Loss and mistake rate against the step.
     pub fn loss_figure(&self) -> Figure {
         let n = self.answers.len().max(1) as f64;
-        Figure::lines("Training: the loss falls as the model improves", "step", "loss / mistakes")
-            .line("loss (log loss)", self.steps.iter().map(|s| (s.step as f64, s.loss)).collect())
-            .line("mistakes (fraction)", self.steps.iter().map(|s| (s.step as f64, s.mistakes as f64 / n)).collect())
+        Figure::lines(
+            "Training: the loss falls as the model improves",
+            "step",
+            "loss / mistakes",
+        )
+        .line(
+            "loss (log loss)",
+            self.steps.iter().map(|s| (s.step as f64, s.loss)).collect(),
+        )
+        .line(
+            "mistakes (fraction)",
+            self.steps
+                .iter()
+                .map(|s| (s.step as f64, s.mistakes as f64 / n))
+                .collect(),
+        )
     }
 
     /// The examples (0 = first class, 1 = second) and the model's curve at a few steps: the
@@ -197,10 +257,21 @@ impl TrainingRun {
         let title = format!("Learning the {first}/{second} threshold, step by step");
         let y_label = format!("p({second})");
         let mut fig = Figure::lines(&title, "speed (mph)", &y_label);
-        let lo = self.speeds_mph.iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = self.speeds_mph.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lo = self
+            .speeds_mph
+            .iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min);
+        let hi = self
+            .speeds_mph
+            .iter()
+            .cloned()
+            .fold(f64::NEG_INFINITY, f64::max);
         let last = self.steps.len() - 1;
-        let mut shown: Vec<usize> = [1, 3, 10, last].into_iter().filter(|&s| s <= last).collect();
+        let mut shown: Vec<usize> = [1, 3, 10, last]
+            .into_iter()
+            .filter(|&s| s <= last)
+            .collect();
         shown.dedup();
         for s in shown {
             let curve = (0..=100).map(|i| {
@@ -210,9 +281,16 @@ impl TrainingRun {
             fig = fig.line(&format!("step {s}"), curve.collect());
         }
         let dots = |want: bool, y: f64| -> Vec<(f64, f64)> {
-            self.speeds_mph.iter().zip(&self.answers).filter(|(_, &a)| a == want).map(|(&s, _)| (s, y)).collect()
+            self.speeds_mph
+                .iter()
+                .zip(&self.answers)
+                .filter(|(_, &a)| a == want)
+                .map(|(&s, _)| (s, y))
+                .collect()
         };
-        fig = fig.dots(first, dots(false, 0.0)).dots(second, dots(true, 1.0));
+        fig = fig
+            .dots(first, dots(false, 0.0))
+            .dots(second, dots(true, 1.0));
         if let Some(b) = self.final_step().boundary_mph {
             fig = fig.x_marker(b, &format!("learned: {b:.2} mph"));
         }
@@ -223,14 +301,20 @@ impl TrainingRun {
     pub fn table(&self, every: usize) -> Table {
         let mut t = Table::new(&["step", "w", "b", "loss", "mistakes", "boundary (mph)"]);
         let last = self.steps.len() - 1;
-        for s in self.steps.iter().filter(|s| s.step % every.max(1) == 0 || s.step == last) {
+        for s in self
+            .steps
+            .iter()
+            .filter(|s| s.step % every.max(1) == 0 || s.step == last)
+        {
             t.push(vec![
                 s.step.to_string(),
                 format!("{:.3}", s.w),
                 format!("{:.3}", s.b),
                 format!("{:.4}", s.loss),
                 s.mistakes.to_string(),
-                s.boundary_mph.map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into()),
+                s.boundary_mph
+                    .map(|b| format!("{b:.2}"))
+                    .unwrap_or_else(|| "-".into()),
             ]);
         }
         t
@@ -256,7 +340,9 @@ impl TrainingRun {
         println!(
             "after {} steps: boundary {} mph, loss {:.4}, {} mistakes of {}",
             f.step,
-            f.boundary_mph.map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into()),
+            f.boundary_mph
+                .map(|b| format!("{b:.2}"))
+                .unwrap_or_else(|| "-".into()),
             f.loss,
             f.mistakes,
             self.answers.len()
@@ -283,10 +369,20 @@ mod tests {
     #[test]
     fn loss_falls_and_the_boundary_lands_between_walking_and_running() {
         let data = ActivityData::course_default();
-        let run = ThresholdLearner::params().fit_activities(&data, "WALKING", "RUNNING").unwrap();
+        let run = ThresholdLearner::params()
+            .fit_activities(&data, "WALKING", "RUNNING")
+            .unwrap();
         let (first, last) = (run.steps[0], run.final_step());
-        assert!((first.loss - 2f64.ln()).abs() < 1e-12, "an untrained model guesses 50/50");
-        assert!(last.loss < 0.5 * first.loss, "{} -> {}", first.loss, last.loss);
+        assert!(
+            (first.loss - 2f64.ln()).abs() < 1e-12,
+            "an untrained model guesses 50/50"
+        );
+        assert!(
+            last.loss < 0.5 * first.loss,
+            "{} -> {}",
+            first.loss,
+            last.loss
+        );
         let b = last.boundary_mph.unwrap();
         assert!((3.5..5.5).contains(&b), "learned threshold {b}");
         // Gradient descent with a small enough rate never makes the loss go up here.
@@ -295,11 +391,22 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_refused() {
-        assert!(ThresholdLearner::params().learning_rate(0.0).fit(&[1.0], &[true]).is_err());
-        assert!(ThresholdLearner::params().steps(0).fit(&[1.0], &[true]).is_err());
-        assert!(ThresholdLearner::params().fit(&[1.0, 2.0], &[true]).is_err());
+        assert!(ThresholdLearner::params()
+            .learning_rate(0.0)
+            .fit(&[1.0], &[true])
+            .is_err());
+        assert!(ThresholdLearner::params()
+            .steps(0)
+            .fit(&[1.0], &[true])
+            .is_err());
+        assert!(ThresholdLearner::params()
+            .fit(&[1.0, 2.0], &[true])
+            .is_err());
         let data = ActivityData::course_default();
-        let e = ThresholdLearner::params().fit_activities(&data, "WALKING", "SKIING").unwrap_err().to_string();
+        let e = ThresholdLearner::params()
+            .fit_activities(&data, "WALKING", "SKIING")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no SKIING"), "{e}");
     }
 }

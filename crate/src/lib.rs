@@ -41,5 +41,7 @@ pub mod prelude {
     pub use crate::learn::{count_mistakes, log_loss, sigmoid, ThresholdLearner, TrainingRun};
     pub use crate::metrics::{percent, ConfusionMatrix, Evaluation};
     pub use crate::plot::{Figure, Table};
-    pub use crate::search::{deep_blue, depth_figure, depth_table, growth_figure, SearchCost, TicTacToe};
+    pub use crate::search::{
+        deep_blue, depth_figure, depth_table, growth_figure, SearchCost, TicTacToe,
+    };
 }

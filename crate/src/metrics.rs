@@ -77,7 +77,11 @@ impl ConfusionMatrix {
 
     /// The matrix as a heatmap figure.
     pub fn figure(&self, title: &str) -> Figure {
-        let values = self.counts.iter().map(|r| r.iter().map(|&c| c as f64).collect()).collect();
+        let values = self
+            .counts
+            .iter()
+            .map(|r| r.iter().map(|&c| c as f64).collect())
+            .collect();
         Figure::heatmap(
             title,
             "predicted",
@@ -93,12 +97,19 @@ impl ConfusionMatrix {
         let mut header = vec!["true \\ predicted".to_string()];
         header.extend(self.labels.iter().cloned());
         header.push("class accuracy".to_string());
-        let mut table = Table { header, rows: Vec::new() };
+        let mut table = Table {
+            header,
+            rows: Vec::new(),
+        };
         for (i, label) in self.labels.iter().enumerate() {
             let n: u32 = self.counts[i].iter().sum();
             let mut row = vec![label.clone()];
             row.extend(self.counts[i].iter().map(|c| c.to_string()));
-            row.push(if n == 0 { "-".into() } else { percent(self.counts[i][i] as f64 / n as f64) });
+            row.push(if n == 0 {
+                "-".into()
+            } else {
+                percent(self.counts[i][i] as f64 / n as f64)
+            });
             table.push(row);
         }
         table
@@ -114,7 +125,13 @@ impl ConfusionMatrix {
 impl fmt::Display for ConfusionMatrix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.table())?;
-        writeln!(f, "accuracy {} ({} of {})", percent(self.accuracy()), self.correct(), self.total())
+        writeln!(
+            f,
+            "accuracy {} ({} of {})",
+            percent(self.accuracy()),
+            self.correct(),
+            self.total()
+        )
     }
 }
 
@@ -165,7 +182,13 @@ pub struct Evaluation {
 
 impl Evaluation {
     /// Scores `predicted` against `truth`, labels in `order` first.
-    pub fn new(model: &str, data: &str, truth: &[String], predicted: &[String], order: &[&str]) -> Self {
+    pub fn new(
+        model: &str,
+        data: &str,
+        truth: &[String],
+        predicted: &[String],
+        order: &[&str],
+    ) -> Self {
         Evaluation {
             model: model.to_string(),
             data: data.to_string(),
@@ -200,8 +223,21 @@ impl Evaluation {
 
     /// Shows the result and its confusion matrix in Jupyter.
     pub fn evcxr_display(&self) {
-        println!("{} on {}: accuracy {} ({} of {})", self.model, self.data, percent(self.accuracy()), self.confusion.correct(), self.confusion.total());
-        self.confusion.figure(&format!("{}: accuracy {}", self.model, percent(self.accuracy()))).evcxr_display();
+        println!(
+            "{} on {}: accuracy {} ({} of {})",
+            self.model,
+            self.data,
+            percent(self.accuracy()),
+            self.confusion.correct(),
+            self.confusion.total()
+        );
+        self.confusion
+            .figure(&format!(
+                "{}: accuracy {}",
+                self.model,
+                percent(self.accuracy())
+            ))
+            .evcxr_display();
     }
 }
 

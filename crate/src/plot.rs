@@ -84,10 +84,21 @@ pub struct Marker {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Chart {
-    Lines { series: Vec<Series> },
-    Bars { bars: Vec<(String, f64)> },
-    Histograms { groups: Vec<(String, Vec<f64>)>, bins: usize },
-    Heatmap { rows: Vec<String>, cols: Vec<String>, values: Vec<Vec<f64>> },
+    Lines {
+        series: Vec<Series>,
+    },
+    Bars {
+        bars: Vec<(String, f64)>,
+    },
+    Histograms {
+        groups: Vec<(String, Vec<f64>)>,
+        bins: usize,
+    },
+    Heatmap {
+        rows: Vec<String>,
+        cols: Vec<String>,
+        values: Vec<Vec<f64>>,
+    },
 }
 
 /// A chart that shows itself inline in Jupyter and saves as PNG and SVG.
@@ -139,7 +150,15 @@ impl Figure {
         groups: Vec<(String, Vec<f64>)>,
         bins: usize,
     ) -> Figure {
-        Figure::new(title, x_label, "examples", Chart::Histograms { groups, bins: bins.max(1) })
+        Figure::new(
+            title,
+            x_label,
+            "examples",
+            Chart::Histograms {
+                groups,
+                bins: bins.max(1),
+            },
+        )
     }
 
     /// A grid of numbers coloured by value, `values[row][col]`, each cell annotated.
@@ -151,13 +170,23 @@ impl Figure {
         cols: Vec<String>,
         values: Vec<Vec<f64>>,
     ) -> Figure {
-        Figure::new(title, x_label, y_label, Chart::Heatmap { rows, cols, values })
+        Figure::new(
+            title,
+            x_label,
+            y_label,
+            Chart::Heatmap { rows, cols, values },
+        )
     }
 
     fn push_series(mut self, name: &str, points: Vec<(f64, f64)>, mark: Mark) -> Figure {
         if let Chart::Lines { series } = &mut self.chart {
             let color = series.len() % PALETTE.len();
-            series.push(Series { name: name.to_string(), points, mark, color });
+            series.push(Series {
+                name: name.to_string(),
+                points,
+                mark,
+                color,
+            });
         }
         self
     }
@@ -180,13 +209,19 @@ impl Figure {
 
     /// Draws a labelled vertical line at `x`.
     pub fn x_marker(mut self, x: f64, label: &str) -> Figure {
-        self.x_markers.push(Marker { at: x, label: label.to_string() });
+        self.x_markers.push(Marker {
+            at: x,
+            label: label.to_string(),
+        });
         self
     }
 
     /// Draws a labelled horizontal line at `y`.
     pub fn y_marker(mut self, y: f64, label: &str) -> Figure {
-        self.y_markers.push(Marker { at: y, label: label.to_string() });
+        self.y_markers.push(Marker {
+            at: y,
+            label: label.to_string(),
+        });
         self
     }
 
@@ -261,7 +296,10 @@ impl Figure {
     }
 
     fn err(&self, e: impl fmt::Display) -> Error {
-        Error::Figure { title: self.title.clone(), message: e.to_string() }
+        Error::Figure {
+            title: self.title.clone(),
+            message: e.to_string(),
+        }
     }
 
     fn y_value(&self, y: f64) -> Option<f64> {
@@ -298,7 +336,9 @@ impl Figure {
     ) -> DrawResult<DB> {
         let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
         let xs = xs.chain(self.x_markers.iter().map(|m| m.at));
-        let ys = series.iter().flat_map(|s| s.points.iter().filter_map(|p| self.y_value(p.1)));
+        let ys = series
+            .iter()
+            .flat_map(|s| s.points.iter().filter_map(|p| self.y_value(p.1)));
         let ys = ys.chain(self.y_markers.iter().filter_map(|m| self.y_value(m.at)));
         let (x0, x1) = padded_range(xs, 0.02);
         let (y0, y1) = padded_range(ys, 0.06);
@@ -320,12 +360,17 @@ impl Figure {
             .draw()?;
         for s in series {
             let color = PALETTE[s.color];
-            let points: Vec<(f64, f64)> =
-                s.points.iter().filter_map(|&(x, y)| Some((x, self.y_value(y)?))).collect();
+            let points: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .filter_map(|&(x, y)| Some((x, self.y_value(y)?)))
+                .collect();
             let drawn = match s.mark {
                 Mark::Line => chart.draw_series(LineSeries::new(points, color.stroke_width(3)))?,
                 Mark::Dots => chart.draw_series(
-                    points.into_iter().map(|p| Circle::new(p, 3, color.mix(0.6).filled())),
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.mix(0.6).filled())),
                 )?,
             };
             drawn.label(s.name.as_str()).legend(move |(x, y)| {
@@ -354,12 +399,23 @@ impl Figure {
         let style = BLACK.mix(0.7).stroke_width(2);
         let text = TextStyle::from((FAMILY, 15).into_font()).color(&BLACK);
         for m in &self.x_markers {
-            chart.draw_series(DashedLineSeries::new(vec![(m.at, y0), (m.at, y1)], 8, 5, style))?;
+            chart.draw_series(DashedLineSeries::new(
+                vec![(m.at, y0), (m.at, y1)],
+                8,
+                5,
+                style,
+            ))?;
             let at = (m.at, y1 - (y1 - y0) * 0.02);
-            chart.draw_series(std::iter::once(Text::new(format!(" {}", m.label), at, &text)))?;
+            chart.draw_series(std::iter::once(Text::new(
+                format!(" {}", m.label),
+                at,
+                &text,
+            )))?;
         }
         for m in &self.y_markers {
-            let Some(y) = self.y_value(m.at) else { continue };
+            let Some(y) = self.y_value(m.at) else {
+                continue;
+            };
             chart.draw_series(DashedLineSeries::new(vec![(x0, y), (x1, y)], 8, 5, style))?;
             let at = (x0 + (x1 - x0) * 0.01, y);
             let label = text.pos(Pos::new(HPos::Left, VPos::Bottom));
@@ -391,7 +447,10 @@ impl Figure {
             .build_cartesian_2d((0..n - 1).into_segmented(), y0..y1)?;
         let y_fmt = self.y_formatter();
         let x_fmt = |v: &SegmentValue<i32>| match v {
-            SegmentValue::CenterOf(i) => bars.get(*i as usize).map(|b| b.0.clone()).unwrap_or_default(),
+            SegmentValue::CenterOf(i) => bars
+                .get(*i as usize)
+                .map(|b| b.0.clone())
+                .unwrap_or_default(),
             _ => String::new(),
         };
         chart
@@ -406,13 +465,17 @@ impl Figure {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;
         let base = y0;
-        let text = TextStyle::from((FAMILY, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+        let text =
+            TextStyle::from((FAMILY, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
         for (i, (bar, value)) in bars.iter().zip(&values).enumerate() {
             let Some(v) = *value else { continue };
             let i = i as i32;
             let color = PALETTE[i as usize % PALETTE.len()];
             let rect = Rectangle::new(
-                [(SegmentValue::Exact(i), base), (SegmentValue::Exact(i + 1), v)],
+                [
+                    (SegmentValue::Exact(i), base),
+                    (SegmentValue::Exact(i + 1), v),
+                ],
                 color.mix(0.85).filled(),
             );
             chart.draw_series(std::iter::once(rect))?;
@@ -460,13 +523,20 @@ impl Figure {
             .draw()?;
         for (g, ((name, _), c)) in groups.iter().zip(&counts).enumerate() {
             let color = PALETTE[g % PALETTE.len()];
-            let rects = c.iter().enumerate().filter(|(_, &n)| n > 0).map(move |(b, &n)| {
-                let x = lo + b as f64 * width;
-                Rectangle::new([(x, 0.0), (x + width, n as f64)], color.mix(0.45).filled())
-            });
-            chart.draw_series(rects)?.label(name.as_str()).legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 18, y + 5)], color.mix(0.6).filled())
-            });
+            let rects = c
+                .iter()
+                .enumerate()
+                .filter(|(_, &n)| n > 0)
+                .map(move |(b, &n)| {
+                    let x = lo + b as f64 * width;
+                    Rectangle::new([(x, 0.0), (x + width, n as f64)], color.mix(0.45).filled())
+                });
+            chart
+                .draw_series(rects)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 18, y + 5)], color.mix(0.6).filled())
+                });
         }
         self.draw_markers(&mut chart, (lo, hi), (0.0, top))?;
         chart
@@ -500,9 +570,7 @@ impl Figure {
             _ => String::new(),
         };
         let y_fmt = |v: &SegmentValue<i32>| match v {
-            SegmentValue::CenterOf(i) => {
-                rows.get(row_at(*i) as usize).cloned().unwrap_or_default()
-            }
+            SegmentValue::CenterOf(i) => rows.get(row_at(*i) as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         };
         chart
@@ -516,7 +584,12 @@ impl Figure {
             .y_label_formatter(&y_fmt)
             .label_style((FAMILY, 15))
             .draw()?;
-        let max = values.iter().flatten().copied().fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
+        let max = values
+            .iter()
+            .flatten()
+            .copied()
+            .fold(0.0f64, f64::max)
+            .max(f64::MIN_POSITIVE);
         for (r, row) in values.iter().enumerate() {
             for (c, &v) in row.iter().enumerate() {
                 let (x, y) = (c as i32, row_at(r as i32));
@@ -560,7 +633,11 @@ fn padded_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
         return (0.0, 1.0);
     }
     if hi - lo < 1e-12 {
-        let half = if lo.abs() > 1e-12 { lo.abs() * 0.1 } else { 0.5 };
+        let half = if lo.abs() > 1e-12 {
+            lo.abs() * 0.1
+        } else {
+            0.5
+        };
         return (lo - half, hi + half);
     }
     let span = hi - lo;
@@ -610,7 +687,11 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -635,7 +716,10 @@ pub struct Table {
 impl Table {
     /// A table with these column names and no rows.
     pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     /// Adds a row (missing cells are left empty, extra cells are dropped).
@@ -652,7 +736,11 @@ impl Table {
 
     /// The table as HTML.
     pub fn html(&self) -> String {
-        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
         let mut html = String::from("<table>\n<thead><tr>");
         for h in &self.header {
             html += &format!("<th>{}</th>", esc(h));
@@ -683,8 +771,11 @@ impl fmt::Display for Table {
             }
         }
         let line = |f: &mut fmt::Formatter<'_>, cells: &[String]| {
-            let padded: Vec<String> =
-                cells.iter().zip(&widths).map(|(c, &w)| format!("{c:<w$}")).collect();
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, &w)| format!("{c:<w$}"))
+                .collect();
             writeln!(f, "{}", padded.join("  ").trim_end())
         };
         line(f, &self.header)?;
@@ -703,7 +794,13 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (input, expected) in cases {
             assert_eq!(base64(input.as_bytes()), expected);
         }
@@ -720,7 +817,12 @@ mod tests {
             Figure::lines("Log", "turns", "positions")
                 .line("35^t", (1..10).map(|t| (t as f64, 35f64.powi(t))).collect())
                 .log_y(),
-            Figure::bars("Bars", "class", "count", vec![("A".into(), 3.0), ("B".into(), 5.0)]),
+            Figure::bars(
+                "Bars",
+                "class",
+                "count",
+                vec![("A".into(), 3.0), ("B".into(), 5.0)],
+            ),
             Figure::histograms("Hist", "mph", vec![("w".into(), vec![1.0, 2.0, 2.5])], 5)
                 .x_marker(2.0, "2"),
             Figure::heatmap(
@@ -738,7 +840,12 @@ mod tests {
             let svg = fig.svg().unwrap();
             assert!(svg.starts_with("<svg"), "{}", fig.title());
             assert!(svg.contains(fig.title()), "{}", fig.title());
-            assert_eq!(fig.png().unwrap(), png, "{} redraws the same bytes", fig.title());
+            assert_eq!(
+                fig.png().unwrap(),
+                png,
+                "{} redraws the same bytes",
+                fig.title()
+            );
         }
         assert!(figures[0].svg().unwrap().contains("x axis"));
         assert!(figures[4].svg().unwrap().contains("r1"));
@@ -747,7 +854,10 @@ mod tests {
     #[test]
     fn empty_and_degenerate_data_still_draw() {
         assert!(Figure::lines("Empty", "x", "y").png().is_ok());
-        assert!(Figure::lines("Flat", "x", "y").line("c", vec![(1.0, 2.0)]).png().is_ok());
+        assert!(Figure::lines("Flat", "x", "y")
+            .line("c", vec![(1.0, 2.0)])
+            .png()
+            .is_ok());
         assert!(Figure::bars("None", "x", "y", vec![]).png().is_ok());
         assert!(Figure::histograms("Hist", "x", vec![], 10).png().is_ok());
     }

@@ -12,7 +12,9 @@ pub struct Rng {
 impl Rng {
     /// A generator started from `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng { state: seed ^ 0x5DEE_CE66_D1CE_5EED }
+        Rng {
+            state: seed ^ 0x5DEE_CE66_D1CE_5EED,
+        }
     }
 
     /// The next 64 random bits.
@@ -66,7 +68,12 @@ mod tests {
         let xs: Vec<f64> = (0..20_000).map(|_| r.normal(2.0, 3.0)).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let std = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64).sqrt();
-        assert!((mean - 2.0).abs() < 0.1 && (std - 3.0).abs() < 0.1, "{mean} {std}");
-        assert!((0..1000).map(|_| r.uniform()).all(|u| (0.0..1.0).contains(&u)));
+        assert!(
+            (mean - 2.0).abs() < 0.1 && (std - 3.0).abs() < 0.1,
+            "{mean} {std}"
+        );
+        assert!((0..1000)
+            .map(|_| r.uniform())
+            .all(|u| (0.0..1.0).contains(&u)));
     }
 }

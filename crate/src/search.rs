@@ -42,7 +42,13 @@ pub struct SearchCost {
 /// `guesses_per_second` positions a second.
 pub fn deep_blue(moves_per_turn: f64, turns: u32, guesses_per_second: f64) -> SearchCost {
     let positions = moves_per_turn.powi(turns as i32);
-    SearchCost { moves_per_turn, turns, guesses_per_second, positions, seconds: positions / guesses_per_second }
+    SearchCost {
+        moves_per_turn,
+        turns,
+        guesses_per_second,
+        positions,
+        seconds: positions / guesses_per_second,
+    }
 }
 
 impl SearchCost {
@@ -54,13 +60,28 @@ impl SearchCost {
     /// Checks the inputs (for the command line, which takes them from users).
     pub fn validate(&self) -> Result<()> {
         if !(self.moves_per_turn.is_finite() && self.moves_per_turn >= 1.0) {
-            return Err(Error::param("moves", format!("{} (at least 1 move per turn)", self.moves_per_turn)));
+            return Err(Error::param(
+                "moves",
+                format!("{} (at least 1 move per turn)", self.moves_per_turn),
+            ));
         }
         if !(self.guesses_per_second.is_finite() && self.guesses_per_second > 0.0) {
-            return Err(Error::param("rate", format!("{} (positions per second must be positive)", self.guesses_per_second)));
+            return Err(Error::param(
+                "rate",
+                format!(
+                    "{} (positions per second must be positive)",
+                    self.guesses_per_second
+                ),
+            ));
         }
         if !self.positions.is_finite() {
-            return Err(Error::param("turns", format!("{} turns overflow: more positions than a number can hold", self.turns)));
+            return Err(Error::param(
+                "turns",
+                format!(
+                    "{} turns overflow: more positions than a number can hold",
+                    self.turns
+                ),
+            ));
         }
         Ok(())
     }
@@ -94,18 +115,31 @@ impl fmt::Display for SearchCost {
         write!(
             f,
             "{}^{} = {:.3e} positions; at {:.0e} guesses per second: {}",
-            self.moves_per_turn, self.turns, self.positions, self.guesses_per_second, self.human_time()
+            self.moves_per_turn,
+            self.turns,
+            self.positions,
+            self.guesses_per_second,
+            self.human_time()
         )
     }
 }
 
 /// "31.9 days", "2.8 hours", "4.2e3 years".
 pub fn human_duration(seconds: f64) -> String {
-    let units = [(SECONDS_PER_YEAR, "years"), (SECONDS_PER_DAY, "days"), (3600.0, "hours"), (60.0, "minutes")];
+    let units = [
+        (SECONDS_PER_YEAR, "years"),
+        (SECONDS_PER_DAY, "days"),
+        (3600.0, "hours"),
+        (60.0, "minutes"),
+    ];
     for (size, name) in units {
         if seconds >= size {
             let v = seconds / size;
-            return if v >= 1e4 { format!("{v:.1e} {name}") } else { format!("{v:.1} {name}") };
+            return if v >= 1e4 {
+                format!("{v:.1e} {name}")
+            } else {
+                format!("{v:.1} {name}")
+            };
         }
     }
     format!("{seconds:.2} seconds")
@@ -114,13 +148,19 @@ pub fn human_duration(seconds: f64) -> String {
 /// Positions against turns on a log scale, with lines for what one second, one day and one year
 /// of search at `guesses_per_second` can check.
 pub fn growth_figure(moves_per_turn: f64, max_turns: u32, guesses_per_second: f64) -> Figure {
-    let points = (1..=max_turns.max(1)).map(|t| (t as f64, moves_per_turn.powi(t as i32))).collect();
-    Figure::lines(&format!("Search explodes: {moves_per_turn}^turns positions"), "turns looked ahead", "positions (log scale)")
-        .line(&format!("{moves_per_turn}^turns"), points)
-        .log_y()
-        .y_marker(guesses_per_second, "1 second of search")
-        .y_marker(guesses_per_second * SECONDS_PER_DAY, "1 day")
-        .y_marker(guesses_per_second * SECONDS_PER_YEAR, "1 year")
+    let points = (1..=max_turns.max(1))
+        .map(|t| (t as f64, moves_per_turn.powi(t as i32)))
+        .collect();
+    Figure::lines(
+        &format!("Search explodes: {moves_per_turn}^turns positions"),
+        "turns looked ahead",
+        "positions (log scale)",
+    )
+    .line(&format!("{moves_per_turn}^turns"), points)
+    .log_y()
+    .y_marker(guesses_per_second, "1 second of search")
+    .y_marker(guesses_per_second * SECONDS_PER_DAY, "1 day")
+    .y_marker(guesses_per_second * SECONDS_PER_YEAR, "1 year")
 }
 
 /// A tic-tac-toe position. Cells are numbered 0..9 left to right, top to bottom.
@@ -129,7 +169,16 @@ pub struct TicTacToe {
     cells: [u8; 9], // 0 empty, 1 X, 2 O
 }
 
-const LINES: [[usize; 3]; 8] = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 3, 6], [1, 4, 7], [2, 5, 8], [0, 4, 8], [2, 4, 6]];
+const LINES: [[usize; 3]; 8] = [
+    [0, 1, 2],
+    [3, 4, 5],
+    [6, 7, 8],
+    [0, 3, 6],
+    [1, 4, 7],
+    [2, 5, 8],
+    [0, 4, 8],
+    [2, 4, 6],
+];
 const WIN: i32 = 100;
 
 /// What a search found.
@@ -154,9 +203,15 @@ impl TicTacToe {
 
     /// A board from 9 characters `X`, `O` and `.` (spaces and `|` ignored), row by row.
     pub fn parse(board: &str) -> Result<TicTacToe> {
-        let chars: Vec<char> = board.chars().filter(|c| !c.is_whitespace() && *c != '|').collect();
+        let chars: Vec<char> = board
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '|')
+            .collect();
         if chars.len() != 9 {
-            return Err(Error::param("board", format!("'{board}' has {} cells; write 9 of X, O and .", chars.len())));
+            return Err(Error::param(
+                "board",
+                format!("'{board}' has {} cells; write 9 of X, O and .", chars.len()),
+            ));
         }
         let mut cells = [0u8; 9];
         for (cell, c) in cells.iter_mut().zip(&chars) {
@@ -167,9 +222,15 @@ impl TicTacToe {
                 other => return Err(Error::param("board", format!("'{other}' is not X, O or ."))),
             };
         }
-        let (x, o) = (cells.iter().filter(|&&c| c == 1).count(), cells.iter().filter(|&&c| c == 2).count());
+        let (x, o) = (
+            cells.iter().filter(|&&c| c == 1).count(),
+            cells.iter().filter(|&&c| c == 2).count(),
+        );
         if !(x == o || x == o + 1) {
-            return Err(Error::param("board", format!("{x} X and {o} O: X moves first, so X has as many marks as O or one more")));
+            return Err(Error::param(
+                "board",
+                format!("{x} X and {o} O: X moves first, so X has as many marks as O or one more"),
+            ));
         }
         Ok(TicTacToe { cells })
     }
@@ -191,7 +252,10 @@ impl TicTacToe {
     /// The board after the player to move takes `cell`.
     pub fn play(&self, cell: usize) -> Result<TicTacToe> {
         if cell >= 9 || self.cells[cell] != 0 {
-            return Err(Error::param("cell", format!("{cell} is not an empty cell (empty: {:?})", self.moves())));
+            return Err(Error::param(
+                "cell",
+                format!("{cell} is not an empty cell (empty: {:?})", self.moves()),
+            ));
         }
         if self.winner().is_some() {
             return Err(Error::param("cell", "the game is over"));
@@ -205,14 +269,26 @@ impl TicTacToe {
     pub fn winner(&self) -> Option<char> {
         LINES.iter().find_map(|l| {
             let c = self.cells[l[0]];
-            (c != 0 && c == self.cells[l[1]] && c == self.cells[l[2]]).then_some(if c == 1 { 'X' } else { 'O' })
+            (c != 0 && c == self.cells[l[1]] && c == self.cells[l[2]]).then_some(if c == 1 {
+                'X'
+            } else {
+                'O'
+            })
         })
     }
 
     /// The programmers' scoring rule for unfinished positions: lines X can still complete
     /// minus lines O can still complete.
     pub fn score_rule(&self) -> i32 {
-        let open = |player: u8| LINES.iter().filter(|l| l.iter().all(|&i| self.cells[i] == 0 || self.cells[i] == player)).count() as i32;
+        let open = |player: u8| {
+            LINES
+                .iter()
+                .filter(|l| {
+                    l.iter()
+                        .all(|&i| self.cells[i] == 0 || self.cells[i] == player)
+                })
+                .count() as i32
+        };
         open(1) - open(2)
     }
 
@@ -221,7 +297,12 @@ impl TicTacToe {
     pub fn best_move(&self, depth_limit: Option<u32>) -> SearchResult {
         let mut nodes = 0;
         let (score, best_move) = self.minimax(0, depth_limit, &mut nodes);
-        SearchResult { best_move, score, nodes, depth_limit }
+        SearchResult {
+            best_move,
+            score,
+            nodes,
+            depth_limit,
+        }
     }
 
     fn minimax(&self, depth: u32, limit: Option<u32>, nodes: &mut u64) -> (i32, Option<usize>) {
@@ -242,7 +323,9 @@ impl TicTacToe {
         let maximise = self.to_move() == 'X';
         let mut best: Option<(i32, usize)> = None;
         for m in moves {
-            let child = self.play(m).expect("moves() are empty cells of an unfinished game");
+            let child = self
+                .play(m)
+                .expect("moves() are empty cells of an unfinished game");
             let (score, _) = child.minimax(depth + 1, limit, nodes);
             let better = match best {
                 None => true,
@@ -271,7 +354,9 @@ impl Default for TicTacToe {
 impl fmt::Display for TicTacToe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for row in 0..3 {
-            let cells: Vec<&str> = (0..3).map(|c| ["·", "X", "O"][self.cells[row * 3 + c] as usize]).collect();
+            let cells: Vec<&str> = (0..3)
+                .map(|c| ["·", "X", "O"][self.cells[row * 3 + c] as usize])
+                .collect();
             writeln!(f, " {} ", cells.join(" | "))?;
             if row < 2 {
                 writeln!(f, "---+---+---")?;
@@ -287,12 +372,21 @@ pub fn depth_table() -> (Table, Vec<SearchResult>) {
     let board = TicTacToe::new();
     let mut results: Vec<SearchResult> = (1..=9).map(|d| board.best_move(Some(d))).collect();
     results.push(board.best_move(None));
-    let mut t = Table::new(&["depth limit", "positions searched", "best first move", "score"]);
+    let mut t = Table::new(&[
+        "depth limit",
+        "positions searched",
+        "best first move",
+        "score",
+    ]);
     for r in &results {
         t.push(vec![
-            r.depth_limit.map(|d| d.to_string()).unwrap_or_else(|| "none (to the end)".into()),
+            r.depth_limit
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "none (to the end)".into()),
             r.nodes.to_string(),
-            r.best_move.map(|m| format!("cell {m}")).unwrap_or_else(|| "-".into()),
+            r.best_move
+                .map(|m| format!("cell {m}"))
+                .unwrap_or_else(|| "-".into()),
             r.score.to_string(),
         ]);
     }
@@ -303,9 +397,22 @@ pub fn depth_table() -> (Table, Vec<SearchResult>) {
 pub fn depth_figure(results: &[SearchResult]) -> Figure {
     let bars = results
         .iter()
-        .map(|r| (r.depth_limit.map(|d| d.to_string()).unwrap_or_else(|| "full".into()), r.nodes as f64))
+        .map(|r| {
+            (
+                r.depth_limit
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "full".into()),
+                r.nodes as f64,
+            )
+        })
         .collect();
-    Figure::bars("Tic-tac-toe: positions searched by minimax", "depth limit (turns looked ahead)", "positions (log scale)", bars).log_y()
+    Figure::bars(
+        "Tic-tac-toe: positions searched by minimax",
+        "depth limit (turns looked ahead)",
+        "positions (log scale)",
+        bars,
+    )
+    .log_y()
 }
 
 #[cfg(test)]
@@ -318,7 +425,10 @@ mod tests {
         assert_eq!(c.positions, 35f64.powi(10));
         assert!((c.positions - 2.758547353515625e15).abs() < 1.0);
         assert_eq!(c.human_time(), "31.9 days");
-        assert!(deep_blue(35.0, 7, 1e9).seconds < 100.0, "7 turns: about a minute");
+        assert!(
+            deep_blue(35.0, 7, 1e9).seconds < 100.0,
+            "7 turns: about a minute"
+        );
         assert!(deep_blue(35.0, 400, 1e9).validate().is_err());
         assert!(deep_blue(35.0, 10, 0.0).validate().is_err());
     }

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn tinyml(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinyml")).args(args).output().expect("run tinyml")
+    Command::new(env!("CARGO_BIN_EXE_tinyml"))
+        .args(args)
+        .output()
+        .expect("run tinyml")
 }
 
 fn stdout(o: &Output) -> String {
@@ -45,11 +48,22 @@ fn course_prints_the_summary_and_writes_figures() {
     let o = tinyml(&["course", "--out", out.to_str().unwrap()]);
     let text = stdout(&o);
     assert!(o.status.success(), "{}", stderr(&o));
-    for piece in ["speed rules (4, 12 mph)", "decision tree", "logistic regression", "k nearest neighbours", "31.9 days", "549946"] {
+    for piece in [
+        "speed rules (4, 12 mph)",
+        "decision tree",
+        "logistic regression",
+        "k nearest neighbours",
+        "31.9 days",
+        "549946",
+    ] {
         assert!(text.contains(piece), "{piece} missing from:\n{text}");
     }
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert!(summary["rules"]["accuracy"].as_f64().unwrap() < 0.7, "rules miss golf");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        summary["rules"]["accuracy"].as_f64().unwrap() < 0.7,
+        "rules miss golf"
+    );
     for m in summary["models"].as_array().unwrap() {
         assert!(m["accuracy"].as_f64().unwrap() > 0.85, "{m}");
     }
@@ -59,30 +73,94 @@ fn course_prints_the_summary_and_writes_figures() {
 
 #[test]
 fn rules_json_has_the_documented_keys() {
-    let v = json(&tinyml(&["activity", "rules", "--thresholds", "4,12", "--json"]));
-    for key in ["accuracy", "n", "labels", "confusion", "per_class", "model", "data"] {
+    let v = json(&tinyml(&[
+        "activity",
+        "rules",
+        "--thresholds",
+        "4,12",
+        "--json",
+    ]));
+    for key in [
+        "accuracy",
+        "n",
+        "labels",
+        "confusion",
+        "per_class",
+        "model",
+        "data",
+    ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!(v["n"], 576);
     assert_eq!(v["per_class"]["GOLFING"], 0.0);
-    let better = json(&tinyml(&["activity", "rules", "--thresholds", "4,9.5", "--json"]));
-    assert!(better["accuracy"].as_f64() > v["accuracy"].as_f64(), "a lower bike limit fits this data better");
+    let better = json(&tinyml(&[
+        "activity",
+        "rules",
+        "--thresholds",
+        "4,9.5",
+        "--json",
+    ]));
+    assert!(
+        better["accuracy"].as_f64() > v["accuracy"].as_f64(),
+        "a lower bike limit fits this data better"
+    );
 }
 
 #[test]
 fn generate_then_learn_on_the_file_and_on_a_folder() {
     let dir = scratch("generate");
     let file = dir.join("mine.csv");
-    let o = tinyml(&["activity", "generate", "--out", file.to_str().unwrap(), "--people", "5", "--seconds", "6", "--seed", "3"]);
+    let o = tinyml(&[
+        "activity",
+        "generate",
+        "--out",
+        file.to_str().unwrap(),
+        "--people",
+        "5",
+        "--seconds",
+        "6",
+        "--seed",
+        "3",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let header = std::fs::read_to_string(&file).unwrap().lines().next().unwrap().to_string();
+    let header = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
     assert_eq!(header, "person,session,label,t_ms,ax,ay,az,speed_mph");
-    let v = json(&tinyml(&["activity", "learn", "--model", "tree", "--test-people", "2", "--data", file.to_str().unwrap(), "--json"]));
+    let v = json(&tinyml(&[
+        "activity",
+        "learn",
+        "--model",
+        "tree",
+        "--test-people",
+        "2",
+        "--data",
+        file.to_str().unwrap(),
+        "--json",
+    ]));
     assert_eq!(v["test_people"].as_array().unwrap().len(), 2);
-    assert!(v["models"][0]["rules"].as_str().unwrap().contains("status ="));
-    assert!(v["models"][0]["per_person"]["groups"].as_array().unwrap().len() == 2);
+    assert!(v["models"][0]["rules"]
+        .as_str()
+        .unwrap()
+        .contains("status ="));
+    assert!(
+        v["models"][0]["per_person"]["groups"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 2
+    );
     // A folder of recordings works the same way.
-    let audit = json(&tinyml(&["activity", "audit", "--data", dir.to_str().unwrap(), "--json"]));
+    let audit = json(&tinyml(&[
+        "activity",
+        "audit",
+        "--data",
+        dir.to_str().unwrap(),
+        "--json",
+    ]));
     assert_eq!(audit["group_counts"].as_array().unwrap().len(), 5);
 }
 
@@ -95,7 +173,15 @@ fn learn_and_search_json() {
     assert_eq!(v["human"], "31.9 days");
     let v = json(&tinyml(&["search", "minimax", "--depth", "2", "--json"]));
     assert_eq!(v["nodes"], 82);
-    let v = json(&tinyml(&["search", "minimax", "--board", "XX.OO....", "--depth", "1", "--json"]));
+    let v = json(&tinyml(&[
+        "search",
+        "minimax",
+        "--board",
+        "XX.OO....",
+        "--depth",
+        "1",
+        "--json",
+    ]));
     assert_eq!(v["best_move"], 2);
 }
 
@@ -106,24 +192,47 @@ fn slides_are_byte_identical_on_a_second_run_and_real_images() {
         let o = tinyml(&["slides", "--out", dir.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    let mut names: Vec<String> = std::fs::read_dir(&a).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
-    assert!(names.iter().filter(|n| n.ends_with(".png")).count() >= 15, "{names:?}");
+    assert!(
+        names.iter().filter(|n| n.ends_with(".png")).count() >= 15,
+        "{names:?}"
+    );
     for name in &names {
-        let (x, y) = (std::fs::read(a.join(name)).unwrap(), std::fs::read(b.join(name)).unwrap());
+        let (x, y) = (
+            std::fs::read(a.join(name)).unwrap(),
+            std::fs::read(b.join(name)).unwrap(),
+        );
         assert!(x == y, "{name} differs between two runs");
         if name.ends_with(".png") {
             assert_eq!(&x[..8], b"\x89PNG\r\n\x1a\n", "{name}");
-            assert!(x.len() > 10_000, "{name} is {} bytes: too small to hold a chart", x.len());
+            assert!(
+                x.len() > 10_000,
+                "{name} is {} bytes: too small to hold a chart",
+                x.len()
+            );
         } else if name.ends_with(".svg") {
             let svg = String::from_utf8(x).unwrap();
-            assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
+            assert!(
+                svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+                "{name}"
+            );
             // Axes are drawn as lines and labelled with text.
-            assert!(svg.matches("<text").count() >= 5 && svg.contains("<line") || svg.contains("<polyline"), "{name}");
+            assert!(
+                svg.matches("<text").count() >= 5 && svg.contains("<line")
+                    || svg.contains("<polyline"),
+                "{name}"
+            );
         }
     }
     let index = std::fs::read_to_string(a.join("index.html")).unwrap();
-    assert_eq!(index.matches("<img").count(), names.iter().filter(|n| n.ends_with(".png")).count());
+    assert_eq!(
+        index.matches("<img").count(),
+        names.iter().filter(|n| n.ends_with(".png")).count()
+    );
 }
 
 // ---- bad input: clear errors naming the file, line, column or argument; exit 1; no panic ----
@@ -144,36 +253,76 @@ fn missing_file() {
 fn empty_file_and_header_only() {
     let dir = scratch("empty");
     let empty = write(&dir, "empty.csv", "");
-    assert_fails_with(&tinyml(&["activity", "audit", "--data", empty.to_str().unwrap()]), &["empty.csv:1", "empty", "person,session,label"]);
-    let header = write(&dir, "header.csv", "person,session,label,t_ms,ax,ay,az,speed_mph\n");
-    assert_fails_with(&tinyml(&["activity", "audit", "--data", header.to_str().unwrap()]), &["header.csv:2", "no samples"]);
+    assert_fails_with(
+        &tinyml(&["activity", "audit", "--data", empty.to_str().unwrap()]),
+        &["empty.csv:1", "empty", "person,session,label"],
+    );
+    let header = write(
+        &dir,
+        "header.csv",
+        "person,session,label,t_ms,ax,ay,az,speed_mph\n",
+    );
+    assert_fails_with(
+        &tinyml(&["activity", "audit", "--data", header.to_str().unwrap()]),
+        &["header.csv:2", "no samples"],
+    );
     let nocsv = scratch("no-csv");
-    assert_fails_with(&tinyml(&["activity", "audit", "--data", nocsv.to_str().unwrap()]), &["no .csv files"]);
+    assert_fails_with(
+        &tinyml(&["activity", "audit", "--data", nocsv.to_str().unwrap()]),
+        &["no .csv files"],
+    );
 }
 
 #[test]
 fn wrong_header() {
     let dir = scratch("header");
-    let f = write(&dir, "bad.csv", "person,session,label,t_ms,x,ay,az\nP1,1,WALKING,0,0,0,1\n");
-    assert_fails_with(&tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]), &["bad.csv:1 column 5", "missing column 'ax'"]);
+    let f = write(
+        &dir,
+        "bad.csv",
+        "person,session,label,t_ms,x,ay,az\nP1,1,WALKING,0,0,0,1\n",
+    );
+    assert_fails_with(
+        &tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]),
+        &["bad.csv:1 column 5", "missing column 'ax'"],
+    );
 }
 
 #[test]
 fn non_numeric_value() {
     let dir = scratch("nonnumeric");
     let f = write(&dir, "bad.csv", "person,session,label,t_ms,ax,ay,az,speed_mph\nP1,1,WALKING,0,0,0,1,3\nP1,1,WALKING,20,0.1,abc,1,3\n");
-    assert_fails_with(&tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]), &["bad.csv:3 column 6", "'abc' in column ay is not a number"]);
-    let f = write(&dir, "short.csv", "person,session,label,t_ms,ax,ay,az\nP1,1,WALKING,0,0,0\n");
-    assert_fails_with(&tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]), &["short.csv:2", "expected 7"]);
+    assert_fails_with(
+        &tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]),
+        &["bad.csv:3 column 6", "'abc' in column ay is not a number"],
+    );
+    let f = write(
+        &dir,
+        "short.csv",
+        "person,session,label,t_ms,ax,ay,az\nP1,1,WALKING,0,0,0\n",
+    );
+    assert_fails_with(
+        &tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]),
+        &["short.csv:2", "expected 7"],
+    );
 }
 
 #[test]
 fn time_going_backwards_and_too_short_sessions() {
     let dir = scratch("time");
     let f = write(&dir, "bad.csv", "person,session,label,t_ms,ax,ay,az\nP1,1,WALKING,0,0,0,1\nP1,1,WALKING,20,0,0,1\nP1,1,WALKING,10,0,0,1\n");
-    assert_fails_with(&tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]), &["bad.csv:4 column 4", "does not increase"]);
-    let f = write(&dir, "short.csv", "person,session,label,t_ms,ax,ay,az\nP1,1,WALKING,0,0,0,1\nP1,1,WALKING,20,0,0,1\n");
-    assert_fails_with(&tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]), &["no session is as long as one window"]);
+    assert_fails_with(
+        &tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]),
+        &["bad.csv:4 column 4", "does not increase"],
+    );
+    let f = write(
+        &dir,
+        "short.csv",
+        "person,session,label,t_ms,ax,ay,az\nP1,1,WALKING,0,0,0,1\nP1,1,WALKING,20,0,0,1\n",
+    );
+    assert_fails_with(
+        &tinyml(&["activity", "audit", "--data", f.to_str().unwrap()]),
+        &["no session is as long as one window"],
+    );
 }
 
 #[test]
@@ -184,25 +333,90 @@ fn speed_rules_on_imu_only_data_say_what_to_do() {
         csv += &format!("P1,1,WALKING,{},0,0,1\n", i * 20);
     }
     let f = write(&dir, "imu.csv", &csv);
-    assert_fails_with(&tinyml(&["activity", "rules", "--data", f.to_str().unwrap()]), &["no speed_mph values", "tinyml activity learn"]);
+    assert_fails_with(
+        &tinyml(&["activity", "rules", "--data", f.to_str().unwrap()]),
+        &["no speed_mph values", "tinyml activity learn"],
+    );
 }
 
 #[test]
 fn thresholds_out_of_order_or_malformed() {
-    assert_fails_with(&tinyml(&["activity", "rules", "--thresholds", "12,4"]), &["invalid thresholds", "out of order"]);
-    assert_fails_with(&tinyml(&["activity", "rules", "--thresholds", "4"]), &["invalid thresholds", "exactly two"]);
-    assert_fails_with(&tinyml(&["activity", "rules", "--thresholds", "4,fast"]), &["invalid thresholds", "two speeds"]);
+    assert_fails_with(
+        &tinyml(&["activity", "rules", "--thresholds", "12,4"]),
+        &["invalid thresholds", "out of order"],
+    );
+    assert_fails_with(
+        &tinyml(&["activity", "rules", "--thresholds", "4"]),
+        &["invalid thresholds", "exactly two"],
+    );
+    assert_fails_with(
+        &tinyml(&["activity", "rules", "--thresholds", "4,fast"]),
+        &["invalid thresholds", "two speeds"],
+    );
 }
 
 #[test]
 fn other_bad_arguments() {
-    assert_fails_with(&tinyml(&["activity", "learn", "--model", "svm"]), &["invalid model", "tree, logistic or knn"]);
-    assert_fails_with(&tinyml(&["activity", "learn", "--test-people", "12"]), &["invalid test_people"]);
-    assert_fails_with(&tinyml(&["search", "minimax", "--board", "XXXXO...."]), &["invalid board"]);
-    assert_fails_with(&tinyml(&["search", "deep-blue", "--turns", "500"]), &["invalid turns"]);
-    assert_fails_with(&tinyml(&["learn", "--classes", "WALKING"]), &["invalid classes"]);
-    assert_fails_with(&tinyml(&["activity", "generate", "--out", "/tmp/x.csv", "--people", "0"]), &["invalid people"]);
+    assert_fails_with(
+        &tinyml(&["activity", "learn", "--model", "svm"]),
+        &["invalid model", "tree, logistic or knn"],
+    );
+    assert_fails_with(
+        &tinyml(&["activity", "learn", "--test-people", "12"]),
+        &["invalid test_people"],
+    );
+    assert_fails_with(
+        &tinyml(&["search", "minimax", "--board", "XXXXO...."]),
+        &["invalid board"],
+    );
+    assert_fails_with(
+        &tinyml(&["search", "deep-blue", "--turns", "500"]),
+        &["invalid turns"],
+    );
+    assert_fails_with(
+        &tinyml(&["learn", "--classes", "WALKING"]),
+        &["invalid classes"],
+    );
+    assert_fails_with(
+        &tinyml(&[
+            "activity",
+            "generate",
+            "--out",
+            "/tmp/x.csv",
+            "--people",
+            "0",
+        ]),
+        &["invalid people"],
+    );
     // Unknown flags are clap's usage errors: exit 2 with usage.
     let o = tinyml(&["activity", "rules", "--bogus"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn readme_quick_start_output_is_what_course_prints() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let block = readme
+        .split("```text\nlesson")
+        .nth(1)
+        .expect("README shows the course summary")
+        .split("```")
+        .next()
+        .unwrap();
+    let out = scratch("readme-course");
+    let o = tinyml(&["course", "--out", out.to_str().unwrap()]);
+    let printed: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for line in block.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            printed.contains(&line),
+            "README line not printed by `tinyml course`: {line}\nprinted:\n{}",
+            printed.join("\n")
+        );
+    }
 }

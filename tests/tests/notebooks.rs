@@ -1,10 +1,11 @@
 //! Executes every lesson notebook under the evcxr `rust` Jupyter kernel and checks the result.
 //!
 //! For each `*.ipynb` in `<repo>/notebooks/` (sorted by name, one after another) the test runs
-//! `jupyter execute --kernel_name=rust`, then reads the executed notebook and fails on:
-//! - a non-zero exit of `jupyter execute` (a cell did not compile, or the kernel died),
+//! `jupyter execute --kernel_name=rust --allow-errors`, then reads the executed notebook and fails
+//! on:
+//! - a non-zero exit of `jupyter execute` (the kernel died or did not start, a cell timed out),
+//! - an output of type `error` (a cell that did not compile: the compiler's message is quoted),
 //! - a stream output containing `panicked at` (a panic does not make `jupyter execute` fail),
-//! - an output of type `error`,
 //! - a code cell marked with the comment `// figure` that shows no `image/png` output.
 //!
 //! Cells are numbered from 1, counting every cell (markdown too), as a reader scrolling sees them.
@@ -14,11 +15,14 @@
 //! - `notebooks/NAME.timing.json`: wall time, median cell time and the slowest cell,
 //! - `evcxr/NAME/`: the kernel's build dir (`EVCXR_TMPDIR`), kept between runs so the notebook's
 //!   `:dep` crates build only once. Each notebook has its own, and notebooks run one at a time:
-//!   two kernels sharing one dir at once corrupt each other's builds.
+//!   two kernels sharing one dir at once corrupt each other's builds. evcxr's crate there has no
+//!   `[workspace]` table, so the root Cargo.toml must `exclude = ["target"]`, or the kernel dies
+//!   at start ("Failed to load the project").
 //!
 //! Environment:
 //! - `TINYML_NOTEBOOKS_DIR`: run the notebooks of this folder instead of `<repo>/notebooks`
-//!   (to try the harness on throwaway notebooks; outputs still go to the target dir).
+//!   (to try the harness on throwaway notebooks; relative to the repo root; outputs still go to
+//!   the target dir).
 //! - `TINYML_JUPYTER`: the `jupyter` executable (`tools/test` sets it to the venv's). Otherwise
 //!   `$TINYML_VENV/bin/jupyter`, then `~/.cache/tinyml-kit/venv/bin/jupyter`, then `jupyter` on
 //!   `PATH`.
@@ -542,13 +546,14 @@ fn multiline(value: &Value) -> String {
     }
 }
 
-/// The first non-blank line of a cell's source, shortened for messages.
+/// The first non-blank line of a cell's source, shortened for messages. A bare `// figure`
+/// marker line is passed over: the code after it says more.
 fn head(source: &str) -> String {
     const MAX_CHARS: usize = 60;
     let line = source
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty())
+        .find(|l| !l.is_empty() && *l != FIGURE_MARKER)
         .unwrap_or("");
     if line.chars().count() > MAX_CHARS {
         format!("{}…", line.chars().take(MAX_CHARS).collect::<String>())
@@ -626,7 +631,7 @@ fn report_timing(name: &str, total: f64, executed: &Value, path: &Path) -> Resul
     let seconds: Vec<f64> = times.iter().map(|t| t.seconds).collect();
     if let (Some(median), Some(max)) = (median(&seconds), slowest(&times)) {
         note(&format!(
-            "notebook {name}: {} cells timed, median {median:.2} s, slowest: cell {} ({:.2} s) `{}`",
+            "notebook {name}: cells timed: {}, median {median:.2} s, slowest: cell {} ({:.2} s) `{}`",
             times.len(),
             max.cell,
             max.seconds,
@@ -786,6 +791,7 @@ mod tests {
         ]);
         let cells: Vec<usize> = check_notebook(&nb).iter().map(|p| p.cell).collect();
         assert_eq!(cells, vec![2, 3, 4]);
+        assert_eq!(check_notebook(&nb)[2].source_head, "show(f)");
         assert!(check_notebook(&nb)[0].what.contains("image/png"));
     }
 

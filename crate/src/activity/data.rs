@@ -117,10 +117,16 @@ impl GeneratorParams {
 
     fn validate(&self) -> Result<()> {
         if !(1..=999).contains(&self.people) {
-            return Err(Error::param("people", format!("{} (use 1 to 999)", self.people)));
+            return Err(Error::param(
+                "people",
+                format!("{} (use 1 to 999)", self.people),
+            ));
         }
         if !(10..=400).contains(&self.sample_rate_hz) {
-            return Err(Error::param("sample_rate_hz", "use 10 to 400 Hz (the IMU runs at 50-119 Hz)"));
+            return Err(Error::param(
+                "sample_rate_hz",
+                "use 10 to 400 Hz (the IMU runs at 50-119 Hz)",
+            ));
         }
         let window_len = self.sample_rate_hz * self.window_seconds;
         if !(tinyml_core::imu::MIN_WINDOW_LEN as u32..=tinyml_core::imu::MAX_WINDOW_LEN as u32)
@@ -193,6 +199,8 @@ struct Person {
     roll: f64,
     pitch: f64,
     noise_g: f64,
+    /// Wears the board on the other wrist: the y axis points the other way.
+    other_wrist: bool,
 }
 
 impl Person {
@@ -204,6 +212,7 @@ impl Person {
             roll: rng.normal(0.0, 0.35),
             pitch: rng.normal(0.0, 0.25),
             noise_g: rng.range(0.02, 0.05),
+            other_wrist: rng.uniform() < 0.2,
         }
     }
 
@@ -239,7 +248,11 @@ impl Person {
             let seconds = n as f64 / rate;
             (rng.range(0.3, seconds - 0.2), rng.range(2.0, 3.5) * a)
         });
-        let mut axes = [Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n)];
+        let mut axes = [
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        ];
         for i in 0..n {
             let t = i as f64 / rate;
             let mut v = gravity;
@@ -279,7 +292,10 @@ impl Person {
                     }
                 }
             }
-            let v = rotate(v, roll, pitch);
+            let mut v = rotate(v, roll, pitch);
+            if self.other_wrist {
+                v[1] = -v[1];
+            }
             for (axis, value) in axes.iter_mut().zip(v) {
                 let g = (value + rng.normal(0.0, self.noise_g)).clamp(-4.0, 4.0);
                 // The recording resolution: 0.1 mg, written exactly to CSV and read back.
@@ -318,7 +334,9 @@ impl ActivityData {
     /// The embedded default: [`ActivityData::generator`] with its defaults.
     pub fn course_default() -> ActivityData {
         // The defaults are valid by construction (and tested).
-        Self::generator().generate().expect("default generator parameters are valid")
+        Self::generator()
+            .generate()
+            .expect("default generator parameters are valid")
     }
 
     /// Loads a CSV recording, or every `*.csv` in a folder (in name order), cut into windows
@@ -345,7 +363,8 @@ impl ActivityData {
                     path: path.to_path_buf(),
                     line: 0,
                     column: None,
-                    message: "this folder has no .csv files; put recordings in it or pass a file".into(),
+                    message: "this folder has no .csv files; put recordings in it or pass a file"
+                        .into(),
                 });
             }
             files
@@ -411,11 +430,16 @@ impl ActivityData {
 
     /// The distinct labels, the course's four first, then others alphabetically.
     pub fn label_names(&self) -> Vec<String> {
-        let mut others: Vec<String> =
-            self.labels().into_iter().filter(|l| !ACTIVITIES.contains(&l.as_str())).collect();
+        let mut others: Vec<String> = self
+            .labels()
+            .into_iter()
+            .filter(|l| !ACTIVITIES.contains(&l.as_str()))
+            .collect();
         others.sort();
         others.dedup();
-        let course = ACTIVITIES.iter().filter(|a| self.windows.iter().any(|w| w.label == **a));
+        let course = ACTIVITIES
+            .iter()
+            .filter(|a| self.windows.iter().any(|w| w.label == **a));
         course.map(|a| a.to_string()).chain(others).collect()
     }
 
@@ -470,7 +494,11 @@ impl ActivityData {
     /// Splits by person: `test_people` people (drawn with `seed`) go to the test set, the rest
     /// to the training set. No person is in both, so the test accuracy says how the model does
     /// on someone it has never seen.
-    pub fn split_by_people(&self, test_people: usize, seed: u64) -> Result<(ActivityData, ActivityData)> {
+    pub fn split_by_people(
+        &self,
+        test_people: usize,
+        seed: u64,
+    ) -> Result<(ActivityData, ActivityData)> {
         let mut people = self.person_names();
         if test_people == 0 || test_people >= people.len() {
             return Err(Error::param(
@@ -496,7 +524,9 @@ impl ActivityData {
         let mut table = Table::new(&header);
         let mut counts: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for w in &self.windows {
-            let row = counts.entry(&w.person).or_insert_with(|| vec![0; labels.len()]);
+            let row = counts
+                .entry(&w.person)
+                .or_insert_with(|| vec![0; labels.len()]);
             if let Some(i) = labels.iter().position(|l| *l == w.label) {
                 row[i] += 1;
             }
@@ -512,17 +542,33 @@ impl ActivityData {
 
     /// Shows the summary table in Jupyter.
     pub fn evcxr_display(&self) {
-        println!("{} windows of {} samples at {} Hz from {}", self.len(), self.window_len, self.sample_rate_hz, self.source);
+        println!(
+            "{} windows of {} samples at {} Hz from {}",
+            self.len(),
+            self.window_len,
+            self.sample_rate_hz,
+            self.source
+        );
         self.summary().evcxr_display();
     }
 
     /// The three axes of window `index` against time.
     pub fn window_figure(&self, index: usize) -> Result<Figure> {
         let w = self.windows.get(index).ok_or_else(|| {
-            Error::param("index", format!("{index}: there are {} windows", self.len()))
+            Error::param(
+                "index",
+                format!("{index}: there are {} windows", self.len()),
+            )
         })?;
-        let t = |i: usize| (w.start_ms as f64 + i as f64 * 1000.0 / self.sample_rate_hz as f64) / 1000.0;
-        let axis = |v: &[f32]| v.iter().enumerate().map(|(i, &g)| (t(i), g as f64)).collect();
+        let t = |i: usize| {
+            (w.start_ms as f64 + i as f64 * 1000.0 / self.sample_rate_hz as f64) / 1000.0
+        };
+        let axis = |v: &[f32]| {
+            v.iter()
+                .enumerate()
+                .map(|(i, &g)| (t(i), g as f64))
+                .collect()
+        };
         let title = format!("{} ({}), window {index}", w.label, w.person);
         Ok(Figure::lines(&title, "time (s)", "acceleration (g)")
             .line("ax", axis(&w.ax))
@@ -560,10 +606,17 @@ fn read_sessions(path: &Path) -> Result<Vec<Session>> {
         column,
         message,
     };
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
     let expected = "person,session,label,t_ms,ax,ay,az[,speed_mph]";
     let Some((_, header)) = lines.next().filter(|(_, h)| !h.trim().is_empty()) else {
-        return Err(data_err(1, None, format!("the file is empty; expected the header {expected}")));
+        return Err(data_err(
+            1,
+            None,
+            format!("the file is empty; expected the header {expected}"),
+        ));
     };
     let header: Vec<&str> = header.split(',').map(str::trim).collect();
     let mut column = BTreeMap::new();
@@ -571,16 +624,26 @@ fn read_sessions(path: &Path) -> Result<Vec<Session>> {
         match header.iter().position(|h| h.eq_ignore_ascii_case(name)) {
             Some(i) => column.insert(name, i),
             None => {
-                let near = header.iter().position(|h| !REQUIRED_COLUMNS.iter().chain([&SPEED_COLUMN]).any(|r| h.eq_ignore_ascii_case(r)));
+                let near = header.iter().position(|h| {
+                    !REQUIRED_COLUMNS
+                        .iter()
+                        .chain([&SPEED_COLUMN])
+                        .any(|r| h.eq_ignore_ascii_case(r))
+                });
                 return Err(data_err(
                     1,
                     near.map(|i| i + 1),
-                    format!("missing column '{name}' in the header (expected {expected}; found {})", header.join(",")),
+                    format!(
+                        "missing column '{name}' in the header (expected {expected}; found {})",
+                        header.join(",")
+                    ),
                 ));
             }
         };
     }
-    let speed_col = header.iter().position(|h| h.eq_ignore_ascii_case(SPEED_COLUMN));
+    let speed_col = header
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case(SPEED_COLUMN));
 
     let mut sessions: Vec<Session> = Vec::new();
     for (line_no, line) in lines {
@@ -592,7 +655,11 @@ fn read_sessions(path: &Path) -> Result<Vec<Session>> {
             return Err(data_err(
                 line_no,
                 None,
-                format!("expected {} comma-separated values, found {}", header.len(), fields.len()),
+                format!(
+                    "expected {} comma-separated values, found {}",
+                    header.len(),
+                    fields.len()
+                ),
             ));
         }
         let text = |name: &str| fields[column[name]];
@@ -602,31 +669,51 @@ fn read_sessions(path: &Path) -> Result<Vec<Session>> {
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| data_err(line_no, Some(i + 1), format!("'{}' in column {name} is not a number", fields[i])))
+                .ok_or_else(|| {
+                    data_err(
+                        line_no,
+                        Some(i + 1),
+                        format!("'{}' in column {name} is not a number", fields[i]),
+                    )
+                })
         };
         let whole = |name: &str| -> Result<u32> {
             let i = column[name];
             fields[i].parse::<u32>().map_err(|_| {
-                data_err(line_no, Some(i + 1), format!("'{}' in column {name} is not a whole number ≥ 0", fields[i]))
+                data_err(
+                    line_no,
+                    Some(i + 1),
+                    format!("'{}' in column {name} is not a whole number ≥ 0", fields[i]),
+                )
             })
         };
         let person = text("person");
         let label = text("label");
         for (name, value) in [("person", person), ("label", label)] {
             if value.is_empty() {
-                return Err(data_err(line_no, Some(column[name] + 1), format!("empty {name}")));
+                return Err(data_err(
+                    line_no,
+                    Some(column[name] + 1),
+                    format!("empty {name}"),
+                ));
             }
         }
         let session = whole("session")?;
         let t_ms = whole("t_ms")?;
-        let sample = [number("ax")? as f32, number("ay")? as f32, number("az")? as f32];
+        let sample = [
+            number("ax")? as f32,
+            number("ay")? as f32,
+            number("az")? as f32,
+        ];
         let speed = match speed_col.map(|i| (i, fields[i])) {
             None | Some((_, "")) => None,
             Some((i, s)) => Some(s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
                 data_err(line_no, Some(i + 1), format!("'{s}' in column speed_mph is not a speed ≥ 0 (leave it empty if unknown)"))
             })?),
         };
-        let same = sessions.last().is_some_and(|s| s.person == person && s.session == session);
+        let same = sessions
+            .last()
+            .is_some_and(|s| s.person == person && s.session == session);
         if same {
             let s = sessions.last_mut().expect("checked above");
             if s.label != label {
@@ -661,15 +748,21 @@ fn read_sessions(path: &Path) -> Result<Vec<Session>> {
         s.speeds.push(speed);
     }
     if sessions.is_empty() {
-        return Err(data_err(2, None, "the file has a header but no samples".into()));
+        return Err(data_err(
+            2,
+            None,
+            "the file has a header but no samples".into(),
+        ));
     }
     Ok(sessions)
 }
 
 fn cut_windows(sessions: Vec<Session>, window_seconds: f64, source: &Path) -> Result<ActivityData> {
     // The sample rate: the median step between samples over all sessions.
-    let mut steps: Vec<u32> =
-        sessions.iter().flat_map(|s| s.t_ms.windows(2).map(|w| w[1] - w[0])).collect();
+    let mut steps: Vec<u32> = sessions
+        .iter()
+        .flat_map(|s| s.t_ms.windows(2).map(|w| w[1] - w[0]))
+        .collect();
     if steps.is_empty() {
         return Err(Error::Data {
             path: source.to_path_buf(),
@@ -698,7 +791,10 @@ fn cut_windows(sessions: Vec<Session>, window_seconds: f64, source: &Path) -> Re
         }
     }
     let window_len = (window_seconds * sample_rate_hz as f64).round() as usize;
-    let (lo, hi) = (tinyml_core::imu::MIN_WINDOW_LEN, tinyml_core::imu::MAX_WINDOW_LEN);
+    let (lo, hi) = (
+        tinyml_core::imu::MIN_WINDOW_LEN,
+        tinyml_core::imu::MAX_WINDOW_LEN,
+    );
     if !(lo..=hi).contains(&window_len) {
         return Err(Error::param(
             "window_seconds",
@@ -735,7 +831,12 @@ fn cut_windows(sessions: Vec<Session>, window_seconds: f64, source: &Path) -> Re
             ),
         });
     }
-    Ok(ActivityData { windows, sample_rate_hz, window_len, source: source.display().to_string() })
+    Ok(ActivityData {
+        windows,
+        sample_rate_hz,
+        window_len,
+        source: source.display().to_string(),
+    })
 }
 
 /// The mean of the speeds of a window; exactly the recorded value when it is constant.
@@ -759,19 +860,30 @@ mod tests {
         assert_eq!((a.window_len, a.sample_rate_hz), (100, 50.0));
         assert_eq!(a.person_names().len(), 12);
         assert_ne!(a, ActivityData::generator().seed(1).generate().unwrap());
-        assert!(a.windows.iter().flat_map(|w| w.ax.iter().chain(&w.ay).chain(&w.az)).all(|g| g.abs() <= 4.0));
+        assert!(a
+            .windows
+            .iter()
+            .flat_map(|w| w.ax.iter().chain(&w.ay).chain(&w.az))
+            .all(|g| g.abs() <= 4.0));
     }
 
     #[test]
     fn csv_round_trip_is_exact() {
-        let data = ActivityData::generator().people(3).seconds_per_activity(4).generate().unwrap();
+        let data = ActivityData::generator()
+            .people(3)
+            .seconds_per_activity(4)
+            .generate()
+            .unwrap();
         let dir = std::env::temp_dir().join(format!("tinyml-roundtrip-{}", std::process::id()));
         let path = dir.join("a.csv");
         data.save_csv(&path).unwrap();
         let back = ActivityData::load(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(back.windows, data.windows);
-        assert_eq!((back.window_len, back.sample_rate_hz), (data.window_len, data.sample_rate_hz));
+        assert_eq!(
+            (back.window_len, back.sample_rate_hz),
+            (data.window_len, data.sample_rate_hz)
+        );
     }
 
     #[test]
@@ -780,7 +892,10 @@ mod tests {
         let (train, test) = data.split_by_people(4, 9).unwrap();
         let test_people = test.person_names();
         assert_eq!(test_people.len(), 4);
-        assert!(train.windows.iter().all(|w| !test_people.contains(&w.person)));
+        assert!(train
+            .windows
+            .iter()
+            .all(|w| !test_people.contains(&w.person)));
         assert_eq!(train.len() + test.len(), data.len());
         assert!(data.split_by_people(0, 1).is_err() && data.split_by_people(12, 1).is_err());
     }
@@ -797,7 +912,10 @@ mod tests {
         std::fs::write(&path, csv).unwrap();
         let data = ActivityData::load(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!((data.sample_rate_hz, data.window_len, data.len()), (100.0, 200, 1));
+        assert_eq!(
+            (data.sample_rate_hz, data.window_len, data.len()),
+            (100.0, 200, 1)
+        );
         assert_eq!(data.windows[0].ax[0], -0.25);
         assert_eq!(data.windows[0].speed_mph, None);
         assert!(data.speeds().is_err());

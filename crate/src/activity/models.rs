@@ -38,16 +38,31 @@ impl Features {
             .map(|(i, w)| {
                 window_features(&w.ax, &w.ay, &w.az, data.sample_rate_hz)
                     .map(|f| f.iter().map(|&v| v as f64).collect())
-                    .map_err(|e| Error::Model(format!("window {i} of {} ({}, {}): features failed: {e:?}", data.source, w.person, w.label)))
+                    .map_err(|e| {
+                        Error::Model(format!(
+                            "window {i} of {} ({}, {}): features failed: {e:?}",
+                            data.source, w.person, w.label
+                        ))
+                    })
             })
             .collect::<Result<Vec<Vec<f64>>>>()?;
-        Ok(Features { names: FEATURE_NAMES.iter().map(|n| n.to_string()).collect(), rows, labels: data.labels() })
+        Ok(Features {
+            names: FEATURE_NAMES.iter().map(|n| n.to_string()).collect(),
+            rows,
+            labels: data.labels(),
+        })
     }
 
     /// The column of feature `name`.
     pub fn column(&self, name: &str) -> Result<Vec<f64>> {
         let i = self.names.iter().position(|n| n == name).ok_or_else(|| {
-            Error::param("feature", format!("'{name}' is not a feature; the features are {}", self.names.join(", ")))
+            Error::param(
+                "feature",
+                format!(
+                    "'{name}' is not a feature; the features are {}",
+                    self.names.join(", ")
+                ),
+            )
         })?;
         Ok(self.rows.iter().map(|r| r[i]).collect())
     }
@@ -55,9 +70,16 @@ impl Features {
     /// Each label's windows as dots in the plane of two features.
     pub fn scatter(&self, x_feature: &str, y_feature: &str) -> Result<Figure> {
         let (xs, ys) = (self.column(x_feature)?, self.column(y_feature)?);
-        let mut fig = Figure::lines(&format!("{y_feature} against {x_feature}"), x_feature, y_feature);
+        let mut fig = Figure::lines(
+            &format!("{y_feature} against {x_feature}"),
+            x_feature,
+            y_feature,
+        );
         for label in label_order(&self.labels) {
-            let points = (0..xs.len()).filter(|&i| self.labels[i] == label).map(|i| (xs[i], ys[i])).collect();
+            let points = (0..xs.len())
+                .filter(|&i| self.labels[i] == label)
+                .map(|i| (xs[i], ys[i]))
+                .collect();
             fig = fig.dots(&label, points);
         }
         Ok(fig)
@@ -78,38 +100,67 @@ impl Features {
 
     /// Shows the first rows in Jupyter.
     pub fn evcxr_display(&self) {
-        println!("{} windows × {} features", self.rows.len(), self.names.len());
+        println!(
+            "{} windows × {} features",
+            self.rows.len(),
+            self.names.len()
+        );
         self.head(8).evcxr_display();
     }
 
     fn array(&self) -> Array2<f64> {
         let flat: Vec<f64> = self.rows.iter().flatten().copied().collect();
-        Array2::from_shape_vec((self.rows.len(), FEATURE_COUNT), flat).expect("every row has FEATURE_COUNT values")
+        Array2::from_shape_vec((self.rows.len(), FEATURE_COUNT), flat)
+            .expect("every row has FEATURE_COUNT values")
     }
 }
 
 /// The power spectrum of a window's acceleration magnitude, computed with rustfft, with the
 /// dominant frequency that the board's feature code finds marked on it.
 pub fn spectrum_figure(data: &ActivityData, index: usize) -> Result<Figure> {
-    let w = data.windows.get(index).ok_or_else(|| Error::param("index", format!("{index}: there are {} windows", data.len())))?;
+    let w = data.windows.get(index).ok_or_else(|| {
+        Error::param(
+            "index",
+            format!("{index}: there are {} windows", data.len()),
+        )
+    })?;
     let (freqs, power) = magnitude_spectrum(&w.ax, &w.ay, &w.az, data.sample_rate_hz);
-    let features = window_features(&w.ax, &w.ay, &w.az, data.sample_rate_hz).map_err(|e| Error::Model(format!("{e:?}")))?;
+    let features = window_features(&w.ax, &w.ay, &w.az, data.sample_rate_hz)
+        .map_err(|e| Error::Model(format!("{e:?}")))?;
     let dominant = features[9] as f64;
-    Ok(Figure::lines(&format!("What rhythm is in it? {} ({})", w.label, w.person), "frequency (Hz)", "power")
-        .line("spectrum of |a|", freqs.into_iter().zip(power).collect())
-        .x_marker(dominant, &format!("{dominant:.1} Hz")))
+    Ok(Figure::lines(
+        &format!("What rhythm is in it? {} ({})", w.label, w.person),
+        "frequency (Hz)",
+        "power",
+    )
+    .line("spectrum of |a|", freqs.into_iter().zip(power).collect())
+    .x_marker(dominant, &format!("{dominant:.1} Hz")))
 }
 
 /// Frequencies (Hz) and power of the bins 0..=n/2 of the mean-removed magnitude, by rustfft.
-pub fn magnitude_spectrum(ax: &[f32], ay: &[f32], az: &[f32], sample_rate_hz: f32) -> (Vec<f64>, Vec<f64>) {
-    let mag: Vec<f32> = (0..ax.len()).map(|i| (ax[i] * ax[i] + ay[i] * ay[i] + az[i] * az[i]).sqrt()).collect();
+pub fn magnitude_spectrum(
+    ax: &[f32],
+    ay: &[f32],
+    az: &[f32],
+    sample_rate_hz: f32,
+) -> (Vec<f64>, Vec<f64>) {
+    let mag: Vec<f32> = (0..ax.len())
+        .map(|i| (ax[i] * ax[i] + ay[i] * ay[i] + az[i] * az[i]).sqrt())
+        .collect();
     let mean = mag.iter().sum::<f32>() / mag.len().max(1) as f32;
     let mut buf: Vec<Complex<f32>> = mag.iter().map(|&m| Complex::new(m - mean, 0.0)).collect();
-    FftPlanner::new().plan_fft_forward(buf.len()).process(&mut buf);
+    FftPlanner::new()
+        .plan_fft_forward(buf.len())
+        .process(&mut buf);
     let n = buf.len();
     let bins = n / 2 + 1;
-    let freqs = (0..bins).map(|k| k as f64 * sample_rate_hz as f64 / n as f64).collect();
-    (freqs, buf[..bins].iter().map(|c| c.norm_sqr() as f64).collect())
+    let freqs = (0..bins)
+        .map(|k| k as f64 * sample_rate_hz as f64 / n as f64)
+        .collect();
+    (
+        freqs,
+        buf[..bins].iter().map(|c| c.norm_sqr() as f64).collect(),
+    )
 }
 
 /// How a model learns.
@@ -125,7 +176,11 @@ pub enum Method {
 
 impl Method {
     /// All methods, in lesson order.
-    pub const ALL: [Method; 3] = [Method::DecisionTree, Method::LogisticRegression, Method::NearestNeighbors];
+    pub const ALL: [Method; 3] = [
+        Method::DecisionTree,
+        Method::LogisticRegression,
+        Method::NearestNeighbors,
+    ];
 
     /// Human name, also accepted by [`Method::parse`].
     pub fn name(self) -> &'static str {
@@ -140,9 +195,16 @@ impl Method {
     pub fn parse(s: &str) -> Result<Method> {
         match s.to_ascii_lowercase().as_str() {
             "tree" | "decision-tree" | "decision tree" => Ok(Method::DecisionTree),
-            "logistic" | "logistic-regression" | "logistic regression" => Ok(Method::LogisticRegression),
-            "knn" | "k-nn" | "nearest-neighbors" | "k nearest neighbours" => Ok(Method::NearestNeighbors),
-            _ => Err(Error::param("model", format!("'{s}': use tree, logistic or knn"))),
+            "logistic" | "logistic-regression" | "logistic regression" => {
+                Ok(Method::LogisticRegression)
+            }
+            "knn" | "k-nn" | "nearest-neighbors" | "k nearest neighbours" => {
+                Ok(Method::NearestNeighbors)
+            }
+            _ => Err(Error::param(
+                "model",
+                format!("'{s}': use tree, logistic or knn"),
+            )),
         }
     }
 }
@@ -177,16 +239,25 @@ impl ModelParams {
 
     fn validate(&self, train: &ActivityData) -> Result<()> {
         if !(1..=20).contains(&self.max_depth) {
-            return Err(Error::param("max_depth", format!("{} (use 1 to 20)", self.max_depth)));
+            return Err(Error::param(
+                "max_depth",
+                format!("{} (use 1 to 20)", self.max_depth),
+            ));
         }
         if self.k == 0 || self.k > train.len() {
-            return Err(Error::param("k", format!("{}: use 1 to the {} training windows", self.k, train.len())));
+            return Err(Error::param(
+                "k",
+                format!("{}: use 1 to the {} training windows", self.k, train.len()),
+            ));
         }
         if self.max_iterations == 0 {
             return Err(Error::param("max_iterations", "must be at least 1"));
         }
         if train.label_names().len() < 2 {
-            return Err(Error::Model(format!("{} has fewer than two labels: there is nothing to tell apart", train.source)));
+            return Err(Error::Model(format!(
+                "{} has fewer than two labels: there is nothing to tell apart",
+                train.source
+            )));
         }
         Ok(())
     }
@@ -196,7 +267,11 @@ impl ModelParams {
         self.validate(train)?;
         let features = Features::of(train)?;
         let classes = train.label_names();
-        let targets: Array1<usize> = features.labels.iter().map(|l| classes.iter().position(|c| c == l).unwrap_or(0)).collect();
+        let targets: Array1<usize> = features
+            .labels
+            .iter()
+            .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
+            .collect();
         let x = features.array();
         let scaler = Scaler::fit(&x);
         let inner = match self.method {
@@ -216,9 +291,19 @@ impl ModelParams {
                     .map_err(|e| Error::Model(format!("logistic regression: {e}")))?;
                 Inner::Logistic(model)
             }
-            Method::NearestNeighbors => Inner::Knn { points: scaler.apply(&x), targets: targets.to_vec(), k: self.k },
+            Method::NearestNeighbors => Inner::Knn {
+                points: scaler.apply(&x),
+                targets: targets.to_vec(),
+                k: self.k,
+            },
         };
-        Ok(ActivityModel { method: self.method, classes, scaler, inner, trained_on: train.source.clone() })
+        Ok(ActivityModel {
+            method: self.method,
+            classes,
+            scaler,
+            inner,
+            trained_on: train.source.clone(),
+        })
     }
 }
 
@@ -231,8 +316,12 @@ struct Scaler {
 
 impl Scaler {
     fn fit(x: &Array2<f64>) -> Scaler {
-        let mean = x.mean_axis(ndarray::Axis(0)).unwrap_or_else(|| Array1::zeros(x.ncols()));
-        let std = x.std_axis(ndarray::Axis(0), 0.0).mapv(|s| if s > 1e-12 { s } else { 1.0 });
+        let mean = x
+            .mean_axis(ndarray::Axis(0))
+            .unwrap_or_else(|| Array1::zeros(x.ncols()));
+        let std = x
+            .std_axis(ndarray::Axis(0), 0.0)
+            .mapv(|s| if s > 1e-12 { s } else { 1.0 });
         Scaler { mean, std }
     }
 
@@ -245,7 +334,11 @@ impl Scaler {
 enum Inner {
     Tree(DecisionTree<f64, usize>),
     Logistic(MultiFittedLogisticRegression<f64, usize>),
-    Knn { points: Array2<f64>, targets: Vec<usize>, k: usize },
+    Knn {
+        points: Array2<f64>,
+        targets: Vec<usize>,
+        k: usize,
+    },
 }
 
 /// A learned activity classifier.
@@ -269,7 +362,12 @@ pub struct ActivityModel {
 impl ActivityModel {
     /// Parameters for `method`; defaults: `max_depth` 4, `k` 5, `max_iterations` 200.
     pub fn params(method: Method) -> ModelParams {
-        ModelParams { method, max_depth: 4, k: 5, max_iterations: 200 }
+        ModelParams {
+            method,
+            max_depth: 4,
+            k: 5,
+            max_iterations: 200,
+        }
     }
 
     /// How it learned.
@@ -295,31 +393,48 @@ impl ActivityModel {
                 let queries = self.scaler.apply(&x);
                 let mut out = Vec::with_capacity(queries.nrows());
                 for q in queries.rows() {
-                    let near = index.k_nearest(q, *k).map_err(|e| Error::Model(format!("k-NN: {e}")))?;
+                    let near = index
+                        .k_nearest(q, *k)
+                        .map_err(|e| Error::Model(format!("k-NN: {e}")))?;
                     let mut votes = vec![0usize; self.classes.len()];
                     for (_, i) in &near {
                         votes[targets[*i]] += 1;
                     }
                     // Most votes; ties go to the nearest neighbour's label among the tied.
                     let best = *votes.iter().max().unwrap_or(&0);
-                    let winner = near.iter().map(|(_, i)| targets[*i]).find(|&t| votes[t] == best).unwrap_or(0);
+                    let winner = near
+                        .iter()
+                        .map(|(_, i)| targets[*i])
+                        .find(|&t| votes[t] == best)
+                        .unwrap_or(0);
                     out.push(winner);
                 }
                 out
             }
         };
-        Ok(indices.into_iter().map(|i| self.classes[i].clone()).collect())
+        Ok(indices
+            .into_iter()
+            .map(|i| self.classes[i].clone())
+            .collect())
     }
 
     /// Predicts every window of `data` and scores the predictions.
     pub fn evaluate(&self, data: &ActivityData) -> Result<Evaluation> {
         let predicted = self.predict(data)?;
-        Ok(Evaluation::new(self.method.name(), &data.source, &data.labels(), &predicted, &ACTIVITIES))
+        Ok(Evaluation::new(
+            self.method.name(),
+            &data.source,
+            &data.labels(),
+            &predicted,
+            &ACTIVITIES,
+        ))
     }
 
     /// A decision tree as if/else rules in the slides' style (other methods: `None`).
     pub fn rules(&self) -> Option<String> {
-        let Inner::Tree(tree) = &self.inner else { return None };
+        let Inner::Tree(tree) = &self.inner else {
+            return None;
+        };
         let mut code = String::new();
         write_node(tree.root_node(), &self.classes, 0, &mut code);
         Some(code)
@@ -327,7 +442,12 @@ impl ActivityModel {
 
     /// Shows what was learned in Jupyter.
     pub fn evcxr_display(&self) {
-        println!("{} trained on {} ({} classes)", self.method.name(), self.trained_on, self.classes.len());
+        println!(
+            "{} trained on {} ({} classes)",
+            self.method.name(),
+            self.trained_on,
+            self.classes.len()
+        );
         if let Some(rules) = self.rules() {
             print!("{rules}");
         }
@@ -339,9 +459,18 @@ fn single_label(node: &TreeNode<f64, usize>) -> Option<usize> {
     if let Some(p) = node.prediction() {
         return Some(p);
     }
-    let labels: Vec<Option<usize>> = node.children().into_iter().flatten().map(|c| single_label(c)).collect();
+    let labels: Vec<Option<usize>> = node
+        .children()
+        .into_iter()
+        .flatten()
+        .map(|c| single_label(c))
+        .collect();
     let first = *labels.first()?;
-    labels.iter().all(|l| *l == first).then_some(first).flatten()
+    labels
+        .iter()
+        .all(|l| *l == first)
+        .then_some(first)
+        .flatten()
 }
 
 fn write_node(node: &TreeNode<f64, usize>, classes: &[String], depth: usize, out: &mut String) {
@@ -351,7 +480,10 @@ fn write_node(node: &TreeNode<f64, usize>, classes: &[String], depth: usize, out
         return;
     }
     let (feature, split, _) = node.split();
-    let name = node.feature_name().cloned().unwrap_or_else(|| FEATURE_NAMES[feature].to_string());
+    let name = node
+        .feature_name()
+        .cloned()
+        .unwrap_or_else(|| FEATURE_NAMES[feature].to_string());
     let children = node.children();
     let _ = writeln!(out, "{pad}if ({name} <= {split:.3}) {{");
     if let Some(left) = children[0] {
@@ -366,10 +498,19 @@ fn write_node(node: &TreeNode<f64, usize>, classes: &[String], depth: usize, out
 
 /// Labels in lesson order: the course's four first, then others alphabetically.
 fn label_order(labels: &[String]) -> Vec<String> {
-    let mut others: Vec<String> = labels.iter().filter(|l| !ACTIVITIES.contains(&l.as_str())).cloned().collect();
+    let mut others: Vec<String> = labels
+        .iter()
+        .filter(|l| !ACTIVITIES.contains(&l.as_str()))
+        .cloned()
+        .collect();
     others.sort();
     others.dedup();
-    ACTIVITIES.iter().filter(|a| labels.iter().any(|l| l == *a)).map(|a| a.to_string()).chain(others).collect()
+    ACTIVITIES
+        .iter()
+        .filter(|a| labels.iter().any(|l| l == *a))
+        .map(|a| a.to_string())
+        .chain(others)
+        .collect()
 }
 
 #[cfg(test)]
@@ -382,10 +523,17 @@ mod tests {
         for (i, w) in data.windows.iter().enumerate().step_by(7) {
             let f = window_features(&w.ax, &w.ay, &w.az, data.sample_rate_hz).unwrap();
             let (freqs, power) = magnitude_spectrum(&w.ax, &w.ay, &w.az, data.sample_rate_hz);
-            let best = (1..power.len()).max_by(|&a, &b| power[a].total_cmp(&power[b])).unwrap();
+            let best = (1..power.len())
+                .max_by(|&a, &b| power[a].total_cmp(&power[b]))
+                .unwrap();
             // Two bins of almost equal power may swap on rounding: accept either.
             let core_bin = (f[9] as f64 / freqs[1]).round() as usize;
-            assert!(core_bin == best || (power[core_bin] - power[best]).abs() <= 1e-3 * power[best], "window {i}: core {} Hz vs rustfft {} Hz", f[9], freqs[best]);
+            assert!(
+                core_bin == best || (power[core_bin] - power[best]).abs() <= 1e-3 * power[best],
+                "window {i}: core {} Hz vs rustfft {} Hz",
+                f[9],
+                freqs[best]
+            );
         }
     }
 
@@ -403,10 +551,27 @@ mod tests {
     #[test]
     fn bad_params_and_one_label_data_are_refused() {
         let data = ActivityData::course_default();
-        assert!(ActivityModel::params(Method::NearestNeighbors).k(0).fit(&data).is_err());
-        assert!(ActivityModel::params(Method::DecisionTree).max_depth(0).fit(&data).is_err());
-        let walking = ActivityData { windows: data.windows.iter().filter(|w| w.label == "WALKING").cloned().collect(), ..data.clone() };
-        let e = ActivityModel::params(Method::DecisionTree).fit(&walking).unwrap_err().to_string();
+        assert!(ActivityModel::params(Method::NearestNeighbors)
+            .k(0)
+            .fit(&data)
+            .is_err());
+        assert!(ActivityModel::params(Method::DecisionTree)
+            .max_depth(0)
+            .fit(&data)
+            .is_err());
+        let walking = ActivityData {
+            windows: data
+                .windows
+                .iter()
+                .filter(|w| w.label == "WALKING")
+                .cloned()
+                .collect(),
+            ..data.clone()
+        };
+        let e = ActivityModel::params(Method::DecisionTree)
+            .fit(&walking)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fewer than two labels"), "{e}");
     }
 

@@ -40,7 +40,10 @@ pub struct SpeedRules {
 impl SpeedRules {
     /// The slides' rules: below 4 mph WALKING, below 12 mph RUNNING, else BIKING.
     pub fn slides() -> SpeedRules {
-        SpeedRules::new().below(4.0, "WALKING").below(12.0, "RUNNING").otherwise("BIKING")
+        SpeedRules::new()
+            .below(4.0, "WALKING")
+            .below(12.0, "RUNNING")
+            .otherwise("BIKING")
     }
 
     /// The slides' rules with other thresholds, checked: `walking_below_mph <
@@ -56,12 +59,18 @@ impl SpeedRules {
 
     /// No rules yet; everything is `BIKING` until you add some with [`SpeedRules::below`].
     pub fn new() -> SpeedRules {
-        SpeedRules { rules: Vec::new(), otherwise: "BIKING".into() }
+        SpeedRules {
+            rules: Vec::new(),
+            otherwise: "BIKING".into(),
+        }
     }
 
     /// Adds a rule at the end: `else if speed < below_mph { label }`.
     pub fn below(mut self, below_mph: f64, label: &str) -> SpeedRules {
-        self.rules.push(SpeedRule { below_mph, label: label.to_string() });
+        self.rules.push(SpeedRule {
+            below_mph,
+            label: label.to_string(),
+        });
         self
     }
 
@@ -81,7 +90,13 @@ impl SpeedRules {
     pub fn validate(&self) -> Result<()> {
         for (i, rule) in self.rules.iter().enumerate() {
             if !(rule.below_mph.is_finite() && rule.below_mph > 0.0) {
-                return Err(Error::param("thresholds", format!("{} mph for {} is not a positive speed", rule.below_mph, rule.label)));
+                return Err(Error::param(
+                    "thresholds",
+                    format!(
+                        "{} mph for {} is not a positive speed",
+                        rule.below_mph, rule.label
+                    ),
+                ));
             }
             if let Some(prev) = i.checked_sub(1).map(|j| &self.rules[j]) {
                 if rule.below_mph <= prev.below_mph {
@@ -110,8 +125,18 @@ impl SpeedRules {
     /// Applies the rules to every window of `data` and scores them.
     pub fn evaluate(&self, data: &ActivityData) -> Result<Evaluation> {
         self.validate()?;
-        let predicted: Vec<String> = data.speeds()?.into_iter().map(|s| self.classify(s)).collect();
-        Ok(Evaluation::new(&self.name(), &data.source, &data.labels(), &predicted, &ACTIVITIES))
+        let predicted: Vec<String> = data
+            .speeds()?
+            .into_iter()
+            .map(|s| self.classify(s))
+            .collect();
+        Ok(Evaluation::new(
+            &self.name(),
+            &data.source,
+            &data.labels(),
+            &predicted,
+            &ACTIVITIES,
+        ))
     }
 
     /// A short name: "speed rules 4, 12 mph".
@@ -125,7 +150,11 @@ impl SpeedRules {
         let mut code = String::new();
         for (i, r) in self.rules.iter().enumerate() {
             let keyword = if i == 0 { "if" } else { "} else if" };
-            code += &format!("{keyword} (speed < {}) {{\n    status = {};\n", format_mph(r.below_mph), r.label);
+            code += &format!(
+                "{keyword} (speed < {}) {{\n    status = {};\n",
+                format_mph(r.below_mph),
+                r.label
+            );
         }
         if self.rules.is_empty() {
             code += &format!("status = {};\n", self.otherwise);
@@ -142,11 +171,22 @@ impl SpeedRules {
             .label_names()
             .into_iter()
             .map(|label| {
-                let values = data.windows.iter().zip(&speeds).filter(|(w, _)| w.label == label).map(|(_, &s)| s).collect();
+                let values = data
+                    .windows
+                    .iter()
+                    .zip(&speeds)
+                    .filter(|(w, _)| w.label == label)
+                    .map(|(_, &s)| s)
+                    .collect();
                 (label, values)
             })
             .collect();
-        let mut fig = Figure::histograms("Speed of each activity, with the rule's limits", "speed (mph)", groups, 40);
+        let mut fig = Figure::histograms(
+            "Speed of each activity, with the rule's limits",
+            "speed (mph)",
+            groups,
+            40,
+        );
         for r in &self.rules {
             fig = fig.x_marker(r.below_mph, &format!("{} mph", format_mph(r.below_mph)));
         }
@@ -186,15 +226,26 @@ mod tests {
     #[test]
     fn slide_rules_classify_and_print_like_the_slide() {
         let r = SpeedRules::slides();
-        assert_eq!([r.classify(0.5), r.classify(3.99), r.classify(4.0), r.classify(11.9), r.classify(30.0)],
-            ["WALKING", "WALKING", "RUNNING", "RUNNING", "BIKING"].map(String::from));
+        assert_eq!(
+            [
+                r.classify(0.5),
+                r.classify(3.99),
+                r.classify(4.0),
+                r.classify(11.9),
+                r.classify(30.0)
+            ],
+            ["WALKING", "WALKING", "RUNNING", "RUNNING", "BIKING"].map(String::from)
+        );
         assert_eq!(r.code(), "if (speed < 4) {\n    status = WALKING;\n} else if (speed < 12) {\n    status = RUNNING;\n} else {\n    status = BIKING;\n}\n");
     }
 
     #[test]
     fn thresholds_out_of_order_or_not_positive_are_refused() {
         let e = SpeedRules::thresholds(12.0, 4.0).unwrap_err().to_string();
-        assert!(e.contains("out of order") && e.contains("thresholds"), "{e}");
+        assert!(
+            e.contains("out of order") && e.contains("thresholds"),
+            "{e}"
+        );
         assert!(SpeedRules::thresholds(0.0, 4.0).is_err());
         assert!(SpeedRules::thresholds(4.0, f64::NAN).is_err());
         assert!(SpeedRules::thresholds(4.0, 12.0).is_ok());
@@ -204,13 +255,26 @@ mod tests {
     fn rules_never_say_golfing_so_golfing_is_always_wrong() {
         let data = ActivityData::course_default();
         let eval = SpeedRules::slides().evaluate(&data).unwrap();
-        let golf = eval.confusion.per_class_accuracy().into_iter().find(|(l, _)| l == "GOLFING").unwrap();
+        let golf = eval
+            .confusion
+            .per_class_accuracy()
+            .into_iter()
+            .find(|(l, _)| l == "GOLFING")
+            .unwrap();
         assert_eq!(golf.1, 0.0);
         let walking = eval.confusion.per_class_accuracy()[0].clone();
         assert_eq!(walking.0, "WALKING");
-        assert!(walking.1 > 0.85, "the slide's 4 mph limit suits walking: {}", walking.1);
+        assert!(
+            walking.1 > 0.85,
+            "the slide's 4 mph limit suits walking: {}",
+            walking.1
+        );
         // A rule for golf (standing still most of the time) fixes a good part of it.
-        let better = SpeedRules::new().below(1.5, "GOLFING").below(4.0, "WALKING").below(12.0, "RUNNING").otherwise("BIKING");
+        let better = SpeedRules::new()
+            .below(1.5, "GOLFING")
+            .below(4.0, "WALKING")
+            .below(12.0, "RUNNING")
+            .otherwise("BIKING");
         assert!(better.evaluate(&data).unwrap().accuracy() > eval.accuracy());
     }
 }

@@ -184,7 +184,10 @@ fn main() -> ExitCode {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -192,17 +195,34 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Course { out, data, json } => course(&out, &data.load()?, json),
         Cmd::Slides { out } => {
             let written = tinyml_kit::slides::write_slides(&out)?;
-            println!("wrote {} files to {} (open {})", written.len(), out.display(), out.join("index.html").display());
+            println!(
+                "wrote {} files to {} (open {})",
+                written.len(),
+                out.display(),
+                out.join("index.html").display()
+            );
             Ok(())
         }
         Cmd::Activity(cmd) => activity(cmd),
-        Cmd::Learn { data, classes, steps, learning_rate, json } => {
+        Cmd::Learn {
+            data,
+            classes,
+            steps,
+            learning_rate,
+            json,
+        } => {
             let data = data.load()?;
             let names: Vec<&str> = classes.split(',').map(str::trim).collect();
             let [first, second] = names[..] else {
-                return Err(Error::param("classes", format!("'{classes}': give two activities, e.g. WALKING,RUNNING")));
+                return Err(Error::param(
+                    "classes",
+                    format!("'{classes}': give two activities, e.g. WALKING,RUNNING"),
+                ));
             };
-            let run = ThresholdLearner::params().steps(steps).learning_rate(learning_rate).fit_activities(&data, first, second)?;
+            let run = ThresholdLearner::params()
+                .steps(steps)
+                .learning_rate(learning_rate)
+                .fit_activities(&data, first, second)?;
             if json {
                 print_json(&run.json());
             } else {
@@ -210,7 +230,12 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Search(SearchCmd::DeepBlue { moves, turns, rate, json }) => {
+        Cmd::Search(SearchCmd::DeepBlue {
+            moves,
+            turns,
+            rate,
+            json,
+        }) => {
             let cost = deep_blue(moves, turns, rate);
             cost.validate()?;
             if json {
@@ -220,7 +245,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Search(SearchCmd::Minimax { board, depth, json }) => minimax(&board, depth.as_deref(), json),
+        Cmd::Search(SearchCmd::Minimax { board, depth, json }) => {
+            minimax(&board, depth.as_deref(), json)
+        }
         Cmd::Lab { install } => lab(install),
     }
 }
@@ -231,32 +258,72 @@ fn course(out: &Path, data: &ActivityData, json: bool) -> Result<()> {
     let figures = day1.figures()?;
     let written = write_figures(&figures, out, "tinyml-kit course run")?;
     let path = out.join("summary.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(|e| Error::io(&path, e))?;
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&summary).unwrap_or_default(),
+    )
+    .map_err(|e| Error::io(&path, e))?;
     if json {
         print_json(&summary);
     } else {
-        println!("Day 1: rules vs learning, on {} ({} windows, {} people)\n", data.source, data.len(), data.person_names().len());
+        println!(
+            "Day 1: rules vs learning, on {} ({} windows, {} people)\n",
+            data.source,
+            data.len(),
+            data.person_names().len()
+        );
         print!("{}", day1.summary());
-        println!("\nwrote {} figures and summary.json to {} (open {})", written.len() - 1, out.display(), out.join("index.html").display());
+        println!(
+            "\nwrote {} figures and summary.json to {} (open {})",
+            written.len() - 1,
+            out.display(),
+            out.join("index.html").display()
+        );
     }
     Ok(())
 }
 
 fn activity(cmd: ActivityCmd) -> Result<()> {
     match cmd {
-        ActivityCmd::Generate { out, people, seconds, seed } => {
-            let data = ActivityData::generator().people(people).seconds_per_activity(seconds).seed(seed).generate()?;
+        ActivityCmd::Generate {
+            out,
+            people,
+            seconds,
+            seed,
+        } => {
+            let data = ActivityData::generator()
+                .people(people)
+                .seconds_per_activity(seconds)
+                .seed(seed)
+                .generate()?;
             data.save_csv(&out)?;
-            println!("wrote {} windows ({} people) to {}", data.len(), people, out.display());
+            println!(
+                "wrote {} windows ({} people) to {}",
+                data.len(),
+                people,
+                out.display()
+            );
         }
-        ActivityCmd::Rules { thresholds, data, json } => {
+        ActivityCmd::Rules {
+            thresholds,
+            data,
+            json,
+        } => {
             let limits: Vec<f64> = thresholds
                 .split(',')
                 .map(|s| s.trim().parse::<f64>())
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|_| Error::param("thresholds", format!("'{thresholds}': give two speeds in mph, e.g. 4,12")))?;
+                .map_err(|_| {
+                    Error::param(
+                        "thresholds",
+                        format!("'{thresholds}': give two speeds in mph, e.g. 4,12"),
+                    )
+                })?;
             let [walking, running] = limits[..] else {
-                return Err(Error::param("thresholds", format!("'{thresholds}': give exactly two speeds in mph, e.g. 4,12")));
+                return Err(Error::param(
+                    "thresholds",
+                    format!("'{thresholds}': give exactly two speeds in mph, e.g. 4,12"),
+                ));
             };
             let rules = SpeedRules::thresholds(walking, running)?;
             let eval = rules.evaluate(&data.load()?)?;
@@ -267,17 +334,37 @@ fn activity(cmd: ActivityCmd) -> Result<()> {
                 print!("{eval}");
             }
         }
-        ActivityCmd::Learn { model, test_people, seed, data, json } => {
+        ActivityCmd::Learn {
+            model,
+            test_people,
+            seed,
+            data,
+            json,
+        } => {
             let data = data.load()?;
-            let methods = if model == "all" { Method::ALL.to_vec() } else { vec![Method::parse(&model)?] };
+            let methods = if model == "all" {
+                Method::ALL.to_vec()
+            } else {
+                vec![Method::parse(&model)?]
+            };
             let (train, test) = data.split_by_people(test_people, seed)?;
             let mut results = Vec::new();
             for method in methods {
                 let m = ActivityModel::params(method).fit(&train)?;
                 let eval = m.evaluate(&test)?;
-                let per_person = GroupAccuracy::new(&test.labels(), &m.predict(&test)?, &test.people(), "person");
+                let per_person = GroupAccuracy::new(
+                    &test.labels(),
+                    &m.predict(&test)?,
+                    &test.people(),
+                    "person",
+                );
                 if !json {
-                    println!("{}: accuracy {} on held-out people {}", method.name(), percent(eval.accuracy()), test.person_names().join(", "));
+                    println!(
+                        "{}: accuracy {} on held-out people {}",
+                        method.name(),
+                        percent(eval.accuracy()),
+                        test.person_names().join(", ")
+                    );
                     print!("{}", eval.confusion.table());
                     if let Some(rules) = m.rules() {
                         println!("learned rules:\n{rules}");
@@ -292,7 +379,9 @@ fn activity(cmd: ActivityCmd) -> Result<()> {
                 results.push(j);
             }
             if json {
-                print_json(&serde_json::json!({ "test_people": test.person_names(), "models": results }));
+                print_json(
+                    &serde_json::json!({ "test_people": test.person_names(), "models": results }),
+                );
             }
         }
         ActivityCmd::Audit { data, json } => {
@@ -324,7 +413,14 @@ fn minimax(board: &str, depth: Option<&str>, json: bool) -> Result<()> {
         return Ok(());
     }
     let limit = depth
-        .map(|d| d.parse::<u32>().map_err(|_| Error::param("depth", format!("'{d}': give a whole number of turns, or all"))))
+        .map(|d| {
+            d.parse::<u32>().map_err(|_| {
+                Error::param(
+                    "depth",
+                    format!("'{d}': give a whole number of turns, or all"),
+                )
+            })
+        })
         .transpose()?;
     let board = TicTacToe::parse(board)?;
     let r = board.best_move(limit);
@@ -332,29 +428,52 @@ fn minimax(board: &str, depth: Option<&str>, json: bool) -> Result<()> {
         print_json(&serde_json::to_value(r).unwrap_or_default());
     } else {
         print!("{board}");
-        let best = r.best_move.map(|m| format!("cell {m}")).unwrap_or_else(|| "none (game over)".into());
-        println!("{} to move: best {best}, score {}, {} positions searched", board.to_move(), r.score, r.nodes);
+        let best = r
+            .best_move
+            .map(|m| format!("cell {m}"))
+            .unwrap_or_else(|| "none (game over)".into());
+        println!(
+            "{} to move: best {best}, score {}, {} positions searched",
+            board.to_move(),
+            r.score,
+            r.nodes
+        );
     }
     Ok(())
 }
 
 /// The repository root (this binary is built from it: the kit is used from a clone).
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn lab(install: bool) -> Result<()> {
     let root = repo_root();
-    let venv = std::env::var_os("TINYML_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        home.join(".cache/tinyml-kit/venv")
-    });
+    let venv = std::env::var_os("TINYML_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".cache/tinyml-kit/venv")
+        });
     let jupyter = venv.join("bin/jupyter");
-    let has_lab = Command::new(&jupyter).arg("lab").arg("--version").output().is_ok_and(|o| o.status.success());
+    let has_lab = Command::new(&jupyter)
+        .arg("lab")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let has_kernel = Command::new(&jupyter)
         .args(["kernelspec", "list"])
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim_start().starts_with("rust ")));
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim_start().starts_with("rust "))
+        });
     if !(has_lab && has_kernel) {
         let setup = root.join("tools/setup");
         if !install {
@@ -364,13 +483,23 @@ fn lab(install: bool) -> Result<()> {
                 setup.display()
             )));
         }
-        let status = Command::new("bash").arg(&setup).arg("--lab").status().map_err(|e| Error::io(&setup, e))?;
+        let status = Command::new("bash")
+            .arg(&setup)
+            .arg("--lab")
+            .status()
+            .map_err(|e| Error::io(&setup, e))?;
         if !status.success() {
-            return Err(Error::Model(format!("{} --lab failed; see its output above", setup.display())));
+            return Err(Error::Model(format!(
+                "{} --lab failed; see its output above",
+                setup.display()
+            )));
         }
     }
     let notebooks = root.join("notebooks");
-    println!("starting JupyterLab in {} (Ctrl-C to stop)", notebooks.display());
+    println!(
+        "starting JupyterLab in {} (Ctrl-C to stop)",
+        notebooks.display()
+    );
     let status = Command::new(&jupyter)
         .arg("lab")
         .arg(format!("--notebook-dir={}", notebooks.display()))

@@ -9,15 +9,23 @@ use tinyml_core::spectrum::{power_spectrum, SpectrumError, MAX_DFT_LEN};
 struct Lcg(u64);
 impl Lcg {
     fn next_f32(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 }
 
 fn rustfft_power(signal: &[f32]) -> Vec<f32> {
     let mut buf: Vec<Complex<f32>> = signal.iter().map(|&x| Complex::new(x, 0.0)).collect();
-    FftPlanner::new().plan_fft_forward(buf.len()).process(&mut buf);
-    buf[..signal.len() / 2 + 1].iter().map(|c| c.norm_sqr()).collect()
+    FftPlanner::new()
+        .plan_fft_forward(buf.len())
+        .process(&mut buf);
+    buf[..signal.len() / 2 + 1]
+        .iter()
+        .map(|c| c.norm_sqr())
+        .collect()
 }
 
 #[test]
@@ -30,7 +38,10 @@ fn power_spectrum_matches_rustfft_on_random_lengths() {
         let reference = rustfft_power(&signal);
         let scale = reference.iter().cloned().fold(1.0f32, f32::max);
         for (k, (a, b)) in ours.iter().zip(&reference).enumerate() {
-            assert!((a - b).abs() <= 1e-4 * scale, "n={n} bin {k}: {a} vs rustfft {b}");
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "n={n} bin {k}: {a} vs rustfft {b}"
+            );
         }
     }
 }
@@ -38,8 +49,14 @@ fn power_spectrum_matches_rustfft_on_random_lengths() {
 #[test]
 fn power_spectrum_rejects_bad_sizes() {
     let mut out = [0f32; 4];
-    assert_eq!(power_spectrum(&[1.0], &mut out), Err(SpectrumError::TooShort));
-    assert_eq!(power_spectrum(&[0.0; 10], &mut out), Err(SpectrumError::OutputTooSmall));
+    assert_eq!(
+        power_spectrum(&[1.0], &mut out),
+        Err(SpectrumError::TooShort)
+    );
+    assert_eq!(
+        power_spectrum(&[0.0; 10], &mut out),
+        Err(SpectrumError::OutputTooSmall)
+    );
     let long = vec![0f32; MAX_DFT_LEN + 1];
     let mut big = vec![0f32; MAX_DFT_LEN];
     assert_eq!(power_spectrum(&long, &mut big), Err(SpectrumError::TooLong));
@@ -71,8 +88,16 @@ fn features_match_f64_reference() {
     assert!((get("energy_g2") as f64 - energy).abs() < 1e-4);
     assert_eq!(get("dominant_hz"), 2.0, "a 2 Hz bounce");
     // Two crossings and one peak per cycle.
-    assert!((get("crossings_per_s") - 4.0).abs() <= 0.5, "{}", get("crossings_per_s"));
-    assert!((get("peaks_per_s") - 2.0).abs() <= 0.5, "{}", get("peaks_per_s"));
+    assert!(
+        (get("crossings_per_s") - 4.0).abs() <= 0.5,
+        "{}",
+        get("crossings_per_s")
+    );
+    assert!(
+        (get("peaks_per_s") - 2.0).abs() <= 0.5,
+        "{}",
+        get("peaks_per_s")
+    );
 }
 
 #[test]
@@ -82,14 +107,29 @@ fn features_reject_bad_windows() {
         window_features(&ok, &ok[..15], &ok, 50.0),
         Err(FeatureError::AxisLengthMismatch)
     );
-    assert_eq!(window_features(&ok[..4], &ok[..4], &ok[..4], 50.0), Err(FeatureError::TooShort));
-    assert_eq!(window_features(&ok, &ok, &ok, 0.0), Err(FeatureError::BadSampleRate));
-    assert_eq!(window_features(&ok, &ok, &ok, f32::NAN), Err(FeatureError::BadSampleRate));
+    assert_eq!(
+        window_features(&ok[..4], &ok[..4], &ok[..4], 50.0),
+        Err(FeatureError::TooShort)
+    );
+    assert_eq!(
+        window_features(&ok, &ok, &ok, 0.0),
+        Err(FeatureError::BadSampleRate)
+    );
+    assert_eq!(
+        window_features(&ok, &ok, &ok, f32::NAN),
+        Err(FeatureError::BadSampleRate)
+    );
     let mut bad = ok;
     bad[3] = f32::INFINITY;
-    assert_eq!(window_features(&ok, &bad, &ok, 50.0), Err(FeatureError::NonFiniteSample));
+    assert_eq!(
+        window_features(&ok, &bad, &ok, 50.0),
+        Err(FeatureError::NonFiniteSample)
+    );
     let long = vec![0f32; 600];
-    assert_eq!(window_features(&long, &long, &long, 50.0), Err(FeatureError::TooLong));
+    assert_eq!(
+        window_features(&long, &long, &long, 50.0),
+        Err(FeatureError::TooLong)
+    );
     // A still board: no movement, no rhythm, and no NaN.
     let still = window_features(&ok, &ok, &[1.0; 16], 50.0).unwrap();
     assert!(still.iter().all(|v| v.is_finite()));
