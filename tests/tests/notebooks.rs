@@ -32,7 +32,7 @@
 
 use serde_json::{json, Value};
 use std::fmt;
-use std::fs;
+use std::fs::{self, File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -131,6 +131,8 @@ struct RunPaths {
     timing: PathBuf,
     /// evcxr's build dir for this notebook (`EVCXR_TMPDIR`).
     evcxr_tmp: PathBuf,
+    /// The lock file that keeps two test runs out of one build dir.
+    evcxr_lock: PathBuf,
 }
 
 impl RunPaths {
@@ -141,11 +143,34 @@ impl RunPaths {
             executed: out_dir.join(format!("{stem}.out.ipynb")),
             timing: out_dir.join(format!("{stem}.timing.json")),
             evcxr_tmp: target_dir().join("evcxr").join(stem),
+            evcxr_lock: target_dir().join("evcxr").join(format!("{stem}.lock")),
         };
         for dir in [&out_dir, &paths.evcxr_tmp] {
             fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         Ok(paths)
+    }
+
+    /// Locks this notebook's build dir, waiting while another test run (another checkout's
+    /// `cargo test` sharing the target dir, say) uses it. Unlocked when the file is dropped,
+    /// also if the process dies.
+    fn lock_build_dir(&self) -> Result<File, String> {
+        let path = &self.evcxr_lock;
+        let file =
+            File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) => note(&format!(
+                "notebooks: waiting for another run to unlock {}",
+                path.display()
+            )),
+            Err(TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", path.display()))
+            }
+        }
+        file.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        Ok(file)
     }
 }
 
@@ -254,6 +279,7 @@ fn run_notebook(jupyter: &Path, notebook: &Path) -> Result<(), String> {
         .file_stem()
         .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
     let paths = RunPaths::create(&stem)?;
+    let _lock = paths.lock_build_dir()?;
     // A stale executed notebook from an earlier run must not be checked by mistake.
     let _ = fs::remove_file(&paths.executed);
 
@@ -269,10 +295,10 @@ fn run_notebook(jupyter: &Path, notebook: &Path) -> Result<(), String> {
         return Err(execute_failure(notebook, &output));
     }
     let executed = read_notebook(&paths.executed)?;
-    report_timing(&name, seconds, &executed, &paths.timing)?;
+    let timing = report_timing(&name, seconds, &executed, &paths.timing);
     let problems = check_notebook(&executed);
     if problems.is_empty() {
-        Ok(())
+        timing
     } else {
         let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
         Err(format!(
