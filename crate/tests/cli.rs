@@ -420,3 +420,21 @@ fn readme_quick_start_output_is_what_course_prints() {
         );
     }
 }
+
+#[test]
+fn lab_without_jupyter_says_how_to_install() {
+    let venv = scratch("no-venv").join("venv");
+    let o = Command::new(env!("CARGO_BIN_EXE_tinyml"))
+        .arg("lab")
+        .env("TINYML_VENV", &venv)
+        .output()
+        .unwrap();
+    assert_fails_with(
+        &o,
+        &[
+            "Rust kernel is missing",
+            "tinyml lab --install",
+            "tools/setup",
+        ],
+    );
+}
