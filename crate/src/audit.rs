@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use crate::activity::{ActivityData, ACTIVITIES};
-use crate::metrics::percent;
+use crate::metrics::{ordered_labels, percent};
 use crate::plot::{Figure, Table};
 
 /// A class is "under-represented" when the largest class has more than this many times its
@@ -230,18 +230,8 @@ impl GroupAccuracy {
 
 /// `(value, count)`, values in `order` first, then the rest sorted.
 fn counts(values: &[String], order: &[&str]) -> Vec<(String, usize)> {
-    let mut distinct: Vec<String> = values
-        .iter()
-        .filter(|v| !order.contains(&v.as_str()))
-        .cloned()
-        .collect();
-    distinct.sort();
-    distinct.dedup();
-    order
-        .iter()
-        .map(|o| o.to_string())
-        .filter(|o| values.contains(o))
-        .chain(distinct)
+    ordered_labels(values, order)
+        .into_iter()
         .map(|v| {
             let n = values.iter().filter(|x| **x == v).count();
             (v, n)

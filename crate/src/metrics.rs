@@ -20,20 +20,7 @@ impl ConfusionMatrix {
     /// Tallies `truth[i]` against `predicted[i]`. Labels are ordered as in `order` first, then
     /// any others alphabetically. Extra items of the longer slice are ignored.
     pub fn new(truth: &[String], predicted: &[String], order: &[&str]) -> ConfusionMatrix {
-        let mut labels: Vec<String> = order
-            .iter()
-            .filter(|l| truth.iter().chain(predicted).any(|t| t == *l))
-            .map(|l| l.to_string())
-            .collect();
-        let mut others: Vec<String> = truth
-            .iter()
-            .chain(predicted)
-            .filter(|t| !labels.contains(t))
-            .cloned()
-            .collect();
-        others.sort();
-        others.dedup();
-        labels.extend(others);
+        let labels = ordered_labels(truth.iter().chain(predicted), order);
         let index = |l: &String| labels.iter().position(|x| x == l).unwrap_or(0);
         let mut counts = vec![vec![0u32; labels.len()]; labels.len()];
         for (t, p) in truth.iter().zip(predicted) {
@@ -133,6 +120,27 @@ impl fmt::Display for ConfusionMatrix {
             self.total()
         )
     }
+}
+
+/// The distinct values of `values`: those named in `order` first (in that order), then the
+/// others alphabetically. Rows of confusion matrices, audits and legends all use it, so a class
+/// has the same place everywhere.
+pub fn ordered_labels<'a>(
+    values: impl IntoIterator<Item = &'a String>,
+    order: &[&str],
+) -> Vec<String> {
+    let mut seen: Vec<&String> = values.into_iter().collect();
+    seen.sort();
+    seen.dedup();
+    let first = order
+        .iter()
+        .filter(|o| seen.iter().any(|s| s == *o))
+        .map(|o| o.to_string());
+    let rest = seen
+        .iter()
+        .filter(|s| !order.contains(&s.as_str()))
+        .map(|s| s.to_string());
+    first.chain(rest).collect()
 }
 
 /// `0.8125` → `"81.2%"`.

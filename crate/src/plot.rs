@@ -329,6 +329,21 @@ impl Figure {
         }
     }
 
+    /// The chart frame every kind shares: title, margins, room for the axis labels.
+    fn frame<'a, 'b, DB: DrawingBackend>(
+        &self,
+        root: &'a DrawingArea<DB, Shift>,
+        y_label_px: u32,
+    ) -> ChartBuilder<'a, 'b, DB> {
+        let mut builder = ChartBuilder::on(root);
+        builder
+            .caption(&self.title, (FAMILY, 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(y_label_px);
+        builder
+    }
+
     fn draw_lines<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -342,12 +357,7 @@ impl Figure {
         let ys = ys.chain(self.y_markers.iter().filter_map(|m| self.y_value(m.at)));
         let (x0, x1) = padded_range(xs, 0.02);
         let (y0, y1) = padded_range(ys, 0.06);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, 24))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(x0..x1, y0..y1)?;
+        let mut chart = self.frame(root, 72).build_cartesian_2d(x0..x1, y0..y1)?;
         let y_fmt = self.y_formatter();
         chart
             .configure_mesh()
@@ -439,11 +449,8 @@ impl Figure {
             let (_, hi) = padded_range(ys.chain([0.0]), 0.0);
             (0.0, if hi > 0.0 { hi * 1.1 } else { 1.0 })
         };
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, 24))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
+        let mut chart = self
+            .frame(root, 72)
             .build_cartesian_2d((0..n - 1).into_segmented(), y0..y1)?;
         let y_fmt = self.y_formatter();
         let x_fmt = |v: &SegmentValue<i32>| match v {
@@ -506,12 +513,7 @@ impl Figure {
             })
             .collect();
         let top = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, 24))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(lo..hi, 0.0..top)?;
+        let mut chart = self.frame(root, 72).build_cartesian_2d(lo..hi, 0.0..top)?;
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
@@ -557,11 +559,8 @@ impl Figure {
         values: &[Vec<f64>],
     ) -> DrawResult<DB> {
         let (nr, nc) = (rows.len().max(1) as i32, cols.len().max(1) as i32);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, 24))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(110)
+        let mut chart = self
+            .frame(root, 110)
             .build_cartesian_2d((0..nc - 1).into_segmented(), (0..nr - 1).into_segmented())?;
         // Row 0 is drawn at the top, as in a printed table.
         let row_at = |r: i32| nr - 1 - r;

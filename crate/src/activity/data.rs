@@ -430,17 +430,7 @@ impl ActivityData {
 
     /// The distinct labels, the course's four first, then others alphabetically.
     pub fn label_names(&self) -> Vec<String> {
-        let mut others: Vec<String> = self
-            .labels()
-            .into_iter()
-            .filter(|l| !ACTIVITIES.contains(&l.as_str()))
-            .collect();
-        others.sort();
-        others.dedup();
-        let course = ACTIVITIES
-            .iter()
-            .filter(|a| self.windows.iter().any(|w| w.label == **a));
-        course.map(|a| a.to_string()).chain(others).collect()
+        crate::metrics::ordered_labels(self.windows.iter().map(|w| &w.label), &ACTIVITIES)
     }
 
     /// The speed of every window, or an error naming the data when any window has none.

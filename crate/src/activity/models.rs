@@ -13,7 +13,7 @@ use tinyml_core::imu::{window_features, FEATURE_COUNT, FEATURE_NAMES};
 
 use super::data::{ActivityData, ACTIVITIES};
 use crate::error::{Error, Result};
-use crate::metrics::Evaluation;
+use crate::metrics::{ordered_labels, Evaluation};
 use crate::plot::{Figure, Table};
 
 /// The features of every window: one row per window, one column per feature
@@ -75,7 +75,7 @@ impl Features {
             x_feature,
             y_feature,
         );
-        for label in label_order(&self.labels) {
+        for label in ordered_labels(&self.labels, &ACTIVITIES) {
             let points = (0..xs.len())
                 .filter(|&i| self.labels[i] == label)
                 .map(|i| (xs[i], ys[i]))
@@ -494,23 +494,6 @@ fn write_node(node: &TreeNode<f64, usize>, classes: &[String], depth: usize, out
         write_node(right, classes, depth + 1, out);
     }
     let _ = writeln!(out, "{pad}}}");
-}
-
-/// Labels in lesson order: the course's four first, then others alphabetically.
-fn label_order(labels: &[String]) -> Vec<String> {
-    let mut others: Vec<String> = labels
-        .iter()
-        .filter(|l| !ACTIVITIES.contains(&l.as_str()))
-        .cloned()
-        .collect();
-    others.sort();
-    others.dedup();
-    ACTIVITIES
-        .iter()
-        .filter(|a| labels.iter().any(|l| l == *a))
-        .map(|a| a.to_string())
-        .chain(others)
-        .collect()
 }
 
 #[cfg(test)]
