@@ -26,6 +26,7 @@ pub mod course;
 pub mod error;
 pub mod learn;
 pub mod metrics;
+pub mod nn;
 pub mod plot;
 pub mod rng;
 pub mod search;

@@ -6,7 +6,8 @@
 //! a small `Copy` error with a stable `u8` code that can travel over the serial protocol.
 //!
 //! What is here so far:
-//! - [`imu`]: features of one accelerometer window (Day 1 activity detection, Day 3 on the board).
+//! - [`imu`]: features of one accelerometer window (Day 1 activity detection, Day 3 on the board);
+//! - [`crc32`]: the checksum of model files and serial frames.
 //!
 //! Float maths goes through [`libm`], a software implementation that gives the same bits on
 //! x86_64 and on the Cortex-M4.
@@ -14,5 +15,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod crc32;
 pub mod imu;
 pub mod spectrum;

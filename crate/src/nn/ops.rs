@@ -1,0 +1,262 @@
+//! Convolution and pooling as dfdx operations with hand-written forward and backward passes.
+//!
+//! dfdx 0.13 has `Conv2D` and `MaxPool2D` only behind its `nightly` feature, which does not
+//! build on stable Rust. These ops plug into dfdx's tape instead (`Tape::add_backward_op`), so a
+//! convolution is `im2col` (here) then a matrix product (dfdx, backed by `gemm`), and gradients
+//! flow through both.
+//!
+//! Activations of image layers are 2-D tensors `[batch * height * width, channels]`: one row per
+//! pixel, channels last (NHWC), the layout the board's int8 kernels use too.
+
+use dfdx::prelude::*;
+
+/// A 2-D tensor with run-time sizes.
+pub type T2<E, T> = Tensor<(usize, usize), E, Cpu, T>;
+
+/// Sizes of an image activation: `batch` images of `height × width × channels`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Image {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// Channels.
+    pub channels: usize,
+}
+
+/// Where a convolution's kernel goes: size, stride, and zero padding before the first row and
+/// column (after the last ones, as much as the output size needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Kernel rows and columns.
+    pub kernel: usize,
+    /// Step between kernel positions.
+    pub stride: usize,
+    /// Zero rows above / columns left of the image.
+    pub pad_before: usize,
+    /// Output rows.
+    pub out_height: usize,
+    /// Output columns.
+    pub out_width: usize,
+}
+
+/// Rearranges every kernel-sized patch of `x` (`[b*h*w, c]`) into a row of the result
+/// (`[b*oh*ow, k*k*c]`, columns ordered `(ky, kx, c)`), so that a convolution is one matrix
+/// product. Backward adds each patch's gradient back onto the pixels it came from (col2im).
+pub fn im2col<E: Dtype, T: Tape<E, Cpu>>(x: T2<E, T>, img: Image, win: Window) -> T2<E, T> {
+    let (x, mut tape) = x.split_tape();
+    let data = x.as_vec();
+    let (k, c) = (win.kernel, img.channels);
+    let width = k * k * c;
+    let rows = img.batch * win.out_height * win.out_width;
+    let mut cols = vec![E::default(); rows * width];
+    for_each_tap(img, win, |row, tap, pixel| {
+        let (dst, src) = (row * width + tap * c, pixel * c);
+        cols[dst..dst + c].copy_from_slice(&data[src..src + c]);
+    });
+    let out = x.device().tensor_from_vec(cols, (rows, width));
+    let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
+    tape.add_backward_op(move |grads| {
+        let g_out: Vec<E> = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+        let g_x = grads.get_or_alloc_mut(&x_ghost)?;
+        for_each_tap(img, win, |row, tap, pixel| {
+            let (src, dst) = (row * width + tap * c, pixel * c);
+            for i in 0..c {
+                g_x[dst + i] += g_out[src + i];
+            }
+        });
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
+/// Calls `f(output_row, tap, input_pixel)` for every kernel tap that lands inside the image
+/// (taps on the zero padding are skipped: they contribute nothing).
+fn for_each_tap(img: Image, win: Window, mut f: impl FnMut(usize, usize, usize)) {
+    let (h, w, k) = (img.height as isize, img.width as isize, win.kernel);
+    for b in 0..img.batch {
+        for oy in 0..win.out_height {
+            for ox in 0..win.out_width {
+                let row = (b * win.out_height + oy) * win.out_width + ox;
+                let y0 = (oy * win.stride) as isize - win.pad_before as isize;
+                let x0 = (ox * win.stride) as isize - win.pad_before as isize;
+                for ky in 0..k {
+                    let y = y0 + ky as isize;
+                    if y < 0 || y >= h {
+                        continue;
+                    }
+                    for kx in 0..k {
+                        let x = x0 + kx as isize;
+                        if x < 0 || x >= w {
+                            continue;
+                        }
+                        let pixel = (b * img.height + y as usize) * img.width + x as usize;
+                        f(row, ky * k + kx, pixel);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a pooling window is summarised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    /// The largest value (its gradient goes to that one pixel).
+    Max,
+    /// The mean (its gradient is shared equally).
+    Average,
+}
+
+/// Pools non-overlapping `size × size` windows of `x` (`[b*h*w, c]`) into
+/// `[b*(h/size)*(w/size), c]`; rows and columns that do not fill a window are dropped.
+pub fn pool<E: Dtype, T: Tape<E, Cpu>>(x: T2<E, T>, img: Image, size: usize, kind: PoolKind) -> T2<E, T> {
+    let (x, mut tape) = x.split_tape();
+    let data = x.as_vec();
+    let (oh, ow, c) = (img.height / size, img.width / size, img.channels);
+    let rows = img.batch * oh * ow;
+    let mut out = vec![E::default(); rows * c];
+    // For max pooling, the input index that won each output value (for the backward pass).
+    let mut winners = vec![0usize; if kind == PoolKind::Max { rows * c } else { 0 }];
+    let scale = E::from_f64(1.0 / (size * size) as f64).unwrap_or_default();
+    for b in 0..img.batch {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let row = (b * oh + oy) * ow + ox;
+                for ch in 0..c {
+                    let mut best = (0usize, E::default());
+                    let mut sum = E::default();
+                    for dy in 0..size {
+                        for dx in 0..size {
+                            let pixel = (b * img.height + oy * size + dy) * img.width + ox * size + dx;
+                            let v = data[pixel * c + ch];
+                            if (dy == 0 && dx == 0) || v > best.1 {
+                                best = (pixel * c + ch, v);
+                            }
+                            sum += v;
+                        }
+                    }
+                    out[row * c + ch] = match kind {
+                        PoolKind::Max => {
+                            winners[row * c + ch] = best.0;
+                            best.1
+                        }
+                        PoolKind::Average => sum * scale,
+                    };
+                }
+            }
+        }
+    }
+    let out = x.device().tensor_from_vec(out, (rows, c));
+    let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
+    tape.add_backward_op(move |grads| {
+        let g_out: Vec<E> = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+        let g_x = grads.get_or_alloc_mut(&x_ghost)?;
+        match kind {
+            PoolKind::Max => {
+                for (i, &from) in winners.iter().enumerate() {
+                    g_x[from] += g_out[i];
+                }
+            }
+            PoolKind::Average => {
+                for b in 0..img.batch {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let row = (b * oh + oy) * ow + ox;
+                            for dy in 0..size {
+                                for dx in 0..size {
+                                    let pixel = (b * img.height + oy * size + dy) * img.width + ox * size + dx;
+                                    for ch in 0..c {
+                                        g_x[pixel * c + ch] += g_out[row * c + ch] * scale;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
+/// A depthwise convolution: each channel of `x` (`[b*h*w, c]`) convolved with its own
+/// `k × k` kernel (`weights`: `[k*k, c]`), giving `[b*oh*ow, c]`. Gradients flow to `x` and to
+/// `weights`.
+pub fn depthwise<E: Dtype, T: Tape<E, Cpu>>(x: T2<E, T>, weights: T2<E, T>, img: Image, win: Window) -> T2<E, T> {
+    let (x, tape_x) = x.split_tape();
+    let (weights, tape_w) = weights.split_tape();
+    let mut tape = tape_x.merge(tape_w);
+    let (xs, ws) = (x.as_vec(), weights.as_vec());
+    let c = img.channels;
+    let rows = img.batch * win.out_height * win.out_width;
+    let mut out = vec![E::default(); rows * c];
+    for_each_tap(img, win, |row, tap, pixel| {
+        for ch in 0..c {
+            out[row * c + ch] += xs[pixel * c + ch] * ws[tap * c + ch];
+        }
+    });
+    let out = x.device().tensor_from_vec(out, (rows, c));
+    let (x_ghost, w_ghost, out_ghost) = (x.ghost(), weights.ghost(), out.ghost());
+    tape.add_backward_op(move |grads| {
+        let g_out: Vec<E> = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+        let mut g_w = vec![E::default(); ws.len()];
+        {
+            let g_x = grads.get_or_alloc_mut(&x_ghost)?;
+            for_each_tap(img, win, |row, tap, pixel| {
+                for ch in 0..c {
+                    let g = g_out[row * c + ch];
+                    g_x[pixel * c + ch] += g * ws[tap * c + ch];
+                    g_w[tap * c + ch] += g * xs[pixel * c + ch];
+                }
+            });
+        }
+        let g_weights = grads.get_or_alloc_mut(&w_ghost)?;
+        for (dst, src) in g_weights.iter_mut().zip(g_w) {
+            *dst += src;
+        }
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(b: usize, h: usize, w: usize, c: usize) -> Image {
+        Image { batch: b, height: h, width: w, channels: c }
+    }
+
+    #[test]
+    fn im2col_of_a_3x3_image_with_a_2x2_kernel() {
+        let dev: Cpu = Default::default();
+        let x: T2<f32, NoneTape> = dev.tensor_from_vec((1..=9).map(|v| v as f32).collect(), (9, 1));
+        let win = Window { kernel: 2, stride: 1, pad_before: 0, out_height: 2, out_width: 2 };
+        let cols = im2col(x, image(1, 3, 3, 1), win).as_vec();
+        assert_eq!(cols, vec![1., 2., 4., 5., 2., 3., 5., 6., 4., 5., 7., 8., 5., 6., 8., 9.]);
+    }
+
+    #[test]
+    fn same_padding_puts_zeros_around() {
+        let dev: Cpu = Default::default();
+        let x: T2<f32, NoneTape> = dev.tensor_from_vec(vec![1., 2., 3., 4.], (4, 1));
+        let win = Window { kernel: 3, stride: 1, pad_before: 1, out_height: 2, out_width: 2 };
+        let cols = im2col(x, image(1, 2, 2, 1), win).as_vec();
+        // The top-left output's patch: zeros above and left, then the image.
+        assert_eq!(&cols[..9], &[0., 0., 0., 0., 1., 2., 0., 3., 4.]);
+    }
+
+    #[test]
+    fn pools_pick_max_and_mean_and_drop_the_odd_edge() {
+        let dev: Cpu = Default::default();
+        let data: Vec<f32> = vec![1., 5., 2., 3., 0., 4., 9., 9., 9.];
+        let x: T2<f32, NoneTape> = dev.tensor_from_vec(data.clone(), (9, 1));
+        assert_eq!(pool(x, image(1, 3, 3, 1), 2, PoolKind::Max).as_vec(), vec![5.]);
+        let x: T2<f32, NoneTape> = dev.tensor_from_vec(data, (9, 1));
+        assert_eq!(pool(x, image(1, 3, 3, 1), 2, PoolKind::Average).as_vec(), vec![2.25]);
+    }
+}

@@ -1,0 +1,277 @@
+//! The training loop: batches, softmax cross-entropy, Adam or SGD, early stopping, progress.
+
+use std::time::Instant;
+
+use dfdx::losses::cross_entropy_with_logits_loss;
+use dfdx::prelude::*;
+use serde::Serialize;
+
+use super::{forward, to_input, Network, Params};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// How the weights are updated from their gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Optimizer {
+    /// Adam (Kingma & Ba 2015), β1 = 0.9, β2 = 0.999, ε = 1e-7 (Keras' defaults).
+    Adam,
+    /// Plain stochastic gradient descent.
+    Sgd,
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EpochReport {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch.
+    pub loss: f64,
+    /// Accuracy on the training batches (as they were seen, dropout on).
+    pub train_accuracy: f64,
+    /// Accuracy on the validation set, when there is one.
+    pub val_accuracy: Option<f64>,
+    /// Wall time of the epoch in seconds.
+    pub seconds: f64,
+}
+
+/// Every epoch's report, and which epoch's weights were kept.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct History {
+    /// One report per epoch run.
+    pub epochs: Vec<EpochReport>,
+    /// The epoch whose weights the network now has (the best validation accuracy with early
+    /// stopping, else the last).
+    pub kept_epoch: usize,
+}
+
+/// Training parameters; see [`TrainParams::new`] for the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainParams {
+    epochs: usize,
+    batch_size: usize,
+    learning_rate: f64,
+    optimizer: Optimizer,
+    seed: u64,
+    patience: Option<usize>,
+    progress: bool,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        TrainParams::new()
+    }
+}
+
+impl TrainParams {
+    /// Defaults: 8 epochs, batches of 32, Adam with learning rate 1e-3, seed 0, no early
+    /// stopping, a progress line per epoch.
+    pub fn new() -> TrainParams {
+        TrainParams { epochs: 8, batch_size: 32, learning_rate: 1e-3, optimizer: Optimizer::Adam, seed: 0, patience: None, progress: true }
+    }
+
+    /// Passes over the training set.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// Examples per weight update.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Step size.
+    pub fn learning_rate(mut self, rate: f64) -> Self {
+        self.learning_rate = rate;
+        self
+    }
+
+    /// Adam or SGD.
+    pub fn optimizer(mut self, optimizer: Optimizer) -> Self {
+        self.optimizer = optimizer;
+        self
+    }
+
+    /// Seed of the shuffling and dropout: the same seed and data give the same weights.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Stop when validation accuracy has not improved for this many epochs, and keep the best
+    /// epoch's weights.
+    pub fn early_stopping(mut self, patience: usize) -> Self {
+        self.patience = Some(patience);
+        self
+    }
+
+    /// Print a line per epoch (default on).
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(1..=10_000).contains(&self.epochs) {
+            return Err(Error::param("epochs", format!("{} (use 1 to 10000)", self.epochs)));
+        }
+        if !(1..=65_536).contains(&self.batch_size) {
+            return Err(Error::param("batch_size", format!("{} (use 1 to 65536)", self.batch_size)));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::param("learning_rate", format!("{} (must be positive)", self.learning_rate)));
+        }
+        Ok(())
+    }
+
+    /// Trains `net` on `inputs` (examples of `net.input().len()` values, one after another) with
+    /// `labels` (class indices below `net.outputs()`), checking accuracy on `validation` after
+    /// each epoch when given.
+    pub fn fit(
+        &self,
+        net: &mut Network,
+        inputs: &[f32],
+        labels: &[usize],
+        validation: Option<(&[f32], &[usize])>,
+    ) -> Result<History> {
+        self.validate()?;
+        let per = net.input.len();
+        let classes = net.outputs();
+        check_examples(inputs, labels, per, classes, "training")?;
+        if let Some((vx, vy)) = validation {
+            check_examples(vx, vy, per, classes, "validation")?;
+        }
+        let n = labels.len();
+        let mut rng = Rng::new(self.seed);
+        let mut state: Vec<OptimizerState> = net.params.iter().flatten().flat_map(|p| [OptimizerState::new(p.weight.as_vec().len()), OptimizerState::new(p.bias.as_vec().len())]).collect();
+        let mut step = 0u64;
+        let mut history = History { epochs: Vec::new(), kept_epoch: 0 };
+        let mut best: Option<(f64, Vec<Vec<f32>>)> = None;
+        net.dev = Cpu::seed_from_u64(self.seed);
+        let mut order: Vec<usize> = (0..n).collect();
+        for epoch in 1..=self.epochs {
+            let started = Instant::now();
+            rng.shuffle(&mut order);
+            let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+            for batch in order.chunks(self.batch_size) {
+                let mut xs = Vec::with_capacity(batch.len() * per);
+                let mut ys = vec![0f32; batch.len() * classes];
+                for (row, &i) in batch.iter().enumerate() {
+                    xs.extend_from_slice(&inputs[i * per..(i + 1) * per]);
+                    ys[row * classes + labels[i]] = 1.0;
+                }
+                let x = to_input(&net.dev, &xs, net.input).leaky_traced();
+                let logits = forward(&net.layers, &net.params, net.input, x, batch.len(), true);
+                let predicted = argmax_rows(&logits.as_vec(), classes);
+                correct += batch.iter().zip(&predicted).filter(|(&i, &p)| labels[i] == p).count();
+                let targets = net.dev.tensor_from_vec(ys, (batch.len(), classes));
+                let loss = cross_entropy_with_logits_loss(logits, targets);
+                loss_sum += loss.array() as f64 * batch.len() as f64;
+                let grads = loss.backward();
+                step += 1;
+                let mut s = state.iter_mut();
+                for p in net.params.iter_mut().flatten() {
+                    let Params { weight, bias } = p;
+                    let g = grads.get(&*weight).as_vec();
+                    s.next().expect("one state per tensor").update(weight, &g, self, step);
+                    let g = grads.get(&*bias).as_vec();
+                    s.next().expect("one state per tensor").update(bias, &g, self, step);
+                }
+            }
+            let val_accuracy = validation.map(|(vx, vy)| accuracy(net, vx, vy)).transpose()?;
+            let report = EpochReport { epoch, loss: loss_sum / n as f64, train_accuracy: correct as f64 / n as f64, val_accuracy, seconds: started.elapsed().as_secs_f64() };
+            if self.progress {
+                let val = val_accuracy.map(|a| format!("  validation {:.1}%", 100.0 * a)).unwrap_or_default();
+                println!(
+                    "epoch {epoch}/{}  loss {:.4}  train {:.1}%{val}  ({:.1} s, {:.0} examples/s)",
+                    self.epochs,
+                    report.loss,
+                    100.0 * report.train_accuracy,
+                    report.seconds,
+                    n as f64 / report.seconds.max(1e-9)
+                );
+            }
+            history.epochs.push(report);
+            history.kept_epoch = epoch;
+            if let (Some(patience), Some(acc)) = (self.patience, val_accuracy) {
+                if best.as_ref().is_none_or(|(b, _)| acc > *b) {
+                    best = Some((acc, net.weights()));
+                    history.kept_epoch = epoch;
+                } else {
+                    let best_epoch = history.epochs.iter().filter(|e| e.val_accuracy.is_some()).max_by(|a, b| a.val_accuracy.partial_cmp(&b.val_accuracy).unwrap_or(std::cmp::Ordering::Equal).then(b.epoch.cmp(&a.epoch))).map(|e| e.epoch).unwrap_or(epoch);
+                    history.kept_epoch = best_epoch;
+                    if epoch - best_epoch >= patience {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((_, weights)) = best {
+            net.set_weights(&weights)?;
+        }
+        Ok(history)
+    }
+}
+
+/// Adam's moving averages (or nothing, for SGD) of one weight tensor.
+struct OptimizerState {
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl OptimizerState {
+    fn new(len: usize) -> Self {
+        OptimizerState { m: vec![0.0; len], v: vec![0.0; len] }
+    }
+
+    fn update<S: dfdx::shapes::Shape>(&mut self, tensor: &mut Tensor<S, f32, Cpu>, grad: &[f32], params: &TrainParams, step: u64) {
+        let mut w = tensor.as_vec();
+        let lr = params.learning_rate as f32;
+        match params.optimizer {
+            Optimizer::Sgd => {
+                for (w, g) in w.iter_mut().zip(grad) {
+                    *w -= lr * g;
+                }
+            }
+            Optimizer::Adam => {
+                let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-7f32);
+                let c1 = 1.0 - b1.powi(step as i32);
+                let c2 = 1.0 - b2.powi(step as i32);
+                for i in 0..w.len() {
+                    self.m[i] = b1 * self.m[i] + (1.0 - b1) * grad[i];
+                    self.v[i] = b2 * self.v[i] + (1.0 - b2) * grad[i] * grad[i];
+                    w[i] -= lr * (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + eps);
+                }
+            }
+        }
+        tensor.copy_from(&w);
+    }
+}
+
+fn check_examples(inputs: &[f32], labels: &[usize], per: usize, classes: usize, what: &str) -> Result<()> {
+    if labels.is_empty() {
+        return Err(Error::Model(format!("the {what} set is empty")));
+    }
+    if inputs.len() != labels.len() * per {
+        return Err(Error::Model(format!("the {what} set has {} labels but {} input values ({per} per example expected)", labels.len(), inputs.len())));
+    }
+    if let Some(bad) = labels.iter().find(|&&l| l >= classes) {
+        return Err(Error::Model(format!("the {what} set has label {bad}, but the network has {classes} outputs")));
+    }
+    Ok(())
+}
+
+/// The index of the largest value of each row of `classes` values.
+pub(crate) fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
+    values
+        .chunks(classes.max(1))
+        .map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0)
+        .collect()
+}
+
+/// Fraction of `labels` the network predicts.
+pub(crate) fn accuracy(net: &Network, inputs: &[f32], labels: &[usize]) -> Result<f64> {
+    let predicted = argmax_rows(&net.logits(inputs)?, net.outputs());
+    Ok(predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len().max(1) as f64)
+}
