@@ -23,6 +23,7 @@
 pub mod activity;
 pub mod audit;
 pub mod course;
+pub mod digits;
 pub mod error;
 pub mod learn;
 pub mod metrics;

@@ -82,6 +82,19 @@ pub struct Marker {
     pub label: String,
 }
 
+/// A small grayscale picture (0 = background, 255 = ink) with a caption, for [`Figure::images`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrayImage {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// `width * height` values, row by row.
+    pub pixels: Vec<u8>,
+    /// Drawn under the picture.
+    pub caption: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Chart {
     Lines {
@@ -98,6 +111,10 @@ enum Chart {
         rows: Vec<String>,
         cols: Vec<String>,
         values: Vec<Vec<f64>>,
+    },
+    Images {
+        images: Vec<GrayImage>,
+        columns: usize,
     },
 }
 
@@ -176,6 +193,19 @@ impl Figure {
             y_label,
             Chart::Heatmap { rows, cols, values },
         )
+    }
+
+    /// A grid of grayscale pictures, `columns` per row, each with its caption.
+    pub fn images(title: &str, images: Vec<GrayImage>, columns: usize) -> Figure {
+        let columns = columns.clamp(1, images.len().max(1));
+        let rows = images.len().div_ceil(columns).max(1);
+        let width = if columns == 1 {
+            800
+        } else {
+            (columns as u32 * 90).clamp(400, 1000)
+        };
+        Figure::new(title, "", "", Chart::Images { images, columns })
+            .size(width, 60 + rows as u32 * 110)
     }
 
     fn push_series(mut self, name: &str, points: Vec<(f64, f64)>, mark: Mark) -> Figure {
@@ -316,6 +346,7 @@ impl Figure {
             Chart::Bars { bars } => self.draw_bars(root, bars),
             Chart::Histograms { groups, bins } => self.draw_histograms(root, groups, *bins),
             Chart::Heatmap { rows, cols, values } => self.draw_heatmap(root, rows, cols, values),
+            Chart::Images { images, columns } => self.draw_images(root, images, *columns),
         }
     }
 
@@ -548,6 +579,66 @@ impl Figure {
             .border_style(BLACK.mix(0.4))
             .position(SeriesLabelPosition::UpperRight)
             .draw()?;
+        Ok(())
+    }
+
+    fn draw_images<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        images: &[GrayImage],
+        columns: usize,
+    ) -> DrawResult<DB> {
+        let title = root.titled(&self.title, (FAMILY, 24))?;
+        let rows = images.len().div_ceil(columns).max(1);
+        let cells = title.split_evenly((rows, columns));
+        let caption =
+            TextStyle::from((FAMILY, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        for (cell, image) in cells.iter().zip(images) {
+            let (w, h) = cell.dim_in_pixel();
+            let (w, h) = (w as f64, h as f64 - 22.0);
+            // Square pictures keep their aspect; a one-row strip is drawn as a band.
+            let sx = (w - 8.0) / image.width.max(1) as f64;
+            let sy = if image.height == 1 {
+                (h - 8.0).min(28.0)
+            } else {
+                (h - 8.0) / image.height.max(1) as f64
+            };
+            let (sx, sy) = if image.height == 1 {
+                (sx, sy)
+            } else {
+                (sx.min(sy), sx.min(sy))
+            };
+            let x0 = ((w - sx * image.width as f64) / 2.0).max(0.0);
+            let y0 = 4.0;
+            let frame = [
+                (x0 as i32 - 1, y0 as i32 - 1),
+                (
+                    (x0 + sx * image.width as f64) as i32 + 1,
+                    (y0 + sy * image.height as f64) as i32 + 1,
+                ),
+            ];
+            cell.draw(&Rectangle::new(frame, RGBColor(200, 200, 200)))?;
+            for (i, &v) in image.pixels.iter().enumerate().filter(|(_, &v)| v > 0) {
+                let (px, py) = ((i % image.width) as f64, (i / image.width) as f64);
+                let ink = 255 - v;
+                let corner = |dx: f64, dy: f64| {
+                    (
+                        (x0 + (px + dx) * sx).round() as i32,
+                        (y0 + (py + dy) * sy).round() as i32,
+                    )
+                };
+                cell.draw(&Rectangle::new(
+                    [corner(0.0, 0.0), corner(1.0, 1.0)],
+                    RGBColor(ink, ink, ink).filled(),
+                ))?;
+            }
+            let bottom = (y0 + sy * image.height as f64 + 4.0) as i32;
+            cell.draw(&Text::new(
+                image.caption.clone(),
+                ((w / 2.0) as i32, bottom),
+                &caption,
+            ))?;
+        }
         Ok(())
     }
 

@@ -7,9 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use tinyml_kit::activity::{ActivityData, ActivityModel, Method, SpeedRules};
 use tinyml_kit::audit::{DataAudit, GroupAccuracy};
 use tinyml_kit::course::{write_figures, Day1};
+use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::learn::ThresholdLearner;
 use tinyml_kit::metrics::percent;
+use tinyml_kit::nn::TrainParams;
 use tinyml_kit::search::{deep_blue, depth_table, TicTacToe};
 
 /// The TinyML course kit: lessons, figures and models from the command line.
@@ -62,6 +64,9 @@ enum Cmd {
     /// Day 1: why search explodes.
     #[command(subcommand)]
     Search(SearchCmd),
+    /// Day 1: handwritten digits with an MLP or a CNN.
+    #[command(subcommand)]
+    Digits(DigitsCmd),
     /// Open the notebooks in JupyterLab (checks for the Rust kernel first).
     Lab {
         /// Install what is missing (Python venv with JupyterLab, the evcxr kernel: ~15 min once).
@@ -136,6 +141,50 @@ enum ActivityCmd {
         #[command(flatten)]
         data: DataArg,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DigitsCmd {
+    /// Train a digits model and save it (float model file).
+    Train {
+        /// MNIST IDX folder or CSV file (default: the embedded 5,000 digits).
+        #[arg(long, value_name = "DIR|FILE")]
+        data: Option<PathBuf>,
+        /// mlp or cnn.
+        #[arg(long, default_value = "cnn")]
+        model: String,
+        /// Most passes over the training images (training stops earlier when validation
+        /// accuracy has not improved for 6 epochs, keeping the best epoch).
+        #[arg(long, default_value_t = 30)]
+        epochs: usize,
+        /// Seed of the weights, the validation split and the shuffling.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Images held out of training to report validation accuracy.
+        #[arg(long, default_value_t = 500)]
+        validation: usize,
+        /// Shifted copies (up to 2 pixels) of each training image added to the training set.
+        #[arg(long, default_value_t = 3)]
+        augment: usize,
+        /// Model file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON (the training history and validation accuracy) instead of progress.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a saved model: accuracy and confusion matrix.
+    Eval {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// MNIST IDX folder (its t10k test set when present) or CSV file (default: the embedded 5,000).
+        #[arg(long, value_name = "DIR|FILE")]
+        data: Option<PathBuf>,
+        /// Print JSON: accuracy, n, confusion.
         #[arg(long)]
         json: bool,
     },
@@ -249,6 +298,7 @@ fn run(cli: Cli) -> Result<()> {
             minimax(&board, depth.as_deref(), json)
         }
         Cmd::Lab { install } => lab(install),
+        Cmd::Digits(cmd) => digits(cmd),
     }
 }
 
@@ -396,6 +446,68 @@ fn activity(cmd: ActivityCmd) -> Result<()> {
                 if audit.warnings.is_empty() {
                     println!("no warnings: classes and people are balanced");
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn digits(cmd: DigitsCmd) -> Result<()> {
+    let load = |data: &Option<PathBuf>, test: bool| match data {
+        Some(path) => Digits::load(path, test),
+        None => Ok(Digits::course_default()),
+    };
+    match cmd {
+        DigitsCmd::Train {
+            data,
+            model,
+            epochs,
+            seed,
+            validation,
+            augment,
+            out,
+            json,
+        } => {
+            let architecture = Architecture::parse(&model)?;
+            let all = load(&data, false)?;
+            let (train, val) = all.split(validation, seed)?;
+            let mut m = DigitsModel::new(architecture, seed);
+            let params = TrainParams::new()
+                .epochs(epochs)
+                .seed(seed)
+                .early_stopping(6)
+                .progress(!json);
+            let history = m.fit(&train.augmented(augment, 2, seed), &val, &params)?;
+            m.save(&out)?;
+            let acc = m.evaluate(&val)?.accuracy();
+            if json {
+                print_json(
+                    &serde_json::json!({ "model": model, "train": train.len(), "validation": val.len(), "validation_accuracy": acc, "history": history, "out": out }),
+                );
+            } else {
+                println!(
+                    "kept epoch {}: validation accuracy {} on {} images; saved {} ({} parameters)",
+                    history.kept_epoch,
+                    percent(acc),
+                    val.len(),
+                    out.display(),
+                    m.parameter_count()
+                );
+            }
+        }
+        DigitsCmd::Eval { model, data, json } => {
+            let m = DigitsModel::load(&model)?;
+            let eval = m.evaluate(&load(&data, true)?)?;
+            if json {
+                print_json(&eval.json());
+            } else {
+                println!(
+                    "accuracy {} on {} images of {}",
+                    percent(eval.accuracy()),
+                    eval.confusion.total(),
+                    eval.data
+                );
+                print!("{}", eval.confusion.table());
             }
         }
     }

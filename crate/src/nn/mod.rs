@@ -9,6 +9,7 @@
 //! so a convolution is [`ops::im2col`] followed by one matrix product, and `Flatten` orders
 //! features `(row, column, channel)`.
 
+pub mod file;
 pub mod ops;
 mod train;
 
@@ -101,7 +102,11 @@ impl Shape {
     /// Numbers per example.
     pub fn len(&self) -> usize {
         match *self {
-            Shape::Image { height, width, channels } => height * width * channels,
+            Shape::Image {
+                height,
+                width,
+                channels,
+            } => height * width * channels,
             Shape::Flat(n) => n,
         }
     }
@@ -117,11 +122,21 @@ impl Layer {
     pub fn output_shape(&self, input: Shape) -> Result<Shape> {
         let image = |what: &str| -> Result<(usize, usize, usize)> {
             match input {
-                Shape::Image { height, width, channels } => Ok((height, width, channels)),
-                Shape::Flat(_) => Err(Error::Model(format!("{what} needs an image input, got a flat vector: put it before Flatten"))),
+                Shape::Image {
+                    height,
+                    width,
+                    channels,
+                } => Ok((height, width, channels)),
+                Shape::Flat(_) => Err(Error::Model(format!(
+                    "{what} needs an image input, got a flat vector: put it before Flatten"
+                ))),
             }
         };
-        let conv_size = |size: usize, kernel: usize, stride: usize, padding: Padding| -> Result<usize> {
+        let conv_size = |size: usize,
+                         kernel: usize,
+                         stride: usize,
+                         padding: Padding|
+         -> Result<usize> {
             if kernel == 0 || stride == 0 {
                 return Err(Error::Model("kernel and stride must be at least 1".into()));
             }
@@ -135,30 +150,59 @@ impl Layer {
             Layer::Dense { units } => match input {
                 Shape::Flat(_) if units > 0 => Shape::Flat(units),
                 Shape::Flat(_) => return Err(Error::Model("Dense needs at least 1 unit".into())),
-                Shape::Image { .. } => return Err(Error::Model("Dense needs a flat input: put Flatten before it".into())),
+                Shape::Image { .. } => {
+                    return Err(Error::Model(
+                        "Dense needs a flat input: put Flatten before it".into(),
+                    ))
+                }
             },
-            Layer::Conv2d { filters, kernel, stride, padding } => {
+            Layer::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+            } => {
                 let (h, w, _) = image("Conv2d")?;
                 if filters == 0 {
                     return Err(Error::Model("Conv2d needs at least 1 filter".into()));
                 }
-                Shape::Image { height: conv_size(h, kernel, stride, padding)?, width: conv_size(w, kernel, stride, padding)?, channels: filters }
+                Shape::Image {
+                    height: conv_size(h, kernel, stride, padding)?,
+                    width: conv_size(w, kernel, stride, padding)?,
+                    channels: filters,
+                }
             }
-            Layer::DepthwiseConv2d { kernel, stride, padding } => {
+            Layer::DepthwiseConv2d {
+                kernel,
+                stride,
+                padding,
+            } => {
                 let (h, w, c) = image("DepthwiseConv2d")?;
-                Shape::Image { height: conv_size(h, kernel, stride, padding)?, width: conv_size(w, kernel, stride, padding)?, channels: c }
+                Shape::Image {
+                    height: conv_size(h, kernel, stride, padding)?,
+                    width: conv_size(w, kernel, stride, padding)?,
+                    channels: c,
+                }
             }
             Layer::MaxPool { size } | Layer::AvgPool { size } => {
                 let (h, w, c) = image("pooling")?;
                 if size == 0 || size > h || size > w {
-                    return Err(Error::Model(format!("a {size}×{size} pool does not fit a {h}×{w} image")));
+                    return Err(Error::Model(format!(
+                        "a {size}×{size} pool does not fit a {h}×{w} image"
+                    )));
                 }
-                Shape::Image { height: h / size, width: w / size, channels: c }
+                Shape::Image {
+                    height: h / size,
+                    width: w / size,
+                    channels: c,
+                }
             }
             Layer::Relu | Layer::Relu6 => input,
             Layer::Dropout { rate } => {
                 if !(0.0..1.0).contains(&rate) {
-                    return Err(Error::Model(format!("dropout rate {rate} is outside [0, 1)")));
+                    return Err(Error::Model(format!(
+                        "dropout rate {rate} is outside [0, 1)"
+                    )));
                 }
                 input
             }
@@ -169,7 +213,17 @@ impl Layer {
     /// Kernel geometry of a convolution on an `h × w` input.
     fn window(&self, h: usize, w: usize) -> Option<Window> {
         let (kernel, stride, padding) = match *self {
-            Layer::Conv2d { kernel, stride, padding, .. } | Layer::DepthwiseConv2d { kernel, stride, padding } => (kernel, stride, padding),
+            Layer::Conv2d {
+                kernel,
+                stride,
+                padding,
+                ..
+            }
+            | Layer::DepthwiseConv2d {
+                kernel,
+                stride,
+                padding,
+            } => (kernel, stride, padding),
             _ => return None,
         };
         let out = |size: usize| match padding {
@@ -182,15 +236,28 @@ impl Layer {
             Padding::Same => ((oh - 1) * stride + kernel).saturating_sub(h) / 2,
             Padding::Valid => 0,
         };
-        Some(Window { kernel, stride, pad_before, out_height: oh, out_width: ow })
+        Some(Window {
+            kernel,
+            stride,
+            pad_before,
+            out_height: oh,
+            out_width: ow,
+        })
     }
 
     /// Shapes of this layer's weight matrix and bias vector for `input` (`None`: no weights).
     fn param_shapes(&self, input: Shape) -> Option<((usize, usize), usize)> {
         match (*self, input) {
             (Layer::Dense { units }, Shape::Flat(n)) => Some(((n, units), units)),
-            (Layer::Conv2d { filters, kernel, .. }, Shape::Image { channels, .. }) => Some(((kernel * kernel * channels, filters), filters)),
-            (Layer::DepthwiseConv2d { kernel, .. }, Shape::Image { channels, .. }) => Some(((kernel * kernel, channels), channels)),
+            (
+                Layer::Conv2d {
+                    filters, kernel, ..
+                },
+                Shape::Image { channels, .. },
+            ) => Some(((kernel * kernel * channels, filters), filters)),
+            (Layer::DepthwiseConv2d { kernel, .. }, Shape::Image { channels, .. }) => {
+                Some(((kernel * kernel, channels), channels))
+            }
             _ => None,
         }
     }
@@ -224,15 +291,34 @@ impl Network {
         let dev = Cpu::seed_from_u64(seed);
         let mut params = Vec::with_capacity(layers.len());
         for (i, layer) in layers.iter().enumerate() {
-            params.push(layer.param_shapes(shapes[i]).map(|((fan_in, fan_out), n_bias)| {
-                let relu_next = matches!(layers.get(i + 1), Some(Layer::Relu | Layer::Relu6));
-                // He for ReLU (keeps the signal's variance), Glorot otherwise.
-                let std = if relu_next { (2.0 / fan_in as f64).sqrt() } else { (2.0 / (fan_in + fan_out) as f64).sqrt() };
-                let w: Vec<f32> = (0..fan_in * fan_out).map(|_| rng.normal(0.0, std) as f32).collect();
-                Params { weight: dev.tensor_from_vec(w, (fan_in, fan_out)), bias: dev.tensor_from_vec(vec![0.0; n_bias], (n_bias,)) }
-            }));
+            params.push(
+                layer
+                    .param_shapes(shapes[i])
+                    .map(|((fan_in, fan_out), n_bias)| {
+                        let relu_next =
+                            matches!(layers.get(i + 1), Some(Layer::Relu | Layer::Relu6));
+                        // He for ReLU (keeps the signal's variance), Glorot otherwise.
+                        let std = if relu_next {
+                            (2.0 / fan_in as f64).sqrt()
+                        } else {
+                            (2.0 / (fan_in + fan_out) as f64).sqrt()
+                        };
+                        let w: Vec<f32> = (0..fan_in * fan_out)
+                            .map(|_| rng.normal(0.0, std) as f32)
+                            .collect();
+                        Params {
+                            weight: dev.tensor_from_vec(w, (fan_in, fan_out)),
+                            bias: dev.tensor_from_vec(vec![0.0; n_bias], (n_bias,)),
+                        }
+                    }),
+            );
         }
-        Ok(Network { input, layers, params, dev })
+        Ok(Network {
+            input,
+            layers,
+            params,
+            dev,
+        })
     }
 
     /// The input shape.
@@ -247,12 +333,19 @@ impl Network {
 
     /// The output size (number of classes for a classifier).
     pub fn outputs(&self) -> usize {
-        shapes(self.input, &self.layers).ok().and_then(|s| s.last().map(Shape::len)).unwrap_or(0)
+        shapes(self.input, &self.layers)
+            .ok()
+            .and_then(|s| s.last().map(Shape::len))
+            .unwrap_or(0)
     }
 
     /// Total number of learned values.
     pub fn parameter_count(&self) -> usize {
-        self.params.iter().flatten().map(|p| p.weight.shape().0 * p.weight.shape().1 + p.bias.shape().0).sum()
+        self.params
+            .iter()
+            .flatten()
+            .map(|p| p.weight.shape().0 * p.weight.shape().1 + p.bias.shape().0)
+            .sum()
     }
 
     /// A table of layers, output shapes and parameter counts.
@@ -261,18 +354,32 @@ impl Network {
         let shapes = shapes(self.input, &self.layers).unwrap_or_default();
         t.push(vec!["input".into(), describe(self.input), "0".into()]);
         for (i, layer) in self.layers.iter().enumerate() {
-            let n = self.params[i].as_ref().map(|p| p.weight.shape().0 * p.weight.shape().1 + p.bias.shape().0).unwrap_or(0);
-            t.push(vec![format!("{layer:?}"), shapes.get(i + 1).map(|s| describe(*s)).unwrap_or_default(), n.to_string()]);
+            let n = self.params[i]
+                .as_ref()
+                .map(|p| p.weight.shape().0 * p.weight.shape().1 + p.bias.shape().0)
+                .unwrap_or(0);
+            t.push(vec![
+                format!("{layer:?}"),
+                shapes.get(i + 1).map(|s| describe(*s)).unwrap_or_default(),
+                n.to_string(),
+            ]);
         }
-        t.push(vec!["total".into(), String::new(), self.parameter_count().to_string()]);
+        t.push(vec![
+            "total".into(),
+            String::new(),
+            self.parameter_count().to_string(),
+        ]);
         t
     }
 
     /// Raw outputs (logits) for a batch of examples, `inputs.len() / input().len()` of them.
     pub fn logits(&self, inputs: &[f32]) -> Result<Vec<f32>> {
         let per = self.input.len();
-        if per == 0 || inputs.len() % per != 0 {
-            return Err(Error::Model(format!("{} input values are not a whole number of examples of {per}", inputs.len())));
+        if per == 0 || !inputs.len().is_multiple_of(per) {
+            return Err(Error::Model(format!(
+                "{} input values are not a whole number of examples of {per}",
+                inputs.len()
+            )));
         }
         let batch = inputs.len() / per;
         let mut out = Vec::with_capacity(batch * self.outputs());
@@ -280,24 +387,44 @@ impl Network {
         for chunk in inputs.chunks(256 * per) {
             let x = to_input(&self.dev, chunk, self.input);
             let params: Vec<Option<Params<f32>>> = self.params.clone();
-            out.extend(forward::<f32, NoneTape>(&self.layers, &params, self.input, x, chunk.len() / per, false).as_vec());
+            out.extend(ops::values(&forward::<f32, NoneTape>(
+                &self.layers,
+                &params,
+                self.input,
+                x,
+                chunk.len() / per,
+                false,
+                false,
+            )));
         }
         Ok(out)
     }
 
     /// Weights as flat `f32` vectors, layer by layer (`weight` then `bias`), in file order.
     pub fn weights(&self) -> Vec<Vec<f32>> {
-        self.params.iter().flatten().flat_map(|p| [p.weight.as_vec(), p.bias.as_vec()]).collect()
+        self.params
+            .iter()
+            .flatten()
+            .flat_map(|p| [p.weight.as_vec(), p.bias.as_vec()])
+            .collect()
     }
 
     /// Replaces the weights with `weights` (as [`Network::weights`] gives them), checking sizes.
     pub fn set_weights(&mut self, weights: &[Vec<f32>]) -> Result<()> {
         let mut it = weights.iter();
         for p in self.params.iter_mut().flatten() {
-            for (tensor_len, target) in [(p.weight.shape().0 * p.weight.shape().1, 0), (p.bias.shape().0, 1)] {
-                let src = it.next().ok_or_else(|| Error::Model("fewer weight tensors than the layers need".into()))?;
+            for (tensor_len, target) in [
+                (p.weight.shape().0 * p.weight.shape().1, 0),
+                (p.bias.shape().0, 1),
+            ] {
+                let src = it.next().ok_or_else(|| {
+                    Error::Model("fewer weight tensors than the layers need".into())
+                })?;
                 if src.len() != tensor_len {
-                    return Err(Error::Model(format!("a weight tensor has {} values, the layer needs {tensor_len}", src.len())));
+                    return Err(Error::Model(format!(
+                        "a weight tensor has {} values, the layer needs {tensor_len}",
+                        src.len()
+                    )));
                 }
                 if target == 0 {
                     p.weight.copy_from(src);
@@ -307,15 +434,36 @@ impl Network {
             }
         }
         if it.next().is_some() {
-            return Err(Error::Model("more weight tensors than the layers need".into()));
+            return Err(Error::Model(
+                "more weight tensors than the layers need".into(),
+            ));
         }
         Ok(())
     }
 }
 
+/// The index of the largest value (the first, on ties; 0 for an empty slice).
+pub fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
 fn describe(s: Shape) -> String {
     match s {
-        Shape::Image { height, width, channels } => format!("{height}×{width}×{channels}"),
+        Shape::Image {
+            height,
+            width,
+            channels,
+        } => format!("{height}×{width}×{channels}"),
         Shape::Flat(n) => n.to_string(),
     }
 }
@@ -327,7 +475,9 @@ fn shapes(input: Shape, layers: &[Layer]) -> Result<Vec<Shape>> {
     }
     let mut shapes = vec![input];
     for (i, layer) in layers.iter().enumerate() {
-        let next = layer.output_shape(shapes[i]).map_err(|e| Error::Model(format!("layer {} ({layer:?}): {e}", i + 1)))?;
+        let next = layer
+            .output_shape(shapes[i])
+            .map_err(|e| Error::Model(format!("layer {} ({layer:?}): {e}", i + 1)))?;
         shapes.push(next);
     }
     Ok(shapes)
@@ -343,7 +493,8 @@ fn to_input<E: Dtype>(dev: &Cpu, data: &[E], input: Shape) -> T2<E, NoneTape> {
     dev.tensor_from_vec(data.to_vec(), (data.len() / cols, cols))
 }
 
-/// Runs the layers on `x` (`batch` examples). `training` turns dropout on.
+/// Runs the layers on `x` (`batch` examples). `training` turns dropout on; `input_grad` keeps
+/// the gradient with respect to the input (gradient checks want it, training does not).
 fn forward<E: Dtype, T: Tape<E, Cpu>>(
     layers: &[Layer],
     params: &[Option<Params<E>>],
@@ -351,33 +502,60 @@ fn forward<E: Dtype, T: Tape<E, Cpu>>(
     x: T2<E, T>,
     batch: usize,
     training: bool,
+    input_grad: bool,
 ) -> T2<E, T>
 where
     Cpu: dfdx::tensor_ops::Device<E>,
 {
     let mut shape = input;
     let mut x = x;
-    for (layer, p) in layers.iter().zip(params) {
+    for (i, (layer, p)) in layers.iter().zip(params).enumerate() {
         let image = match shape {
-            Shape::Image { height, width, channels } => Image { batch, height, width, channels },
-            Shape::Flat(_) => Image { batch, height: 1, width: 1, channels: shape.len() },
+            Shape::Image {
+                height,
+                width,
+                channels,
+            } => Image {
+                batch,
+                height,
+                width,
+                channels,
+            },
+            Shape::Flat(_) => Image {
+                batch,
+                height: 1,
+                width: 1,
+                channels: shape.len(),
+            },
         };
-        let next = layer.output_shape(shape).expect("shapes were checked when the network was built");
+        let next = layer
+            .output_shape(shape)
+            .expect("shapes were checked when the network was built");
         x = match (layer, p) {
             (Layer::Dense { .. } | Layer::Conv2d { .. }, Some(p)) => {
                 let cols = match layer.window(image.height, image.width) {
-                    Some(win) => ops::im2col(x, image, win),
+                    Some(win) => ops::im2col(x, image, win, input_grad || i > 0),
                     None => x,
                 };
                 let y = cols.matmul(p.weight.clone().retaped::<T>());
                 let shape = *y.shape();
-                y + p.bias.clone().retaped::<T>().broadcast_like::<_, Axis<0>>(&shape)
+                y + p
+                    .bias
+                    .clone()
+                    .retaped::<T>()
+                    .broadcast_like::<_, Axis<0>>(&shape)
             }
             (Layer::DepthwiseConv2d { .. }, Some(p)) => {
-                let win = layer.window(image.height, image.width).expect("a convolution has a window");
+                let win = layer
+                    .window(image.height, image.width)
+                    .expect("a convolution has a window");
                 let y = ops::depthwise(x, p.weight.clone().retaped::<T>(), image, win);
                 let shape = *y.shape();
-                y + p.bias.clone().retaped::<T>().broadcast_like::<_, Axis<0>>(&shape)
+                y + p
+                    .bias
+                    .clone()
+                    .retaped::<T>()
+                    .broadcast_like::<_, Axis<0>>(&shape)
             }
             (Layer::MaxPool { size }, _) => ops::pool(x, image, *size, PoolKind::Max),
             (Layer::AvgPool { size }, _) => ops::pool(x, image, *size, PoolKind::Average),

@@ -9,9 +9,27 @@
 //! pixel, channels last (NHWC), the layout the board's int8 kernels use too.
 
 use dfdx::prelude::*;
+use rayon::prelude::*;
+
+/// Moves the gradient of an op's output out of `grads`: it is complete when the op's backward
+/// runs, and nothing reads it afterwards, so it need not be copied. (A macro: dfdx does not
+/// export the ghost tensor type a function would have to name.)
+macro_rules! take_grad {
+    ($grads:expr, $ghost:expr) => {
+        std::mem::take(&mut **$grads.get_or_alloc_mut($ghost)?)
+    };
+}
 
 /// A 2-D tensor with run-time sizes.
 pub type T2<E, T> = Tensor<(usize, usize), E, Cpu, T>;
+
+/// The values of a contiguous tensor (a plain copy of its buffer: dfdx's `as_vec` walks the
+/// tensor element by element, several times slower).
+pub fn values<S: dfdx::shapes::Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
+    let mut v = vec![E::default(); t.shape().num_elements()];
+    t.copy_into(&mut v);
+    v
+}
 
 /// Sizes of an image activation: `batch` images of `height × width × channels`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,32 +62,88 @@ pub struct Window {
 
 /// Rearranges every kernel-sized patch of `x` (`[b*h*w, c]`) into a row of the result
 /// (`[b*oh*ow, k*k*c]`, columns ordered `(ky, kx, c)`), so that a convolution is one matrix
-/// product. Backward adds each patch's gradient back onto the pixels it came from (col2im).
-pub fn im2col<E: Dtype, T: Tape<E, Cpu>>(x: T2<E, T>, img: Image, win: Window) -> T2<E, T> {
+/// product. Backward adds each patch's gradient back onto the pixels it came from (col2im);
+/// with `input_grad` false (the network's input) that is skipped. Images of the batch are
+/// processed in parallel, each by one thread: the result does not depend on the thread count.
+pub fn im2col<E: Dtype, T: Tape<E, Cpu>>(
+    x: T2<E, T>,
+    img: Image,
+    win: Window,
+    input_grad: bool,
+) -> T2<E, T> {
     let (x, mut tape) = x.split_tape();
-    let data = x.as_vec();
-    let (k, c) = (win.kernel, img.channels);
-    let width = k * k * c;
-    let rows = img.batch * win.out_height * win.out_width;
-    let mut cols = vec![E::default(); rows * width];
-    for_each_tap(img, win, |row, tap, pixel| {
-        let (dst, src) = (row * width + tap * c, pixel * c);
-        cols[dst..dst + c].copy_from_slice(&data[src..src + c]);
-    });
-    let out = x.device().tensor_from_vec(cols, (rows, width));
-    let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
-    tape.add_backward_op(move |grads| {
-        let g_out: Vec<E> = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
-        let g_x = grads.get_or_alloc_mut(&x_ghost)?;
-        for_each_tap(img, win, |row, tap, pixel| {
-            let (src, dst) = (row * width + tap * c, pixel * c);
-            for i in 0..c {
-                g_x[dst + i] += g_out[src + i];
-            }
+    let data = values(&x);
+    let c = img.channels;
+    let width = win.kernel * win.kernel * c;
+    let (in_len, out_len) = (
+        img.height * img.width * c,
+        win.out_height * win.out_width * width,
+    );
+    let mut cols = vec![E::default(); img.batch * out_len];
+    cols.par_chunks_mut(out_len.max(1))
+        .zip(data.par_chunks(in_len.max(1)))
+        .for_each(|(cols, data)| {
+            for_each_span(img, win, |row, tap, pixel, len| {
+                let (dst, src) = (row * width + tap * c, pixel * c);
+                cols[dst..dst + len * c].copy_from_slice(&data[src..src + len * c]);
+            });
         });
-        Ok(())
-    });
+    let out = x
+        .device()
+        .tensor_from_vec(cols, (img.batch * win.out_height * win.out_width, width));
+    if input_grad {
+        let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            let g_out: Vec<E> = take_grad!(grads, &out_ghost);
+            let g_x = grads.get_or_alloc_mut(&x_ghost)?;
+            g_x.par_chunks_mut(in_len.max(1))
+                .zip(g_out.par_chunks(out_len.max(1)))
+                .for_each(|(g_x, g_out)| {
+                    for_each_span(img, win, |row, tap, pixel, len| {
+                        let (src, dst) = (row * width + tap * c, pixel * c);
+                        for (g, &o) in g_x[dst..dst + len * c]
+                            .iter_mut()
+                            .zip(&g_out[src..src + len * c])
+                        {
+                            *g += o;
+                        }
+                    });
+                });
+            Ok(())
+        });
+    }
     out.put_tape(tape)
+}
+
+/// Calls `f(output_row, first_tap, first_pixel, taps)` (rows and pixels counted within one
+/// image) for every run of kernel taps along one kernel row that lands inside the image: those taps read `taps` consecutive pixels, so
+/// `taps * channels` consecutive values (channels last). Taps on the padding are skipped.
+fn for_each_span(img: Image, win: Window, mut f: impl FnMut(usize, usize, usize, usize)) {
+    let (h, w, k) = (img.height as isize, img.width as isize, win.kernel as isize);
+    for oy in 0..win.out_height {
+        let y0 = (oy * win.stride) as isize - win.pad_before as isize;
+        for ox in 0..win.out_width {
+            let row = oy * win.out_width + ox;
+            let x0 = (ox * win.stride) as isize - win.pad_before as isize;
+            let (kx_lo, kx_hi) = ((-x0).max(0), (w - x0).min(k));
+            if kx_lo >= kx_hi {
+                continue;
+            }
+            for ky in 0..k {
+                let y = y0 + ky;
+                if y < 0 || y >= h {
+                    continue;
+                }
+                let pixel = y as usize * img.width + (x0 + kx_lo) as usize;
+                f(
+                    row,
+                    (ky * k + kx_lo) as usize,
+                    pixel,
+                    (kx_hi - kx_lo) as usize,
+                );
+            }
+        }
+    }
 }
 
 /// Calls `f(output_row, tap, input_pixel)` for every kernel tap that lands inside the image
@@ -112,85 +186,118 @@ pub enum PoolKind {
 
 /// Pools non-overlapping `size × size` windows of `x` (`[b*h*w, c]`) into
 /// `[b*(h/size)*(w/size), c]`; rows and columns that do not fill a window are dropped.
-pub fn pool<E: Dtype, T: Tape<E, Cpu>>(x: T2<E, T>, img: Image, size: usize, kind: PoolKind) -> T2<E, T> {
+pub fn pool<E: Dtype, T: Tape<E, Cpu>>(
+    x: T2<E, T>,
+    img: Image,
+    size: usize,
+    kind: PoolKind,
+) -> T2<E, T> {
     let (x, mut tape) = x.split_tape();
-    let data = x.as_vec();
+    let data = values(&x);
     let (oh, ow, c) = (img.height / size, img.width / size, img.channels);
-    let rows = img.batch * oh * ow;
-    let mut out = vec![E::default(); rows * c];
-    // For max pooling, the input index that won each output value (for the backward pass).
-    let mut winners = vec![0usize; if kind == PoolKind::Max { rows * c } else { 0 }];
+    let (in_len, out_len) = (img.height * img.width * c, oh * ow * c);
+    let mut out = vec![E::default(); img.batch * out_len];
+    // For max pooling, the index within its image of the input that won each output value.
+    let mut winners = vec![0u32; if kind == PoolKind::Max { out.len() } else { 0 }];
     let scale = E::from_f64(1.0 / (size * size) as f64).unwrap_or_default();
-    for b in 0..img.batch {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let row = (b * oh + oy) * ow + ox;
-                for ch in 0..c {
-                    let mut best = (0usize, E::default());
-                    let mut sum = E::default();
-                    for dy in 0..size {
-                        for dx in 0..size {
-                            let pixel = (b * img.height + oy * size + dy) * img.width + ox * size + dx;
-                            let v = data[pixel * c + ch];
-                            if (dy == 0 && dx == 0) || v > best.1 {
-                                best = (pixel * c + ch, v);
+    let images = out
+        .par_chunks_mut(out_len.max(1))
+        .zip(data.par_chunks(in_len.max(1)));
+    match kind {
+        PoolKind::Max => {
+            images
+                .zip(winners.par_chunks_mut(out_len.max(1)))
+                .for_each(|((out, data), won)| {
+                    for_each_pool_tap(img, size, |row, pixel, first| {
+                        let (o, src, w) = (
+                            &mut out[row * c..(row + 1) * c],
+                            &data[pixel * c..(pixel + 1) * c],
+                            &mut won[row * c..(row + 1) * c],
+                        );
+                        for ch in 0..c {
+                            if first || src[ch] > o[ch] {
+                                o[ch] = src[ch];
+                                w[ch] = (pixel * c + ch) as u32;
                             }
-                            sum += v;
                         }
-                    }
-                    out[row * c + ch] = match kind {
-                        PoolKind::Max => {
-                            winners[row * c + ch] = best.0;
-                            best.1
-                        }
-                        PoolKind::Average => sum * scale,
-                    };
-                }
-            }
+                    })
+                })
         }
+        PoolKind::Average => images.for_each(|(out, data)| {
+            for_each_pool_tap(img, size, |row, pixel, _| {
+                for (o, &v) in out[row * c..(row + 1) * c]
+                    .iter_mut()
+                    .zip(&data[pixel * c..(pixel + 1) * c])
+                {
+                    *o += v * scale;
+                }
+            })
+        }),
     }
-    let out = x.device().tensor_from_vec(out, (rows, c));
+    let out = x.device().tensor_from_vec(out, (img.batch * oh * ow, c));
     let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
     tape.add_backward_op(move |grads| {
-        let g_out: Vec<E> = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+        let g_out: Vec<E> = take_grad!(grads, &out_ghost);
         let g_x = grads.get_or_alloc_mut(&x_ghost)?;
+        let images = g_x
+            .par_chunks_mut(in_len.max(1))
+            .zip(g_out.par_chunks(out_len.max(1)));
         match kind {
             PoolKind::Max => {
-                for (i, &from) in winners.iter().enumerate() {
-                    g_x[from] += g_out[i];
-                }
-            }
-            PoolKind::Average => {
-                for b in 0..img.batch {
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            let row = (b * oh + oy) * ow + ox;
-                            for dy in 0..size {
-                                for dx in 0..size {
-                                    let pixel = (b * img.height + oy * size + dy) * img.width + ox * size + dx;
-                                    for ch in 0..c {
-                                        g_x[pixel * c + ch] += g_out[row * c + ch] * scale;
-                                    }
-                                }
-                            }
+                images
+                    .zip(winners.par_chunks(out_len.max(1)))
+                    .for_each(|((g_x, g_out), won)| {
+                        for (&from, &g) in won.iter().zip(g_out) {
+                            g_x[from as usize] += g;
                         }
-                    }
-                }
+                    })
             }
+            PoolKind::Average => images.for_each(|(g_x, g_out)| {
+                for_each_pool_tap(img, size, |row, pixel, _| {
+                    for (g, &o) in g_x[pixel * c..(pixel + 1) * c]
+                        .iter_mut()
+                        .zip(&g_out[row * c..(row + 1) * c])
+                    {
+                        *g += o * scale;
+                    }
+                })
+            }),
         }
         Ok(())
     });
     out.put_tape(tape)
 }
 
+/// Calls `f(output_row, input_pixel, is_first_tap)` (within one image) for every pixel of every
+/// pooling window.
+fn for_each_pool_tap(img: Image, size: usize, mut f: impl FnMut(usize, usize, bool)) {
+    let (oh, ow) = (img.height / size, img.width / size);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let row = oy * ow + ox;
+            for dy in 0..size {
+                for dx in 0..size {
+                    let pixel = (oy * size + dy) * img.width + ox * size + dx;
+                    f(row, pixel, dy == 0 && dx == 0);
+                }
+            }
+        }
+    }
+}
+
 /// A depthwise convolution: each channel of `x` (`[b*h*w, c]`) convolved with its own
 /// `k × k` kernel (`weights`: `[k*k, c]`), giving `[b*oh*ow, c]`. Gradients flow to `x` and to
 /// `weights`.
-pub fn depthwise<E: Dtype, T: Tape<E, Cpu>>(x: T2<E, T>, weights: T2<E, T>, img: Image, win: Window) -> T2<E, T> {
+pub fn depthwise<E: Dtype, T: Tape<E, Cpu>>(
+    x: T2<E, T>,
+    weights: T2<E, T>,
+    img: Image,
+    win: Window,
+) -> T2<E, T> {
     let (x, tape_x) = x.split_tape();
     let (weights, tape_w) = weights.split_tape();
     let mut tape = tape_x.merge(tape_w);
-    let (xs, ws) = (x.as_vec(), weights.as_vec());
+    let (xs, ws) = (values(&x), values(&weights));
     let c = img.channels;
     let rows = img.batch * win.out_height * win.out_width;
     let mut out = vec![E::default(); rows * c];
@@ -228,24 +335,44 @@ mod tests {
     use super::*;
 
     fn image(b: usize, h: usize, w: usize, c: usize) -> Image {
-        Image { batch: b, height: h, width: w, channels: c }
+        Image {
+            batch: b,
+            height: h,
+            width: w,
+            channels: c,
+        }
     }
 
     #[test]
     fn im2col_of_a_3x3_image_with_a_2x2_kernel() {
         let dev: Cpu = Default::default();
         let x: T2<f32, NoneTape> = dev.tensor_from_vec((1..=9).map(|v| v as f32).collect(), (9, 1));
-        let win = Window { kernel: 2, stride: 1, pad_before: 0, out_height: 2, out_width: 2 };
-        let cols = im2col(x, image(1, 3, 3, 1), win).as_vec();
-        assert_eq!(cols, vec![1., 2., 4., 5., 2., 3., 5., 6., 4., 5., 7., 8., 5., 6., 8., 9.]);
+        let win = Window {
+            kernel: 2,
+            stride: 1,
+            pad_before: 0,
+            out_height: 2,
+            out_width: 2,
+        };
+        let cols = im2col(x, image(1, 3, 3, 1), win, true).as_vec();
+        assert_eq!(
+            cols,
+            vec![1., 2., 4., 5., 2., 3., 5., 6., 4., 5., 7., 8., 5., 6., 8., 9.]
+        );
     }
 
     #[test]
     fn same_padding_puts_zeros_around() {
         let dev: Cpu = Default::default();
         let x: T2<f32, NoneTape> = dev.tensor_from_vec(vec![1., 2., 3., 4.], (4, 1));
-        let win = Window { kernel: 3, stride: 1, pad_before: 1, out_height: 2, out_width: 2 };
-        let cols = im2col(x, image(1, 2, 2, 1), win).as_vec();
+        let win = Window {
+            kernel: 3,
+            stride: 1,
+            pad_before: 1,
+            out_height: 2,
+            out_width: 2,
+        };
+        let cols = im2col(x, image(1, 2, 2, 1), win, true).as_vec();
         // The top-left output's patch: zeros above and left, then the image.
         assert_eq!(&cols[..9], &[0., 0., 0., 0., 1., 2., 0., 3., 4.]);
     }
@@ -255,8 +382,14 @@ mod tests {
         let dev: Cpu = Default::default();
         let data: Vec<f32> = vec![1., 5., 2., 3., 0., 4., 9., 9., 9.];
         let x: T2<f32, NoneTape> = dev.tensor_from_vec(data.clone(), (9, 1));
-        assert_eq!(pool(x, image(1, 3, 3, 1), 2, PoolKind::Max).as_vec(), vec![5.]);
+        assert_eq!(
+            pool(x, image(1, 3, 3, 1), 2, PoolKind::Max).as_vec(),
+            vec![5.]
+        );
         let x: T2<f32, NoneTape> = dev.tensor_from_vec(data, (9, 1));
-        assert_eq!(pool(x, image(1, 3, 3, 1), 2, PoolKind::Average).as_vec(), vec![2.25]);
+        assert_eq!(
+            pool(x, image(1, 3, 3, 1), 2, PoolKind::Average).as_vec(),
+            vec![2.25]
+        );
     }
 }

@@ -12,15 +12,26 @@ fn params_f64(net: &Network, dev: &Cpu) -> Vec<Option<Params<f64>>> {
             p.as_ref().map(|p| {
                 let w: Vec<f64> = p.weight.as_vec().iter().map(|&v| v as f64).collect();
                 let b: Vec<f64> = p.bias.as_vec().iter().map(|&v| v as f64 + 0.01).collect();
-                Params { weight: dev.tensor_from_vec(w, *p.weight.shape()), bias: dev.tensor_from_vec(b, *p.bias.shape()) }
+                Params {
+                    weight: dev.tensor_from_vec(w, *p.weight.shape()),
+                    bias: dev.tensor_from_vec(b, *p.bias.shape()),
+                }
             })
         })
         .collect()
 }
 
-fn loss_of(net: &Network, params: &[Option<Params<f64>>], x: &[f64], targets: &[f64], batch: usize, dev: &Cpu) -> f64 {
+fn loss_of(
+    net: &Network,
+    params: &[Option<Params<f64>>],
+    x: &[f64],
+    targets: &[f64],
+    batch: usize,
+    dev: &Cpu,
+) -> f64 {
     let input = to_input(dev, x, net.input);
-    let logits = forward::<f64, NoneTape>(&net.layers, params, net.input, input, batch, false);
+    let logits =
+        forward::<f64, NoneTape>(&net.layers, params, net.input, input, batch, false, true);
     let t = dev.tensor_from_vec(targets.to_vec(), (batch, net.outputs()));
     cross_entropy_with_logits_loss(logits, t).array()
 }
@@ -32,7 +43,9 @@ fn gradient_check(input: Shape, layers: Vec<Layer>) {
     let dev = Cpu::seed_from_u64(0);
     let batch = 2;
     let mut rng = Rng::new(5);
-    let x: Vec<f64> = (0..batch * input.len()).map(|_| rng.normal(0.0, 1.0)).collect();
+    let x: Vec<f64> = (0..batch * input.len())
+        .map(|_| rng.normal(0.0, 1.0))
+        .collect();
     let classes = net.outputs();
     let mut targets = vec![0.0; batch * classes];
     for b in 0..batch {
@@ -42,21 +55,34 @@ fn gradient_check(input: Shape, layers: Vec<Layer>) {
 
     let x_t = to_input(&dev, &x, net.input);
     let x_ghost = x_t.clone();
-    let logits = forward(&net.layers, &params, net.input, x_t.leaky_traced(), batch, false);
+    let logits = forward(
+        &net.layers,
+        &params,
+        net.input,
+        x_t.leaky_traced(),
+        batch,
+        false,
+        true,
+    );
     let t = dev.tensor_from_vec(targets.clone(), (batch, classes));
     let grads = cross_entropy_with_logits_loss(logits, t).backward();
 
     let eps = 1e-6;
     let close = |analytic: f64, numeric: f64, what: &str| {
         let tol = 1e-6 + 1e-4 * numeric.abs().max(analytic.abs());
-        assert!((analytic - numeric).abs() <= tol, "{layers:?}: {what}: analytic {analytic} vs numeric {numeric}");
+        assert!(
+            (analytic - numeric).abs() <= tol,
+            "{layers:?}: {what}: analytic {analytic} vs numeric {numeric}"
+        );
     };
     let g_x = grads.get(&x_ghost).as_vec();
     for i in (0..x.len()).step_by((x.len() / 40).max(1)) {
         let (mut plus, mut minus) = (x.clone(), x.clone());
         plus[i] += eps;
         minus[i] -= eps;
-        let numeric = (loss_of(&net, &params, &plus, &targets, batch, &dev) - loss_of(&net, &params, &minus, &targets, batch, &dev)) / (2.0 * eps);
+        let numeric = (loss_of(&net, &params, &plus, &targets, batch, &dev)
+            - loss_of(&net, &params, &minus, &targets, batch, &dev))
+            / (2.0 * eps);
         close(g_x[i], numeric, &format!("input {i}"));
     }
     for (layer, p) in params.iter().enumerate() {
@@ -86,40 +112,130 @@ fn gradient_check(input: Shape, layers: Vec<Layer>) {
 }
 
 fn img(h: usize, w: usize, c: usize) -> Shape {
-    Shape::Image { height: h, width: w, channels: c }
+    Shape::Image {
+        height: h,
+        width: w,
+        channels: c,
+    }
 }
 
 #[test]
 fn gradient_dense_relu() {
-    gradient_check(Shape::Flat(7), vec![Layer::Dense { units: 5 }, Layer::Relu, Layer::Dense { units: 3 }]);
+    gradient_check(
+        Shape::Flat(7),
+        vec![
+            Layer::Dense { units: 5 },
+            Layer::Relu,
+            Layer::Dense { units: 3 },
+        ],
+    );
 }
 
 #[test]
 fn gradient_dense_relu6() {
-    gradient_check(Shape::Flat(6), vec![Layer::Dense { units: 5 }, Layer::Relu6, Layer::Dense { units: 3 }]);
+    gradient_check(
+        Shape::Flat(6),
+        vec![
+            Layer::Dense { units: 5 },
+            Layer::Relu6,
+            Layer::Dense { units: 3 },
+        ],
+    );
 }
 
 #[test]
 fn gradient_conv_valid_and_max_pool() {
-    gradient_check(img(6, 6, 2), vec![Layer::Conv2d { filters: 3, kernel: 3, stride: 1, padding: Padding::Valid }, Layer::Relu, Layer::MaxPool { size: 2 }, Layer::Flatten, Layer::Dense { units: 4 }]);
+    gradient_check(
+        img(6, 6, 2),
+        vec![
+            Layer::Conv2d {
+                filters: 3,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Valid,
+            },
+            Layer::Relu,
+            Layer::MaxPool { size: 2 },
+            Layer::Flatten,
+            Layer::Dense { units: 4 },
+        ],
+    );
 }
 
 #[test]
 fn gradient_conv_same_stride_two_and_avg_pool() {
-    gradient_check(img(7, 5, 2), vec![Layer::Conv2d { filters: 3, kernel: 3, stride: 2, padding: Padding::Same }, Layer::AvgPool { size: 2 }, Layer::Flatten, Layer::Dense { units: 3 }]);
+    gradient_check(
+        img(7, 5, 2),
+        vec![
+            Layer::Conv2d {
+                filters: 3,
+                kernel: 3,
+                stride: 2,
+                padding: Padding::Same,
+            },
+            Layer::AvgPool { size: 2 },
+            Layer::Flatten,
+            Layer::Dense { units: 3 },
+        ],
+    );
 }
 
 #[test]
 fn gradient_depthwise_conv() {
-    gradient_check(img(5, 6, 3), vec![Layer::DepthwiseConv2d { kernel: 3, stride: 1, padding: Padding::Same }, Layer::Relu, Layer::Flatten, Layer::Dense { units: 3 }]);
-    gradient_check(img(6, 6, 2), vec![Layer::DepthwiseConv2d { kernel: 3, stride: 2, padding: Padding::Valid }, Layer::Flatten, Layer::Dense { units: 2 }]);
+    gradient_check(
+        img(5, 6, 3),
+        vec![
+            Layer::DepthwiseConv2d {
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Same,
+            },
+            Layer::Relu,
+            Layer::Flatten,
+            Layer::Dense { units: 3 },
+        ],
+    );
+    gradient_check(
+        img(6, 6, 2),
+        vec![
+            Layer::DepthwiseConv2d {
+                kernel: 3,
+                stride: 2,
+                padding: Padding::Valid,
+            },
+            Layer::Flatten,
+            Layer::Dense { units: 2 },
+        ],
+    );
 }
 
 #[test]
 fn bad_layer_stacks_are_explained() {
-    let e = Network::new(Shape::Flat(4), vec![Layer::Conv2d { filters: 2, kernel: 3, stride: 1, padding: Padding::Valid }], 0).unwrap_err().to_string();
+    let e = Network::new(
+        Shape::Flat(4),
+        vec![Layer::Conv2d {
+            filters: 2,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Valid,
+        }],
+        0,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("layer 1") && e.contains("Flatten"), "{e}");
-    let e = Network::new(img(2, 2, 1), vec![Layer::Conv2d { filters: 2, kernel: 3, stride: 1, padding: Padding::Valid }], 0).unwrap_err().to_string();
+    let e = Network::new(
+        img(2, 2, 1),
+        vec![Layer::Conv2d {
+            filters: 2,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Valid,
+        }],
+        0,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("does not fit"), "{e}");
     assert!(Network::new(img(4, 4, 1), vec![Layer::Dense { units: 2 }], 0).is_err());
     assert!(Network::new(Shape::Flat(4), vec![Layer::Dropout { rate: 1.0 }], 0).is_err());
@@ -141,10 +257,20 @@ fn blobs(n: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
 #[test]
 fn training_learns_and_same_seed_gives_same_weights() {
     let (x, y) = blobs(400, 1);
-    let layers = vec![Layer::Dense { units: 8 }, Layer::Relu, Layer::Dropout { rate: 0.1 }, Layer::Dense { units: 2 }];
+    let layers = vec![
+        Layer::Dense { units: 8 },
+        Layer::Relu,
+        Layer::Dropout { rate: 0.1 },
+        Layer::Dense { units: 2 },
+    ];
     let train = |seed| {
         let mut net = Network::new(Shape::Flat(2), layers.clone(), seed).unwrap();
-        let history = TrainParams::new().epochs(20).seed(seed).progress(false).fit(&mut net, &x, &y, Some((&x, &y))).unwrap();
+        let history = TrainParams::new()
+            .epochs(20)
+            .seed(seed)
+            .progress(false)
+            .fit(&mut net, &x, &y, Some((&x, &y)))
+            .unwrap();
         (net.weights(), history)
     };
     let (w1, h1) = train(4);
@@ -161,19 +287,45 @@ fn training_learns_and_same_seed_gives_same_weights() {
 fn sgd_and_early_stopping_keep_the_best_epoch() {
     let (x, y) = blobs(200, 2);
     let mut net = Network::new(Shape::Flat(2), vec![Layer::Dense { units: 2 }], 1).unwrap();
-    let h = TrainParams::new().epochs(30).optimizer(Optimizer::Sgd).learning_rate(0.5).early_stopping(2).progress(false).fit(&mut net, &x, &y, Some((&x, &y))).unwrap();
+    let h = TrainParams::new()
+        .epochs(30)
+        .optimizer(Optimizer::Sgd)
+        .learning_rate(0.5)
+        .early_stopping(2)
+        .progress(false)
+        .fit(&mut net, &x, &y, Some((&x, &y)))
+        .unwrap();
     assert!(h.epochs.len() <= 30);
-    let best = h.epochs.iter().map(|e| e.val_accuracy.unwrap()).fold(0.0, f64::max);
+    let best = h
+        .epochs
+        .iter()
+        .map(|e| e.val_accuracy.unwrap())
+        .fold(0.0, f64::max);
     let kept = h.epochs[h.kept_epoch - 1].val_accuracy.unwrap();
     assert_eq!(kept, best);
-    assert!((super::train::accuracy(&net, &x, &y).unwrap() - best).abs() < 1e-12, "the kept weights are the best epoch's");
+    assert!(
+        (super::train::accuracy(&net, &x, &y).unwrap() - best).abs() < 1e-12,
+        "the kept weights are the best epoch's"
+    );
 }
 
 #[test]
 fn bad_training_input_is_refused() {
     let mut net = Network::new(Shape::Flat(2), vec![Layer::Dense { units: 2 }], 1).unwrap();
     let p = TrainParams::new().progress(false);
-    assert!(p.fit(&mut net, &[0.0; 3], &[0, 1], None).unwrap_err().to_string().contains("input values"));
-    assert!(p.fit(&mut net, &[0.0; 4], &[0, 2], None).unwrap_err().to_string().contains("label 2"));
-    assert!(p.clone().epochs(0).fit(&mut net, &[0.0; 4], &[0, 1], None).is_err());
+    assert!(p
+        .fit(&mut net, &[0.0; 3], &[0, 1], None)
+        .unwrap_err()
+        .to_string()
+        .contains("input values"));
+    assert!(p
+        .fit(&mut net, &[0.0; 4], &[0, 2], None)
+        .unwrap_err()
+        .to_string()
+        .contains("label 2"));
+    assert!(p
+        .clone()
+        .epochs(0)
+        .fit(&mut net, &[0.0; 4], &[0, 1], None)
+        .is_err());
 }

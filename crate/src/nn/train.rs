@@ -6,6 +6,7 @@ use dfdx::losses::cross_entropy_with_logits_loss;
 use dfdx::prelude::*;
 use serde::Serialize;
 
+use super::ops::values;
 use super::{forward, to_input, Network, Params};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -66,7 +67,15 @@ impl TrainParams {
     /// Defaults: 8 epochs, batches of 32, Adam with learning rate 1e-3, seed 0, no early
     /// stopping, a progress line per epoch.
     pub fn new() -> TrainParams {
-        TrainParams { epochs: 8, batch_size: 32, learning_rate: 1e-3, optimizer: Optimizer::Adam, seed: 0, patience: None, progress: true }
+        TrainParams {
+            epochs: 8,
+            batch_size: 32,
+            learning_rate: 1e-3,
+            optimizer: Optimizer::Adam,
+            seed: 0,
+            patience: None,
+            progress: true,
+        }
     }
 
     /// Passes over the training set.
@@ -114,13 +123,22 @@ impl TrainParams {
 
     fn validate(&self) -> Result<()> {
         if !(1..=10_000).contains(&self.epochs) {
-            return Err(Error::param("epochs", format!("{} (use 1 to 10000)", self.epochs)));
+            return Err(Error::param(
+                "epochs",
+                format!("{} (use 1 to 10000)", self.epochs),
+            ));
         }
         if !(1..=65_536).contains(&self.batch_size) {
-            return Err(Error::param("batch_size", format!("{} (use 1 to 65536)", self.batch_size)));
+            return Err(Error::param(
+                "batch_size",
+                format!("{} (use 1 to 65536)", self.batch_size),
+            ));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(Error::param("learning_rate", format!("{} (must be positive)", self.learning_rate)));
+            return Err(Error::param(
+                "learning_rate",
+                format!("{} (must be positive)", self.learning_rate),
+            ));
         }
         Ok(())
     }
@@ -144,9 +162,22 @@ impl TrainParams {
         }
         let n = labels.len();
         let mut rng = Rng::new(self.seed);
-        let mut state: Vec<OptimizerState> = net.params.iter().flatten().flat_map(|p| [OptimizerState::new(p.weight.as_vec().len()), OptimizerState::new(p.bias.as_vec().len())]).collect();
+        let mut state: Vec<OptimizerState> = net
+            .params
+            .iter()
+            .flatten()
+            .flat_map(|p| {
+                [
+                    OptimizerState::new(p.weight.as_vec().len()),
+                    OptimizerState::new(p.bias.as_vec().len()),
+                ]
+            })
+            .collect();
         let mut step = 0u64;
-        let mut history = History { epochs: Vec::new(), kept_epoch: 0 };
+        let mut history = History {
+            epochs: Vec::new(),
+            kept_epoch: 0,
+        };
         let mut best: Option<(f64, Vec<Vec<f32>>)> = None;
         net.dev = Cpu::seed_from_u64(self.seed);
         let mut order: Vec<usize> = (0..n).collect();
@@ -162,9 +193,21 @@ impl TrainParams {
                     ys[row * classes + labels[i]] = 1.0;
                 }
                 let x = to_input(&net.dev, &xs, net.input).leaky_traced();
-                let logits = forward(&net.layers, &net.params, net.input, x, batch.len(), true);
-                let predicted = argmax_rows(&logits.as_vec(), classes);
-                correct += batch.iter().zip(&predicted).filter(|(&i, &p)| labels[i] == p).count();
+                let logits = forward(
+                    &net.layers,
+                    &net.params,
+                    net.input,
+                    x,
+                    batch.len(),
+                    true,
+                    false,
+                );
+                let predicted = argmax_rows(&values(&logits), classes);
+                correct += batch
+                    .iter()
+                    .zip(&predicted)
+                    .filter(|(&i, &p)| labels[i] == p)
+                    .count();
                 let targets = net.dev.tensor_from_vec(ys, (batch.len(), classes));
                 let loss = cross_entropy_with_logits_loss(logits, targets);
                 loss_sum += loss.array() as f64 * batch.len() as f64;
@@ -173,16 +216,30 @@ impl TrainParams {
                 let mut s = state.iter_mut();
                 for p in net.params.iter_mut().flatten() {
                     let Params { weight, bias } = p;
-                    let g = grads.get(&*weight).as_vec();
-                    s.next().expect("one state per tensor").update(weight, &g, self, step);
-                    let g = grads.get(&*bias).as_vec();
-                    s.next().expect("one state per tensor").update(bias, &g, self, step);
+                    let g = values(&grads.get(&*weight));
+                    s.next()
+                        .expect("one state per tensor")
+                        .update(weight, &g, self, step);
+                    let g = values(&grads.get(&*bias));
+                    s.next()
+                        .expect("one state per tensor")
+                        .update(bias, &g, self, step);
                 }
             }
-            let val_accuracy = validation.map(|(vx, vy)| accuracy(net, vx, vy)).transpose()?;
-            let report = EpochReport { epoch, loss: loss_sum / n as f64, train_accuracy: correct as f64 / n as f64, val_accuracy, seconds: started.elapsed().as_secs_f64() };
+            let val_accuracy = validation
+                .map(|(vx, vy)| accuracy(net, vx, vy))
+                .transpose()?;
+            let report = EpochReport {
+                epoch,
+                loss: loss_sum / n as f64,
+                train_accuracy: correct as f64 / n as f64,
+                val_accuracy,
+                seconds: started.elapsed().as_secs_f64(),
+            };
             if self.progress {
-                let val = val_accuracy.map(|a| format!("  validation {:.1}%", 100.0 * a)).unwrap_or_default();
+                let val = val_accuracy
+                    .map(|a| format!("  validation {:.1}%", 100.0 * a))
+                    .unwrap_or_default();
                 println!(
                     "epoch {epoch}/{}  loss {:.4}  train {:.1}%{val}  ({:.1} s, {:.0} examples/s)",
                     self.epochs,
@@ -199,7 +256,18 @@ impl TrainParams {
                     best = Some((acc, net.weights()));
                     history.kept_epoch = epoch;
                 } else {
-                    let best_epoch = history.epochs.iter().filter(|e| e.val_accuracy.is_some()).max_by(|a, b| a.val_accuracy.partial_cmp(&b.val_accuracy).unwrap_or(std::cmp::Ordering::Equal).then(b.epoch.cmp(&a.epoch))).map(|e| e.epoch).unwrap_or(epoch);
+                    let best_epoch = history
+                        .epochs
+                        .iter()
+                        .filter(|e| e.val_accuracy.is_some())
+                        .max_by(|a, b| {
+                            a.val_accuracy
+                                .partial_cmp(&b.val_accuracy)
+                                .unwrap_or(std::cmp::Ordering::Equal)
+                                .then(b.epoch.cmp(&a.epoch))
+                        })
+                        .map(|e| e.epoch)
+                        .unwrap_or(epoch);
                     history.kept_epoch = best_epoch;
                     if epoch - best_epoch >= patience {
                         break;
@@ -222,11 +290,20 @@ struct OptimizerState {
 
 impl OptimizerState {
     fn new(len: usize) -> Self {
-        OptimizerState { m: vec![0.0; len], v: vec![0.0; len] }
+        OptimizerState {
+            m: vec![0.0; len],
+            v: vec![0.0; len],
+        }
     }
 
-    fn update<S: dfdx::shapes::Shape>(&mut self, tensor: &mut Tensor<S, f32, Cpu>, grad: &[f32], params: &TrainParams, step: u64) {
-        let mut w = tensor.as_vec();
+    fn update<S: dfdx::shapes::Shape>(
+        &mut self,
+        tensor: &mut Tensor<S, f32, Cpu>,
+        grad: &[f32],
+        params: &TrainParams,
+        step: u64,
+    ) {
+        let mut w = values(tensor);
         let lr = params.learning_rate as f32;
         match params.optimizer {
             Optimizer::Sgd => {
@@ -249,29 +326,41 @@ impl OptimizerState {
     }
 }
 
-fn check_examples(inputs: &[f32], labels: &[usize], per: usize, classes: usize, what: &str) -> Result<()> {
+fn check_examples(
+    inputs: &[f32],
+    labels: &[usize],
+    per: usize,
+    classes: usize,
+    what: &str,
+) -> Result<()> {
     if labels.is_empty() {
         return Err(Error::Model(format!("the {what} set is empty")));
     }
     if inputs.len() != labels.len() * per {
-        return Err(Error::Model(format!("the {what} set has {} labels but {} input values ({per} per example expected)", labels.len(), inputs.len())));
+        return Err(Error::Model(format!(
+            "the {what} set has {} labels but {} input values ({per} per example expected)",
+            labels.len(),
+            inputs.len()
+        )));
     }
     if let Some(bad) = labels.iter().find(|&&l| l >= classes) {
-        return Err(Error::Model(format!("the {what} set has label {bad}, but the network has {classes} outputs")));
+        return Err(Error::Model(format!(
+            "the {what} set has label {bad}, but the network has {classes} outputs"
+        )));
     }
     Ok(())
 }
 
 /// The index of the largest value of each row of `classes` values.
 pub(crate) fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
-    values
-        .chunks(classes.max(1))
-        .map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0)
-        .collect()
+    values.chunks(classes.max(1)).map(super::argmax).collect()
 }
 
 /// Fraction of `labels` the network predicts.
 pub(crate) fn accuracy(net: &Network, inputs: &[f32], labels: &[usize]) -> Result<f64> {
     let predicted = argmax_rows(&net.logits(inputs)?, net.outputs());
-    Ok(predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len().max(1) as f64)
+    Ok(
+        predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64
+            / labels.len().max(1) as f64,
+    )
 }

@@ -1,0 +1,732 @@
+//! Day 1 case study: handwritten digits ("What number? It's a 7!").
+//!
+//! Data: MNIST in its IDX files (`*-images-idx3-ubyte` + `*-labels-idx1-ubyte`, plain or `.gz`),
+//! or CSV (784 pixels 0–255 row by row, then the label). The offline default is the 5,000-digit
+//! subset in `data/mnist_5k.csv.gz` (500 of each digit; MNIST, CC BY-SA 3.0), compiled in.
+//!
+//! Models: [`DigitsModel::mlp`] (784 → 128 → 10) and [`DigitsModel::cnn`] (conv 8 3×3, pool,
+//! conv 16 3×3, pool, dense 10), trained by [`crate::nn`].
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::metrics::{percent, ConfusionMatrix};
+use crate::nn::{History, Layer, Network, Padding, Shape, TrainParams};
+use crate::plot::{Figure, GrayImage};
+use crate::rng::Rng;
+
+/// Image side in pixels.
+pub const SIDE: usize = 28;
+/// Pixels per image.
+pub const PIXELS: usize = SIDE * SIDE;
+
+static DEFAULT_CSV_GZ: &[u8] = include_bytes!("../../data/mnist_5k.csv.gz");
+
+/// A set of 28×28 grayscale digits with labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digits {
+    /// `len() * 784` pixels, 0 (background) to 255 (ink), image after image, row by row.
+    pub pixels: Vec<u8>,
+    /// The digit of each image, 0–9.
+    pub labels: Vec<u8>,
+    /// Where they came from.
+    pub source: String,
+}
+
+impl Digits {
+    /// The 5,000-digit default (500 per digit), compiled into the kit.
+    pub fn course_default() -> Digits {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(DEFAULT_CSV_GZ)
+            .read_to_string(&mut text)
+            .expect("the embedded MNIST subset is valid gzip");
+        let mut d = parse_csv(&text, Path::new("data/mnist_5k.csv.gz"))
+            .expect("the embedded MNIST subset is valid CSV");
+        d.source = "MNIST 5k subset (embedded)".into();
+        d
+    }
+
+    /// Loads digits from a CSV (`.csv` or `.csv.gz`) file, a pair of IDX files given by the
+    /// images file, or a folder holding MNIST's IDX files (the test set `t10k-*` when `test` is
+    /// true and it is there, else the training set `train-*`).
+    pub fn load(path: impl AsRef<Path>, test: bool) -> Result<Digits> {
+        let path = path.as_ref();
+        if path.is_dir() {
+            let pick = |prefix: &str| -> Option<(PathBuf, PathBuf)> {
+                let find = |kind: &str| {
+                    ["", ".gz"]
+                        .iter()
+                        .map(|ext| path.join(format!("{prefix}-{kind}{ext}")))
+                        .find(|p| p.exists())
+                };
+                Some((find("images-idx3-ubyte")?, find("labels-idx1-ubyte")?))
+            };
+            let order = if test {
+                ["t10k", "train"]
+            } else {
+                ["train", "t10k"]
+            };
+            let (images, labels) = order.iter().find_map(|p| pick(p)).ok_or_else(|| Error::Data {
+                path: path.to_path_buf(),
+                line: 0,
+                column: None,
+                message: "no MNIST files here: expected train-images-idx3-ubyte and train-labels-idx1-ubyte (or t10k-*, optionally .gz); `tinyml data fetch mnist` downloads them".into(),
+            })?;
+            return Digits::load_idx(&images, &labels);
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        if name.contains("idx3") {
+            let labels =
+                PathBuf::from(path.to_string_lossy().replace("images-idx3", "labels-idx1"));
+            return Digits::load_idx(path, &labels);
+        }
+        let bytes = read_maybe_gz(path)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::Data {
+            path: path.to_path_buf(),
+            line: 0,
+            column: None,
+            message: "not a text CSV file (expected 784 pixel values and a label per line)".into(),
+        })?;
+        parse_csv(&text, path)
+    }
+
+    /// Loads an IDX images file and its IDX labels file (plain or gzip).
+    pub fn load_idx(images: &Path, labels: &Path) -> Result<Digits> {
+        let img = read_maybe_gz(images)?;
+        let lab = read_maybe_gz(labels)?;
+        let bad = |path: &Path, message: String| Error::Data {
+            path: path.to_path_buf(),
+            line: 0,
+            column: None,
+            message,
+        };
+        let header = |bytes: &[u8], path: &Path, magic: u32, dims: usize| -> Result<Vec<usize>> {
+            if bytes.len() < 4 + 4 * dims {
+                return Err(bad(
+                    path,
+                    format!(
+                        "{} bytes: too short for an IDX header (truncated download?)",
+                        bytes.len()
+                    ),
+                ));
+            }
+            let word =
+                |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+            if word(0) != magic {
+                return Err(bad(
+                    path,
+                    format!(
+                        "magic number {:#010x}, expected {magic:#010x}: not an MNIST {} file",
+                        word(0),
+                        if dims == 3 { "images" } else { "labels" }
+                    ),
+                ));
+            }
+            Ok((0..dims).map(|d| word(4 + 4 * d) as usize).collect())
+        };
+        let d = header(&img, images, 0x0000_0803, 3)?;
+        let (n, rows, cols) = (d[0], d[1], d[2]);
+        if (rows, cols) != (SIDE, SIDE) {
+            return Err(bad(
+                images,
+                format!("images are {rows}×{cols}; the digits lessons use MNIST's 28×28"),
+            ));
+        }
+        let want = 16 + n * PIXELS;
+        if img.len() != want {
+            return Err(bad(images, format!("{} bytes, but the header promises {n} images ({want} bytes): the file is truncated or corrupt; download it again", img.len())));
+        }
+        let m = header(&lab, labels, 0x0000_0801, 1)?[0];
+        if lab.len() != 8 + m {
+            return Err(bad(
+                labels,
+                format!(
+                    "{} bytes, but the header promises {m} labels ({} bytes): truncated or corrupt",
+                    lab.len(),
+                    8 + m
+                ),
+            ));
+        }
+        if m != n {
+            return Err(bad(labels, format!("{m} labels for {n} images in {}: use the labels file that belongs to the images", images.display())));
+        }
+        let labels_v = lab[8..].to_vec();
+        if let Some(i) = labels_v.iter().position(|&l| l > 9) {
+            return Err(bad(
+                labels,
+                format!("label {} at index {i} is not a digit 0–9", labels_v[i]),
+            ));
+        }
+        Ok(Digits {
+            pixels: img[16..].to_vec(),
+            labels: labels_v,
+            source: images.display().to_string(),
+        })
+    }
+
+    /// Writes IDX files `DIR/PREFIX-images-idx3-ubyte` and `DIR/PREFIX-labels-idx1-ubyte`.
+    pub fn save_idx(&self, dir: &Path, prefix: &str) -> Result<(PathBuf, PathBuf)> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let n = self.len() as u32;
+        let mut img = Vec::with_capacity(16 + self.pixels.len());
+        for w in [0x0803u32, n, SIDE as u32, SIDE as u32] {
+            img.extend(w.to_be_bytes());
+        }
+        img.extend(&self.pixels);
+        let mut lab = Vec::with_capacity(8 + self.labels.len());
+        for w in [0x0801u32, n] {
+            lab.extend(w.to_be_bytes());
+        }
+        lab.extend(&self.labels);
+        let (ip, lp) = (
+            dir.join(format!("{prefix}-images-idx3-ubyte")),
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+        );
+        std::fs::write(&ip, img).map_err(|e| Error::io(&ip, e))?;
+        std::fs::write(&lp, lab).map_err(|e| Error::io(&lp, e))?;
+        Ok((ip, lp))
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixels of image `i` (784 values).
+    pub fn image(&self, i: usize) -> Vec<u8> {
+        self.pixels[i * PIXELS..(i + 1) * PIXELS].to_vec()
+    }
+
+    /// The images with these indices.
+    pub fn subset(&self, indices: &[usize]) -> Digits {
+        let mut d = Digits {
+            pixels: Vec::with_capacity(indices.len() * PIXELS),
+            labels: Vec::with_capacity(indices.len()),
+            source: self.source.clone(),
+        };
+        for &i in indices {
+            d.pixels
+                .extend_from_slice(&self.pixels[i * PIXELS..(i + 1) * PIXELS]);
+            d.labels.push(self.labels[i]);
+        }
+        d
+    }
+
+    /// A seeded split: `holdout` images (the same share of every digit) go to the second set.
+    pub fn split(&self, holdout: usize, seed: u64) -> Result<(Digits, Digits)> {
+        if holdout == 0 || holdout >= self.len() {
+            return Err(Error::param(
+                "holdout",
+                format!(
+                    "{holdout}: use 1 to {} images",
+                    self.len().saturating_sub(1)
+                ),
+            ));
+        }
+        let mut rng = Rng::new(seed);
+        let (mut keep, mut held) = (Vec::new(), Vec::new());
+        for digit in 0..10u8 {
+            let mut idx: Vec<usize> = (0..self.len())
+                .filter(|&i| self.labels[i] == digit)
+                .collect();
+            rng.shuffle(&mut idx);
+            let take = (idx.len() * holdout).div_ceil(self.len()).min(idx.len());
+            held.extend_from_slice(&idx[..take]);
+            keep.extend_from_slice(&idx[take..]);
+        }
+        keep.sort_unstable();
+        held.sort_unstable();
+        Ok((self.subset(&keep), self.subset(&held)))
+    }
+
+    /// The first `n` images of a seeded shuffle (for "accuracy vs training set size").
+    pub fn sample(&self, n: usize, seed: u64) -> Digits {
+        let mut idx: Vec<usize> = (0..self.len()).collect();
+        Rng::new(seed).shuffle(&mut idx);
+        idx.truncate(n.min(self.len()));
+        self.subset(&idx)
+    }
+
+    /// The images plus `copies` shifted copies of each (up to `max_shift` pixels in x and y,
+    /// drawn with `seed`, zeros shifted in): more varied handwriting from the same digits.
+    pub fn augmented(&self, copies: usize, max_shift: usize, seed: u64) -> Digits {
+        let mut rng = Rng::new(seed);
+        let mut out = self.clone();
+        let span = 2 * max_shift as i64 + 1;
+        for _ in 0..copies {
+            for i in 0..self.len() {
+                let (dx, dy) = (
+                    rng.index(span as usize) as i64 - max_shift as i64,
+                    rng.index(span as usize) as i64 - max_shift as i64,
+                );
+                let src = &self.pixels[i * PIXELS..(i + 1) * PIXELS];
+                for y in 0..SIDE as i64 {
+                    for x in 0..SIDE as i64 {
+                        let (sx, sy) = (x - dx, y - dy);
+                        let inside =
+                            (0..SIDE as i64).contains(&sx) && (0..SIDE as i64).contains(&sy);
+                        out.pixels.push(if inside {
+                            src[(sy * SIDE as i64 + sx) as usize]
+                        } else {
+                            0
+                        });
+                    }
+                }
+                out.labels.push(self.labels[i]);
+            }
+        }
+        out
+    }
+
+    /// Pixels scaled to `[0, 1]`, as the networks take them.
+    pub fn inputs(&self) -> Vec<f32> {
+        self.pixels.iter().map(|&p| p as f32 / 255.0).collect()
+    }
+
+    /// Labels as class indices.
+    pub fn targets(&self) -> Vec<usize> {
+        self.labels.iter().map(|&l| l as usize).collect()
+    }
+
+    /// The first `n` images in a grid, each captioned with its label.
+    pub fn grid_figure(&self, n: usize) -> Figure {
+        let images = (0..n.min(self.len()))
+            .map(|i| GrayImage {
+                width: SIDE,
+                height: SIDE,
+                pixels: self.image(i),
+                caption: self.labels[i].to_string(),
+            })
+            .collect();
+        Figure::images("Handwritten digits and their labels", images, 10)
+    }
+
+    /// Flatten shown as an operation: image `i` as its 28×28 grid and as one row of 784 numbers.
+    pub fn flatten_figure(&self, i: usize) -> Figure {
+        let image = self.image(i);
+        let images = vec![
+            GrayImage {
+                width: SIDE,
+                height: SIDE,
+                pixels: image.clone(),
+                caption: "28 × 28 image".into(),
+            },
+            GrayImage {
+                width: PIXELS,
+                height: 1,
+                pixels: image,
+                caption: "flattened: 784 numbers in a row".into(),
+            },
+        ];
+        Figure::images(
+            &format!(
+                "Flatten: the network sees a {} as 784 numbers",
+                self.labels[i]
+            ),
+            images,
+            1,
+        )
+    }
+}
+
+fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Data {
+                path: path.to_path_buf(),
+                line: 0,
+                column: None,
+                message: format!("gzip: {e} (truncated download? fetch it again)"),
+            })?;
+        return Ok(out);
+    }
+    Ok(bytes)
+}
+
+fn parse_csv(text: &str, path: &Path) -> Result<Digits> {
+    let mut d = Digits {
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        source: path.display().to_string(),
+    };
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != PIXELS + 1 {
+            return Err(Error::Data {
+                path: path.to_path_buf(),
+                line: i + 1,
+                column: None,
+                message: format!(
+                    "expected 785 values (784 pixels, then the label), found {}",
+                    fields.len()
+                ),
+            });
+        }
+        for (c, f) in fields.iter().enumerate() {
+            let v: u8 = f.trim().parse().map_err(|_| Error::Data {
+                path: path.to_path_buf(),
+                line: i + 1,
+                column: Some(c + 1),
+                message: format!("'{}' is not a whole number 0–255", f.trim()),
+            })?;
+            if c < PIXELS {
+                d.pixels.push(v);
+            } else if v > 9 {
+                return Err(Error::Data {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    column: Some(c + 1),
+                    message: format!("label {v} is not a digit 0–9"),
+                });
+            } else {
+                d.labels.push(v);
+            }
+        }
+    }
+    if d.is_empty() {
+        return Err(Error::Data {
+            path: path.to_path_buf(),
+            line: 1,
+            column: None,
+            message: "no digits in the file".into(),
+        });
+    }
+    Ok(d)
+}
+
+/// Which network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Architecture {
+    /// 784 → 128 (ReLU) → 10.
+    Mlp,
+    /// conv 8 3×3 (ReLU), max pool 2, conv 16 3×3 (ReLU), max pool 2, dense 10.
+    Cnn,
+}
+
+impl Architecture {
+    /// Parses `mlp` or `cnn`.
+    pub fn parse(s: &str) -> Result<Architecture> {
+        match s.to_ascii_lowercase().as_str() {
+            "mlp" => Ok(Architecture::Mlp),
+            "cnn" => Ok(Architecture::Cnn),
+            _ => Err(Error::param("model", format!("'{s}': use mlp or cnn"))),
+        }
+    }
+
+    /// The `kind` written in model files.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Architecture::Mlp => "digits-mlp",
+            Architecture::Cnn => "digits-cnn",
+        }
+    }
+
+    /// The layers.
+    pub fn layers(self) -> (Shape, Vec<Layer>) {
+        match self {
+            Architecture::Mlp => (
+                Shape::Flat(PIXELS),
+                vec![
+                    Layer::Dense { units: 128 },
+                    Layer::Relu,
+                    Layer::Dense { units: 10 },
+                ],
+            ),
+            Architecture::Cnn => (
+                Shape::Image {
+                    height: SIDE,
+                    width: SIDE,
+                    channels: 1,
+                },
+                vec![
+                    Layer::Conv2d {
+                        filters: 8,
+                        kernel: 3,
+                        stride: 1,
+                        padding: Padding::Valid,
+                    },
+                    Layer::Relu,
+                    Layer::MaxPool { size: 2 },
+                    Layer::Conv2d {
+                        filters: 16,
+                        kernel: 3,
+                        stride: 1,
+                        padding: Padding::Valid,
+                    },
+                    Layer::Relu,
+                    Layer::MaxPool { size: 2 },
+                    Layer::Flatten,
+                    Layer::Dense { units: 10 },
+                ],
+            ),
+        }
+    }
+}
+
+/// A digit classifier: an [`Architecture`] and its network.
+#[derive(Debug, Clone)]
+pub struct DigitsModel {
+    /// Which network.
+    pub architecture: Architecture,
+    /// The network and its weights.
+    pub network: Network,
+}
+
+/// One image's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The most likely digit.
+    pub label: u8,
+    /// Probability of each digit 0–9 (softmax of the outputs).
+    pub probabilities: Vec<f32>,
+}
+
+impl Prediction {
+    /// The probabilities as a bar chart.
+    pub fn figure(&self) -> Figure {
+        let bars = self
+            .probabilities
+            .iter()
+            .enumerate()
+            .map(|(d, &p)| (d.to_string(), p as f64))
+            .collect();
+        Figure::bars(
+            &format!(
+                "It's a {}! ({:.0}% sure)",
+                self.label,
+                100.0 * self.probabilities[self.label as usize]
+            ),
+            "digit",
+            "probability",
+            bars,
+        )
+    }
+
+    /// Shows the sentence and the chart in Jupyter.
+    pub fn evcxr_display(&self) {
+        self.figure().evcxr_display();
+    }
+}
+
+impl DigitsModel {
+    /// The multi-layer perceptron, weights drawn with `seed`.
+    pub fn mlp(seed: u64) -> DigitsModel {
+        DigitsModel::new(Architecture::Mlp, seed)
+    }
+
+    /// The convolutional network, weights drawn with `seed`.
+    pub fn cnn(seed: u64) -> DigitsModel {
+        DigitsModel::new(Architecture::Cnn, seed)
+    }
+
+    /// A fresh model of `architecture`.
+    pub fn new(architecture: Architecture, seed: u64) -> DigitsModel {
+        let (input, layers) = architecture.layers();
+        let network = Network::new(input, layers, seed).expect("the digit architectures are valid");
+        DigitsModel {
+            architecture,
+            network,
+        }
+    }
+
+    /// Trains on `train`, reporting accuracy on `validation` each epoch.
+    pub fn fit(
+        &mut self,
+        train: &Digits,
+        validation: &Digits,
+        params: &TrainParams,
+    ) -> Result<History> {
+        let (vx, vy) = (validation.inputs(), validation.targets());
+        params.fit(
+            &mut self.network,
+            &train.inputs(),
+            &train.targets(),
+            Some((&vx, &vy)),
+        )
+    }
+
+    /// The answer for one 28×28 image (784 pixels, 0–255).
+    pub fn predict(&self, image: &[u8]) -> Result<Prediction> {
+        if image.len() != PIXELS {
+            return Err(Error::param(
+                "image",
+                format!("{} pixels; a digit image has 28 × 28 = 784", image.len()),
+            ));
+        }
+        let x: Vec<f32> = image.iter().map(|&p| p as f32 / 255.0).collect();
+        Ok(softmax_prediction(&self.network.logits(&x)?))
+    }
+
+    /// Every image's answer.
+    pub fn predict_all(&self, digits: &Digits) -> Result<Vec<Prediction>> {
+        Ok(self
+            .network
+            .logits(&digits.inputs())?
+            .chunks(10)
+            .map(softmax_prediction)
+            .collect())
+    }
+
+    /// Accuracy and confusion matrix on `digits`.
+    pub fn evaluate(&self, digits: &Digits) -> Result<DigitsEvaluation> {
+        let predictions = self.predict_all(digits)?;
+        let truth: Vec<String> = digits.labels.iter().map(|l| l.to_string()).collect();
+        let predicted: Vec<String> = predictions.iter().map(|p| p.label.to_string()).collect();
+        let order: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+        let order: Vec<&str> = order.iter().map(String::as_str).collect();
+        Ok(DigitsEvaluation {
+            confusion: ConfusionMatrix::new(&truth, &predicted, &order),
+            predictions,
+            data: digits.source.clone(),
+        })
+    }
+
+    /// Number of learned values.
+    pub fn parameter_count(&self) -> usize {
+        self.network.parameter_count()
+    }
+
+    /// Size of the float weights in bytes (4 per value).
+    pub fn size_bytes(&self) -> usize {
+        4 * self.parameter_count()
+    }
+
+    /// The model in the float model file format ([`crate::nn::file`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let labels: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+        self.network
+            .to_file_bytes(self.architecture.kind(), &labels)
+    }
+
+    /// Writes the model file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::write(path, self.to_bytes()).map_err(|e| Error::io(path, e))
+    }
+
+    /// Reads a model file written by [`DigitsModel::save`].
+    pub fn load(path: impl AsRef<Path>) -> Result<DigitsModel> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (network, header) = Network::from_file_bytes(&bytes, &path.display().to_string())?;
+        let architecture = match header.kind.as_str() {
+            "digits-mlp" => Architecture::Mlp,
+            "digits-cnn" => Architecture::Cnn,
+            other => {
+                return Err(Error::Model(format!(
+                    "{}: a '{other}' model, not a digits model",
+                    path.display()
+                )))
+            }
+        };
+        if network.input().len() != PIXELS || network.outputs() != 10 {
+            return Err(Error::Model(format!(
+                "{}: takes {} inputs and gives {} outputs; a digits model takes 784 and gives 10",
+                path.display(),
+                network.input().len(),
+                network.outputs()
+            )));
+        }
+        Ok(DigitsModel {
+            architecture,
+            network,
+        })
+    }
+}
+
+fn softmax_prediction(logits: &[f32]) -> Prediction {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    let probabilities: Vec<f32> = exp.iter().map(|e| e / sum).collect();
+    let label = crate::nn::argmax(&probabilities) as u8;
+    Prediction {
+        label,
+        probabilities,
+    }
+}
+
+/// How a digits model did.
+#[derive(Debug, Clone)]
+pub struct DigitsEvaluation {
+    /// Counts of (true digit, predicted digit).
+    pub confusion: ConfusionMatrix,
+    /// Every image's answer, in order.
+    pub predictions: Vec<Prediction>,
+    /// The data's source.
+    pub data: String,
+}
+
+impl DigitsEvaluation {
+    /// Fraction right.
+    pub fn accuracy(&self) -> f64 {
+        self.confusion.accuracy()
+    }
+
+    /// `{"accuracy":…, "n":…, "confusion":[[…]]}` (rows: true digit 0–9, columns: predicted).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({ "accuracy": self.accuracy(), "n": self.confusion.total(), "confusion": self.confusion.counts, "data": self.data })
+    }
+
+    /// The `n` wrong answers the model was most sure of, as a captioned grid.
+    pub fn confidently_wrong(&self, digits: &Digits, n: usize) -> Figure {
+        let mut wrong: Vec<(usize, f32)> = self
+            .predictions
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| p.label != digits.labels[*i])
+            .map(|(i, p)| (i, p.probabilities[p.label as usize]))
+            .collect();
+        wrong.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let images = wrong
+            .iter()
+            .take(n)
+            .map(|&(i, p)| GrayImage {
+                width: SIDE,
+                height: SIDE,
+                pixels: digits.image(i),
+                caption: format!(
+                    "{}? it says {} ({:.0}%)",
+                    digits.labels[i],
+                    self.predictions[i].label,
+                    100.0 * p
+                ),
+            })
+            .collect();
+        Figure::images("The most confidently wrong answers", images, 5)
+    }
+
+    /// Shows accuracy and the confusion matrix in Jupyter.
+    pub fn evcxr_display(&self) {
+        println!(
+            "accuracy {} on {} images of {}",
+            percent(self.accuracy()),
+            self.confusion.total(),
+            self.data
+        );
+        self.confusion
+            .figure(&format!("Digits: accuracy {}", percent(self.accuracy())))
+            .evcxr_display();
+    }
+}

@@ -1,0 +1,237 @@
+//! Digits data loaders, model files and the `tinyml digits` commands, on small generated files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tinyml_kit::digits::{Digits, DigitsModel, PIXELS};
+use tinyml_kit::nn::TrainParams;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("digits-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn tinyml(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinyml"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn small() -> Digits {
+    Digits::course_default().sample(60, 1)
+}
+
+fn err_of(r: tinyml_kit::error::Result<impl std::fmt::Debug>) -> String {
+    r.unwrap_err().to_string()
+}
+
+#[test]
+fn default_set_has_500_of_each_digit() {
+    let d = Digits::course_default();
+    assert_eq!(d.len(), 5000);
+    for digit in 0..10 {
+        assert_eq!(d.labels.iter().filter(|&&l| l == digit).count(), 500);
+    }
+    let (train, val) = d.split(500, 3).unwrap();
+    assert_eq!((train.len(), val.len()), (4500, 500));
+    assert!(
+        val.labels.iter().filter(|&&l| l == 7).count() == 50,
+        "the split keeps the balance"
+    );
+}
+
+#[test]
+fn idx_round_trip_plain_and_gzip_and_folder() {
+    let dir = scratch("idx");
+    let d = small();
+    let (images, labels) = d.save_idx(&dir, "t10k").unwrap();
+    let back = Digits::load_idx(&images, &labels).unwrap();
+    assert_eq!(
+        (back.pixels.clone(), back.labels.clone()),
+        (d.pixels.clone(), d.labels.clone())
+    );
+    // gzip copies in another folder, found by name.
+    let gz = scratch("idx-gz");
+    for (src, name) in [
+        (&images, "train-images-idx3-ubyte.gz"),
+        (&labels, "train-labels-idx1-ubyte.gz"),
+    ] {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &std::fs::read(src).unwrap()).unwrap();
+        std::fs::write(gz.join(name), enc.finish().unwrap()).unwrap();
+    }
+    assert_eq!(Digits::load(&gz, true).unwrap().labels, d.labels);
+    assert_eq!(Digits::load(&dir, true).unwrap().labels, d.labels);
+}
+
+#[test]
+fn bad_idx_files_are_explained() {
+    let dir = scratch("bad-idx");
+    let d = small();
+    let (images, labels) = d.save_idx(&dir, "train").unwrap();
+    let bytes = std::fs::read(&images).unwrap();
+    // Truncated images.
+    let cut = dir.join("cut-images-idx3-ubyte");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let e = err_of(Digits::load_idx(&cut, &labels));
+    assert!(e.contains("truncated") && e.contains("cut-images"), "{e}");
+    // A header cut short.
+    std::fs::write(&cut, &bytes[..10]).unwrap();
+    assert!(err_of(Digits::load_idx(&cut, &labels)).contains("too short"));
+    // Wrong magic: labels given as images.
+    let e = err_of(Digits::load_idx(&labels, &labels));
+    assert!(e.contains("magic number 0x00000801"), "{e}");
+    // Counts that disagree.
+    let fewer = Digits {
+        pixels: d.pixels.clone(),
+        labels: d.labels[..59].to_vec(),
+        source: String::new(),
+    };
+    let other = scratch("bad-idx-count");
+    let (_, short_labels) = fewer.save_idx(&other, "train").unwrap();
+    let e = err_of(Digits::load_idx(&images, &short_labels));
+    assert!(e.contains("59 labels for 60 images"), "{e}");
+    // A folder without MNIST files.
+    assert!(err_of(Digits::load(scratch("empty"), false)).contains("no MNIST files"));
+}
+
+#[test]
+fn bad_csv_rows_name_the_line_and_column() {
+    let dir = scratch("csv");
+    let good = vec!["0"; PIXELS].join(",") + ",7\n";
+    let short = vec!["0"; PIXELS - 1].join(",") + ",7\n";
+    let f = dir.join("short.csv");
+    std::fs::write(&f, format!("{good}{short}")).unwrap();
+    let e = err_of(Digits::load(&f, false));
+    assert!(
+        e.contains("short.csv:2") && e.contains("expected 785 values") && e.contains("found 784"),
+        "{e}"
+    );
+    let f = dir.join("word.csv");
+    std::fs::write(&f, good.replacen("0", "x", 1)).unwrap();
+    let e = err_of(Digits::load(&f, false));
+    assert!(
+        e.contains("word.csv:1 column 1") && e.contains("'x'"),
+        "{e}"
+    );
+    let f = dir.join("label.csv");
+    std::fs::write(&f, good.replace(",7\n", ",12\n")).unwrap();
+    assert!(err_of(Digits::load(&f, false)).contains("label 12"));
+    let f = dir.join("empty.csv");
+    std::fs::write(&f, "").unwrap();
+    assert!(err_of(Digits::load(&f, false)).contains("no digits"));
+}
+
+#[test]
+fn same_seed_same_model_file_and_files_round_trip() {
+    let d = small();
+    let train = |seed| {
+        let mut m = DigitsModel::cnn(seed);
+        m.fit(
+            &d,
+            &d,
+            &TrainParams::new()
+                .epochs(1)
+                .batch_size(16)
+                .seed(seed)
+                .progress(false),
+        )
+        .unwrap();
+        m.to_bytes()
+    };
+    let (a, b, c) = (train(3), train(3), train(4));
+    assert!(a == b, "same seed, same bytes");
+    assert!(a != c);
+    let dir = scratch("model");
+    let path = dir.join("m.tkf");
+    std::fs::write(&path, &a).unwrap();
+    let m = DigitsModel::load(&path).unwrap();
+    assert_eq!(m.to_bytes(), a);
+    let p = m.predict(&d.image(0)).unwrap();
+    assert!((p.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    assert!(m.predict(&[0; 10]).is_err());
+}
+
+#[test]
+fn bad_model_files_are_explained() {
+    let dir = scratch("bad-model");
+    let bytes = DigitsModel::mlp(1).to_bytes();
+    let write = |name: &str, b: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, b).unwrap();
+        p
+    };
+    let e = err_of(DigitsModel::load(write(
+        "cut.tkf",
+        &bytes[..bytes.len() - 9],
+    )));
+    assert!(e.contains("cut.tkf") && e.contains("truncated"), "{e}");
+    let mut v2 = bytes.clone();
+    v2[4] = 2;
+    let e = err_of(DigitsModel::load(write("v2.tkf", &v2)));
+    assert!(
+        e.contains("version 2") && e.contains("update tinyml-kit"),
+        "{e}"
+    );
+    let mut flipped = bytes.clone();
+    let n = flipped.len();
+    flipped[n - 20] ^= 1;
+    assert!(err_of(DigitsModel::load(write("flip.tkf", &flipped))).contains("checksum"));
+    assert!(err_of(DigitsModel::load(write(
+        "png.tkf",
+        b"\x89PNG\r\n\x1a\n0000000000"
+    )))
+    .contains("not a tinyml-kit float model"));
+    assert!(err_of(DigitsModel::load(write("tiny.tkf", b"TKMF"))).contains("too short"));
+}
+
+#[test]
+fn cli_train_then_eval_json() {
+    let dir = scratch("cli");
+    let data = dir.join("data");
+    small().save_idx(&data, "train").unwrap();
+    let model = dir.join("mlp.tkf");
+    let o = tinyml(&[
+        "digits",
+        "train",
+        "--model",
+        "mlp",
+        "--epochs",
+        "2",
+        "--validation",
+        "10",
+        "--augment",
+        "0",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = tinyml(&[
+        "digits",
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["n"], 60);
+    assert!(v["accuracy"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["confusion"].as_array().unwrap().len(), 10);
+    let o = tinyml(&[
+        "digits",
+        "eval",
+        "--model",
+        dir.join("missing.tkf").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.tkf"));
+}
