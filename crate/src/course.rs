@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::activity::{ActivityData, ActivityModel, Features, Method, SpeedRules};
 use crate::audit::{DataAudit, GroupAccuracy};
+use crate::digits::{Architecture, Digits, DigitsModel};
+use crate::nn::{History, TrainParams};
 use crate::error::{Error, Result};
 use crate::learn::{ThresholdLearner, TrainingRun};
 use crate::metrics::{percent, Evaluation};
@@ -261,6 +263,130 @@ impl Day1 {
         add("search-growth", growth_figure(35.0, 12, 1e9));
         add("minimax-positions", depth_figure(&self.minimax));
         add("audit-classes", self.audit.class_figure());
+        Ok(figs)
+    }
+}
+
+/// The neural-networks lesson: an MLP and a CNN trained on the embedded digits.
+#[derive(Debug, Clone)]
+pub struct DigitsLesson {
+    /// Training images (before augmentation) and validation images.
+    pub train: Digits,
+    /// Held-out images the accuracy is measured on.
+    pub validation: Digits,
+    /// The trained MLP and its history.
+    pub mlp: (DigitsModel, History),
+    /// The trained CNN and its history.
+    pub cnn: (DigitsModel, History),
+    /// MLP validation accuracy by training-set size.
+    pub by_size: Vec<(usize, f64)>,
+}
+
+/// The published state of the art on MNIST the slides quote (an ensemble of CNNs, 2020).
+pub const MNIST_STATE_OF_THE_ART: f64 = 0.9991;
+
+impl DigitsLesson {
+    /// Trains both models with `seed` (about half a minute on 2 cores).
+    pub fn run(digits: &Digits, seed: u64) -> Result<DigitsLesson> {
+        let (train, validation) = digits.split(digits.len() / 10, seed)?;
+        let augmented = train.augmented(2, 2, seed);
+        let params = TrainParams::new().epochs(20).early_stopping(5).seed(seed).progress(false);
+        let fit = |arch| -> Result<(DigitsModel, History)> {
+            let mut m = DigitsModel::new(arch, seed);
+            let h = m.fit(&augmented, &validation, &params)?;
+            Ok((m, h))
+        };
+        let (mlp, cnn) = (fit(Architecture::Mlp)?, fit(Architecture::Cnn)?);
+        let mut by_size = Vec::new();
+        for n in [100, 300, 1000, 3000, train.len()] {
+            let n = n.min(train.len());
+            let mut m = DigitsModel::mlp(seed);
+            m.fit(&train.sample(n, seed), &validation, &TrainParams::new().epochs(10).seed(seed).progress(false))?;
+            by_size.push((n, m.evaluate(&validation)?.accuracy()));
+        }
+        Ok(DigitsLesson { train, validation, mlp, cnn, by_size })
+    }
+
+    /// Summary rows.
+    pub fn summary(&self, t: &mut Table) -> Result<()> {
+        for (name, (m, h)) in [("MLP", &self.mlp), ("CNN", &self.cnn)] {
+            let acc = m.evaluate(&self.validation)?.accuracy();
+            t.push(vec![
+                format!("digits {name} ({} parameters)", m.parameter_count()),
+                format!("validation {} on {} held-out digits (epoch {})", percent(acc), self.validation.len(), h.kept_epoch),
+            ]);
+        }
+        t.push(vec!["MNIST state of the art (slides)".into(), percent(MNIST_STATE_OF_THE_ART)]);
+        Ok(())
+    }
+
+    /// JSON.
+    pub fn json(&self) -> Result<serde_json::Value> {
+        let model = |m: &DigitsModel, h: &History| -> Result<serde_json::Value> {
+            Ok(serde_json::json!({ "parameters": m.parameter_count(), "validation_accuracy": m.evaluate(&self.validation)?.accuracy(), "kept_epoch": h.kept_epoch, "epochs": h.epochs.len() }))
+        };
+        Ok(serde_json::json!({
+            "train": self.train.len(),
+            "validation": self.validation.len(),
+            "mlp": model(&self.mlp.0, &self.mlp.1)?,
+            "cnn": model(&self.cnn.0, &self.cnn.1)?,
+            "accuracy_by_train_size": self.by_size,
+        }))
+    }
+
+    /// The lesson's figures.
+    pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
+        let eval = self.cnn.0.evaluate(&self.validation)?;
+        let seven = self.validation.labels.iter().position(|&l| l == 7).unwrap_or(0);
+        let curve = self.by_size.iter().map(|&(n, a)| (n as f64, 100.0 * a)).collect();
+        Ok(vec![
+            ("samples".into(), self.train.grid_figure(30)),
+            ("flatten".into(), self.train.flatten_figure(0)),
+            ("mlp-training".into(), self.mlp.1.figure("MLP 784-128-10: training")),
+            ("cnn-training".into(), self.cnn.1.figure("CNN: training")),
+            ("cnn-confusion".into(), eval.confusion.figure(&format!("CNN on held-out digits: {}", percent(eval.accuracy())))),
+            ("prediction".into(), self.cnn.0.predict(&self.validation.image(seven))?.figure()),
+            ("confidently-wrong".into(), eval.confidently_wrong(&self.validation, 10)),
+            ("accuracy-vs-size".into(), Figure::lines("More data, better accuracy (MLP)", "training images", "validation accuracy (%)").line("MLP", curve).y_marker(100.0 * MNIST_STATE_OF_THE_ART, "state of the art 99.91%")),
+        ])
+    }
+}
+
+/// Every lesson of the kit so far, run on one activity dataset and one digits dataset.
+#[derive(Debug, Clone)]
+pub struct Course {
+    /// Rules vs learning, search, the training loop, the audit.
+    pub day1: Day1,
+    /// Neural networks on handwritten digits.
+    pub digits: DigitsLesson,
+}
+
+impl Course {
+    /// Runs every lesson (about a minute on 2 cores; the digits models train with seed 1).
+    pub fn run(activity: &ActivityData, digits: &Digits) -> Result<Course> {
+        Ok(Course { day1: Day1::run(activity)?, digits: DigitsLesson::run(digits, 1)? })
+    }
+
+    /// The summary table `tinyml course` prints.
+    pub fn summary(&self) -> Result<Table> {
+        let mut t = self.day1.summary();
+        self.digits.summary(&mut t)?;
+        Ok(t)
+    }
+
+    /// Everything as JSON: the Day 1 keys and `digits`.
+    pub fn json(&self) -> Result<serde_json::Value> {
+        let mut j = self.day1.json();
+        j["digits"] = self.digits.json()?;
+        Ok(j)
+    }
+
+    /// Every figure, with file stems in course order.
+    pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
+        let mut figs = self.day1.figures()?;
+        for (i, (stem, fig)) in self.digits.figures()?.into_iter().enumerate() {
+            figs.push((format!("day1-digits-{:02}-{stem}", i + 1), fig));
+        }
         Ok(figs)
     }
 }

@@ -299,16 +299,16 @@ impl Digits {
         self.labels.iter().map(|&l| l as usize).collect()
     }
 
-    /// The first `n` images in a grid, each captioned with its label.
+    /// `n` images in a grid, each captioned with its label: the first of each digit 0–9, then
+    /// the second of each, and so on.
     pub fn grid_figure(&self, n: usize) -> Figure {
-        let images = (0..n.min(self.len()))
-            .map(|i| GrayImage {
-                width: SIDE,
-                height: SIDE,
-                pixels: self.image(i),
-                caption: self.labels[i].to_string(),
-            })
-            .collect();
+        let mut by_digit: Vec<Vec<usize>> = vec![Vec::new(); 10];
+        for (i, &l) in self.labels.iter().enumerate() {
+            by_digit[l as usize].push(i);
+        }
+        let deepest = by_digit.iter().map(Vec::len).max().unwrap_or(0);
+        let order = (0..deepest).flat_map(|k| by_digit.iter().filter_map(move |d| d.get(k).copied()));
+        let images = order.take(n).map(|i| GrayImage { width: SIDE, height: SIDE, pixels: self.image(i), caption: self.labels[i].to_string() }).collect();
         Figure::images("Handwritten digits and their labels", images, 10)
     }
 
@@ -707,14 +707,14 @@ impl DigitsEvaluation {
                 height: SIDE,
                 pixels: digits.image(i),
                 caption: format!(
-                    "{}? it says {} ({:.0}%)",
+                    "{} → {} ({:.0}%)",
                     digits.labels[i],
                     self.predictions[i].label,
                     100.0 * p
                 ),
             })
             .collect();
-        Figure::images("The most confidently wrong answers", images, 5)
+        Figure::images("The most confidently wrong answers (true → predicted)", images, 5)
     }
 
     /// Shows accuracy and the confusion matrix in Jupyter.

@@ -6,13 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::activity::ActivityData;
-use crate::course::{write_figures, Day1};
+use crate::course::{write_figures, Course};
+use crate::digits::Digits;
 use crate::error::Result;
 use crate::plot::Figure;
 
 /// Every figure of every lesson so far, with its file stem, in course order.
 pub fn catalogue() -> Result<Vec<(String, Figure)>> {
-    Day1::run(&ActivityData::course_default())?.figures()
+    Course::run(&ActivityData::course_default(), &Digits::course_default())?.figures()
 }
 
 /// Writes the [`catalogue`] into `dir` as PNG and SVG, with an `index.html` contact sheet.

@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 use clap::{Args, Parser, Subcommand};
 use tinyml_kit::activity::{ActivityData, ActivityModel, Method, SpeedRules};
 use tinyml_kit::audit::{DataAudit, GroupAccuracy};
-use tinyml_kit::course::{write_figures, Day1};
+use tinyml_kit::course::{write_figures, Course};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::learn::ThresholdLearner;
@@ -31,6 +31,9 @@ enum Cmd {
         out: PathBuf,
         #[command(flatten)]
         data: DataArg,
+        /// MNIST IDX folder or CSV for the digits lesson (default: the embedded 5,000 digits).
+        #[arg(long, value_name = "DIR|FILE")]
+        digits: Option<PathBuf>,
         /// Print the summary as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -241,7 +244,13 @@ fn print_json(value: &serde_json::Value) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Cmd::Course { out, data, json } => course(&out, &data.load()?, json),
+        Cmd::Course { out, data, digits, json } => {
+            let digits = match digits {
+                Some(path) => Digits::load(path, false)?,
+                None => Digits::course_default(),
+            };
+            course(&out, &data.load()?, &digits, json)
+        }
         Cmd::Slides { out } => {
             let written = tinyml_kit::slides::write_slides(&out)?;
             println!(
@@ -302,33 +311,21 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn course(out: &Path, data: &ActivityData, json: bool) -> Result<()> {
-    let day1 = Day1::run(data)?;
-    let summary = day1.json();
-    let figures = day1.figures()?;
-    let written = write_figures(&figures, out, "tinyml-kit course run")?;
+fn course(out: &Path, data: &ActivityData, digits: &Digits, json: bool) -> Result<()> {
+    if !json {
+        println!("running every lesson (about a minute: the digits lesson trains two networks)...");
+    }
+    let course = Course::run(data, digits)?;
+    let summary = course.json()?;
+    let written = write_figures(&course.figures()?, out, "tinyml-kit course run")?;
     let path = out.join("summary.json");
-    std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&summary).unwrap_or_default(),
-    )
-    .map_err(|e| Error::io(&path, e))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(|e| Error::io(&path, e))?;
     if json {
         print_json(&summary);
     } else {
-        println!(
-            "Day 1: rules vs learning, on {} ({} windows, {} people)\n",
-            data.source,
-            data.len(),
-            data.person_names().len()
-        );
-        print!("{}", day1.summary());
-        println!(
-            "\nwrote {} figures and summary.json to {} (open {})",
-            written.len() - 1,
-            out.display(),
-            out.join("index.html").display()
-        );
+        println!("Day 1 on {} ({} windows, {} people) and {} ({} digits)\n", data.source, data.len(), data.person_names().len(), digits.source, digits.len());
+        print!("{}", course.summary()?);
+        println!("\nwrote {} figures and summary.json to {} (open {})", (written.len() - 1) / 2, out.display(), out.join("index.html").display());
     }
     Ok(())
 }

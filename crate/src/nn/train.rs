@@ -45,6 +45,23 @@ pub struct History {
     pub kept_epoch: usize,
 }
 
+impl History {
+    /// Loss and accuracy per epoch.
+    pub fn figure(&self, title: &str) -> crate::plot::Figure {
+        let at = |f: fn(&EpochReport) -> Option<f64>| -> Vec<(f64, f64)> { self.epochs.iter().filter_map(|e| Some((e.epoch as f64, f(e)?))).collect() };
+        crate::plot::Figure::lines(title, "epoch", "loss / accuracy")
+            .line("training loss", at(|e| Some(e.loss)))
+            .line("training accuracy", at(|e| Some(e.train_accuracy)))
+            .line("validation accuracy", at(|e| e.val_accuracy))
+            .x_marker(self.kept_epoch as f64, "kept")
+    }
+
+    /// Shows the figure in Jupyter.
+    pub fn evcxr_display(&self) {
+        self.figure("Training").evcxr_display();
+    }
+}
+
 /// Training parameters; see [`TrainParams::new`] for the defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainParams {
