@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use crate::activity::{ActivityData, ActivityModel, Features, Method, SpeedRules};
 use crate::audit::{DataAudit, GroupAccuracy};
 use crate::digits::{Architecture, Digits, DigitsModel};
-use crate::nn::{History, TrainParams};
 use crate::error::{Error, Result};
 use crate::learn::{ThresholdLearner, TrainingRun};
 use crate::metrics::{percent, Evaluation};
+use crate::nn::{History, TrainParams};
 use crate::plot::{Figure, Table};
 use crate::search::{
     deep_blue, depth_figure, depth_table, growth_figure, SearchCost, SearchResult,
@@ -290,7 +290,11 @@ impl DigitsLesson {
     pub fn run(digits: &Digits, seed: u64) -> Result<DigitsLesson> {
         let (train, validation) = digits.split(digits.len() / 10, seed)?;
         let augmented = train.augmented(2, 2, seed);
-        let params = TrainParams::new().epochs(20).early_stopping(5).seed(seed).progress(false);
+        let params = TrainParams::new()
+            .epochs(20)
+            .early_stopping(5)
+            .seed(seed)
+            .progress(false);
         let fit = |arch| -> Result<(DigitsModel, History)> {
             let mut m = DigitsModel::new(arch, seed);
             let h = m.fit(&augmented, &validation, &params)?;
@@ -301,10 +305,20 @@ impl DigitsLesson {
         for n in [100, 300, 1000, 3000, train.len()] {
             let n = n.min(train.len());
             let mut m = DigitsModel::mlp(seed);
-            m.fit(&train.sample(n, seed), &validation, &TrainParams::new().epochs(10).seed(seed).progress(false))?;
+            m.fit(
+                &train.sample(n, seed),
+                &validation,
+                &TrainParams::new().epochs(10).seed(seed).progress(false),
+            )?;
             by_size.push((n, m.evaluate(&validation)?.accuracy()));
         }
-        Ok(DigitsLesson { train, validation, mlp, cnn, by_size })
+        Ok(DigitsLesson {
+            train,
+            validation,
+            mlp,
+            cnn,
+            by_size,
+        })
     }
 
     /// Summary rows.
@@ -313,17 +327,27 @@ impl DigitsLesson {
             let acc = m.evaluate(&self.validation)?.accuracy();
             t.push(vec![
                 format!("digits {name} ({} parameters)", m.parameter_count()),
-                format!("validation {} on {} held-out digits (epoch {})", percent(acc), self.validation.len(), h.kept_epoch),
+                format!(
+                    "validation {} on {} held-out digits (epoch {})",
+                    percent(acc),
+                    self.validation.len(),
+                    h.kept_epoch
+                ),
             ]);
         }
-        t.push(vec!["MNIST state of the art (slides)".into(), percent(MNIST_STATE_OF_THE_ART)]);
+        t.push(vec![
+            "MNIST state of the art (slides)".into(),
+            percent(MNIST_STATE_OF_THE_ART),
+        ]);
         Ok(())
     }
 
     /// JSON.
     pub fn json(&self) -> Result<serde_json::Value> {
         let model = |m: &DigitsModel, h: &History| -> Result<serde_json::Value> {
-            Ok(serde_json::json!({ "parameters": m.parameter_count(), "validation_accuracy": m.evaluate(&self.validation)?.accuracy(), "kept_epoch": h.kept_epoch, "epochs": h.epochs.len() }))
+            Ok(
+                serde_json::json!({ "parameters": m.parameter_count(), "validation_accuracy": m.evaluate(&self.validation)?.accuracy(), "kept_epoch": h.kept_epoch, "epochs": h.epochs.len() }),
+            )
         };
         Ok(serde_json::json!({
             "train": self.train.len(),
@@ -337,17 +361,50 @@ impl DigitsLesson {
     /// The lesson's figures.
     pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
         let eval = self.cnn.0.evaluate(&self.validation)?;
-        let seven = self.validation.labels.iter().position(|&l| l == 7).unwrap_or(0);
-        let curve = self.by_size.iter().map(|&(n, a)| (n as f64, 100.0 * a)).collect();
+        let seven = self
+            .validation
+            .labels
+            .iter()
+            .position(|&l| l == 7)
+            .unwrap_or(0);
+        let curve = self
+            .by_size
+            .iter()
+            .map(|&(n, a)| (n as f64, 100.0 * a))
+            .collect();
         Ok(vec![
             ("samples".into(), self.train.grid_figure(30)),
             ("flatten".into(), self.train.flatten_figure(0)),
-            ("mlp-training".into(), self.mlp.1.figure("MLP 784-128-10: training")),
+            (
+                "mlp-training".into(),
+                self.mlp.1.figure("MLP 784-128-10: training"),
+            ),
             ("cnn-training".into(), self.cnn.1.figure("CNN: training")),
-            ("cnn-confusion".into(), eval.confusion.figure(&format!("CNN on held-out digits: {}", percent(eval.accuracy())))),
-            ("prediction".into(), self.cnn.0.predict(&self.validation.image(seven))?.figure()),
-            ("confidently-wrong".into(), eval.confidently_wrong(&self.validation, 10)),
-            ("accuracy-vs-size".into(), Figure::lines("More data, better accuracy (MLP)", "training images", "validation accuracy (%)").line("MLP", curve).y_marker(100.0 * MNIST_STATE_OF_THE_ART, "state of the art 99.91%")),
+            (
+                "cnn-confusion".into(),
+                eval.confusion.figure(&format!(
+                    "CNN on held-out digits: {}",
+                    percent(eval.accuracy())
+                )),
+            ),
+            (
+                "prediction".into(),
+                self.cnn.0.predict(&self.validation.image(seven))?.figure(),
+            ),
+            (
+                "confidently-wrong".into(),
+                eval.confidently_wrong(&self.validation, 10),
+            ),
+            (
+                "accuracy-vs-size".into(),
+                Figure::lines(
+                    "More data, better accuracy (MLP)",
+                    "training images",
+                    "validation accuracy (%)",
+                )
+                .line("MLP", curve)
+                .y_marker(100.0 * MNIST_STATE_OF_THE_ART, "state of the art 99.91%"),
+            ),
         ])
     }
 }
@@ -364,7 +421,10 @@ pub struct Course {
 impl Course {
     /// Runs every lesson (about a minute on 2 cores; the digits models train with seed 1).
     pub fn run(activity: &ActivityData, digits: &Digits) -> Result<Course> {
-        Ok(Course { day1: Day1::run(activity)?, digits: DigitsLesson::run(digits, 1)? })
+        Ok(Course {
+            day1: Day1::run(activity)?,
+            digits: DigitsLesson::run(digits, 1)?,
+        })
     }
 
     /// The summary table `tinyml course` prints.

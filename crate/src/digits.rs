@@ -307,8 +307,17 @@ impl Digits {
             by_digit[l as usize].push(i);
         }
         let deepest = by_digit.iter().map(Vec::len).max().unwrap_or(0);
-        let order = (0..deepest).flat_map(|k| by_digit.iter().filter_map(move |d| d.get(k).copied()));
-        let images = order.take(n).map(|i| GrayImage { width: SIDE, height: SIDE, pixels: self.image(i), caption: self.labels[i].to_string() }).collect();
+        let order =
+            (0..deepest).flat_map(|k| by_digit.iter().filter_map(move |d| d.get(k).copied()));
+        let images = order
+            .take(n)
+            .map(|i| GrayImage {
+                width: SIDE,
+                height: SIDE,
+                pixels: self.image(i),
+                caption: self.labels[i].to_string(),
+            })
+            .collect();
         Figure::images("Handwritten digits and their labels", images, 10)
     }
 
@@ -410,6 +419,46 @@ fn parse_csv(text: &str, path: &Path) -> Result<Digits> {
         });
     }
     Ok(d)
+}
+
+/// Accuracy on `test` of k nearest neighbours over `train` (linfa-nn, Euclidean distance on the
+/// raw pixels): the "no network at all" baseline.
+pub fn knn_accuracy(train: &Digits, test: &Digits, k: usize) -> Result<f64> {
+    use linfa_nn::{distance::L2Dist, CommonNearestNeighbour, NearestNeighbour};
+    if k == 0 || k > train.len() {
+        return Err(Error::param("k", format!("{k}: use 1 to {}", train.len())));
+    }
+    let to_array = |d: &Digits| {
+        ndarray::Array2::from_shape_vec(
+            (d.len(), PIXELS),
+            d.pixels.iter().map(|&p| p as f64 / 255.0).collect(),
+        )
+        .expect("784 pixels per image")
+    };
+    let points = to_array(train);
+    let index = CommonNearestNeighbour::LinearSearch
+        .from_batch(&points, L2Dist)
+        .map_err(|e| Error::Model(format!("k-NN index: {e}")))?;
+    let queries = to_array(test);
+    let mut correct = 0;
+    for (q, &label) in queries.rows().into_iter().zip(&test.labels) {
+        let near = index
+            .k_nearest(q, k)
+            .map_err(|e| Error::Model(format!("k-NN: {e}")))?;
+        let mut votes = [0usize; 10];
+        for (_, i) in &near {
+            votes[train.labels[*i] as usize] += 1;
+        }
+        let best = *votes.iter().max().unwrap_or(&0);
+        // Ties go to the nearest neighbour's label among the tied.
+        let winner = near
+            .iter()
+            .map(|(_, i)| train.labels[*i])
+            .find(|&l| votes[l as usize] == best)
+            .unwrap_or(0);
+        correct += usize::from(winner == label);
+    }
+    Ok(correct as f64 / test.len().max(1) as f64)
 }
 
 /// Which network.
@@ -714,7 +763,11 @@ impl DigitsEvaluation {
                 ),
             })
             .collect();
-        Figure::images("The most confidently wrong answers (true → predicted)", images, 5)
+        Figure::images(
+            "The most confidently wrong answers (true → predicted)",
+            images,
+            5,
+        )
     }
 
     /// Shows accuracy and the confusion matrix in Jupyter.

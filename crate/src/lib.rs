@@ -14,7 +14,8 @@
 //! - [`activity`]: speed rules from the slides, accelerometer features, learned models;
 //! - [`learn`]: the training loop made visible (guess, count mistakes, improve);
 //! - [`search`]: why search explodes (Deep Blue's 35 moves per turn) and minimax;
-//! - [`audit`]: responsible data (balance, per-person accuracy).
+//! - [`audit`]: responsible data (balance, per-person accuracy);
+//! - [`digits`]: handwritten digits, an MLP and a CNN trained by [`nn`], the kit's engine.
 //!
 //! Shared: [`plot`] (figures that display themselves), [`metrics`], [`slides`] (every figure of
 //! the kit), [`course`] (the whole pipeline on the embedded data).
@@ -39,9 +40,11 @@ pub mod prelude {
         spectrum_figure, ActivityData, ActivityModel, Features, Method, SpeedRules, ACTIVITIES,
     };
     pub use crate::audit::{DataAudit, GroupAccuracy};
+    pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
     pub use crate::learn::{count_mistakes, log_loss, sigmoid, ThresholdLearner, TrainingRun};
     pub use crate::metrics::{percent, ConfusionMatrix, Evaluation};
+    pub use crate::nn::{History, Layer, Network, Optimizer, Padding, Shape, TrainParams};
     pub use crate::plot::{Figure, Table};
     pub use crate::search::{
         deep_blue, depth_figure, depth_table, growth_figure, SearchCost, TicTacToe,

@@ -199,7 +199,11 @@ impl Figure {
     pub fn images(title: &str, images: Vec<GrayImage>, columns: usize) -> Figure {
         let columns = columns.clamp(1, images.len().max(1));
         let rows = images.len().div_ceil(columns).max(1);
-        let caption = images.iter().map(|i| i.caption.chars().count()).max().unwrap_or(0) as u32;
+        let caption = images
+            .iter()
+            .map(|i| i.caption.chars().count())
+            .max()
+            .unwrap_or(0) as u32;
         let per_column = (caption * 8 + 16).max(90);
         let width = if columns == 1 {
             800

@@ -69,22 +69,53 @@ fn course_prints_the_summary_and_writes_figures() {
     }
     assert!((summary["deep_blue"]["days"].as_f64().unwrap() - 31.93).abs() < 0.01);
     assert!(out.join("index.html").exists());
-    assert!(summary["digits"]["cnn"]["validation_accuracy"].as_f64().unwrap() > 0.93, "{}", summary["digits"]);
-    assert!(summary["digits"]["mlp"]["validation_accuracy"].as_f64().unwrap() > 0.9, "{}", summary["digits"]);
+    assert!(
+        summary["digits"]["cnn"]["validation_accuracy"]
+            .as_f64()
+            .unwrap()
+            > 0.93,
+        "{}",
+        summary["digits"]
+    );
+    assert!(
+        summary["digits"]["mlp"]["validation_accuracy"]
+            .as_f64()
+            .unwrap()
+            > 0.9,
+        "{}",
+        summary["digits"]
+    );
 
     // The README's quick start shows this very output.
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let block = readme.split("```text\nlesson").nth(1).expect("README shows the course summary").split("```").next().unwrap();
-    let printed: Vec<String> = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let block = readme
+        .split("```text\nlesson")
+        .nth(1)
+        .expect("README shows the course summary")
+        .split("```")
+        .next()
+        .unwrap();
+    let printed: Vec<String> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     for line in block.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
         // Trained networks go through gemm, whose SIMD path depends on the processor: their
         // accuracy may differ in the last digit on another machine, so only the model is checked.
         let found = match line.split_once(" validation ") {
-            Some((model, _)) if line.starts_with("digits ") => printed.iter().any(|p| p.starts_with(model)),
+            Some((model, _)) if line.starts_with("digits ") => {
+                printed.iter().any(|p| p.starts_with(model))
+            }
             _ => printed.contains(&line),
         };
-        assert!(found, "README line not printed by `tinyml course`: {line}\nprinted:\n{}", printed.join("\n"));
+        assert!(
+            found,
+            "README line not printed by `tinyml course`: {line}\nprinted:\n{}",
+            printed.join("\n")
+        );
     }
 }
 
@@ -409,7 +440,6 @@ fn other_bad_arguments() {
     let o = tinyml(&["activity", "rules", "--bogus"]);
     assert_eq!(o.status.code(), Some(2));
 }
-
 
 #[test]
 fn lab_without_jupyter_says_how_to_install() {

@@ -244,7 +244,12 @@ fn print_json(value: &serde_json::Value) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Cmd::Course { out, data, digits, json } => {
+        Cmd::Course {
+            out,
+            data,
+            digits,
+            json,
+        } => {
             let digits = match digits {
                 Some(path) => Digits::load(path, false)?,
                 None => Digits::course_default(),
@@ -319,13 +324,29 @@ fn course(out: &Path, data: &ActivityData, digits: &Digits, json: bool) -> Resul
     let summary = course.json()?;
     let written = write_figures(&course.figures()?, out, "tinyml-kit course run")?;
     let path = out.join("summary.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(|e| Error::io(&path, e))?;
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&summary).unwrap_or_default(),
+    )
+    .map_err(|e| Error::io(&path, e))?;
     if json {
         print_json(&summary);
     } else {
-        println!("Day 1 on {} ({} windows, {} people) and {} ({} digits)\n", data.source, data.len(), data.person_names().len(), digits.source, digits.len());
+        println!(
+            "Day 1 on {} ({} windows, {} people) and {} ({} digits)\n",
+            data.source,
+            data.len(),
+            data.person_names().len(),
+            digits.source,
+            digits.len()
+        );
         print!("{}", course.summary()?);
-        println!("\nwrote {} figures and summary.json to {} (open {})", (written.len() - 1) / 2, out.display(), out.join("index.html").display());
+        println!(
+            "\nwrote {} figures and summary.json to {} (open {})",
+            (written.len() - 1) / 2,
+            out.display(),
+            out.join("index.html").display()
+        );
     }
     Ok(())
 }

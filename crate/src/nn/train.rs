@@ -48,7 +48,12 @@ pub struct History {
 impl History {
     /// Loss and accuracy per epoch.
     pub fn figure(&self, title: &str) -> crate::plot::Figure {
-        let at = |f: fn(&EpochReport) -> Option<f64>| -> Vec<(f64, f64)> { self.epochs.iter().filter_map(|e| Some((e.epoch as f64, f(e)?))).collect() };
+        let at = |f: fn(&EpochReport) -> Option<f64>| -> Vec<(f64, f64)> {
+            self.epochs
+                .iter()
+                .filter_map(|e| Some((e.epoch as f64, f(e)?)))
+                .collect()
+        };
         crate::plot::Figure::lines(title, "epoch", "loss / accuracy")
             .line("training loss", at(|e| Some(e.loss)))
             .line("training accuracy", at(|e| Some(e.train_accuracy)))
@@ -197,6 +202,15 @@ impl TrainParams {
         };
         let mut best: Option<(f64, Vec<Vec<f32>>)> = None;
         net.dev = Cpu::seed_from_u64(self.seed);
+        // Fresh tensors for the weights: dfdx tells tensors apart by an id from a global counter,
+        // and a Jupyter kernel (evcxr) links every cell with its own copy of that counter, so
+        // weights made in an earlier cell could share ids with this cell's tensors.
+        for p in net.params.iter_mut().flatten() {
+            p.weight = net
+                .dev
+                .tensor_from_vec(values(&p.weight), *p.weight.shape());
+            p.bias = net.dev.tensor_from_vec(values(&p.bias), *p.bias.shape());
+        }
         let mut order: Vec<usize> = (0..n).collect();
         for epoch in 1..=self.epochs {
             let started = Instant::now();
