@@ -26,6 +26,8 @@ pub mod audit;
 pub mod course;
 pub mod digits;
 pub mod error;
+#[cfg(feature = "cli")]
+pub mod fetch;
 pub mod learn;
 pub mod metrics;
 pub mod nn;

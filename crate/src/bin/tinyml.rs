@@ -70,6 +70,9 @@ enum Cmd {
     /// Day 1: handwritten digits with an MLP or a CNN.
     #[command(subcommand)]
     Digits(DigitsCmd),
+    /// Datasets: download the full ones (the kit runs offline without them).
+    #[command(subcommand)]
+    Data(DataCmd),
     /// Open the notebooks in JupyterLab (checks for the Rust kernel first).
     Lab {
         /// Install what is missing (Python venv with JupyterLab, the evcxr kernel: ~15 min once).
@@ -146,6 +149,21 @@ enum ActivityCmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Download a dataset with size and SHA-256 checks; resumes an interrupted download.
+    Fetch {
+        /// The dataset: mnist (60,000 + 10,000 digits, 11 MB).
+        name: String,
+        /// Where to keep it (default: ~/.cache/tinyml-kit/NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A mirror's base URL, tried before the public ones (repeatable).
+        #[arg(long)]
+        mirror: Vec<String>,
     },
 }
 
@@ -313,6 +331,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Lab { install } => lab(install),
         Cmd::Digits(cmd) => digits(cmd),
+        Cmd::Data(DataCmd::Fetch { name, dir, mirror }) => fetch(&name, dir, mirror),
     }
 }
 
@@ -467,6 +486,48 @@ fn activity(cmd: ActivityCmd) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn fetch(name: &str, dir: Option<PathBuf>, mut mirrors: Vec<String>) -> Result<()> {
+    use tinyml_kit::fetch::{fetch, mnist_files, Fetched, MNIST_MIRRORS};
+    if name != "mnist" {
+        return Err(Error::param(
+            "name",
+            format!("'{name}': the dataset that can be fetched is mnist"),
+        ));
+    }
+    let dir = dir.unwrap_or_else(|| {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        home.join(".cache/tinyml-kit").join(name)
+    });
+    mirrors.extend(MNIST_MIRRORS.iter().map(|m| m.to_string()));
+    let mut last_tenth = (String::new(), 0);
+    let mut progress = |file: &str, got: u64, total: u64| {
+        let tenth = (10 * got / total.max(1)) as usize;
+        if (file.to_string(), tenth) != last_tenth {
+            eprint!("\r{file}: {:>3}%", 10 * tenth);
+            if tenth == 10 {
+                eprintln!();
+            }
+            last_tenth = (file.to_string(), tenth);
+        }
+    };
+    for f in fetch(&mirrors, &mnist_files(), &dir, &mut progress)? {
+        match f {
+            Fetched::Cached(p) => println!("cached      {}", p.display()),
+            Fetched::Downloaded {
+                path,
+                resumed_from: 0,
+            } => println!("downloaded  {}", path.display()),
+            Fetched::Downloaded { path, resumed_from } => {
+                println!("resumed     {} (from byte {resumed_from})", path.display())
+            }
+        }
+    }
+    println!("verified; use it with --data {}", dir.display());
     Ok(())
 }
 
