@@ -144,7 +144,13 @@ fn downloads_verifies_then_uses_the_cache() {
     let (files, manifest) = dataset();
     let server = serve(files);
     let dir = scratch("fresh");
-    let got = fetch(&[server.base.clone()], &manifest, &dir, &mut quiet()).unwrap();
+    let got = fetch(
+        std::slice::from_ref(&server.base),
+        &manifest,
+        &dir,
+        &mut quiet(),
+    )
+    .unwrap();
     assert!(
         got.iter().all(|f| matches!(
             f,
@@ -157,7 +163,13 @@ fn downloads_verifies_then_uses_the_cache() {
     );
     assert_eq!(Digits::load(&dir, true).unwrap().len(), 300);
     let before = server.requests.load(Ordering::SeqCst);
-    let again = fetch(&[server.base.clone()], &manifest, &dir, &mut quiet()).unwrap();
+    let again = fetch(
+        std::slice::from_ref(&server.base),
+        &manifest,
+        &dir,
+        &mut quiet(),
+    )
+    .unwrap();
     assert!(again.iter().all(|f| matches!(f, Fetched::Cached(_))));
     assert_eq!(
         server.requests.load(Ordering::SeqCst),
@@ -174,7 +186,7 @@ fn an_interrupted_download_resumes_with_a_range_request() {
     server.behaviour.lock().unwrap().cut_after = Some(big.size as usize / 3);
     let dir = scratch("resume");
     let e = fetch(
-        &[server.base.clone()],
+        std::slice::from_ref(&server.base),
         std::slice::from_ref(&big),
         &dir,
         &mut quiet(),
@@ -189,7 +201,7 @@ fn an_interrupted_download_resumes_with_a_range_request() {
         "the part is kept"
     );
     let got = fetch(
-        &[server.base.clone()],
+        std::slice::from_ref(&server.base),
         std::slice::from_ref(&big),
         &dir,
         &mut quiet(),
@@ -215,9 +227,14 @@ fn a_corrupt_download_is_deleted_and_reported() {
     let server = serve(files);
     server.behaviour.lock().unwrap().corrupt = true;
     let dir = scratch("corrupt");
-    let e = fetch(&[server.base.clone()], &manifest, &dir, &mut quiet())
-        .unwrap_err()
-        .to_string();
+    let e = fetch(
+        std::slice::from_ref(&server.base),
+        &manifest,
+        &dir,
+        &mut quiet(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("SHA-256") && e.contains("deleted"), "{e}");
     assert_eq!(
         std::fs::read_dir(&dir).unwrap().count(),
@@ -241,7 +258,7 @@ fn a_broken_mirror_falls_back_to_the_next() {
     .unwrap();
     assert_eq!(got.len(), 2);
     let e = fetch(
-        &[empty.base.clone()],
+        std::slice::from_ref(&empty.base),
         &manifest,
         &scratch("mirrors-none"),
         &mut quiet(),
