@@ -509,7 +509,14 @@ where
 {
     let mut shape = input;
     let mut x = x;
+    // ReLU then max pooling equals max pooling then ReLU (max(0, ·) commutes with max), and the
+    // ReLU then runs on a quarter of the values.
+    let mut relu_after_pool = false;
     for (i, (layer, p)) in layers.iter().zip(params).enumerate() {
+        if *layer == Layer::Relu && matches!(layers.get(i + 1), Some(Layer::MaxPool { .. })) {
+            relu_after_pool = true;
+            continue;
+        }
         let image = match shape {
             Shape::Image {
                 height,
@@ -538,24 +545,17 @@ where
                     None => x,
                 };
                 let y = cols.matmul(p.weight.clone().retaped::<T>());
-                let shape = *y.shape();
-                y + p
-                    .bias
-                    .clone()
-                    .retaped::<T>()
-                    .broadcast_like::<_, Axis<0>>(&shape)
+                ops::add_bias(y, p.bias.clone().retaped::<T>())
             }
             (Layer::DepthwiseConv2d { .. }, Some(p)) => {
                 let win = layer
                     .window(image.height, image.width)
                     .expect("a convolution has a window");
                 let y = ops::depthwise(x, p.weight.clone().retaped::<T>(), image, win);
-                let shape = *y.shape();
-                y + p
-                    .bias
-                    .clone()
-                    .retaped::<T>()
-                    .broadcast_like::<_, Axis<0>>(&shape)
+                ops::add_bias(y, p.bias.clone().retaped::<T>())
+            }
+            (Layer::MaxPool { size }, _) if std::mem::take(&mut relu_after_pool) => {
+                ops::pool(x, image, *size, PoolKind::Max).relu()
             }
             (Layer::MaxPool { size }, _) => ops::pool(x, image, *size, PoolKind::Max),
             (Layer::AvgPool { size }, _) => ops::pool(x, image, *size, PoolKind::Average),

@@ -175,6 +175,42 @@ fn for_each_tap(img: Image, win: Window, mut f: impl FnMut(usize, usize, usize))
     }
 }
 
+/// Adds `bias` (one value per column) to every row of `y`. Backward: `y`'s gradient is the
+/// output's (moved, not copied), the bias's is the sum of each column of it.
+pub fn add_bias<E: Dtype, T: Tape<E, Cpu>>(y: T2<E, T>, bias: Tensor<(usize,), E, Cpu, T>) -> T2<E, T> {
+    let (y, tape_y) = y.split_tape();
+    let (bias, tape_b) = bias.split_tape();
+    let mut tape = tape_y.merge(tape_b);
+    let (rows, cols) = *y.shape();
+    let mut out = values(&y);
+    let b = values(&bias);
+    for row in out.chunks_exact_mut(cols.max(1)) {
+        for (v, &b) in row.iter_mut().zip(&b) {
+            *v += b;
+        }
+    }
+    let out = y.device().tensor_from_vec(out, (rows, cols));
+    let (y_ghost, b_ghost, out_ghost) = (y.ghost(), bias.ghost(), out.ghost());
+    tape.add_backward_op(move |grads| {
+        let g_out: Vec<E> = take_grad!(grads, &out_ghost);
+        let mut sums = vec![E::default(); cols];
+        for row in g_out.chunks_exact(cols.max(1)) {
+            for (s, &g) in sums.iter_mut().zip(row) {
+                *s += g;
+            }
+        }
+        for (g, s) in grads.get_or_alloc_mut(&b_ghost)?.iter_mut().zip(sums) {
+            *g += s;
+        }
+        let g_y = grads.get_or_alloc_mut(&y_ghost)?;
+        for (g, o) in g_y.iter_mut().zip(g_out) {
+            *g += o;
+        }
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
 /// How a pooling window is summarised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolKind {
