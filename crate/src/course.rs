@@ -374,7 +374,7 @@ impl DigitsLesson {
             .collect();
         Ok(vec![
             ("samples".into(), self.train.grid_figure(30)),
-            ("flatten".into(), self.train.flatten_figure(0)),
+            ("flatten".into(), self.train.flatten_figure(0)?),
             (
                 "mlp-training".into(),
                 self.mlp.1.figure("MLP 784-128-10: training"),
@@ -389,12 +389,9 @@ impl DigitsLesson {
             ),
             (
                 "prediction".into(),
-                self.cnn.0.predict(&self.validation.image(seven))?.figure(),
+                self.cnn.0.predict(&self.validation.image(seven)?)?.figure(),
             ),
-            (
-                "confidently-wrong".into(),
-                eval.confidently_wrong(&self.validation, 10),
-            ),
+            ("confidently-wrong".into(), eval.confidently_wrong(10)),
             (
                 "accuracy-vs-size".into(),
                 Figure::lines(

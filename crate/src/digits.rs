@@ -55,35 +55,60 @@ impl Digits {
     pub fn load(path: impl AsRef<Path>, test: bool) -> Result<Digits> {
         let path = path.as_ref();
         if path.is_dir() {
+            // MNIST's names (`train-images-idx3-ubyte`), and the `train-images.idx3-ubyte`
+            // spelling of some copies, plain or gzip.
             let pick = |prefix: &str| -> Option<(PathBuf, PathBuf)> {
-                let find = |kind: &str| {
-                    ["", ".gz"]
+                let find = |kind: &str, idx: &str| {
+                    ["-", "."]
                         .iter()
-                        .map(|ext| path.join(format!("{prefix}-{kind}{ext}")))
+                        .flat_map(|sep| {
+                            ["", ".gz"].map(|ext| {
+                                path.join(format!("{prefix}-{kind}{sep}{idx}-ubyte{ext}"))
+                            })
+                        })
                         .find(|p| p.exists())
                 };
-                Some((find("images-idx3-ubyte")?, find("labels-idx1-ubyte")?))
+                Some((find("images", "idx3")?, find("labels", "idx1")?))
             };
-            let order = if test {
-                ["t10k", "train"]
+            let found = if test {
+                pick("t10k").or_else(|| pick("train"))
             } else {
-                ["train", "t10k"]
+                pick("train")
             };
-            let (images, labels) = order.iter().find_map(|p| pick(p)).ok_or_else(|| Error::Data {
+            let (images, labels) = found.ok_or_else(|| Error::Data {
                 path: path.to_path_buf(),
                 line: 0,
                 column: None,
-                message: "no MNIST files here: expected train-images-idx3-ubyte and train-labels-idx1-ubyte (or t10k-*, optionally .gz); `tinyml data fetch mnist` downloads them".into(),
+                message: if !test && pick("t10k").is_some() {
+                    "only the test set (t10k-*) is here: train on train-images-idx3-ubyte + train-labels-idx1-ubyte, and keep the test set for `tinyml digits eval`".into()
+                } else {
+                    "no MNIST files here: expected train-images-idx3-ubyte and train-labels-idx1-ubyte (or t10k-*, optionally .gz); `tinyml data fetch mnist` downloads them".into()
+                },
             })?;
             return Digits::load_idx(&images, &labels);
         }
         let name = path
             .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
+            .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        if name.contains("idx3") {
-            let labels =
-                PathBuf::from(path.to_string_lossy().replace("images-idx3", "labels-idx1"));
+        let lower = name.to_lowercase();
+        if let Some(at) = lower.find("images").filter(|_| lower.contains("idx3")) {
+            // The labels file beside it: "images" → "labels", "idx3" → "idx1".
+            let mut label_name = format!("{}labels{}", &name[..at], &name[at + 6..]);
+            if let Some(k) = label_name.to_lowercase().find("idx3") {
+                label_name.replace_range(k..k + 4, "idx1");
+            }
+            let labels = path.with_file_name(&label_name);
+            if !labels.exists() {
+                return Err(Error::Data {
+                    path: labels,
+                    line: 0,
+                    column: None,
+                    message: format!(
+                        "the labels file for {name} is missing: put {label_name} beside it"
+                    ),
+                });
+            }
             return Digits::load_idx(path, &labels);
         }
         let bytes = read_maybe_gz(path)?;
@@ -203,9 +228,23 @@ impl Digits {
         self.labels.is_empty()
     }
 
-    /// The pixels of image `i` (784 values).
-    pub fn image(&self, i: usize) -> Vec<u8> {
-        self.pixels[i * PIXELS..(i + 1) * PIXELS].to_vec()
+    /// The pixels of image `i` (784 values, 0–255).
+    pub fn image(&self, i: usize) -> Result<Vec<u8>> {
+        if i >= self.len() {
+            return Err(Error::param(
+                "index",
+                format!(
+                    "{i}: there are {} images (0 to {})",
+                    self.len(),
+                    self.len().saturating_sub(1)
+                ),
+            ));
+        }
+        Ok(self.pixels_of(i).to_vec())
+    }
+
+    fn pixels_of(&self, i: usize) -> &[u8] {
+        &self.pixels[i * PIXELS..(i + 1) * PIXELS]
     }
 
     /// The images with these indices.
@@ -234,16 +273,39 @@ impl Digits {
                 ),
             ));
         }
+        let mut by_digit: Vec<Vec<usize>> = vec![Vec::new(); 10];
+        for (i, &l) in self.labels.iter().enumerate() {
+            by_digit[l as usize].push(i);
+        }
+        // Each digit's share of `holdout`, rounded down; the images left over go to the digits
+        // with the largest remainders, so exactly `holdout` images are held out.
+        let mut take: Vec<usize> = by_digit
+            .iter()
+            .map(|d| d.len() * holdout / self.len())
+            .collect();
+        let mut order: Vec<usize> = (0..10).collect();
+        order.sort_by_key(|&d| {
+            (
+                std::cmp::Reverse(by_digit[d].len() * holdout % self.len()),
+                d,
+            )
+        });
+        let mut missing = holdout - take.iter().sum::<usize>();
+        for d in order.into_iter().cycle().take(100) {
+            if missing == 0 {
+                break;
+            }
+            if take[d] < by_digit[d].len() {
+                take[d] += 1;
+                missing -= 1;
+            }
+        }
         let mut rng = Rng::new(seed);
         let (mut keep, mut held) = (Vec::new(), Vec::new());
-        for digit in 0..10u8 {
-            let mut idx: Vec<usize> = (0..self.len())
-                .filter(|&i| self.labels[i] == digit)
-                .collect();
-            rng.shuffle(&mut idx);
-            let take = (idx.len() * holdout).div_ceil(self.len()).min(idx.len());
-            held.extend_from_slice(&idx[..take]);
-            keep.extend_from_slice(&idx[take..]);
+        for (d, idx) in by_digit.iter_mut().enumerate() {
+            rng.shuffle(idx);
+            held.extend_from_slice(&idx[..take[d]]);
+            keep.extend_from_slice(&idx[take[d]..]);
         }
         keep.sort_unstable();
         held.sort_unstable();
@@ -314,7 +376,7 @@ impl Digits {
             .map(|i| GrayImage {
                 width: SIDE,
                 height: SIDE,
-                pixels: self.image(i),
+                pixels: self.pixels_of(i).to_vec(),
                 caption: self.labels[i].to_string(),
             })
             .collect();
@@ -322,8 +384,8 @@ impl Digits {
     }
 
     /// Flatten shown as an operation: image `i` as its 28×28 grid and as one row of 784 numbers.
-    pub fn flatten_figure(&self, i: usize) -> Figure {
-        let image = self.image(i);
+    pub fn flatten_figure(&self, i: usize) -> Result<Figure> {
+        let image = self.image(i)?;
         let images = vec![
             GrayImage {
                 width: SIDE,
@@ -338,14 +400,14 @@ impl Digits {
                 caption: "flattened: 784 numbers in a row".into(),
             },
         ];
-        Figure::images(
+        Ok(Figure::images(
             &format!(
                 "Flatten: the network sees a {} as 784 numbers",
                 self.labels[i]
             ),
             images,
             1,
-        )
+        ))
     }
 }
 
@@ -367,56 +429,76 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn parse_csv(text: &str, path: &Path) -> Result<Digits> {
+    let err = |line: usize, column: Option<usize>, message: String| Error::Data {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut d = Digits {
         pixels: Vec::new(),
         labels: Vec::new(),
         source: path.display().to_string(),
     };
-    for (i, line) in text.lines().enumerate() {
+    // Without a header: 784 pixels, then the label. A header naming a `label` column (as some
+    // copies have, often first) says where the label is.
+    let mut label_col = PIXELS;
+    let mut lines = text.lines().enumerate().peekable();
+    if let Some((_, first)) = lines.peek() {
+        let fields: Vec<&str> = first.split(',').map(str::trim).collect();
+        let words = fields.iter().filter(|f| f.parse::<u32>().is_err()).count();
+        let named_label = fields.iter().any(|f| f.eq_ignore_ascii_case("label"));
+        // A header is mostly words (a data row with a typo is still mostly numbers).
+        if named_label || words > fields.len() / 2 {
+            label_col = fields.iter().position(|f| f.eq_ignore_ascii_case("label")).ok_or_else(|| {
+                err(1, None, "the header has no `label` column (expected 784 pixel values and a label per line, or a header naming the label column)".into())
+            })?;
+            lines.next();
+        }
+    }
+    for (i, line) in lines {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
         let fields: Vec<&str> = line.split(',').collect();
         if fields.len() != PIXELS + 1 {
-            return Err(Error::Data {
-                path: path.to_path_buf(),
-                line: i + 1,
-                column: None,
-                message: format!(
-                    "expected 785 values (784 pixels, then the label), found {}",
+            return Err(err(
+                i + 1,
+                None,
+                format!(
+                    "expected 785 values (784 pixels and the label), found {}",
                     fields.len()
                 ),
-            });
+            ));
         }
         for (c, f) in fields.iter().enumerate() {
-            let v: u8 = f.trim().parse().map_err(|_| Error::Data {
-                path: path.to_path_buf(),
-                line: i + 1,
-                column: Some(c + 1),
-                message: format!("'{}' is not a whole number 0–255", f.trim()),
+            let v: u8 = f.trim().parse().map_err(|_| {
+                err(
+                    i + 1,
+                    Some(c + 1),
+                    format!("'{}' is not a whole number 0–255", f.trim()),
+                )
             })?;
-            if c < PIXELS {
+            if c != label_col {
                 d.pixels.push(v);
             } else if v > 9 {
-                return Err(Error::Data {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    column: Some(c + 1),
-                    message: format!("label {v} is not a digit 0–9"),
-                });
+                return Err(err(i + 1, Some(c + 1), format!("label {v} is not a digit 0–9 (is the label in another column? without a header it must be the last)")));
             } else {
                 d.labels.push(v);
             }
         }
     }
     if d.is_empty() {
-        return Err(Error::Data {
-            path: path.to_path_buf(),
-            line: 1,
-            column: None,
-            message: "no digits in the file".into(),
-        });
+        return Err(err(1, None, "no digits in the file".into()));
+    }
+    if d.len() >= 20 && d.labels.iter().all(|&l| l == d.labels[0]) {
+        return Err(err(1, None, format!(
+            "all {} labels are {}: is the label in another column? Without a header it must be the last of the 785 values; add a header naming the `label` column otherwise",
+            d.len(),
+            d.labels[0]
+        )));
     }
     Ok(d)
 }
@@ -645,6 +727,7 @@ impl DigitsModel {
             confusion: ConfusionMatrix::new(&truth, &predicted, &order),
             predictions,
             data: digits.source.clone(),
+            digits: digits.clone(),
         })
     }
 
@@ -725,6 +808,8 @@ pub struct DigitsEvaluation {
     pub predictions: Vec<Prediction>,
     /// The data's source.
     pub data: String,
+    /// The images that were evaluated.
+    pub digits: Digits,
 }
 
 impl DigitsEvaluation {
@@ -739,7 +824,8 @@ impl DigitsEvaluation {
     }
 
     /// The `n` wrong answers the model was most sure of, as a captioned grid.
-    pub fn confidently_wrong(&self, digits: &Digits, n: usize) -> Figure {
+    pub fn confidently_wrong(&self, n: usize) -> Figure {
+        let digits = &self.digits;
         let mut wrong: Vec<(usize, f32)> = self
             .predictions
             .iter()
@@ -754,7 +840,7 @@ impl DigitsEvaluation {
             .map(|&(i, p)| GrayImage {
                 width: SIDE,
                 height: SIDE,
-                pixels: digits.image(i),
+                pixels: digits.pixels_of(i).to_vec(),
                 caption: format!(
                     "{} → {} ({:.0}%)",
                     digits.labels[i],

@@ -133,7 +133,13 @@ fn download(
         let _ = std::fs::remove_file(&part);
         have = 0;
     }
-    let mut request = ureq::get(url).timeout(std::time::Duration::from_secs(60));
+    // Timeouts per connection attempt and per read, not for the whole download: a slow
+    // connection still finishes a large file.
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(std::time::Duration::from_secs(20))
+        .timeout_read(std::time::Duration::from_secs(60))
+        .build();
+    let mut request = agent.get(url);
     if have > 0 {
         request = request.set("Range", &format!("bytes={have}-"));
     }

@@ -37,6 +37,14 @@ fn default_set_has_500_of_each_digit() {
     }
     let (train, val) = d.split(500, 3).unwrap();
     assert_eq!((train.len(), val.len()), (4500, 500));
+    let odd = d.sample(977, 1);
+    for holdout in [1, 7, 99, 500] {
+        assert_eq!(
+            odd.split(holdout, 2).unwrap().1.len(),
+            holdout,
+            "exactly the images asked for"
+        );
+    }
     assert!(
         val.labels.iter().filter(|&&l| l == 7).count() == 50,
         "the split keeps the balance"
@@ -150,7 +158,8 @@ fn same_seed_same_model_file_and_files_round_trip() {
     std::fs::write(&path, &a).unwrap();
     let m = DigitsModel::load(&path).unwrap();
     assert_eq!(m.to_bytes(), a);
-    let p = m.predict(&d.image(0)).unwrap();
+    let p = m.predict(&d.image(0).unwrap()).unwrap();
+    assert!(d.image(60).is_err());
     assert!((p.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     assert!(m.predict(&[0; 10]).is_err());
 }
@@ -234,4 +243,107 @@ fn cli_train_then_eval_json() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.tkf"));
+}
+
+#[test]
+fn model_headers_with_absurd_sizes_are_refused_without_allocating() {
+    let dir = scratch("absurd");
+    let file = |header: &str| {
+        let mut b = b"TKMF".to_vec();
+        b.extend(1u16.to_le_bytes());
+        b.extend(0u16.to_le_bytes());
+        b.extend((header.len() as u32).to_le_bytes());
+        b.extend(header.as_bytes());
+        b.extend([0u8; 8]);
+        let crc = tinyml_core::crc32::crc32(&b);
+        b.extend(crc.to_le_bytes());
+        b
+    };
+    let huge = r#"{"kind":"digits-mlp","input":{"Flat":784},"layers":[{"Dense":{"units":1099511627776}}],"labels":[],"tensors":[2]}"#;
+    let p = dir.join("huge.tkf");
+    std::fs::write(&p, file(huge)).unwrap();
+    let e = err_of(DigitsModel::load(&p));
+    assert!(
+        e.contains("huge.tkf") && e.contains("larger than") || e.contains("more than"),
+        "{e}"
+    );
+    let wrapping = r#"{"kind":"digits-mlp","input":{"Flat":784},"layers":[{"Dense":{"units":10}}],"labels":[],"tensors":[18446744073709551615,2]}"#;
+    let p = dir.join("wrap.tkf");
+    std::fs::write(&p, file(wrapping)).unwrap();
+    let e = err_of(DigitsModel::load(&p));
+    assert!(e.contains("its layers need [7840, 10]"), "{e}");
+}
+
+#[test]
+fn csv_variants_header_label_first_and_bom() {
+    let dir = scratch("csv-variants");
+    let d = Digits::course_default().sample(30, 4);
+    let mut header = String::from("\u{feff}label");
+    for i in 0..PIXELS {
+        header += &format!(",pixel{i}");
+    }
+    let mut text = header + "\n";
+    for i in 0..d.len() {
+        let px: Vec<String> = d.image(i).unwrap().iter().map(|p| p.to_string()).collect();
+        text += &format!("{},{}\n", d.labels[i], px.join(","));
+    }
+    let f = dir.join("kaggle.csv");
+    std::fs::write(&f, &text).unwrap();
+    let back = Digits::load(&f, false).unwrap();
+    assert_eq!(
+        (back.labels.clone(), back.pixels.clone()),
+        (d.labels.clone(), d.pixels.clone())
+    );
+    // Label first without a header: every "label" read from the last pixel is 0.
+    let no_header: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let f = dir.join("label-first.csv");
+    std::fs::write(&f, no_header).unwrap();
+    let e = err_of(Digits::load(&f, false));
+    assert!(
+        e.contains("all 30 labels are 0") && e.contains("another column"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dotted_idx_names_and_training_never_uses_the_test_set() {
+    let dir = scratch("dotted");
+    let d = small();
+    let (images, labels) = d.save_idx(&dir, "t10k").unwrap();
+    let dotted = scratch("dotted-names");
+    std::fs::copy(&images, dotted.join("train-images.idx3-ubyte")).unwrap();
+    std::fs::copy(&labels, dotted.join("train-labels.idx1-ubyte")).unwrap();
+    assert_eq!(Digits::load(&dotted, false).unwrap().len(), 60);
+    assert_eq!(
+        Digits::load(dotted.join("train-images.idx3-ubyte"), false)
+            .unwrap()
+            .len(),
+        60
+    );
+    let e = err_of(Digits::load(&dir, false));
+    assert!(e.contains("only the test set"), "{e}");
+    assert_eq!(Digits::load(&dir, true).unwrap().len(), 60);
+}
+
+#[test]
+fn cli_names_the_argument_that_is_out_of_range() {
+    let o = tinyml(&[
+        "digits",
+        "train",
+        "--validation",
+        "0",
+        "--out",
+        "/tmp/never.tkf",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid validation"));
+    let o = tinyml(&[
+        "digits",
+        "train",
+        "--augment",
+        "1000",
+        "--out",
+        "/tmp/never.tkf",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid augment"));
 }

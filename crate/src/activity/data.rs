@@ -590,6 +590,8 @@ struct Session {
 
 fn read_sessions(path: &Path) -> Result<Vec<Session>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    // Spreadsheets save "CSV UTF-8" with an invisible byte-order mark first.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let data_err = |line: usize, column: Option<usize>, message: String| Error::Data {
         path: path.to_path_buf(),
         line,

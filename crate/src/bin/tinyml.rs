@@ -378,6 +378,12 @@ fn activity(cmd: ActivityCmd) -> Result<()> {
             seconds,
             seed,
         } => {
+            if seconds > 3600 {
+                return Err(Error::param(
+                    "seconds",
+                    format!("{seconds} (use up to 3600 per person and activity)"),
+                ));
+            }
             let data = ActivityData::generator()
                 .people(people)
                 .seconds_per_activity(seconds)
@@ -548,8 +554,26 @@ fn digits(cmd: DigitsCmd) -> Result<()> {
             json,
         } => {
             let architecture = Architecture::parse(&model)?;
+            if !(1..=10_000).contains(&epochs) {
+                return Err(Error::param("epochs", format!("{epochs} (use 1 to 10000)")));
+            }
+            if augment > 20 {
+                return Err(Error::param(
+                    "augment",
+                    format!("{augment} shifted copies of every image (use 0 to 20)"),
+                ));
+            }
             let all = load(&data, false)?;
-            let (train, val) = all.split(validation, seed)?;
+            let (train, val) = all.split(validation, seed).map_err(|_| {
+                Error::param(
+                    "validation",
+                    format!(
+                        "{validation}: hold out 1 to {} of the {} images",
+                        all.len().saturating_sub(1),
+                        all.len()
+                    ),
+                )
+            })?;
             let mut m = DigitsModel::new(architecture, seed);
             let params = TrainParams::new()
                 .epochs(epochs)
@@ -576,6 +600,9 @@ fn digits(cmd: DigitsCmd) -> Result<()> {
         }
         DigitsCmd::Eval { model, data, json } => {
             let m = DigitsModel::load(&model)?;
+            if data.is_none() && !json {
+                println!("note: scoring the embedded 5,000 digits, which `tinyml digits train` trains on by default; pass --data with the MNIST test set (`tinyml data fetch mnist`) for an honest score");
+            }
             let eval = m.evaluate(&load(&data, true)?)?;
             if json {
                 print_json(&eval.json());

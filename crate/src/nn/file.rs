@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Layer, Network, Shape};
+use super::{tensor_lengths, Layer, Network, Shape};
 use crate::error::{Error, Result};
 use tinyml_core::crc32::crc32;
 
@@ -110,7 +110,17 @@ impl Network {
         }
         let header: ModelHeader =
             serde_json::from_slice(&bytes[12..12 + h]).map_err(|e| bad(format!("header: {e}")))?;
-        let floats: usize = header.tensors.iter().sum();
+        // The layers say how many weights there must be: check that before reading or
+        // allocating anything (a header may claim absurd sizes).
+        let lengths =
+            tensor_lengths(header.input, &header.layers).map_err(|e| bad(e.to_string()))?;
+        if lengths != header.tensors {
+            return Err(bad(format!(
+                "the header lists weight tensors of {:?} values, but its layers need {lengths:?}",
+                header.tensors
+            )));
+        }
+        let floats: usize = lengths.iter().sum();
         let expected = 12 + h + 4 * floats + 4;
         if bytes.len() != expected {
             return Err(bad(format!(

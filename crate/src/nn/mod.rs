@@ -10,7 +10,7 @@
 //! features `(row, column, channel)`.
 
 pub mod file;
-pub mod ops;
+pub(crate) mod ops;
 mod train;
 
 use dfdx::prelude::*;
@@ -106,7 +106,7 @@ impl Shape {
                 height,
                 width,
                 channels,
-            } => height * width * channels,
+            } => height.saturating_mul(width).saturating_mul(channels),
             Shape::Flat(n) => n,
         }
     }
@@ -286,6 +286,7 @@ impl Network {
     /// A network on `input` with `layers`, its weights drawn with `seed` (He initialisation for
     /// layers followed by ReLU, Glorot otherwise; biases zero). Checks every shape first.
     pub fn new(input: Shape, layers: Vec<Layer>, seed: u64) -> Result<Network> {
+        tensor_lengths(input, &layers)?;
         let shapes = shapes(input, &layers)?;
         let mut rng = Rng::new(seed);
         let dev = Cpu::seed_from_u64(seed);
@@ -473,14 +474,56 @@ fn shapes(input: Shape, layers: &[Layer]) -> Result<Vec<Shape>> {
     if input.is_empty() {
         return Err(Error::Model("the input shape is empty".into()));
     }
+    let too_big = |what: String| {
+        Error::Model(format!(
+            "{what} is larger than the kit trains ({MAX_VALUES} values)"
+        ))
+    };
+    if input.len() > MAX_VALUES {
+        return Err(too_big("the input".into()));
+    }
     let mut shapes = vec![input];
     for (i, layer) in layers.iter().enumerate() {
         let next = layer
             .output_shape(shapes[i])
             .map_err(|e| Error::Model(format!("layer {} ({layer:?}): {e}", i + 1)))?;
+        if next.len() > MAX_VALUES {
+            return Err(too_big(format!("layer {}'s output", i + 1)));
+        }
         shapes.push(next);
     }
     Ok(shapes)
+}
+
+/// The most values one activation or one weight tensor may hold (256 MB of `f32`): a bound
+/// that keeps a malformed model file from asking for absurd memory.
+pub const MAX_VALUES: usize = 1 << 26;
+
+/// The length of every weight tensor of `layers` on `input` (weight, then bias, layer by layer),
+/// checking shapes and sizes without allocating anything.
+pub fn tensor_lengths(input: Shape, layers: &[Layer]) -> Result<Vec<usize>> {
+    let shapes = shapes(input, layers)?;
+    let mut lengths = Vec::new();
+    let mut total = 0usize;
+    for (i, layer) in layers.iter().enumerate() {
+        if let Some(((fan_in, fan_out), bias)) = layer.param_shapes(shapes[i]) {
+            let weight = fan_in.checked_mul(fan_out).filter(|&n| n <= MAX_VALUES);
+            let Some(weight) = weight else {
+                return Err(Error::Model(format!(
+                    "layer {} ({layer:?}) would have more than {MAX_VALUES} weights",
+                    i + 1
+                )));
+            };
+            total = total.saturating_add(weight).saturating_add(bias);
+            lengths.extend([weight, bias]);
+        }
+    }
+    if total > MAX_VALUES {
+        return Err(Error::Model(format!(
+            "the network would have {total} weights, more than the kit trains ({MAX_VALUES})"
+        )));
+    }
+    Ok(lengths)
 }
 
 /// A batch of inputs as the first activation: `[batch*h*w, c]` for images, `[batch, n]` flat.

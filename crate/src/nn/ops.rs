@@ -177,7 +177,10 @@ fn for_each_tap(img: Image, win: Window, mut f: impl FnMut(usize, usize, usize))
 
 /// Adds `bias` (one value per column) to every row of `y`. Backward: `y`'s gradient is the
 /// output's (moved, not copied), the bias's is the sum of each column of it.
-pub fn add_bias<E: Dtype, T: Tape<E, Cpu>>(y: T2<E, T>, bias: Tensor<(usize,), E, Cpu, T>) -> T2<E, T> {
+pub fn add_bias<E: Dtype, T: Tape<E, Cpu>>(
+    y: T2<E, T>,
+    bias: Tensor<(usize,), E, Cpu, T>,
+) -> T2<E, T> {
     let (y, tape_y) = y.split_tape();
     let (bias, tape_b) = bias.split_tape();
     let mut tape = tape_y.merge(tape_b);
