@@ -179,8 +179,15 @@ impl TrainParams {
         let per = net.input.len();
         let classes = net.outputs();
         check_examples(inputs, labels, per, classes, "training")?;
-        if let Some((vx, vy)) = validation {
-            check_examples(vx, vy, per, classes, "validation")?;
+        match validation {
+            Some((vx, vy)) => check_examples(vx, vy, per, classes, "validation")?,
+            None if self.patience.is_some() => {
+                return Err(Error::param(
+                    "early_stopping",
+                    "needs a validation set to watch: pass one, or train without early stopping",
+                ));
+            }
+            None => {}
         }
         let n = labels.len();
         let mut rng = Rng::new(self.seed);
