@@ -132,6 +132,7 @@ pub struct Figure {
     x_markers: Vec<Marker>,
     y_markers: Vec<Marker>,
     size_px: (u32, u32),
+    legend_low: bool,
 }
 
 impl Figure {
@@ -145,6 +146,7 @@ impl Figure {
             x_markers: Vec::new(),
             y_markers: Vec::new(),
             size_px: (800, 500),
+            legend_low: false,
         }
     }
 
@@ -261,6 +263,13 @@ impl Figure {
         self
     }
 
+    /// Puts the legend in the lower right corner (default: upper right), where it hides no
+    /// curve that rises to the top.
+    pub fn legend_lower_right(mut self) -> Figure {
+        self.legend_low = true;
+        self
+    }
+
     /// Sets the size in pixels (default 800 × 500).
     pub fn size(mut self, width_px: u32, height_px: u32) -> Figure {
         self.size_px = (width_px.max(200), height_px.max(150));
@@ -335,6 +344,14 @@ impl Figure {
         Error::Figure {
             title: self.title.clone(),
             message: e.to_string(),
+        }
+    }
+
+    fn legend_position(&self) -> SeriesLabelPosition {
+        if self.legend_low {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
         }
     }
 
@@ -431,7 +448,7 @@ impl Figure {
                 .label_font((FAMILY, 15))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK.mix(0.4))
-                .position(SeriesLabelPosition::UpperRight)
+                .position(self.legend_position())
                 .draw()?;
         }
         Ok(())
@@ -509,6 +526,8 @@ impl Figure {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;
         let base = y0;
+        // One number format for every bar: decimals for all when any value has them.
+        let fractional = bars.iter().any(|b| b.1.fract() != 0.0 && b.1.abs() < 1e6);
         let text =
             TextStyle::from((FAMILY, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
         for (i, (bar, value)) in bars.iter().zip(&values).enumerate() {
@@ -523,7 +542,12 @@ impl Figure {
                 color.mix(0.85).filled(),
             );
             chart.draw_series(std::iter::once(rect))?;
-            let label = Text::new(format_value(bar.1), (SegmentValue::CenterOf(i), v), &text);
+            let shown = if fractional {
+                format!("{:.2}", bar.1)
+            } else {
+                format_value(bar.1)
+            };
+            let label = Text::new(shown, (SegmentValue::CenterOf(i), v), &text);
             chart.draw_series(std::iter::once(label))?;
         }
         Ok(())
@@ -583,7 +607,7 @@ impl Figure {
             .label_font((FAMILY, 15))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(self.legend_position())
             .draw()?;
         Ok(())
     }

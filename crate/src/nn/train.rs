@@ -59,6 +59,7 @@ impl History {
             .line("training accuracy", at(|e| Some(e.train_accuracy)))
             .line("validation accuracy", at(|e| e.val_accuracy))
             .x_marker(self.kept_epoch as f64, "kept")
+            .legend_lower_right()
     }
 
     /// Shows the figure in Jupyter.
