@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::activity::{ActivityData, ActivityModel, Features, Method, SpeedRules};
 use crate::audit::{DataAudit, GroupAccuracy};
-use crate::digits::{Architecture, Digits, DigitsModel};
+use crate::digits::{Architecture, Digits, DigitsEvaluation, DigitsModel};
 use crate::error::{Error, Result};
 use crate::learn::{ThresholdLearner, TrainingRun};
 use crate::metrics::{percent, Evaluation};
@@ -66,18 +66,13 @@ impl Day1 {
         let mut tree = None;
         for method in Method::ALL {
             let model = ActivityModel::params(method).fit(&train)?;
-            models.push(model.evaluate(&test)?);
+            let (overall, per_person) = model.evaluate_per_person(&test)?;
+            models.push(overall);
             if method == Method::DecisionTree {
-                tree = Some(model);
+                tree = Some((model, per_person));
             }
         }
-        let tree = tree.expect("Method::ALL has the decision tree");
-        let per_person = GroupAccuracy::new(
-            &test.labels(),
-            &tree.predict(&test)?,
-            &test.people(),
-            "person",
-        );
+        let (tree, per_person) = tree.expect("Method::ALL has the decision tree");
         let training = ThresholdLearner::params()
             .fit_activities(data, "WALKING", "RUNNING")
             .map_err(|e| e.to_string());
@@ -274,12 +269,34 @@ pub struct DigitsLesson {
     pub train: Digits,
     /// Held-out images the accuracy is measured on.
     pub validation: Digits,
-    /// The trained MLP and its history.
-    pub mlp: (DigitsModel, History),
-    /// The trained CNN and its history.
-    pub cnn: (DigitsModel, History),
+    /// The trained MLP.
+    pub mlp: TrainedDigits,
+    /// The trained CNN.
+    pub cnn: TrainedDigits,
     /// MLP validation accuracy by training-set size.
     pub by_size: Vec<(usize, f64)>,
+}
+
+/// A trained digits model, its training history and its evaluation on the validation images.
+#[derive(Debug, Clone)]
+pub struct TrainedDigits {
+    /// The model.
+    pub model: DigitsModel,
+    /// Its epochs.
+    pub history: History,
+    /// How it does on the lesson's validation images.
+    pub eval: DigitsEvaluation,
+}
+
+impl TrainedDigits {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "parameters": self.model.parameter_count(),
+            "validation_accuracy": self.eval.accuracy(),
+            "kept_epoch": self.history.kept_epoch,
+            "epochs": self.history.epochs.len(),
+        })
+    }
 }
 
 /// The published state of the art on MNIST the slides quote (an ensemble of CNNs, 2020).
@@ -295,10 +312,15 @@ impl DigitsLesson {
             .early_stopping(5)
             .seed(seed)
             .progress(false);
-        let fit = |arch| -> Result<(DigitsModel, History)> {
-            let mut m = DigitsModel::new(arch, seed);
-            let h = m.fit(&augmented, &validation, &params)?;
-            Ok((m, h))
+        let fit = |arch| -> Result<TrainedDigits> {
+            let mut model = DigitsModel::new(arch, seed);
+            let history = model.fit(&augmented, &validation, &params)?;
+            let eval = model.evaluate(&validation)?;
+            Ok(TrainedDigits {
+                model,
+                history,
+                eval,
+            })
         };
         let (mlp, cnn) = (fit(Architecture::Mlp)?, fit(Architecture::Cnn)?);
         let mut by_size = Vec::new();
@@ -322,16 +344,18 @@ impl DigitsLesson {
     }
 
     /// Summary rows.
-    pub fn summary(&self, t: &mut Table) -> Result<()> {
-        for (name, (m, h)) in [("MLP", &self.mlp), ("CNN", &self.cnn)] {
-            let acc = m.evaluate(&self.validation)?.accuracy();
+    pub fn summary(&self, t: &mut Table) {
+        for (name, trained) in [("MLP", &self.mlp), ("CNN", &self.cnn)] {
             t.push(vec![
-                format!("digits {name} ({} parameters)", m.parameter_count()),
+                format!(
+                    "digits {name} ({} parameters)",
+                    trained.model.parameter_count()
+                ),
                 format!(
                     "validation {} on {} held-out digits (epoch {})",
-                    percent(acc),
+                    percent(trained.eval.accuracy()),
                     self.validation.len(),
-                    h.kept_epoch
+                    trained.history.kept_epoch
                 ),
             ]);
         }
@@ -339,28 +363,22 @@ impl DigitsLesson {
             "MNIST state of the art (slides)".into(),
             percent(MNIST_STATE_OF_THE_ART),
         ]);
-        Ok(())
     }
 
     /// JSON.
-    pub fn json(&self) -> Result<serde_json::Value> {
-        let model = |m: &DigitsModel, h: &History| -> Result<serde_json::Value> {
-            Ok(
-                serde_json::json!({ "parameters": m.parameter_count(), "validation_accuracy": m.evaluate(&self.validation)?.accuracy(), "kept_epoch": h.kept_epoch, "epochs": h.epochs.len() }),
-            )
-        };
-        Ok(serde_json::json!({
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
             "train": self.train.len(),
             "validation": self.validation.len(),
-            "mlp": model(&self.mlp.0, &self.mlp.1)?,
-            "cnn": model(&self.cnn.0, &self.cnn.1)?,
+            "mlp": self.mlp.json(),
+            "cnn": self.cnn.json(),
             "accuracy_by_train_size": self.by_size,
-        }))
+        })
     }
 
     /// The lesson's figures.
     pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
-        let eval = self.cnn.0.evaluate(&self.validation)?;
+        let eval = &self.cnn.eval;
         let seven = self
             .validation
             .labels
@@ -377,9 +395,12 @@ impl DigitsLesson {
             ("flatten".into(), self.train.flatten_figure(0)?),
             (
                 "mlp-training".into(),
-                self.mlp.1.figure("MLP 784-128-10: training"),
+                self.mlp.history.figure("MLP 784-128-10: training"),
             ),
-            ("cnn-training".into(), self.cnn.1.figure("CNN: training")),
+            (
+                "cnn-training".into(),
+                self.cnn.history.figure("CNN: training"),
+            ),
             (
                 "cnn-confusion".into(),
                 eval.confusion.figure(&format!(
@@ -387,10 +408,7 @@ impl DigitsLesson {
                     percent(eval.accuracy())
                 )),
             ),
-            (
-                "prediction".into(),
-                self.cnn.0.predict(&self.validation.image(seven)?)?.figure(),
-            ),
+            ("prediction".into(), eval.predictions[seven].figure()),
             ("confidently-wrong".into(), eval.confidently_wrong(10)),
             (
                 "accuracy-vs-size".into(),
@@ -425,17 +443,17 @@ impl Course {
     }
 
     /// The summary table `tinyml course` prints.
-    pub fn summary(&self) -> Result<Table> {
+    pub fn summary(&self) -> Table {
         let mut t = self.day1.summary();
-        self.digits.summary(&mut t)?;
-        Ok(t)
+        self.digits.summary(&mut t);
+        t
     }
 
     /// Everything as JSON: the Day 1 keys and `digits`.
-    pub fn json(&self) -> Result<serde_json::Value> {
+    pub fn json(&self) -> serde_json::Value {
         let mut j = self.day1.json();
-        j["digits"] = self.digits.json()?;
-        Ok(j)
+        j["digits"] = self.digits.json();
+        j
     }
 
     /// Every figure, with file stems in course order.

@@ -347,12 +347,23 @@ impl Figure {
         }
     }
 
-    fn legend_position(&self) -> SeriesLabelPosition {
-        if self.legend_low {
+    /// The legend of the series drawn so far, in the corner [`Figure::legend_lower_right`] picks.
+    fn draw_legend<'a, DB: DrawingBackend + 'a>(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    ) -> DrawResult<DB> {
+        let position = if self.legend_low {
             SeriesLabelPosition::LowerRight
         } else {
             SeriesLabelPosition::UpperRight
-        }
+        };
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .position(position)
+            .draw()
     }
 
     fn y_value(&self, y: f64) -> Option<f64> {
@@ -443,13 +454,7 @@ impl Figure {
         }
         self.draw_markers(&mut chart, (x0, x1), (y0, y1))?;
         if series.iter().any(|s| !s.name.is_empty()) {
-            chart
-                .configure_series_labels()
-                .label_font((FAMILY, 15))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.4))
-                .position(self.legend_position())
-                .draw()?;
+            self.draw_legend(&mut chart)?;
         }
         Ok(())
     }
@@ -602,14 +607,7 @@ impl Figure {
                 });
         }
         self.draw_markers(&mut chart, (lo, hi), (0.0, top))?;
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(self.legend_position())
-            .draw()?;
-        Ok(())
+        self.draw_legend(&mut chart)
     }
 
     fn draw_images<DB: DrawingBackend>(

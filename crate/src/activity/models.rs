@@ -12,6 +12,7 @@ use rustfft::{num_complex::Complex, FftPlanner};
 use tinyml_core::imu::{window_features, FEATURE_COUNT, FEATURE_NAMES};
 
 use super::data::{ActivityData, ACTIVITIES};
+use crate::audit::GroupAccuracy;
 use crate::error::{Error, Result};
 use crate::metrics::{ordered_labels, Evaluation};
 use crate::plot::{Figure, Table};
@@ -420,13 +421,23 @@ impl ActivityModel {
 
     /// Predicts every window of `data` and scores the predictions.
     pub fn evaluate(&self, data: &ActivityData) -> Result<Evaluation> {
+        Ok(self.evaluate_per_person(data)?.0)
+    }
+
+    /// Scores the predictions overall and for each person, predicting once.
+    pub fn evaluate_per_person(&self, data: &ActivityData) -> Result<(Evaluation, GroupAccuracy)> {
         let predicted = self.predict(data)?;
-        Ok(Evaluation::new(
+        let truth = data.labels();
+        let overall = Evaluation::new(
             self.method.name(),
             &data.source,
-            &data.labels(),
+            &truth,
             &predicted,
             &ACTIVITIES,
+        );
+        Ok((
+            overall,
+            GroupAccuracy::new(&truth, &predicted, &data.people(), "person"),
         ))
     }
 

@@ -5,7 +5,7 @@ use std::process::{Command, ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 use tinyml_kit::activity::{ActivityData, ActivityModel, Method, SpeedRules};
-use tinyml_kit::audit::{DataAudit, GroupAccuracy};
+use tinyml_kit::audit::DataAudit;
 use tinyml_kit::course::{write_figures, Course};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
@@ -340,7 +340,7 @@ fn course(out: &Path, data: &ActivityData, digits: &Digits, json: bool) -> Resul
         println!("running every lesson (about a minute: the digits lesson trains two networks)...");
     }
     let course = Course::run(data, digits)?;
-    let summary = course.json()?;
+    let summary = course.json();
     let written = write_figures(&course.figures()?, out, "tinyml-kit course run")?;
     let path = out.join("summary.json");
     std::fs::write(
@@ -359,7 +359,7 @@ fn course(out: &Path, data: &ActivityData, digits: &Digits, json: bool) -> Resul
             digits.source,
             digits.len()
         );
-        print!("{}", course.summary()?);
+        print!("{}", course.summary());
         println!(
             "\nwrote {} figures and summary.json to {} (open {})",
             (written.len() - 1) / 2,
@@ -444,13 +444,7 @@ fn activity(cmd: ActivityCmd) -> Result<()> {
             let mut results = Vec::new();
             for method in methods {
                 let m = ActivityModel::params(method).fit(&train)?;
-                let eval = m.evaluate(&test)?;
-                let per_person = GroupAccuracy::new(
-                    &test.labels(),
-                    &m.predict(&test)?,
-                    &test.people(),
-                    "person",
-                );
+                let (eval, per_person) = m.evaluate_per_person(&test)?;
                 if !json {
                     println!(
                         "{}: accuracy {} on held-out people {}",

@@ -132,20 +132,6 @@ impl Layer {
                 ))),
             }
         };
-        let conv_size = |size: usize,
-                         kernel: usize,
-                         stride: usize,
-                         padding: Padding|
-         -> Result<usize> {
-            if kernel == 0 || stride == 0 {
-                return Err(Error::Model("kernel and stride must be at least 1".into()));
-            }
-            match padding {
-                Padding::Same => Ok(size.div_ceil(stride)),
-                Padding::Valid if size >= kernel => Ok((size - kernel) / stride + 1),
-                Padding::Valid => Err(Error::Model(format!("a {kernel}×{kernel} kernel does not fit in {size} pixels: use Padding::Same or a smaller kernel"))),
-            }
-        };
         Ok(match *self {
             Layer::Dense { units } => match input {
                 Shape::Flat(_) if units > 0 => Shape::Flat(units),
@@ -167,8 +153,8 @@ impl Layer {
                     return Err(Error::Model("Conv2d needs at least 1 filter".into()));
                 }
                 Shape::Image {
-                    height: conv_size(h, kernel, stride, padding)?,
-                    width: conv_size(w, kernel, stride, padding)?,
+                    height: conv_output(h, kernel, stride, padding)?,
+                    width: conv_output(w, kernel, stride, padding)?,
                     channels: filters,
                 }
             }
@@ -179,8 +165,8 @@ impl Layer {
             } => {
                 let (h, w, c) = image("DepthwiseConv2d")?;
                 Shape::Image {
-                    height: conv_size(h, kernel, stride, padding)?,
-                    width: conv_size(w, kernel, stride, padding)?,
+                    height: conv_output(h, kernel, stride, padding)?,
+                    width: conv_output(w, kernel, stride, padding)?,
                     channels: c,
                 }
             }
@@ -226,11 +212,11 @@ impl Layer {
             } => (kernel, stride, padding),
             _ => return None,
         };
-        let out = |size: usize| match padding {
-            Padding::Same => size.div_ceil(stride),
-            Padding::Valid => (size - kernel) / stride + 1,
-        };
-        let (oh, ow) = (out(h), out(w));
+        // The sizes were checked when the network was built.
+        let (oh, ow) = (
+            conv_output(h, kernel, stride, padding).ok()?,
+            conv_output(w, kernel, stride, padding).ok()?,
+        );
         // Same padding: the total padding needed, with the extra row/column after (TFLite's rule).
         let pad_before = match padding {
             Padding::Same => ((oh - 1) * stride + kernel).saturating_sub(h) / 2,
@@ -260,6 +246,20 @@ impl Layer {
             }
             _ => None,
         }
+    }
+}
+
+/// Output rows (or columns) of a convolution over `size` input rows, or why it cannot run.
+fn conv_output(size: usize, kernel: usize, stride: usize, padding: Padding) -> Result<usize> {
+    if kernel == 0 || stride == 0 {
+        return Err(Error::Model("kernel and stride must be at least 1".into()));
+    }
+    match padding {
+        Padding::Same => Ok(size.div_ceil(stride)),
+        Padding::Valid if size >= kernel => Ok((size - kernel) / stride + 1),
+        Padding::Valid => Err(Error::Model(format!(
+            "a {kernel}×{kernel} kernel does not fit in {size} pixels: use Padding::Same or a smaller kernel"
+        ))),
     }
 }
 
@@ -387,10 +387,9 @@ impl Network {
         // Chunks bound the memory of im2col for big evaluation sets.
         for chunk in inputs.chunks(256 * per) {
             let x = to_input(&self.dev, chunk, self.input);
-            let params: Vec<Option<Params<f32>>> = self.params.clone();
             out.extend(ops::values(&forward::<f32, NoneTape>(
                 &self.layers,
-                &params,
+                &self.params,
                 self.input,
                 x,
                 chunk.len() / per,

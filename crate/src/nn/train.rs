@@ -208,7 +208,8 @@ impl TrainParams {
             epochs: Vec::new(),
             kept_epoch: 0,
         };
-        let mut best: Option<(f64, Vec<Vec<f32>>)> = None;
+        // (validation accuracy, epoch, weights) of the best epoch so far.
+        let mut best: Option<(f64, usize, Vec<Vec<f32>>)> = None;
         net.dev = Cpu::seed_from_u64(self.seed);
         // Fresh tensors for the weights: dfdx tells tensors apart by an id from a global counter,
         // and a Jupyter kernel (evcxr) links every cell with its own copy of that counter, so
@@ -291,30 +292,18 @@ impl TrainParams {
             history.epochs.push(report);
             history.kept_epoch = epoch;
             if let (Some(patience), Some(acc)) = (self.patience, val_accuracy) {
-                if best.as_ref().is_none_or(|(b, _)| acc > *b) {
-                    best = Some((acc, net.weights()));
-                    history.kept_epoch = epoch;
-                } else {
-                    let best_epoch = history
-                        .epochs
-                        .iter()
-                        .filter(|e| e.val_accuracy.is_some())
-                        .max_by(|a, b| {
-                            a.val_accuracy
-                                .partial_cmp(&b.val_accuracy)
-                                .unwrap_or(std::cmp::Ordering::Equal)
-                                .then(b.epoch.cmp(&a.epoch))
-                        })
-                        .map(|e| e.epoch)
-                        .unwrap_or(epoch);
-                    history.kept_epoch = best_epoch;
-                    if epoch - best_epoch >= patience {
-                        break;
-                    }
+                // Keep the first epoch with the best validation accuracy.
+                if best.as_ref().is_none_or(|(b, _, _)| acc > *b) {
+                    best = Some((acc, epoch, net.weights()));
+                }
+                let best_epoch = best.as_ref().map_or(epoch, |(_, e, _)| *e);
+                history.kept_epoch = best_epoch;
+                if epoch - best_epoch >= patience {
+                    break;
                 }
             }
         }
-        if let Some((_, weights)) = best {
+        if let Some((_, _, weights)) = best {
             net.set_weights(&weights)?;
         }
         Ok(history)
