@@ -25,6 +25,14 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// An audio file could not be used.
+    #[error("{path}: {message}")]
+    Audio {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// A parameter is out of its range, or parameters contradict each other.
     #[error("invalid {name}: {message}")]
     InvalidParam {

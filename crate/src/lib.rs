@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod activity;
+pub mod audio;
 pub mod audit;
 pub mod course;
 pub mod digits;
@@ -41,6 +42,7 @@ pub mod prelude {
     pub use crate::activity::{
         spectrum_figure, ActivityData, ActivityModel, Features, Method, SpeedRules, ACTIVITIES,
     };
+    pub use crate::audio::{Audio, AudioFeatures, Spectrogram};
     pub use crate::audit::{DataAudit, GroupAccuracy};
     pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
@@ -51,4 +53,5 @@ pub mod prelude {
     pub use crate::search::{
         deep_blue, depth_figure, depth_table, growth_figure, SearchCost, TicTacToe,
     };
+    pub use tinyml_core::mfcc::{FeatureConfig, MelScale};
 }

@@ -82,6 +82,20 @@ pub struct Marker {
     pub label: String,
 }
 
+/// A grid of values drawn as coloured cells over numeric axes, for [`Figure::color_map`]
+/// (spectrograms, MFCC "images").
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColorGrid {
+    /// `values[column][row]`: one column per x step (a frame), row 0 at the bottom.
+    pub values: Vec<Vec<f32>>,
+    /// x of the left edge of column 0 and of the right edge of the last column.
+    pub x_range: (f64, f64),
+    /// y of the bottom edge of row 0 and of the top edge of the last row.
+    pub y_range: (f64, f64),
+    /// Name of the colour scale (for example "dB").
+    pub scale_label: String,
+}
+
 /// A small grayscale picture (0 = background, 255 = ink) with a caption, for [`Figure::images`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrayImage {
@@ -115,6 +129,9 @@ enum Chart {
     Images {
         images: Vec<GrayImage>,
         columns: usize,
+    },
+    ColorMap {
+        grid: ColorGrid,
     },
 }
 
@@ -214,6 +231,12 @@ impl Figure {
         };
         Figure::new(title, "", "", Chart::Images { images, columns })
             .size(width, 60 + rows as u32 * 110)
+    }
+
+    /// Values as coloured cells (dark blue low, yellow high, the viridis scale), for example a
+    /// spectrogram: `grid.values[frame][bin]`.
+    pub fn color_map(title: &str, x_label: &str, y_label: &str, grid: ColorGrid) -> Figure {
+        Figure::new(title, x_label, y_label, Chart::ColorMap { grid }).size(800, 400)
     }
 
     fn push_series(mut self, name: &str, points: Vec<(f64, f64)>, mark: Mark) -> Figure {
@@ -381,6 +404,7 @@ impl Figure {
             Chart::Histograms { groups, bins } => self.draw_histograms(root, groups, *bins),
             Chart::Heatmap { rows, cols, values } => self.draw_heatmap(root, rows, cols, values),
             Chart::Images { images, columns } => self.draw_images(root, images, *columns),
+            Chart::ColorMap { grid } => self.draw_color_map(root, grid),
         }
     }
 
@@ -610,6 +634,62 @@ impl Figure {
         self.draw_legend(&mut chart)
     }
 
+    fn draw_color_map<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        grid: &ColorGrid,
+    ) -> DrawResult<DB> {
+        let (x0, x1) = grid.x_range;
+        let (y0, y1) = grid.y_range;
+        let (x1, y1) = (x1.max(x0 + 1e-9), y1.max(y0 + 1e-9));
+        let (plot, bar) = root.split_horizontally(root.dim_in_pixel().0.saturating_sub(90));
+        let mut chart = self.frame(&plot, 72).build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .x_label_formatter(&|v| format_tick(*v))
+            .y_label_formatter(&|v| format_tick(*v))
+            .label_style((FAMILY, 15))
+            .draw()?;
+        let finite = grid.values.iter().flatten().filter(|v| v.is_finite());
+        let lo = finite.clone().copied().fold(f32::INFINITY, f32::min);
+        let hi = finite.copied().fold(f32::NEG_INFINITY, f32::max);
+        let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 1.0) };
+        let span = (hi - lo).max(f32::MIN_POSITIVE);
+        let columns = grid.values.len().max(1) as f64;
+        let dx = (x1 - x0) / columns;
+        for (c, column) in grid.values.iter().enumerate() {
+            let dy = (y1 - y0) / column.len().max(1) as f64;
+            let cells = column.iter().enumerate().map(|(r, &v)| {
+                let left = x0 + c as f64 * dx;
+                let bottom = y0 + r as f64 * dy;
+                let color = viridis(((v - lo) / span) as f64);
+                Rectangle::new([(left, bottom), (left + dx, bottom + dy)], color.filled())
+            });
+            chart.draw_series(cells)?;
+        }
+        // The colour scale, with its lowest and highest values.
+        let (_, h) = bar.dim_in_pixel();
+        let (top, bottom) = (60i32, h as i32 - 70);
+        let steps = 64;
+        for i in 0..steps {
+            let t = i as f64 / (steps - 1) as f64;
+            let y = bottom - ((bottom - top) as f64 * (i + 1) as f64 / steps as f64) as i32;
+            let y_next = bottom - ((bottom - top) as f64 * i as f64 / steps as f64) as i32;
+            bar.draw(&Rectangle::new(
+                [(10, y), (30, y_next)],
+                viridis(t).filled(),
+            ))?;
+        }
+        let style = TextStyle::from((FAMILY, 14).into_font());
+        bar.draw(&Text::new(format_tick(hi as f64), (34, top - 6), &style))?;
+        bar.draw(&Text::new(format_tick(lo as f64), (34, bottom - 6), &style))?;
+        bar.draw(&Text::new(grid.scale_label.clone(), (6, top - 30), &style))?;
+        Ok(())
+    }
+
     fn draw_images<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -739,6 +819,33 @@ impl Figure {
 
 type DrawResult<DB> =
     std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// The viridis colour scale at `t` in `[0, 1]` (perceptually even, readable in grayscale),
+/// interpolated between nine of its points.
+fn viridis(t: f64) -> RGBColor {
+    const STOPS: [(u8, u8, u8); 9] = [
+        (68, 1, 84),
+        (71, 44, 122),
+        (59, 81, 139),
+        (44, 113, 142),
+        (33, 144, 141),
+        (39, 173, 129),
+        (92, 200, 99),
+        (170, 220, 50),
+        (253, 231, 37),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let at = t * (STOPS.len() - 1) as f64;
+    let i = (at.floor() as usize).min(STOPS.len() - 2);
+    let f = at - i as f64;
+    let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * f).round() as u8;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
 
 /// `(min, max)` of the finite values, widened by `pad` of the span on each side; never empty.
 fn padded_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {

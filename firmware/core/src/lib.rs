@@ -7,6 +7,7 @@
 //!
 //! What is here so far:
 //! - [`imu`]: features of one accelerometer window (Day 1 activity detection, Day 3 on the board);
+//! - [`fft`] and [`mfcc`]: the keyword spotter's audio front end (real FFT, log-mel, MFCC);
 //! - [`crc32`]: the checksum of model files and serial frames.
 //!
 //! Float maths goes through [`libm`], a software implementation that gives the same bits on
@@ -16,5 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod crc32;
+pub mod fft;
 pub mod imu;
+pub mod mfcc;
 pub mod spectrum;

@@ -1,0 +1,763 @@
+//! Log-mel and MFCC features of audio: the keyword spotter's front end, on the laptop and on the
+//! board.
+//!
+//! For each frame of `window_ms` milliseconds, every `stride_ms` milliseconds:
+//! 1. optional pre-emphasis of the whole signal, `y[t] = x[t] - a·x[t-1]` with `x[-1] = 0`;
+//! 2. a periodic Hann window of `window_ms`, centred in an FFT frame of `fft_len` samples (the
+//!    next power of two unless set), the frame starting at `frame · stride` (no padding at the
+//!    ends, librosa's `center=False`);
+//! 3. the power spectrum `|X[k]|²` from [`crate::fft`];
+//! 4. `num_mel_bins` triangular filters between `fmin_hz` and `fmax_hz`, on the HTK mel scale
+//!    (`2595 log10(1 + f/700)`) or Slaney's (linear below 1 kHz, logarithmic above, librosa's
+//!    default), optionally area-normalised (Slaney's `norm`);
+//! 5. `10 log10(max(energy, 1e-10))`: log-mel in decibels (librosa's `power_to_db` with
+//!    `ref=1.0, amin=1e-10, top_db=None`);
+//! 6. with `num_mfcc > 0`, the orthonormal DCT-II of the log-mel energies, keeping the first
+//!    `num_mfcc` coefficients.
+//!
+//! This is `librosa.feature.mfcc` (0.10/0.11) on a matched configuration; [`FeatureConfig`]
+//! documents the exact call, and the host tests compare against a librosa golden file.
+//!
+//! [`Mfcc::new`] plans everything once (window, FFT, filterbank, DCT table); [`Mfcc::process`]
+//! then allocates nothing. Tables are computed in `f64` with [`libm`] and stored as `f32`; the
+//! per-frame work is `f32` arithmetic in a fixed order and `libm::log10f`, so the laptop and the
+//! Cortex-M4 compute the same bits.
+
+use crate::fft::{FftError, FftScratch, RealFft, MAX_FFT_LEN};
+
+/// Most mel filters.
+pub const MAX_MEL_BINS: usize = 80;
+
+/// Most cepstral coefficients.
+pub const MAX_MFCC: usize = 40;
+
+const MAX_BINS: usize = MAX_FFT_LEN / 2 + 1;
+
+/// Smallest power (before the log), as librosa's `amin`.
+pub const POWER_FLOOR: f32 = 1e-10;
+
+/// Which mel scale places the filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MelScale {
+    /// `mel = 2595 log10(1 + f / 700)` (HTK, TensorFlow; librosa `htk=True`).
+    Htk = 0,
+    /// Linear below 1 kHz, logarithmic above (Slaney's Auditory Toolbox; librosa's default).
+    Slaney = 1,
+}
+
+/// Everything that decides the features. It travels inside the model file, so the board can
+/// never pair a model with features it was not trained on.
+///
+/// [`FeatureConfig::KEYWORDS`] is the course's keyword configuration. With `fft_len = 0`
+/// meaning the next power of two of the window, the matching librosa call is:
+///
+/// ```text
+/// librosa.feature.mfcc(S=librosa.power_to_db(librosa.feature.melspectrogram(
+///     y=y, sr=sample_rate_hz, n_fft=fft_len, hop_length=stride, win_length=window,
+///     window="hann", center=False, power=2.0, n_mels=num_mel_bins, fmin=fmin_hz,
+///     fmax=fmax_hz, htk=(mel_scale == Htk), norm=("slaney" if slaney_norm else None)),
+///     top_db=None), n_mfcc=num_mfcc, dct_type=2, norm="ortho")
+/// ```
+///
+/// with `window` and `stride` in samples, and `y` pre-emphasised first when `preemphasis > 0`
+/// (`y = np.append(y[0], y[1:] - a * y[:-1])`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureConfig {
+    /// Sample rate of the audio, in hertz.
+    pub sample_rate_hz: u32,
+    /// Length of one analysis window, in milliseconds.
+    pub window_ms: u16,
+    /// Step between windows, in milliseconds.
+    pub stride_ms: u16,
+    /// FFT length in samples: a power of two at least the window, or 0 for the next power of two.
+    pub fft_len: u16,
+    /// Number of mel filters.
+    pub num_mel_bins: u16,
+    /// Number of cepstral coefficients; 0 gives log-mel energies instead of MFCCs.
+    pub num_mfcc: u16,
+    /// Lowest filter edge, in hertz.
+    pub fmin_hz: f32,
+    /// Highest filter edge, in hertz (at most half the sample rate).
+    pub fmax_hz: f32,
+    /// Which mel scale places the filters.
+    pub mel_scale: MelScale,
+    /// Scale each filter to unit area (Slaney normalisation, librosa's `norm="slaney"`).
+    pub slaney_norm: bool,
+    /// Pre-emphasis coefficient `a` in `y[t] = x[t] - a·x[t-1]`; 0 turns it off.
+    pub preemphasis: f32,
+}
+
+impl FeatureConfig {
+    /// The course's keyword features: 16 kHz, 30 ms windows every 20 ms (49 frames in 1 s, as
+    /// TensorFlow's micro_speech), 512-point FFT, 40 Slaney mel filters from 20 Hz to 4 kHz
+    /// (speech lives below 4 kHz, and 8 kHz recordings resampled to 16 kHz have nothing above
+    /// it), 13 MFCCs, no pre-emphasis.
+    pub const KEYWORDS: FeatureConfig = FeatureConfig {
+        sample_rate_hz: 16_000,
+        window_ms: 30,
+        stride_ms: 20,
+        fft_len: 0,
+        num_mel_bins: 40,
+        num_mfcc: 13,
+        fmin_hz: 20.0,
+        fmax_hz: 4_000.0,
+        mel_scale: MelScale::Slaney,
+        slaney_norm: true,
+        preemphasis: 0.0,
+    };
+
+    /// Window length in samples.
+    pub fn window_samples(&self) -> usize {
+        self.sample_rate_hz as usize * self.window_ms as usize / 1000
+    }
+
+    /// Stride in samples.
+    pub fn stride_samples(&self) -> usize {
+        self.sample_rate_hz as usize * self.stride_ms as usize / 1000
+    }
+
+    /// FFT length in samples (the next power of two of the window when `fft_len` is 0).
+    pub fn fft_samples(&self) -> usize {
+        if self.fft_len == 0 {
+            self.window_samples().next_power_of_two()
+        } else {
+            self.fft_len as usize
+        }
+    }
+
+    /// Numbers per frame: `num_mfcc`, or `num_mel_bins` for log-mel.
+    pub fn coefficients(&self) -> usize {
+        if self.num_mfcc == 0 {
+            self.num_mel_bins as usize
+        } else {
+            self.num_mfcc as usize
+        }
+    }
+
+    /// Frames in a signal of `samples` samples (0 when shorter than one FFT frame).
+    pub fn frames(&self, samples: usize) -> usize {
+        let (fft, stride) = (self.fft_samples(), self.stride_samples());
+        if samples < fft || stride == 0 {
+            0
+        } else {
+            1 + (samples - fft) / stride
+        }
+    }
+
+    /// Checks every field; [`Mfcc::new`] calls this first.
+    pub fn validate(&self) -> Result<(), MfccError> {
+        let rate = self.sample_rate_hz;
+        if !(1_000..=192_000).contains(&rate) {
+            return Err(MfccError::BadSampleRate);
+        }
+        let exact = |ms: u16| (rate as u64 * ms as u64).is_multiple_of(1000);
+        if self.window_ms == 0 || !exact(self.window_ms) || self.window_samples() < 4 {
+            return Err(MfccError::BadWindow);
+        }
+        if self.stride_ms == 0 || !exact(self.stride_ms) {
+            return Err(MfccError::BadStride);
+        }
+        let fft = self.fft_samples();
+        if !fft.is_power_of_two() || fft < self.window_samples() || fft > MAX_FFT_LEN {
+            return Err(MfccError::BadFftLength);
+        }
+        if self.num_mel_bins < 2 || self.num_mel_bins as usize > MAX_MEL_BINS {
+            return Err(MfccError::BadMelBins);
+        }
+        if self.num_mfcc as usize > MAX_MFCC || self.num_mfcc > self.num_mel_bins {
+            return Err(MfccError::BadMfccCount);
+        }
+        let nyquist = rate as f32 / 2.0;
+        let (lo, hi) = (self.fmin_hz, self.fmax_hz);
+        if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo < hi && hi <= nyquist) {
+            return Err(MfccError::BadFrequencyRange);
+        }
+        if !(self.preemphasis.is_finite() && (0.0..1.0).contains(&self.preemphasis)) {
+            return Err(MfccError::BadPreemphasis);
+        }
+        Ok(())
+    }
+}
+
+/// Why features could not be planned or computed. Codes are stable: they travel over the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MfccError {
+    /// The sample rate is outside 1 kHz to 192 kHz.
+    BadSampleRate = 1,
+    /// The window is zero, under 4 samples, or not a whole number of samples.
+    BadWindow = 2,
+    /// The stride is zero or not a whole number of samples.
+    BadStride = 3,
+    /// The FFT length is not a power of two between the window length and the maximum.
+    BadFftLength = 4,
+    /// The number of mel filters is not between 2 and [`MAX_MEL_BINS`].
+    BadMelBins = 5,
+    /// More MFCCs than [`MAX_MFCC`] or than mel filters.
+    BadMfccCount = 6,
+    /// `fmin_hz` and `fmax_hz` are not `0 <= fmin < fmax <= sample_rate / 2`.
+    BadFrequencyRange = 7,
+    /// The pre-emphasis coefficient is not in `[0, 1)`.
+    BadPreemphasis = 8,
+    /// A mel filter covers no FFT bin: use fewer filters, a longer FFT or a wider range.
+    EmptyMelFilter = 9,
+    /// The signal is shorter than one FFT frame.
+    SignalTooShort = 10,
+    /// `out` does not have `frames × coefficients` values.
+    OutputSizeMismatch = 11,
+    /// A sample is NaN or infinite.
+    NonFiniteSample = 12,
+}
+
+impl MfccError {
+    /// The stable wire code of this error.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<FftError> for MfccError {
+    fn from(_: FftError) -> Self {
+        MfccError::BadFftLength
+    }
+}
+
+/// Hertz to mel on `scale`.
+pub fn hz_to_mel(hz: f64, scale: MelScale) -> f64 {
+    match scale {
+        MelScale::Htk => 2595.0 * libm::log10(1.0 + hz / 700.0),
+        MelScale::Slaney => {
+            let (linear_step, log_start_hz) = (200.0 / 3.0, 1000.0);
+            if hz < log_start_hz {
+                hz / linear_step
+            } else {
+                log_start_hz / linear_step + libm::log(hz / log_start_hz) / slaney_log_step()
+            }
+        }
+    }
+}
+
+/// Mel to hertz on `scale` (the inverse of [`hz_to_mel`]).
+pub fn mel_to_hz(mel: f64, scale: MelScale) -> f64 {
+    match scale {
+        MelScale::Htk => 700.0 * (libm::pow(10.0, mel / 2595.0) - 1.0),
+        MelScale::Slaney => {
+            let (linear_step, log_start_hz) = (200.0 / 3.0, 1000.0);
+            let log_start_mel = log_start_hz / linear_step;
+            if mel < log_start_mel {
+                mel * linear_step
+            } else {
+                log_start_hz * libm::exp(slaney_log_step() * (mel - log_start_mel))
+            }
+        }
+    }
+}
+
+fn slaney_log_step() -> f64 {
+    libm::log(6.4) / 27.0
+}
+
+/// A planned feature extractor: build once with [`Mfcc::new`], then [`Mfcc::process`] any
+/// number of signals without allocating. About 30 KB, so the board keeps one in a `static`.
+#[derive(Clone)]
+pub struct Mfcc {
+    config: FeatureConfig,
+    fft: RealFft,
+    /// Hann window of `window_samples`, centred in `fft_samples` (zeros around it).
+    window: [f32; MAX_FFT_LEN],
+    /// Filter `m` covers FFT bins `filter_start[m] ..` with `filter_len[m]` weights, stored from
+    /// `filter_offset[m]` in `filter_weights` (each bin is in at most two filters).
+    filter_start: [u16; MAX_MEL_BINS],
+    filter_len: [u16; MAX_MEL_BINS],
+    filter_offset: [u16; MAX_MEL_BINS],
+    filter_weights: [f32; 2 * MAX_BINS],
+    /// `dct[c * num_mel_bins + m]`: orthonormal DCT-II.
+    dct: [f32; MAX_MFCC * MAX_MEL_BINS],
+}
+
+impl Mfcc {
+    /// Plans the features of `config`.
+    pub fn new(config: FeatureConfig) -> Result<Mfcc, MfccError> {
+        config.validate()?;
+        let fft_len = config.fft_samples();
+        let mut mfcc = Mfcc {
+            config,
+            fft: RealFft::new(fft_len)?,
+            window: [0.0; MAX_FFT_LEN],
+            filter_start: [0; MAX_MEL_BINS],
+            filter_len: [0; MAX_MEL_BINS],
+            filter_offset: [0; MAX_MEL_BINS],
+            filter_weights: [0.0; 2 * MAX_BINS],
+            dct: [0.0; MAX_MFCC * MAX_MEL_BINS],
+        };
+        // Periodic Hann (scipy's `get_window("hann", n, fftbins=True)`), centred as librosa's
+        // `pad_center`.
+        let window = config.window_samples();
+        let left = (fft_len - window) / 2;
+        for t in 0..window {
+            let phase = 2.0 * core::f64::consts::PI * t as f64 / window as f64;
+            mfcc.window[left + t] = (0.5 - 0.5 * libm::cos(phase)) as f32;
+        }
+        mfcc.plan_filters()?;
+        let mels = config.num_mel_bins as usize;
+        for c in 0..config.num_mfcc as usize {
+            let scale = if c == 0 {
+                libm::sqrt(1.0 / mels as f64)
+            } else {
+                libm::sqrt(2.0 / mels as f64)
+            };
+            for m in 0..mels {
+                let angle =
+                    core::f64::consts::PI * c as f64 * (2 * m + 1) as f64 / (2 * mels) as f64;
+                mfcc.dct[c * mels + m] = (scale * libm::cos(angle)) as f32;
+            }
+        }
+        Ok(mfcc)
+    }
+
+    /// librosa's `filters.mel`: triangles between consecutive points equally spaced in mel.
+    fn plan_filters(&mut self) -> Result<(), MfccError> {
+        let config = self.config;
+        let mels = config.num_mel_bins as usize;
+        let fft_len = config.fft_samples();
+        let bins = fft_len / 2 + 1;
+        let scale = config.mel_scale;
+        let (lo, hi) = (
+            hz_to_mel(config.fmin_hz as f64, scale),
+            hz_to_mel(config.fmax_hz as f64, scale),
+        );
+        let edge = |i: usize| mel_to_hz(lo + (hi - lo) * i as f64 / (mels + 1) as f64, scale);
+        let bin_hz = |k: usize| k as f64 * config.sample_rate_hz as f64 / fft_len as f64;
+        let mut used = 0usize;
+        for m in 0..mels {
+            let (left, centre, right) = (edge(m), edge(m + 1), edge(m + 2));
+            let norm = if config.slaney_norm {
+                2.0 / (right - left)
+            } else {
+                1.0
+            };
+            let mut start = None;
+            let mut len = 0usize;
+            for k in 0..bins {
+                let f = bin_hz(k);
+                let rising = (f - left) / (centre - left);
+                let falling = (right - f) / (right - centre);
+                let weight = rising.min(falling).max(0.0);
+                if weight > 0.0 {
+                    // Bins of one triangle are contiguous; the pool holds at most two per bin.
+                    if start.is_none() {
+                        start = Some(k);
+                    }
+                    if used + len >= self.filter_weights.len() {
+                        return Err(MfccError::EmptyMelFilter);
+                    }
+                    self.filter_weights[used + len] = (weight as f32 as f64 * norm) as f32;
+                    len += 1;
+                } else if start.is_some() {
+                    break;
+                }
+            }
+            let Some(start) = start else {
+                return Err(MfccError::EmptyMelFilter);
+            };
+            self.filter_start[m] = start as u16;
+            self.filter_len[m] = len as u16;
+            self.filter_offset[m] = used as u16;
+            used += len;
+        }
+        Ok(())
+    }
+
+    /// The configuration this extractor was planned for.
+    pub fn config(&self) -> FeatureConfig {
+        self.config
+    }
+
+    /// Numbers per frame.
+    pub fn coefficients(&self) -> usize {
+        self.config.coefficients()
+    }
+
+    /// Frames in a signal of `samples` samples.
+    pub fn frames(&self, samples: usize) -> usize {
+        self.config.frames(samples)
+    }
+
+    /// The filterbank weight of FFT bin `k` in mel filter `m` (0 outside the filter): for
+    /// plots of the filterbank.
+    pub fn filter_weight(&self, m: usize, k: usize) -> f32 {
+        if m >= self.config.num_mel_bins as usize {
+            return 0.0;
+        }
+        let start = self.filter_start[m] as usize;
+        let len = self.filter_len[m] as usize;
+        if k < start || k >= start + len {
+            return 0.0;
+        }
+        self.filter_weights[self.filter_offset[m] as usize + k - start]
+    }
+
+    /// Writes the features of `signal` (samples in `[-1, 1]` at the configured rate) into
+    /// `out`, frame after frame: `out[frame * coefficients() + c]`. `out` must have exactly
+    /// `frames(signal.len()) * coefficients()` values.
+    pub fn process(&self, signal: &[f32], out: &mut [f32]) -> Result<(), MfccError> {
+        let config = &self.config;
+        let frames = config.frames(signal.len());
+        if frames == 0 {
+            return Err(MfccError::SignalTooShort);
+        }
+        let per = config.coefficients();
+        if out.len() != frames * per {
+            return Err(MfccError::OutputSizeMismatch);
+        }
+        if signal.iter().any(|x| !x.is_finite()) {
+            return Err(MfccError::NonFiniteSample);
+        }
+        let fft_len = config.fft_samples();
+        let stride = config.stride_samples();
+        let bins = fft_len / 2 + 1;
+        let mels = config.num_mel_bins as usize;
+        let a = config.preemphasis;
+        let mut frame = [0f32; MAX_FFT_LEN];
+        let mut power = [0f32; MAX_BINS];
+        let mut log_mel = [0f32; MAX_MEL_BINS];
+        let mut scratch = FftScratch::new();
+        for (f, row) in out.chunks_exact_mut(per).enumerate() {
+            let begin = f * stride;
+            let frame = &mut frame[..fft_len];
+            let window = &self.window[..fft_len];
+            if a == 0.0 {
+                for ((y, &x), &w) in frame.iter_mut().zip(&signal[begin..]).zip(window) {
+                    *y = x * w;
+                }
+            } else {
+                for (t, (y, &w)) in frame.iter_mut().zip(window).enumerate() {
+                    let i = begin + t;
+                    let previous = if i == 0 { 0.0 } else { signal[i - 1] };
+                    *y = (signal[i] - a * previous) * w;
+                }
+            }
+            self.fft.power(frame, &mut power[..bins], &mut scratch)?;
+            for (m, energy_db) in log_mel[..mels].iter_mut().enumerate() {
+                let start = self.filter_start[m] as usize;
+                let len = self.filter_len[m] as usize;
+                let offset = self.filter_offset[m] as usize;
+                let weights = &self.filter_weights[offset..offset + len];
+                let energy: f32 = weights
+                    .iter()
+                    .zip(&power[start..start + len])
+                    .map(|(w, p)| w * p)
+                    .sum();
+                *energy_db = 10.0 * libm::log10f(energy.max(POWER_FLOOR));
+            }
+            if config.num_mfcc == 0 {
+                row.copy_from_slice(&log_mel[..mels]);
+            } else {
+                for (c, value) in row.iter_mut().enumerate() {
+                    let basis = &self.dct[c * mels..(c + 1) * mels];
+                    *value = basis.iter().zip(&log_mel[..mels]).map(|(b, x)| b * x).sum();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Scales `samples` in place so that the largest magnitude is `peak` (a silent signal stays
+/// silent). The keyword pipeline normalises every 1 s clip this way, on the laptop and on the
+/// board, so the features do not depend on how loud the microphone is.
+pub fn normalize_peak(samples: &mut [f32], peak: f32) {
+    let largest = samples
+        .iter()
+        .filter(|x| x.is_finite())
+        .fold(0f32, |m, &x| m.max(x.abs()));
+    if largest > 0.0 {
+        let gain = peak / largest;
+        for x in samples.iter_mut() {
+            *x *= gain;
+        }
+    }
+}
+
+/// Converts 16-bit PCM (as the board's microphone gives it) to samples in `[-1, 1)`:
+/// `x / 32768`, as WAV readers and librosa do.
+pub fn pcm16_to_f32(pcm: &[i16], out: &mut [f32]) {
+    for (y, &x) in out.iter_mut().zip(pcm) {
+        *y = x as f32 / 32_768.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec;
+
+    #[test]
+    fn keyword_config_gives_49_frames_of_13() {
+        let config = FeatureConfig::KEYWORDS;
+        assert_eq!(config.window_samples(), 480);
+        assert_eq!(config.stride_samples(), 320);
+        assert_eq!(config.fft_samples(), 512);
+        assert_eq!(config.frames(16_000), 49);
+        assert_eq!(config.frames(511), 0);
+        let mfcc = Mfcc::new(config).unwrap();
+        assert_eq!(core::mem::size_of::<Mfcc>() / 1024, 30);
+        let signal: std::vec::Vec<f32> = (0..16_000)
+            .map(|t| libm::sinf(t as f32 * 0.2) * 0.5)
+            .collect();
+        let mut out = vec![0f32; 49 * 13];
+        mfcc.process(&signal, &mut out).unwrap();
+        assert!(out.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn mel_scales_round_trip() {
+        for scale in [MelScale::Htk, MelScale::Slaney] {
+            for hz in [0.0, 20.0, 440.0, 999.0, 1000.0, 1001.0, 4000.0, 8000.0] {
+                let back = mel_to_hz(hz_to_mel(hz, scale), scale);
+                assert!((back - hz).abs() < 1e-6, "{scale:?} {hz} -> {back}");
+            }
+        }
+        assert!((hz_to_mel(1000.0, MelScale::Slaney) - 15.0).abs() < 1e-12);
+        assert!((hz_to_mel(700.0, MelScale::Htk) - 2595.0 * libm::log10(2.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn slaney_filters_have_unit_area_in_hertz() {
+        // Slaney normalisation scales each triangle to height 2 / width_hz: area 1 in hertz.
+        let config = FeatureConfig {
+            fft_len: 1024,
+            ..FeatureConfig::KEYWORDS
+        };
+        let mfcc = Mfcc::new(config).unwrap();
+        let bin_hz = 16_000.0 / 1024.0;
+        for m in 5..40 {
+            let area: f32 = (0..513).map(|k| mfcc.filter_weight(m, k) * bin_hz).sum();
+            assert!((area - 1.0).abs() < 0.1, "filter {m}: area {area}");
+        }
+    }
+
+    #[test]
+    fn a_tone_lights_the_filter_around_its_frequency() {
+        let config = FeatureConfig {
+            num_mfcc: 0,
+            ..FeatureConfig::KEYWORDS
+        };
+        let mfcc = Mfcc::new(config).unwrap();
+        let tone: std::vec::Vec<f32> = (0..1024)
+            .map(|t| libm::sinf(2.0 * core::f32::consts::PI * 1000.0 * t as f32 / 16_000.0))
+            .collect();
+        let frames = mfcc.frames(tone.len());
+        let mut out = vec![0f32; frames * 40];
+        mfcc.process(&tone, &mut out).unwrap();
+        let row = &out[..40];
+        let loudest = (0..40).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+        let centre = |m: usize| {
+            let (lo, hi) = (
+                hz_to_mel(20.0, MelScale::Slaney),
+                hz_to_mel(4000.0, MelScale::Slaney),
+            );
+            mel_to_hz(lo + (hi - lo) * (m + 1) as f64 / 41.0, MelScale::Slaney)
+        };
+        assert!(
+            (centre(loudest) - 1000.0).abs() < 120.0,
+            "loudest filter {loudest} is centred at {} Hz",
+            centre(loudest)
+        );
+    }
+
+    #[test]
+    fn silence_floors_at_minus_100_db() {
+        let config = FeatureConfig {
+            num_mfcc: 0,
+            ..FeatureConfig::KEYWORDS
+        };
+        let mfcc = Mfcc::new(config).unwrap();
+        let mut out = vec![0f32; 40];
+        mfcc.process(&[0.0; 512], &mut out).unwrap();
+        assert!(out.iter().all(|&x| x == -100.0));
+    }
+
+    #[test]
+    fn dct_is_orthonormal() {
+        let config = FeatureConfig {
+            num_mfcc: 40,
+            ..FeatureConfig::KEYWORDS
+        };
+        let mfcc = Mfcc::new(config).unwrap();
+        for a in 0..40 {
+            for b in 0..40 {
+                let dot: f32 = (0..40)
+                    .map(|m| mfcc.dct[a * 40 + m] * mfcc.dct[b * 40 + m])
+                    .sum();
+                let expected = if a == b { 1.0 } else { 0.0 };
+                assert!((dot - expected).abs() < 1e-5, "({a},{b}): {dot}");
+            }
+        }
+    }
+
+    #[test]
+    fn preemphasis_boosts_high_frequencies() {
+        let plain = Mfcc::new(FeatureConfig {
+            num_mfcc: 0,
+            ..FeatureConfig::KEYWORDS
+        })
+        .unwrap();
+        let emphasised = Mfcc::new(FeatureConfig {
+            num_mfcc: 0,
+            preemphasis: 0.97,
+            ..FeatureConfig::KEYWORDS
+        })
+        .unwrap();
+        let noise: std::vec::Vec<f32> = (0..512u32)
+            .map(|t| ((t.wrapping_mul(2_654_435_761) >> 8) as f32 / 16_777_216.0) - 0.5)
+            .collect();
+        let (mut a, mut b) = (vec![0f32; 40], vec![0f32; 40]);
+        plain.process(&noise, &mut a).unwrap();
+        emphasised.process(&noise, &mut b).unwrap();
+        assert!(b[0] < a[0] - 10.0, "low band: {} vs {}", b[0], a[0]);
+        assert!(b[39] > a[39], "high band: {} vs {}", b[39], a[39]);
+    }
+
+    #[test]
+    fn bad_configs_and_inputs_are_errors() {
+        let base = FeatureConfig::KEYWORDS;
+        let cases = [
+            (
+                FeatureConfig {
+                    sample_rate_hz: 0,
+                    ..base
+                },
+                MfccError::BadSampleRate,
+            ),
+            (
+                FeatureConfig {
+                    window_ms: 0,
+                    ..base
+                },
+                MfccError::BadWindow,
+            ),
+            (
+                FeatureConfig {
+                    sample_rate_hz: 11_025,
+                    window_ms: 30,
+                    ..base
+                },
+                MfccError::BadWindow,
+            ),
+            (
+                FeatureConfig {
+                    stride_ms: 0,
+                    ..base
+                },
+                MfccError::BadStride,
+            ),
+            (
+                FeatureConfig {
+                    fft_len: 256,
+                    ..base
+                },
+                MfccError::BadFftLength,
+            ),
+            (
+                FeatureConfig {
+                    fft_len: 600,
+                    ..base
+                },
+                MfccError::BadFftLength,
+            ),
+            (
+                FeatureConfig {
+                    window_ms: 100,
+                    ..base
+                },
+                MfccError::BadFftLength,
+            ),
+            (
+                FeatureConfig {
+                    num_mel_bins: 1,
+                    ..base
+                },
+                MfccError::BadMelBins,
+            ),
+            (
+                FeatureConfig {
+                    num_mel_bins: 81,
+                    ..base
+                },
+                MfccError::BadMelBins,
+            ),
+            (
+                FeatureConfig {
+                    num_mfcc: 41,
+                    ..base
+                },
+                MfccError::BadMfccCount,
+            ),
+            (
+                FeatureConfig {
+                    fmax_hz: 9_000.0,
+                    ..base
+                },
+                MfccError::BadFrequencyRange,
+            ),
+            (
+                FeatureConfig {
+                    fmin_hz: f32::NAN,
+                    ..base
+                },
+                MfccError::BadFrequencyRange,
+            ),
+            (
+                FeatureConfig {
+                    preemphasis: 1.0,
+                    ..base
+                },
+                MfccError::BadPreemphasis,
+            ),
+            (
+                FeatureConfig {
+                    num_mel_bins: 80,
+                    fmin_hz: 0.0,
+                    fmax_hz: 200.0,
+                    ..base
+                },
+                MfccError::EmptyMelFilter,
+            ),
+        ];
+        for (config, error) in cases {
+            assert_eq!(Mfcc::new(config).err(), Some(error), "{config:?}");
+        }
+        let mfcc = Mfcc::new(base).unwrap();
+        let mut out = vec![0f32; 13];
+        assert_eq!(
+            mfcc.process(&[0.0; 100], &mut out),
+            Err(MfccError::SignalTooShort)
+        );
+        assert_eq!(
+            mfcc.process(&[0.0; 512], &mut out[..12]),
+            Err(MfccError::OutputSizeMismatch)
+        );
+        let mut bad = [0f32; 512];
+        bad[100] = f32::NAN;
+        assert_eq!(
+            mfcc.process(&bad, &mut out),
+            Err(MfccError::NonFiniteSample)
+        );
+    }
+
+    #[test]
+    fn normalize_peak_scales_and_leaves_silence() {
+        let mut x = [0.1, -0.5, 0.25];
+        normalize_peak(&mut x, 1.0);
+        assert_eq!(x, [0.2, -1.0, 0.5]);
+        let mut silent = [0.0; 4];
+        normalize_peak(&mut silent, 1.0);
+        assert_eq!(silent, [0.0; 4]);
+        let mut out = [0f32; 3];
+        pcm16_to_f32(&[-32768, 0, 16384], &mut out);
+        assert_eq!(out, [-1.0, 0.0, 0.5]);
+    }
+}
