@@ -58,7 +58,7 @@ impl DataAudit {
             }
         }
         if group_counts.len() < 3 {
-            warnings.push(format!("only {} {group_name}(s): a model may learn them, not the activity; record more people", group_counts.len()));
+            warnings.push(format!("only {} {group_name}(s): a model may learn them, not the classes; record more people", group_counts.len()));
         }
         DataAudit {
             group_name: group_name.to_string(),

@@ -29,6 +29,7 @@ pub mod digits;
 pub mod error;
 #[cfg(feature = "cli")]
 pub mod fetch;
+pub mod kws;
 pub mod learn;
 pub mod metrics;
 pub mod nn;
@@ -46,6 +47,10 @@ pub mod prelude {
     pub use crate::audit::{DataAudit, GroupAccuracy};
     pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
+    pub use crate::kws::{
+        folds_table, speaker_folds, Augmentation, KeywordData, KeywordPrediction, KwsArchitecture,
+        KwsEvaluation, KwsModel, KwsTrainer,
+    };
     pub use crate::learn::{count_mistakes, log_loss, sigmoid, ThresholdLearner, TrainingRun};
     pub use crate::metrics::{percent, ConfusionMatrix, Evaluation};
     pub use crate::nn::{History, Layer, Network, Optimizer, Padding, Shape, TrainParams};

@@ -8,7 +8,7 @@
 //! | 4 | 2 | format version (1) |
 //! | 6 | 2 | reserved, 0 |
 //! | 8 | 4 | header length `H` in bytes |
-//! | 12 | `H` | header, UTF-8 JSON: `kind` (e.g. `"digits-cnn"`), `input` (shape), `layers`, `labels`, `tensors` (the length of each weight tensor, in order) |
+//! | 12 | `H` | header, UTF-8 JSON: `kind` (e.g. `"digits-cnn"`), `input` (shape), `layers`, `labels`, `tensors` (the length of each weight tensor, in order), and for keyword models `front_end` (the feature configuration and the per-coefficient `mean` and `std`) |
 //! | 12 + `H` | 4 × Σ`tensors` | the weight tensors as `f32`, layer by layer: weight matrix `[fan_in, outputs]` row by row, then the bias |
 //! | end − 4 | 4 | CRC-32 (IEEE) of every byte before it |
 //!
@@ -38,11 +38,25 @@ pub struct ModelHeader {
     pub labels: Vec<String>,
     /// Length of each weight tensor.
     pub tensors: Vec<usize>,
+    /// What turns raw input into the network's input (for keyword models: the feature
+    /// configuration and the standardisation). Absent for digit models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front_end: Option<serde_json::Value>,
 }
 
 impl Network {
     /// The network as model-file bytes, with its `kind` and `labels`.
     pub fn to_file_bytes(&self, kind: &str, labels: &[String]) -> Vec<u8> {
+        self.to_file_bytes_with(kind, labels, None)
+    }
+
+    /// The network as model-file bytes, with its `kind`, `labels` and `front_end`.
+    pub fn to_file_bytes_with(
+        &self,
+        kind: &str,
+        labels: &[String],
+        front_end: Option<serde_json::Value>,
+    ) -> Vec<u8> {
         let weights = self.weights();
         let header = ModelHeader {
             kind: kind.into(),
@@ -50,6 +64,7 @@ impl Network {
             layers: self.layers.clone(),
             labels: labels.to_vec(),
             tensors: weights.iter().map(Vec::len).collect(),
+            front_end,
         };
         let json = serde_json::to_vec(&header).expect("the header serialises");
         let mut out =

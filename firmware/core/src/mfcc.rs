@@ -480,6 +480,35 @@ pub fn normalize_peak(samples: &mut [f32], peak: f32) {
     }
 }
 
+/// Subtracts from each coefficient its mean over the clip's frames (cepstral mean
+/// normalisation): what stays the same through a whole recording (the microphone, the room, part
+/// of the speaker's voice) cancels out, and the changes that make the word remain. `values` is
+/// `frames × coefficients`, as [`Mfcc::process`] writes it; a trailing partial frame is left as
+/// it is.
+pub fn subtract_clip_mean(values: &mut [f32], coefficients: usize) {
+    if coefficients == 0 || coefficients > MAX_MEL_BINS {
+        return;
+    }
+    let frames = values.len() / coefficients;
+    if frames == 0 {
+        return;
+    }
+    let mut mean = [0f32; MAX_MEL_BINS];
+    for row in values.chunks_exact(coefficients) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v;
+        }
+    }
+    for m in &mut mean[..coefficients] {
+        *m /= frames as f32;
+    }
+    for row in values.chunks_exact_mut(coefficients) {
+        for (v, m) in row.iter_mut().zip(&mean) {
+            *v -= m;
+        }
+    }
+}
+
 /// Converts 16-bit PCM (as the board's microphone gives it) to samples in `[-1, 1)`:
 /// `x / 32768`, as WAV readers and librosa do.
 pub fn pcm16_to_f32(pcm: &[i16], out: &mut [f32]) {
@@ -746,6 +775,16 @@ mod tests {
             mfcc.process(&bad, &mut out),
             Err(MfccError::NonFiniteSample)
         );
+    }
+
+    #[test]
+    fn clip_mean_is_removed_per_coefficient() {
+        let mut v = [1.0, 10.0, 3.0, 20.0, 5.0, 30.0, 99.0];
+        subtract_clip_mean(&mut v, 2);
+        assert_eq!(v, [-2.0, -10.0, 0.0, 0.0, 2.0, 10.0, 99.0]);
+        let mut empty: [f32; 1] = [4.0];
+        subtract_clip_mean(&mut empty, 2);
+        assert_eq!(empty, [4.0]);
     }
 
     #[test]

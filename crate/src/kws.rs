@@ -1,0 +1,1294 @@
+//! Keyword spotting (Day 2): datasets of spoken words, and small CNNs that recognise them from
+//! MFCC "images".
+//!
+//! A dataset is a folder with one folder per word, the layout of Google's Speech Commands:
+//!
+//! ```text
+//! my_words/
+//!   aoo/            alice_1.wav  alice_2.wav  bob_1.wav …
+//!   dooda/          alice_1.wav  …
+//!   _background_noise_/   kitchen.wav  fan.wav   (optional: noise for augmentation and "silence")
+//! ```
+//!
+//! The speaker is the part of the file name before the first `_` (`alice_1.wav` → `alice`;
+//! Speech Commands names like `0a7c2a8d_nohash_0.wav` work the same way), so that splits can keep
+//! every speaker on one side: a model is tested on voices it has never heard. A flat folder of
+//! `{label}_{speaker}_{take}.wav` files (the original Free Spoken Digit Dataset) also loads.
+//!
+//! Every clip goes through [`Audio::keyword_clip`]: resampled to 16 kHz, the loudest second,
+//! peak-normalised. Features are the board's MFCC ([`FeatureConfig::KEYWORDS`]), standardised per
+//! coefficient with the training set's mean and spread (stored in the model file).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tinyml_core::mfcc::{normalize_peak, subtract_clip_mean, FeatureConfig, MelScale};
+
+use crate::audio::{plan, Audio, AudioFeatures, NORMALIZED_PEAK};
+use crate::audit::{DataAudit, GroupAccuracy};
+use crate::error::{Error, Result};
+use crate::metrics::{percent, Evaluation};
+use crate::nn::file::ModelHeader;
+use crate::nn::{argmax, History, Layer, Network, Padding, Shape, TrainParams};
+use crate::plot::{Figure, Table};
+use crate::rng::Rng;
+
+/// The class of words that are not keywords.
+pub const UNKNOWN: &str = "unknown";
+/// The class of no word at all (background noise).
+pub const SILENCE: &str = "silence";
+/// The folder of background noise recordings in a dataset.
+pub const BACKGROUND_DIR: &str = "_background_noise_";
+
+/// Spoken clips with their labels and speakers, ready for features.
+#[derive(Debug, Clone)]
+pub struct KeywordData {
+    clips: Vec<Audio>,
+    labels: Vec<String>,
+    speakers: Vec<String>,
+    files: Vec<String>,
+    background: Vec<Audio>,
+    config: FeatureConfig,
+    /// Where the data came from.
+    pub source: String,
+    /// What is known about the recordings that the data cannot show (for the audit).
+    pub notes: Vec<String>,
+}
+
+impl KeywordData {
+    /// The kit's spoken digits: `data/fsdd` of the repository (or `$TINYML_DATA/fsdd`), 2,500
+    /// clips of "zero" to "nine" by 5 speakers.
+    pub fn course_default() -> Result<KeywordData> {
+        let dir = default_dir();
+        let mut data = KeywordData::load(&dir)?;
+        data.source = "Free Spoken Digit Dataset (5 speakers)".into();
+        data.notes.push(
+            "every speaker of the default data is an adult man: accuracy on women's and \
+             children's voices is unknown until you test on them (record your class!)"
+                .into(),
+        );
+        Ok(data)
+    }
+
+    /// Reads a dataset folder (see the module documentation) with the keyword features.
+    pub fn load(dir: impl AsRef<Path>) -> Result<KeywordData> {
+        KeywordData::load_with(dir, FeatureConfig::KEYWORDS)
+    }
+
+    /// Reads a dataset folder for features of `config` (clips are resampled to its rate).
+    pub fn load_with(dir: impl AsRef<Path>, config: FeatureConfig) -> Result<KeywordData> {
+        let dir = dir.as_ref();
+        plan(&config)?;
+        let listing = list(dir)?;
+        let mut files: Vec<(PathBuf, String, String)> = Vec::new();
+        let mut background_files = Vec::new();
+        let mut folders = 0;
+        for entry in &listing {
+            if entry.is_dir() {
+                let label = file_name(entry);
+                if label.starts_with('.') {
+                    continue;
+                }
+                let wavs: Vec<PathBuf> = list(entry)?.into_iter().filter(|p| is_wav(p)).collect();
+                if label == BACKGROUND_DIR {
+                    background_files = wavs;
+                    continue;
+                }
+                folders += 1;
+                if wavs.is_empty() {
+                    return Err(Error::Audio {
+                        path: entry.clone(),
+                        message: format!(
+                            "the folder of '{label}' has no .wav files: record some (or remove \
+                             the folder)"
+                        ),
+                    });
+                }
+                for wav in wavs {
+                    let speaker = speaker_of(&wav);
+                    files.push((wav, label.clone(), speaker));
+                }
+            }
+        }
+        if folders == 0 {
+            // A flat folder of {label}_{speaker}_{take}.wav (the original FSDD layout).
+            for wav in listing.iter().filter(|p| is_wav(p)) {
+                let stem = wav.file_stem().unwrap_or_default().to_string_lossy();
+                let parts: Vec<&str> = stem.splitn(3, '_').collect();
+                if parts.len() < 3 {
+                    return Err(Error::Audio {
+                        path: wav.clone(),
+                        message: "a flat dataset needs names like {label}_{speaker}_{take}.wav; \
+                                  or put each word's clips in a folder named after the word"
+                            .into(),
+                    });
+                }
+                files.push((wav.clone(), parts[0].to_string(), parts[1].to_string()));
+            }
+        }
+        if files.is_empty() {
+            return Err(Error::Audio {
+                path: dir.to_path_buf(),
+                message: "no recordings found: expected DIR/<word>/<speaker>_<n>.wav".into(),
+            });
+        }
+        let clips = files
+            .par_iter()
+            .map(|(path, _, _)| Audio::load(path)?.keyword_clip(&config))
+            .collect::<Result<Vec<Audio>>>()?;
+        let background = background_files
+            .par_iter()
+            .map(|path| Audio::load(path)?.resample(config.sample_rate_hz))
+            .collect::<Result<Vec<Audio>>>()?
+            .into_iter()
+            .filter(|a| a.samples().len() >= config.sample_rate_hz as usize)
+            .collect();
+        Ok(KeywordData {
+            clips,
+            labels: files.iter().map(|f| f.1.clone()).collect(),
+            speakers: files.iter().map(|f| f.2.clone()).collect(),
+            files: files
+                .iter()
+                .map(|f| f.0.strip_prefix(dir).unwrap_or(&f.0).display().to_string())
+                .collect(),
+            background,
+            config,
+            source: dir.display().to_string(),
+            notes: Vec::new(),
+        })
+    }
+
+    /// Number of clips.
+    pub fn len(&self) -> usize {
+        self.clips.len()
+    }
+
+    /// True when there are no clips.
+    pub fn is_empty(&self) -> bool {
+        self.clips.is_empty()
+    }
+
+    /// The clips (1 s, at the features' rate, normalised).
+    pub fn clips(&self) -> &[Audio] {
+        &self.clips
+    }
+
+    /// The label of each clip.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// The speaker of each clip.
+    pub fn speakers(&self) -> &[String] {
+        &self.speakers
+    }
+
+    /// Each clip's file, relative to the dataset folder (generated clips say what made them).
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    /// The feature configuration.
+    pub fn config(&self) -> FeatureConfig {
+        self.config
+    }
+
+    /// The distinct labels, sorted (digits in order, then words).
+    pub fn label_names(&self) -> Vec<String> {
+        sorted_labels(&self.labels)
+    }
+
+    /// The distinct speakers, sorted.
+    pub fn speaker_names(&self) -> Vec<String> {
+        self.speakers
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// Clip `i` (an error past the end).
+    pub fn clip(&self, i: usize) -> Result<Audio> {
+        self.clips.get(i).cloned().ok_or_else(|| {
+            Error::param(
+                "clip",
+                format!("{i}, but the data has {} clips", self.len()),
+            )
+        })
+    }
+
+    /// The first clip of `label`, for listening and pictures.
+    pub fn example(&self, label: &str) -> Result<Audio> {
+        let i = self.labels.iter().position(|l| l == label).ok_or_else(|| {
+            Error::param(
+                "label",
+                format!(
+                    "'{label}' is not in the data (labels: {})",
+                    self.label_names().join(", ")
+                ),
+            )
+        })?;
+        self.clip(i)
+    }
+
+    fn subset(&self, keep: impl Fn(usize) -> bool) -> KeywordData {
+        let idx: Vec<usize> = (0..self.len()).filter(|&i| keep(i)).collect();
+        KeywordData {
+            clips: idx.iter().map(|&i| self.clips[i].clone()).collect(),
+            labels: idx.iter().map(|&i| self.labels[i].clone()).collect(),
+            speakers: idx.iter().map(|&i| self.speakers[i].clone()).collect(),
+            files: idx.iter().map(|&i| self.files[i].clone()).collect(),
+            background: self.background.clone(),
+            config: self.config,
+            source: self.source.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+
+    /// Keeps `keywords` as classes and relabels every other word [`UNKNOWN`], keeping at most
+    /// as many unknown clips as the average keyword has (so "unknown" does not swamp the rest).
+    pub fn with_keywords(&self, keywords: &[&str], seed: u64) -> Result<KeywordData> {
+        let names = self.label_names();
+        if keywords.is_empty() {
+            return Err(Error::param("keywords", "name at least one keyword"));
+        }
+        for k in keywords {
+            if !names.iter().any(|n| n == k) {
+                return Err(Error::param(
+                    "keywords",
+                    format!("'{k}' is not in the data (labels: {})", names.join(", ")),
+                ));
+            }
+        }
+        let is_keyword = |l: &str| keywords.contains(&l);
+        let keyword_clips = self.labels.iter().filter(|l| is_keyword(l)).count();
+        let budget = keyword_clips / keywords.len();
+        let mut others: Vec<usize> = (0..self.len())
+            .filter(|&i| !is_keyword(&self.labels[i]))
+            .collect();
+        Rng::new(seed).shuffle(&mut others);
+        others.truncate(budget);
+        let others: BTreeSet<usize> = others.into_iter().collect();
+        let mut data = self.subset(|i| is_keyword(&self.labels[i]) || others.contains(&i));
+        for label in &mut data.labels {
+            if !keywords.contains(&label.as_str()) {
+                *label = UNKNOWN.to_string();
+            }
+        }
+        Ok(data)
+    }
+
+    /// Adds `count` clips of [`SILENCE`]: random seconds of the background recordings at random
+    /// levels, or generated room noise when the data has none.
+    pub fn with_silence(&self, count: usize, seed: u64) -> KeywordData {
+        let mut data = self.clone();
+        let mut rng = Rng::new(seed);
+        let n = self.config.sample_rate_hz as usize;
+        for k in 0..count {
+            let mut samples = if self.background.is_empty() {
+                room_noise(n, &mut rng)
+            } else {
+                let noise = &self.background[rng.index(self.background.len())];
+                let start = rng.index(noise.samples().len() - n + 1);
+                noise.samples()[start..start + n].to_vec()
+            };
+            let gain = 10f32.powf(-(rng.uniform() as f32) * 2.0);
+            samples.iter_mut().for_each(|x| *x *= gain);
+            normalize_peak(&mut samples, NORMALIZED_PEAK);
+            data.clips.push(
+                Audio::new(samples, self.config.sample_rate_hz).expect("finite generated noise"),
+            );
+            data.labels.push(SILENCE.to_string());
+            data.speakers.push("noise".to_string());
+            data.files.push(format!("(silence {k})"));
+        }
+        data
+    }
+
+    /// `(train, test)`: the clips of `test_speakers` are the test set, everyone else trains.
+    pub fn split_by_speaker(&self, test_speakers: &[&str]) -> Result<(KeywordData, KeywordData)> {
+        let names = self.speaker_names();
+        for s in test_speakers {
+            if !names.iter().any(|n| n == s) {
+                return Err(Error::param(
+                    "test_speakers",
+                    format!("'{s}' is not a speaker of the data ({})", names.join(", ")),
+                ));
+            }
+        }
+        let is_test = |i: usize| test_speakers.contains(&self.speakers[i].as_str());
+        let (train, test) = (self.subset(|i| !is_test(i)), self.subset(is_test));
+        if train.is_empty() || test.is_empty() {
+            return Err(Error::param(
+                "test_speakers",
+                "leaves nothing to train on or nothing to test: hold out fewer speakers",
+            ));
+        }
+        Ok((train, test))
+    }
+
+    /// `(train, validation)`: a random `fraction` of each speaker's clips for validation (the
+    /// same speakers on both sides: use this to watch training, [`KeywordData::split_by_speaker`]
+    /// to test).
+    pub fn split_clips(&self, fraction: f64, seed: u64) -> Result<(KeywordData, KeywordData)> {
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(Error::param(
+                "fraction",
+                format!("{fraction} (use 0 < f < 1)"),
+            ));
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        Rng::new(seed).shuffle(&mut order);
+        let held = ((self.len() as f64 * fraction).round() as usize).clamp(1, self.len() - 1);
+        let validation: BTreeSet<usize> = order[..held].iter().copied().collect();
+        Ok((
+            self.subset(|i| !validation.contains(&i)),
+            self.subset(|i| validation.contains(&i)),
+        ))
+    }
+
+    /// The data plus altered copies of every clip (see [`Augmentation`]). Each copy is
+    /// normalised again, as the board normalises what it hears.
+    pub fn augmented(&self, augmentation: &Augmentation, seed: u64) -> Result<KeywordData> {
+        augmentation.validate()?;
+        let a = augmentation;
+        let rate = self.config.sample_rate_hz;
+        let n = rate as usize;
+        let max_shift = (n * a.shift_ms as usize / 1000).min(n / 2);
+        let jobs: Vec<(usize, usize)> = (0..a.copies)
+            .flat_map(|copy| (0..self.len()).map(move |i| (copy, i)))
+            .collect();
+        let made = jobs
+            .par_iter()
+            .map(|&(copy, i)| {
+                let mut rng = Rng::new(
+                    seed ^ (copy as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64) << 20,
+                );
+                let mut clip = self.clips[i].clone();
+                let mut what = format!("copy {}", copy + 1);
+                if a.speed > 0.0 {
+                    // Played faster or slower: higher or lower voice, shorter or longer word.
+                    let factor = 1.0 + a.speed * (2.0 * rng.uniform() as f32 - 1.0);
+                    let as_if = ((rate as f32 * factor).round() as u32).max(1_000);
+                    clip = Audio::new(clip.samples().to_vec(), as_if)?
+                        .resample(rate)?
+                        .clip(1.0)?;
+                    what += &format!(", speed {factor:.2}");
+                }
+                let source = clip.samples();
+                let shift = if max_shift == 0 {
+                    0
+                } else {
+                    rng.index(2 * max_shift + 1) as isize - max_shift as isize
+                };
+                let mut samples: Vec<f32> = (0..n as isize)
+                    .map(|t| {
+                        let from = t - shift;
+                        if (0..n as isize).contains(&from) {
+                            source[from as usize]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                if let Some(snr) = a.noise_snr_db {
+                    let noise = if self.background.is_empty() {
+                        room_noise(n, &mut rng)
+                    } else {
+                        let bg = &self.background[rng.index(self.background.len())];
+                        let start = rng.index(bg.samples().len() - n + 1);
+                        bg.samples()[start..start + n].to_vec()
+                    };
+                    let power = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+                    let (ps, pn) = (power(&samples), power(&noise).max(1e-12));
+                    let gain = (ps / pn / 10f32.powf(snr / 10.0)).sqrt();
+                    for (s, z) in samples.iter_mut().zip(&noise) {
+                        *s += gain * z;
+                    }
+                    what += &format!(", noise {snr} dB");
+                }
+                normalize_peak(&mut samples, NORMALIZED_PEAK);
+                let file = format!("{} ({what}, shift {shift})", self.files[i]);
+                Ok((Audio::new(samples, rate)?, i, file))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut data = self.clone();
+        for (clip, i, file) in made {
+            data.clips.push(clip);
+            data.labels.push(self.labels[i].clone());
+            data.speakers.push(self.speakers[i].clone());
+            data.files.push(file);
+        }
+        Ok(data)
+    }
+
+    /// The features of every clip, one after another (`frames × coefficients` each), computed
+    /// by the board's MFCC on all cores.
+    pub fn features(&self) -> Result<Vec<f32>> {
+        let mfcc = plan(&self.config)?;
+        let per = self.feature_len();
+        let mut out = vec![0f32; per * self.len()];
+        out.par_chunks_mut(per.max(1))
+            .zip(self.clips.par_iter())
+            .try_for_each(|(row, clip)| {
+                mfcc.process(clip.samples(), row)
+                    .map_err(|e| Error::param("audio", crate::audio::mfcc_message(e)))
+            })?;
+        Ok(out)
+    }
+
+    /// The features of clip `i`, as a picture-able value.
+    pub fn features_of(&self, i: usize) -> Result<AudioFeatures> {
+        self.clip(i)?.features(&self.config)
+    }
+
+    /// Numbers per clip: frames × coefficients of one second.
+    pub fn feature_len(&self) -> usize {
+        self.config.frames(self.config.sample_rate_hz as usize) * self.config.coefficients()
+    }
+
+    /// Counts per word and per speaker, with warnings (and what the data cannot show).
+    pub fn audit(&self) -> DataAudit {
+        let mut audit = DataAudit::new(&self.labels, &self.speakers, "speaker");
+        audit.warnings.extend(self.notes.iter().cloned());
+        audit
+    }
+
+    /// Clips per label and speaker, as a table.
+    pub fn table(&self) -> Table {
+        let speakers = self.speaker_names();
+        let mut header = vec!["label".to_string()];
+        header.extend(speakers.iter().cloned());
+        header.push("total".into());
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let mut t = Table::new(&header);
+        for label in self.label_names() {
+            let mut row = vec![label.clone()];
+            let mut total = 0;
+            for s in &speakers {
+                let n = (0..self.len())
+                    .filter(|&i| self.labels[i] == label && &self.speakers[i] == s)
+                    .count();
+                total += n;
+                row.push(n.to_string());
+            }
+            row.push(total.to_string());
+            t.push(row);
+        }
+        t
+    }
+
+    /// Shows the size, the labels and the speakers in Jupyter.
+    pub fn evcxr_display(&self) {
+        println!(
+            "{} clips of {} labels by {} speakers ({}), {} background recordings",
+            self.len(),
+            self.label_names().len(),
+            self.speaker_names().len(),
+            self.source,
+            self.background.len()
+        );
+        self.table().evcxr_display();
+    }
+}
+
+/// How [`KeywordData::augmented`] alters clips; every default is in [`Augmentation::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Augmentation {
+    copies: usize,
+    shift_ms: u32,
+    noise_snr_db: Option<f32>,
+    speed: f32,
+}
+
+impl Default for Augmentation {
+    fn default() -> Self {
+        Augmentation::new()
+    }
+}
+
+impl Augmentation {
+    /// Defaults: 2 copies, shifted by up to 100 ms, speed changed by up to ±15% (a higher or
+    /// lower, faster or slower voice: the best stand-in for speakers we do not have), mixed
+    /// with noise at 20 dB signal-to-noise.
+    pub fn new() -> Augmentation {
+        Augmentation {
+            copies: 2,
+            shift_ms: 100,
+            noise_snr_db: Some(20.0),
+            speed: 0.15,
+        }
+    }
+
+    /// Altered copies of each clip (0 to 20).
+    pub fn copies(mut self, copies: usize) -> Self {
+        self.copies = copies;
+        self
+    }
+
+    /// Largest time shift, in milliseconds (0 to 500).
+    pub fn shift_ms(mut self, shift_ms: u32) -> Self {
+        self.shift_ms = shift_ms;
+        self
+    }
+
+    /// Background noise at this signal-to-noise ratio in dB (`None`: no noise). The dataset's
+    /// `_background_noise_` recordings, or generated room noise when it has none.
+    pub fn noise_snr_db(mut self, snr_db: Option<f32>) -> Self {
+        self.noise_snr_db = snr_db;
+        self
+    }
+
+    /// Largest change of speed, as a fraction (0.15: 85% to 115%; 0 turns it off).
+    pub fn speed(mut self, speed: f32) -> Self {
+        self.speed = speed;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.copies > 20 {
+            return Err(Error::param(
+                "copies",
+                format!("{} (use 0 to 20)", self.copies),
+            ));
+        }
+        if self.shift_ms > 500 {
+            return Err(Error::param(
+                "shift_ms",
+                format!("{} (use 0 to 500)", self.shift_ms),
+            ));
+        }
+        if let Some(snr) = self.noise_snr_db {
+            if !(snr.is_finite() && snr >= -10.0) {
+                return Err(Error::param(
+                    "noise_snr_db",
+                    format!("{snr} (use -10 dB or more)"),
+                ));
+            }
+        }
+        if !(self.speed.is_finite() && (0.0..0.5).contains(&self.speed)) {
+            return Err(Error::param(
+                "speed",
+                format!("{} (use 0 to 0.5)", self.speed),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The repository's `data/fsdd`, or `$TINYML_DATA/fsdd`.
+pub fn default_dir() -> PathBuf {
+    match std::env::var_os("TINYML_DATA") {
+        Some(dir) => PathBuf::from(dir).join("fsdd"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/fsdd"),
+    }
+}
+
+fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .map(|e| e.map(|e| e.path()).map_err(|e| Error::io(dir, e)))
+        .collect::<Result<_>>()?;
+    entries.sort();
+    Ok(entries)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn is_wav(path: &Path) -> bool {
+    path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
+}
+
+/// The speaker of a clip: its file name up to the first `_` (the whole name when it has none).
+pub fn speaker_of(path: &Path) -> String {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    stem.split('_').next().unwrap_or(&stem).to_string()
+}
+
+/// Labels sorted with numbers in numeric order, then words, then `unknown` and `silence` last.
+fn sorted_labels(labels: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = labels
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    names.sort_by_key(|l| {
+        let special = match l.as_str() {
+            UNKNOWN => 1,
+            SILENCE => 2,
+            _ => 0,
+        };
+        (special, l.parse::<u64>().map_or(u64::MAX, |n| n), l.clone())
+    });
+    names
+}
+
+/// Quiet room noise: white noise shaped towards low frequencies, with a hum.
+fn room_noise(n: usize, rng: &mut Rng) -> Vec<f32> {
+    let hum_hz = 50.0 + 10.0 * rng.index(2) as f32;
+    let mut brown = 0f32;
+    (0..n)
+        .map(|t| {
+            let white = rng.uniform() as f32 * 2.0 - 1.0;
+            brown = 0.98 * brown + 0.02 * white;
+            let hum = 0.05 * (2.0 * std::f32::consts::PI * hum_hz * t as f32 / 16_000.0).sin();
+            0.3 * white + 2.0 * brown + hum
+        })
+        .collect()
+}
+
+/// The keyword networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KwsArchitecture {
+    /// TensorFlow micro_speech's `tiny_conv`: one strided convolution (8 filters) and a dense
+    /// layer. Tiny and fast; the board's smallest option.
+    TinyConv,
+    /// A small CNN: two convolutions (16 and 32 filters, 3×3) with max pooling, then dense.
+    Cnn,
+    /// Depthwise-separable CNN (DS-CNN, "Hello Edge"): a convolution, then depthwise 3×3 +
+    /// pointwise 1×1 blocks, average pooling, dense. Few weights for its accuracy.
+    DsCnn,
+}
+
+impl KwsArchitecture {
+    /// Parses `tiny_conv`, `cnn` or `ds_cnn`.
+    pub fn parse(s: &str) -> Result<KwsArchitecture> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "tiny_conv" | "tinyconv" => Ok(KwsArchitecture::TinyConv),
+            "cnn" => Ok(KwsArchitecture::Cnn),
+            "ds_cnn" | "dscnn" => Ok(KwsArchitecture::DsCnn),
+            _ => Err(Error::param(
+                "model",
+                format!("'{s}' (use tiny_conv, cnn or ds_cnn)"),
+            )),
+        }
+    }
+
+    /// The name in model files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            KwsArchitecture::TinyConv => "tiny_conv",
+            KwsArchitecture::Cnn => "cnn",
+            KwsArchitecture::DsCnn => "ds_cnn",
+        }
+    }
+
+    /// Input shape and layers for `frames × coefficients` features and `classes` outputs.
+    pub fn layers(self, frames: usize, coefficients: usize, classes: usize) -> (Shape, Vec<Layer>) {
+        let input = Shape::Image {
+            height: frames,
+            width: coefficients,
+            channels: 1,
+        };
+        let conv = |filters, kernel, stride, padding| Layer::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        };
+        let layers = match self {
+            KwsArchitecture::TinyConv => vec![
+                conv(8, 5, 2, Padding::Same),
+                Layer::Relu,
+                Layer::Dropout { rate: 0.2 },
+                Layer::Flatten,
+                Layer::Dense { units: classes },
+            ],
+            KwsArchitecture::Cnn => vec![
+                conv(16, 3, 1, Padding::Same),
+                Layer::Relu,
+                Layer::MaxPool { size: 2 },
+                conv(32, 3, 1, Padding::Same),
+                Layer::Relu,
+                Layer::MaxPool { size: 2 },
+                Layer::Flatten,
+                Layer::Dropout { rate: 0.3 },
+                Layer::Dense { units: classes },
+            ],
+            KwsArchitecture::DsCnn => vec![
+                conv(32, 3, 1, Padding::Same),
+                Layer::Relu,
+                Layer::DepthwiseConv2d {
+                    kernel: 3,
+                    stride: 1,
+                    padding: Padding::Same,
+                },
+                Layer::Relu,
+                conv(32, 1, 1, Padding::Valid),
+                Layer::Relu,
+                Layer::MaxPool { size: 2 },
+                Layer::DepthwiseConv2d {
+                    kernel: 3,
+                    stride: 1,
+                    padding: Padding::Same,
+                },
+                Layer::Relu,
+                conv(32, 1, 1, Padding::Valid),
+                Layer::Relu,
+                Layer::AvgPool { size: 2 },
+                Layer::Flatten,
+                Layer::Dropout { rate: 0.3 },
+                Layer::Dense { units: classes },
+            ],
+        };
+        (input, layers)
+    }
+}
+
+/// The feature configuration as the model file stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSettings {
+    /// See [`FeatureConfig`].
+    pub sample_rate_hz: u32,
+    /// See [`FeatureConfig`].
+    pub window_ms: u16,
+    /// See [`FeatureConfig`].
+    pub stride_ms: u16,
+    /// See [`FeatureConfig`].
+    pub fft_len: u16,
+    /// See [`FeatureConfig`].
+    pub num_mel_bins: u16,
+    /// See [`FeatureConfig`].
+    pub num_mfcc: u16,
+    /// See [`FeatureConfig`].
+    pub fmin_hz: f32,
+    /// See [`FeatureConfig`].
+    pub fmax_hz: f32,
+    /// `htk` or `slaney`.
+    pub mel_scale: String,
+    /// See [`FeatureConfig`].
+    pub slaney_norm: bool,
+    /// See [`FeatureConfig`].
+    pub preemphasis: f32,
+}
+
+impl From<FeatureConfig> for FeatureSettings {
+    fn from(c: FeatureConfig) -> Self {
+        FeatureSettings {
+            sample_rate_hz: c.sample_rate_hz,
+            window_ms: c.window_ms,
+            stride_ms: c.stride_ms,
+            fft_len: c.fft_len,
+            num_mel_bins: c.num_mel_bins,
+            num_mfcc: c.num_mfcc,
+            fmin_hz: c.fmin_hz,
+            fmax_hz: c.fmax_hz,
+            mel_scale: match c.mel_scale {
+                MelScale::Htk => "htk".into(),
+                MelScale::Slaney => "slaney".into(),
+            },
+            slaney_norm: c.slaney_norm,
+            preemphasis: c.preemphasis,
+        }
+    }
+}
+
+impl FeatureSettings {
+    /// Back to the core's configuration, validated.
+    pub fn to_config(&self) -> Result<FeatureConfig> {
+        let mel_scale = match self.mel_scale.as_str() {
+            "htk" => MelScale::Htk,
+            "slaney" => MelScale::Slaney,
+            other => {
+                return Err(Error::param(
+                    "mel_scale",
+                    format!("'{other}' (htk or slaney)"),
+                ))
+            }
+        };
+        let config = FeatureConfig {
+            sample_rate_hz: self.sample_rate_hz,
+            window_ms: self.window_ms,
+            stride_ms: self.stride_ms,
+            fft_len: self.fft_len,
+            num_mel_bins: self.num_mel_bins,
+            num_mfcc: self.num_mfcc,
+            fmin_hz: self.fmin_hz,
+            fmax_hz: self.fmax_hz,
+            mel_scale,
+            slaney_norm: self.slaney_norm,
+            preemphasis: self.preemphasis,
+        };
+        plan(&config)?;
+        Ok(config)
+    }
+}
+
+/// What a keyword model needs besides its network: features and their standardisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontEnd {
+    /// The features the model was trained on.
+    pub features: FeatureSettings,
+    /// Subtract each clip's own mean from every coefficient first
+    /// ([`tinyml_core::mfcc::subtract_clip_mean`]).
+    #[serde(default)]
+    pub clip_mean_normalization: bool,
+    /// Mean of each coefficient over the training set.
+    pub mean: Vec<f32>,
+    /// Standard deviation of each coefficient over the training set.
+    pub std: Vec<f32>,
+}
+
+/// Training settings for a keyword model; every default is in [`KwsTrainer::params`].
+#[derive(Debug, Clone)]
+pub struct KwsTrainer {
+    architecture: KwsArchitecture,
+    clip_mean_normalization: bool,
+    train: TrainParams,
+    seed: u64,
+}
+
+impl KwsTrainer {
+    /// Defaults: the [`KwsArchitecture::Cnn`], clip mean normalisation on, 25 epochs, batch 32, Adam 1e-3, seed 7, progress
+    /// lines on, no early stopping.
+    pub fn params() -> KwsTrainer {
+        KwsTrainer {
+            architecture: KwsArchitecture::Cnn,
+            clip_mean_normalization: true,
+            train: TrainParams::new()
+                .epochs(25)
+                .batch_size(32)
+                .learning_rate(1e-3)
+                .seed(7),
+            seed: 7,
+        }
+    }
+
+    /// The network.
+    pub fn architecture(mut self, architecture: KwsArchitecture) -> Self {
+        self.architecture = architecture;
+        self
+    }
+
+    /// Subtract each clip's mean from every coefficient before the network (on by default: it
+    /// makes the model less sensitive to the microphone and the speaker).
+    pub fn clip_mean_normalization(mut self, on: bool) -> Self {
+        self.clip_mean_normalization = on;
+        self
+    }
+
+    /// Passes over the training data.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.train = self.train.epochs(epochs);
+        self
+    }
+
+    /// Clips per step.
+    pub fn batch_size(mut self, batch: usize) -> Self {
+        self.train = self.train.batch_size(batch);
+        self
+    }
+
+    /// Adam's step size.
+    pub fn learning_rate(mut self, rate: f64) -> Self {
+        self.train = self.train.learning_rate(rate);
+        self
+    }
+
+    /// Seed of the initial weights and of the batch order.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self.train = self.train.seed(seed);
+        self
+    }
+
+    /// Stop when validation accuracy has not improved for `patience` epochs (keeps the best).
+    pub fn early_stopping(mut self, patience: usize) -> Self {
+        self.train = self.train.early_stopping(patience);
+        self
+    }
+
+    /// Print a line per epoch.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.train = self.train.progress(on);
+        self
+    }
+
+    /// Trains a model on `train`, watching accuracy on `validation` after each epoch.
+    pub fn fit(&self, train: &KeywordData, validation: Option<&KeywordData>) -> Result<KwsModel> {
+        let labels = train.label_names();
+        if labels.len() < 2 {
+            return Err(Error::param(
+                "data",
+                format!(
+                    "only one class ({}): a keyword spotter needs at least two; add another \
+                     word, or use `with_silence` / other words as \"unknown\"",
+                    labels.first().map_or("none", String::as_str)
+                ),
+            ));
+        }
+        let config = train.config();
+        let frames = config.frames(config.sample_rate_hz as usize);
+        let coefficients = config.coefficients();
+        let mut x = train.features()?;
+        if self.clip_mean_normalization {
+            for clip in x.chunks_exact_mut(frames * coefficients) {
+                subtract_clip_mean(clip, coefficients);
+            }
+        }
+        let (mean, std) = standardisation(&x, coefficients);
+        let front_end = FrontEnd {
+            features: config.into(),
+            clip_mean_normalization: self.clip_mean_normalization,
+            mean,
+            std,
+        };
+        let (input, layers) = self.architecture.layers(frames, coefficients, labels.len());
+        let mut network = Network::new(input, layers, self.seed)?;
+        let targets = |data: &KeywordData| -> Result<Vec<usize>> {
+            data.labels()
+                .iter()
+                .map(|l| {
+                    labels.iter().position(|n| n == l).ok_or_else(|| {
+                        Error::param(
+                            "validation",
+                            format!("label '{l}' is not among the training labels"),
+                        )
+                    })
+                })
+                .collect()
+        };
+        let y = targets(train)?;
+        let x = standardise(x, &front_end, false);
+        let history = match validation {
+            Some(v) => {
+                if v.config() != config {
+                    return Err(Error::param(
+                        "validation",
+                        "has other features than the training data",
+                    ));
+                }
+                let vx = standardise(v.features()?, &front_end, true);
+                let vy = targets(v)?;
+                self.train.fit(&mut network, &x, &y, Some((&vx, &vy)))?
+            }
+            None => self.train.fit(&mut network, &x, &y, None)?,
+        };
+        Ok(KwsModel {
+            architecture: self.architecture,
+            network,
+            labels,
+            front_end,
+            history: Some(history),
+        })
+    }
+}
+
+fn standardisation(x: &[f32], coefficients: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut sum = vec![0f64; coefficients];
+    let mut sq = vec![0f64; coefficients];
+    let rows = x.len() / coefficients.max(1);
+    for row in x.chunks_exact(coefficients) {
+        for (c, &v) in row.iter().enumerate() {
+            sum[c] += v as f64;
+            sq[c] += v as f64 * v as f64;
+        }
+    }
+    let n = rows.max(1) as f64;
+    let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+    let std = sq
+        .iter()
+        .zip(&sum)
+        .map(|(q, s)| ((q / n - (s / n) * (s / n)).max(0.0).sqrt().max(1e-3)) as f32)
+        .collect();
+    (mean, std)
+}
+
+/// Raw features to network input: the clip mean (when `whole_pipeline` and the front end asks
+/// for it), then the training set's standardisation.
+fn standardise(mut x: Vec<f32>, front_end: &FrontEnd, whole_pipeline: bool) -> Vec<f32> {
+    let c = front_end.mean.len().max(1);
+    if whole_pipeline && front_end.clip_mean_normalization {
+        let per = front_end
+            .features
+            .to_config()
+            .map(|f| f.frames(f.sample_rate_hz as usize) * c)
+            .unwrap_or(x.len())
+            .max(1);
+        for clip in x.chunks_exact_mut(per) {
+            subtract_clip_mean(clip, c);
+        }
+    }
+    for row in x.chunks_exact_mut(c) {
+        for ((v, m), s) in row.iter_mut().zip(&front_end.mean).zip(&front_end.std) {
+            *v = (*v - m) / s;
+        }
+    }
+    x
+}
+
+/// A trained keyword spotter: network, labels and the features it expects.
+#[derive(Debug, Clone)]
+pub struct KwsModel {
+    /// Which network.
+    pub architecture: KwsArchitecture,
+    /// The network and its weights.
+    pub network: Network,
+    /// Class names, one per output.
+    pub labels: Vec<String>,
+    /// Features and their standardisation.
+    pub front_end: FrontEnd,
+    /// How training went (absent for a loaded model).
+    pub history: Option<History>,
+}
+
+/// One clip's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeywordPrediction {
+    /// The most likely label.
+    pub label: String,
+    /// Probability of each label (softmax of the outputs), in the model's label order.
+    pub probabilities: Vec<(String, f32)>,
+}
+
+impl KeywordPrediction {
+    /// The probabilities as a bar chart.
+    pub fn figure(&self) -> Figure {
+        let p = self
+            .probabilities
+            .iter()
+            .find(|(l, _)| *l == self.label)
+            .map_or(0.0, |x| x.1);
+        Figure::bars(
+            &format!("I heard \"{}\" ({:.0}% sure)", self.label, 100.0 * p),
+            "word",
+            "probability",
+            self.probabilities
+                .iter()
+                .map(|(l, p)| (l.clone(), *p as f64))
+                .collect(),
+        )
+    }
+
+    /// Shows the chart in Jupyter.
+    pub fn evcxr_display(&self) {
+        self.figure().evcxr_display();
+    }
+}
+
+impl KwsModel {
+    /// The feature configuration the model expects.
+    pub fn config(&self) -> Result<FeatureConfig> {
+        self.front_end.features.to_config()
+    }
+
+    /// Standardised features of prepared clips, one after another.
+    fn inputs(&self, data: &KeywordData) -> Result<Vec<f32>> {
+        if data.config() != self.config()? {
+            return Err(Error::param(
+                "data",
+                "was loaded with other features than the model's: load it with the model's \
+                 configuration",
+            ));
+        }
+        Ok(standardise(data.features()?, &self.front_end, true))
+    }
+
+    fn answer(&self, logits: &[f32]) -> KeywordPrediction {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
+        let sum: f32 = exp.iter().sum();
+        let probabilities: Vec<(String, f32)> = self
+            .labels
+            .iter()
+            .cloned()
+            .zip(exp.iter().map(|e| e / sum))
+            .collect();
+        KeywordPrediction {
+            label: self.labels[argmax(logits)].clone(),
+            probabilities,
+        }
+    }
+
+    /// The answer for a recording of any length and rate (its loudest second is used).
+    pub fn predict(&self, audio: &Audio) -> Result<KeywordPrediction> {
+        let config = self.config()?;
+        let clip = audio.keyword_clip(&config)?;
+        let features = clip.features(&config)?;
+        let x = standardise(features.values, &self.front_end, true);
+        Ok(self.answer(&self.network.logits(&x)?))
+    }
+
+    /// Every clip's answer.
+    pub fn predict_all(&self, data: &KeywordData) -> Result<Vec<KeywordPrediction>> {
+        let logits = self.network.logits(&self.inputs(data)?)?;
+        Ok(logits
+            .chunks(self.labels.len())
+            .map(|l| self.answer(l))
+            .collect())
+    }
+
+    /// Accuracy overall, per word and per speaker. Words the model does not know count as
+    /// [`UNKNOWN`] when it has that class.
+    pub fn evaluate(&self, data: &KeywordData) -> Result<KwsEvaluation> {
+        let predicted: Vec<String> = self
+            .predict_all(data)?
+            .into_iter()
+            .map(|p| p.label)
+            .collect();
+        let knows_unknown = self.labels.iter().any(|l| l == UNKNOWN);
+        let truth: Vec<String> = data
+            .labels()
+            .iter()
+            .map(|l| {
+                if !self.labels.contains(l) && knows_unknown {
+                    UNKNOWN.to_string()
+                } else {
+                    l.clone()
+                }
+            })
+            .collect();
+        let order: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        Ok(KwsEvaluation {
+            overall: Evaluation::new(
+                &format!("keyword {}", self.architecture.name()),
+                &data.source,
+                &truth,
+                &predicted,
+                &order,
+            ),
+            per_speaker: GroupAccuracy::new(&truth, &predicted, data.speakers(), "speaker"),
+        })
+    }
+
+    /// Number of learned values.
+    pub fn parameter_count(&self) -> usize {
+        self.network.parameter_count()
+    }
+
+    /// The model file bytes (the float format of [`crate::nn::file`], with the front end).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let front_end = serde_json::to_value(&self.front_end).expect("serialises");
+        self.network.to_file_bytes_with(
+            &format!("kws-{}", self.architecture.name()),
+            &self.labels,
+            Some(front_end),
+        )
+    }
+
+    /// Writes the model file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::write(path, self.to_bytes()).map_err(|e| Error::io(path, e))
+    }
+
+    /// Reads a model file written by [`KwsModel::save`].
+    pub fn load(path: impl AsRef<Path>) -> Result<KwsModel> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let what = path.display().to_string();
+        let (network, header) = Network::from_file_bytes(&bytes, &what)?;
+        KwsModel::from_parts(network, header, &what)
+    }
+
+    fn from_parts(network: Network, header: ModelHeader, what: &str) -> Result<KwsModel> {
+        let bad = |m: String| Error::Model(format!("{what}: {m}"));
+        let architecture = header
+            .kind
+            .strip_prefix("kws-")
+            .ok_or_else(|| bad(format!("a '{}' model, not a keyword model", header.kind)))
+            .and_then(|a| KwsArchitecture::parse(a).map_err(|e| bad(e.to_string())))?;
+        let front_end: FrontEnd = header
+            .front_end
+            .ok_or_else(|| bad("no feature configuration in the file".into()))
+            .and_then(|v| serde_json::from_value(v).map_err(|e| bad(format!("front end: {e}"))))?;
+        let config = front_end
+            .features
+            .to_config()
+            .map_err(|e| bad(e.to_string()))?;
+        let coefficients = config.coefficients();
+        let expected = config.frames(config.sample_rate_hz as usize) * coefficients;
+        if front_end.mean.len() != coefficients
+            || front_end.std.len() != coefficients
+            || network.input().len() != expected
+            || front_end.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(bad(
+                "its feature configuration, standardisation and input shape disagree".into(),
+            ));
+        }
+        Ok(KwsModel {
+            architecture,
+            network,
+            labels: header.labels,
+            front_end,
+            history: None,
+        })
+    }
+}
+
+/// How a keyword model did: overall and per word ([`Evaluation`]), per speaker
+/// ([`GroupAccuracy`]).
+#[derive(Debug, Clone)]
+pub struct KwsEvaluation {
+    /// Accuracy, confusion matrix, per-class accuracy.
+    pub overall: Evaluation,
+    /// Accuracy for each speaker, with warnings for anyone left behind.
+    pub per_speaker: GroupAccuracy,
+}
+
+impl KwsEvaluation {
+    /// Fraction right.
+    pub fn accuracy(&self) -> f64 {
+        self.overall.accuracy()
+    }
+
+    /// `tinyml kws eval --json`: the keys of [`Evaluation::json`] plus `per_speaker`
+    /// (`{speaker: accuracy}`).
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = self.overall.json();
+        let per_speaker: serde_json::Map<String, serde_json::Value> = self
+            .per_speaker
+            .groups
+            .iter()
+            .map(|(g, n, c)| (g.clone(), serde_json::json!(*c as f64 / (*n).max(1) as f64)))
+            .collect();
+        v["per_speaker"] = serde_json::Value::Object(per_speaker);
+        v
+    }
+
+    /// Shows accuracy, the confusion matrix and the per-speaker table in Jupyter.
+    pub fn evcxr_display(&self) {
+        self.overall.evcxr_display();
+        self.per_speaker.evcxr_display();
+    }
+}
+
+/// Accuracy when each speaker in turn is the test set and the others train ("leave one speaker
+/// out"): `(speaker, accuracy)` per fold.
+pub fn speaker_folds(data: &KeywordData, trainer: &KwsTrainer) -> Result<Vec<(String, f64)>> {
+    data.speaker_names()
+        .iter()
+        .map(|speaker| {
+            let (train, test) = data.split_by_speaker(&[speaker.as_str()])?;
+            let model = trainer.fit(&train, None)?;
+            Ok((speaker.clone(), model.evaluate(&test)?.accuracy()))
+        })
+        .collect()
+}
+
+/// A table of per-fold accuracies with their mean.
+pub fn folds_table(folds: &[(String, f64)]) -> Table {
+    let mut t = Table::new(&["test speaker", "accuracy"]);
+    for (s, a) in folds {
+        t.push(vec![s.clone(), percent(*a)]);
+    }
+    let mean = folds.iter().map(|f| f.1).sum::<f64>() / folds.len().max(1) as f64;
+    t.push(vec!["mean".into(), percent(mean)]);
+    t
+}
