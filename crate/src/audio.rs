@@ -124,15 +124,27 @@ impl Audio {
 
     /// Writes 16-bit mono PCM (samples clipped to `[-1, 1]`).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
+        self.write(path.as_ref(), false)
+    }
+
+    /// Writes 32-bit float mono: every sample exactly as it is (for handing a clip to librosa).
+    pub fn save_f32(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.write(path.as_ref(), true)
+    }
+
+    fn write(&self, path: &Path, float: bool) -> Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let spec = hound::WavSpec {
             channels: 1,
             sample_rate: self.sample_rate_hz,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
+            bits_per_sample: if float { 32 } else { 16 },
+            sample_format: if float {
+                hound::SampleFormat::Float
+            } else {
+                hound::SampleFormat::Int
+            },
         };
         let to_io = |e: hound::Error| match e {
             hound::Error::IoError(e) => Error::io(path, e),
@@ -143,8 +155,12 @@ impl Audio {
         };
         let mut writer = hound::WavWriter::create(path, spec).map_err(to_io)?;
         for &x in &self.samples {
-            let v = (x.clamp(-1.0, 1.0) * 32_767.0).round() as i16;
-            writer.write_sample(v).map_err(to_io)?;
+            if float {
+                writer.write_sample(x).map_err(to_io)?;
+            } else {
+                let v = (x.clamp(-1.0, 1.0) * 32_767.0).round() as i16;
+                writer.write_sample(v).map_err(to_io)?;
+            }
         }
         writer.finalize().map_err(to_io)
     }
@@ -374,6 +390,54 @@ fn wav_error(e: &hound::Error) -> String {
             "it ends too early".to_string()
         }
         other => other.to_string(),
+    }
+}
+
+/// The librosa expression over `y` (the samples, float32) and `sr` that computes the features
+/// of `config` (librosa 0.10 or 0.11; `tools/golden/mfcc_librosa.py` writes the same
+/// expression, and the tests compare against its output).
+pub fn librosa_expression(config: &FeatureConfig) -> String {
+    let window = config.window_samples();
+    let py_float = |v: f32| {
+        let s = format!("{v}");
+        if s.contains('.') || s.contains('e') {
+            s
+        } else {
+            format!("{s}.0")
+        }
+    };
+    let pre = if config.preemphasis > 0.0 {
+        format!(
+            "y = np.append(y[0], y[1:] - {} * y[:-1]); ",
+            py_float(config.preemphasis)
+        )
+    } else {
+        String::new()
+    };
+    let mel =
+        format!(
+        "librosa.feature.melspectrogram(y=y, sr=sr, n_fft={}, hop_length={}, win_length={window}, \
+         window='hann', center=False, power=2.0, n_mels={}, fmin={}, fmax={}, htk={}, norm={})",
+        config.fft_samples(),
+        config.stride_samples(),
+        config.num_mel_bins,
+        py_float(config.fmin_hz),
+        py_float(config.fmax_hz),
+        if config.mel_scale == tinyml_core::mfcc::MelScale::Htk {
+            "True"
+        } else {
+            "False"
+        },
+        if config.slaney_norm { "'slaney'" } else { "None" },
+    );
+    let db = format!("librosa.power_to_db({mel}, ref=1.0, amin=1e-10, top_db=None)");
+    if config.num_mfcc == 0 {
+        pre + &db
+    } else {
+        format!(
+            "{pre}librosa.feature.mfcc(S={db}, n_mfcc={}, dct_type=2, norm='ortho')",
+            config.num_mfcc
+        )
     }
 }
 

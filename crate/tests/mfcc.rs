@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tinyml_kit::audio::Audio;
+use tinyml_kit::audio::{librosa_expression, Audio};
 use tinyml_kit::prelude::{FeatureConfig, MelScale};
 
 fn root() -> PathBuf {
@@ -53,6 +53,11 @@ fn check(golden: &Value) -> f64 {
             .map(|v| v.as_f64().unwrap())
             .collect();
         let name = format!("{} {}", case["wav"], case["config_name"]);
+        assert_eq!(
+            librosa_expression(&config),
+            case["librosa"].as_str().unwrap(),
+            "{name}: `tinyml mfcc --json` must print the call the golden was made with"
+        );
         assert_eq!(
             ours.frames as u64,
             case["frames"].as_u64().unwrap(),

@@ -5,13 +5,18 @@ use std::process::{Command, ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 use tinyml_kit::activity::{ActivityData, ActivityModel, Method, SpeedRules};
+use tinyml_kit::audio::{librosa_expression, Audio};
 use tinyml_kit::audit::DataAudit;
 use tinyml_kit::course::{write_figures, Course};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
+use tinyml_kit::kws::{
+    folds_table, Augmentation, FeatureSettings, KeywordData, KwsArchitecture, KwsModel, KwsTrainer,
+};
 use tinyml_kit::learn::ThresholdLearner;
 use tinyml_kit::metrics::percent;
 use tinyml_kit::nn::TrainParams;
+use tinyml_kit::prelude::FeatureConfig;
 use tinyml_kit::search::{deep_blue, depth_table, TicTacToe};
 
 /// The TinyML course kit: lessons, figures and models from the command line.
@@ -70,6 +75,29 @@ enum Cmd {
     /// Day 1: handwritten digits with an MLP or a CNN.
     #[command(subcommand)]
     Digits(DigitsCmd),
+    /// Day 2: the MFCC features of a WAV file (the board's code), and the librosa call that
+    /// computes the same.
+    Mfcc {
+        /// A WAV file: 16 kHz as it is, or any rate with --clip.
+        file: PathBuf,
+        /// Prepare it as the keyword spotter does first: resample to 16 kHz, keep the loudest
+        /// second, normalise.
+        #[arg(long)]
+        clip: bool,
+        /// Write the prepared clip here, as 32-bit float WAV (librosa then reads exactly the
+        /// same samples).
+        #[arg(long, value_name = "WAV", requires = "clip")]
+        save_clip: Option<PathBuf>,
+        /// Log-mel energies (40 mel filters, dB) instead of 13 MFCCs.
+        #[arg(long)]
+        log_mel: bool,
+        /// Print JSON: config, frames, coefficients, features (frames × coefficients), librosa.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Day 2: keyword spotting on spoken words.
+    #[command(subcommand)]
+    Kws(KwsCmd),
     /// Datasets: download the full ones (the kit runs offline without them).
     #[command(subcommand)]
     Data(DataCmd),
@@ -211,6 +239,111 @@ enum DigitsCmd {
     },
 }
 
+#[derive(Args)]
+struct KwsDataArg {
+    /// A folder with one folder of WAV files per word (`DIR/<word>/<speaker>_<n>.wav`);
+    /// default: the embedded spoken digits (5 speakers).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+impl KwsDataArg {
+    fn load(&self) -> Result<KeywordData> {
+        match &self.data {
+            Some(dir) => KeywordData::load(dir),
+            None => KeywordData::course_default(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct KwsTrainArgs {
+    /// tiny_conv, cnn or ds_cnn.
+    #[arg(long, default_value = "cnn")]
+    model: String,
+    /// Passes over the training clips.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Seed of the weights, the augmentation and the shuffling.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Altered copies of each training clip (shifted, faster or slower, with noise).
+    #[arg(long, default_value_t = 3)]
+    augment: usize,
+}
+
+impl KwsTrainArgs {
+    fn trainer(&self, progress: bool) -> Result<KwsTrainer> {
+        Ok(KwsTrainer::params()
+            .architecture(KwsArchitecture::parse(&self.model)?)
+            .epochs(self.epochs)
+            .seed(self.seed)
+            .progress(progress))
+    }
+
+    fn augment(&self, data: &KeywordData) -> Result<KeywordData> {
+        data.augmented(&Augmentation::new().copies(self.augment), self.seed)
+    }
+}
+
+#[derive(Subcommand)]
+enum KwsCmd {
+    /// Train a keyword model and save it (float model file with its feature configuration).
+    Train {
+        #[command(flatten)]
+        data: KwsDataArg,
+        /// The words to recognise; every other word becomes "unknown" (default: every word).
+        #[arg(long, value_delimiter = ',')]
+        keywords: Vec<String>,
+        /// Add a "silence" class (background noise, or generated room noise).
+        #[arg(long)]
+        silence: bool,
+        /// Speakers held out of training, to report accuracy on voices the model never heard.
+        #[arg(long, value_delimiter = ',')]
+        test_speakers: Vec<String>,
+        #[command(flatten)]
+        train: KwsTrainArgs,
+        /// Model file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON (history, and test accuracy when speakers are held out).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a saved model: accuracy overall, per word and per speaker.
+    Eval {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        data: KwsDataArg,
+        /// Print JSON: accuracy, n, labels, confusion, per_class, per_speaker.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What a saved model hears in one recording.
+    Predict {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// A WAV file (any rate; its loudest second is used).
+        wav: PathBuf,
+        /// Print JSON: label and probabilities.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Leave one speaker out: train on the others, test on them, for every speaker.
+    Folds {
+        #[command(flatten)]
+        data: KwsDataArg,
+        #[command(flatten)]
+        train: KwsTrainArgs,
+        /// Print JSON: accuracy per held-out speaker and the mean.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Subcommand)]
 enum SearchCmd {
     /// The slide's arithmetic: moves^turns positions at a given speed.
@@ -331,6 +464,14 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Lab { install } => lab(install),
         Cmd::Digits(cmd) => digits(cmd),
+        Cmd::Mfcc {
+            file,
+            clip,
+            save_clip,
+            log_mel,
+            json,
+        } => mfcc(&file, clip, save_clip.as_deref(), log_mel, json),
+        Cmd::Kws(cmd) => kws(cmd),
         Cmd::Data(DataCmd::Fetch { name, dir, mirror }) => fetch(&name, dir, mirror),
     }
 }
@@ -608,6 +749,191 @@ fn digits(cmd: DigitsCmd) -> Result<()> {
                     eval.data
                 );
                 print!("{}", eval.confusion.table());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mfcc(
+    file: &Path,
+    clip: bool,
+    save_clip: Option<&Path>,
+    log_mel: bool,
+    json: bool,
+) -> Result<()> {
+    let mut config = FeatureConfig::KEYWORDS;
+    if log_mel {
+        config.num_mfcc = 0;
+    }
+    let audio = Audio::load(file)?;
+    let audio = if clip {
+        audio.keyword_clip(&config)?
+    } else if audio.sample_rate_hz() != config.sample_rate_hz {
+        return Err(Error::Audio {
+            path: file.to_path_buf(),
+            message: format!(
+                "{} Hz audio; the keyword features are {} Hz: pass --clip to resample it (and                  --save-clip FILE to keep the prepared clip for librosa)",
+                audio.sample_rate_hz(),
+                config.sample_rate_hz
+            ),
+        });
+    } else {
+        audio
+    };
+    if let Some(path) = save_clip {
+        audio.save_f32(path)?;
+    }
+    let features = audio.features(&config)?;
+    let expression = librosa_expression(&config);
+    if json {
+        let rows: Vec<&[f32]> = features.values.chunks(features.coefficients).collect();
+        print_json(&serde_json::json!({
+            "file": file,
+            "prepared": clip,
+            "config": FeatureSettings::from(config),
+            "frames": features.frames,
+            "coefficients": features.coefficients,
+            "features": rows,
+            "librosa": expression,
+        }));
+    } else {
+        println!(
+            "{}: {} frames × {} {} ({:.2} s at {} Hz)",
+            file.display(),
+            features.frames,
+            features.coefficients,
+            if log_mel {
+                "log-mel energies (dB)"
+            } else {
+                "MFCCs"
+            },
+            audio.duration_s(),
+            audio.sample_rate_hz()
+        );
+        for (f, row) in features.values.chunks(features.coefficients).enumerate() {
+            let cells: Vec<String> = row.iter().map(|v| format!("{v:8.2}")).collect();
+            println!("{f:3} {}", cells.join(""));
+        }
+        println!("librosa (y, sr = librosa.load(FILE, sr=None)):\n  {expression}");
+    }
+    Ok(())
+}
+
+fn kws(cmd: KwsCmd) -> Result<()> {
+    match cmd {
+        KwsCmd::Train {
+            data,
+            keywords,
+            silence,
+            test_speakers,
+            train,
+            out,
+            json,
+        } => {
+            let trainer = train.trainer(!json)?;
+            let mut all = data.load()?;
+            if !keywords.is_empty() {
+                let words: Vec<&str> = keywords.iter().map(String::as_str).collect();
+                all = all.with_keywords(&words, train.seed)?;
+            }
+            if silence {
+                let per_class = all.len() / all.label_names().len().max(1);
+                all = all.with_silence(per_class, train.seed);
+            }
+            let held: Vec<&str> = test_speakers.iter().map(String::as_str).collect();
+            let (fit_on, test) = if held.is_empty() {
+                (all, None)
+            } else {
+                let (a, b) = all.split_by_speaker(&held)?;
+                (a, Some(b))
+            };
+            let model = trainer.fit(&train.augment(&fit_on)?, None)?;
+            model.save(&out)?;
+            let test_eval = test.as_ref().map(|t| model.evaluate(t)).transpose()?;
+            if json {
+                print_json(&serde_json::json!({
+                    "model": train.model,
+                    "labels": model.labels,
+                    "train_clips": fit_on.len(),
+                    "augmented_copies": train.augment,
+                    "parameters": model.parameter_count(),
+                    "history": model.history,
+                    "test": test_eval.as_ref().map(|e| e.json()),
+                    "out": out,
+                }));
+            } else {
+                println!(
+                    "saved {} ({} parameters, labels {})",
+                    out.display(),
+                    model.parameter_count(),
+                    model.labels.join(", ")
+                );
+                if let Some(e) = test_eval {
+                    println!(
+                        "accuracy {} on {} clips of speakers never heard in training ({})",
+                        percent(e.accuracy()),
+                        e.overall.confusion.total(),
+                        held.join(", ")
+                    );
+                }
+            }
+        }
+        KwsCmd::Eval { model, data, json } => {
+            let m = KwsModel::load(&model)?;
+            let eval = m.evaluate(&data.load()?)?;
+            if json {
+                print_json(&eval.json());
+            } else {
+                println!(
+                    "accuracy {} on {} clips of {}",
+                    percent(eval.accuracy()),
+                    eval.overall.confusion.total(),
+                    eval.overall.data
+                );
+                print!("{}", eval.overall.confusion.table());
+                print!("{}", eval.per_speaker.table());
+                for w in &eval.per_speaker.warnings {
+                    println!("warning: {w}");
+                }
+            }
+        }
+        KwsCmd::Predict { model, wav, json } => {
+            let m = KwsModel::load(&model)?;
+            let p = m.predict(&Audio::load(&wav)?)?;
+            if json {
+                print_json(&serde_json::to_value(&p).unwrap_or_default());
+            } else {
+                println!("{}: \"{}\"", wav.display(), p.label);
+                for (label, prob) in &p.probabilities {
+                    println!("  {label:>10} {:5.1}%", 100.0 * prob);
+                }
+            }
+        }
+        KwsCmd::Folds { data, train, json } => {
+            let trainer = train.trainer(false)?;
+            let all = data.load()?;
+            let mut folds = Vec::new();
+            for speaker in all.speaker_names() {
+                let (fit_on, test) = all.split_by_speaker(&[speaker.as_str()])?;
+                let model = trainer.fit(&train.augment(&fit_on)?, None)?;
+                let accuracy = model.evaluate(&test)?.accuracy();
+                if !json {
+                    println!("{speaker}: {}", percent(accuracy));
+                }
+                folds.push((speaker, accuracy));
+            }
+            let mean = folds.iter().map(|f| f.1).sum::<f64>() / folds.len().max(1) as f64;
+            if json {
+                let per: serde_json::Map<String, serde_json::Value> = folds
+                    .iter()
+                    .map(|(s, a)| (s.clone(), serde_json::json!(a)))
+                    .collect();
+                print_json(
+                    &serde_json::json!({ "per_speaker": per, "mean": mean, "model": train.model, "epochs": train.epochs, "augment": train.augment }),
+                );
+            } else {
+                print!("{}", folds_table(&folds));
             }
         }
     }
