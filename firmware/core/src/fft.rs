@@ -142,7 +142,24 @@ impl RealFft {
         if power.len() != self.bins() {
             return Err(FftError::SizeMismatch);
         }
-        self.transform(signal, scratch)?;
+        self.transform(signal, None, scratch)?;
+        self.unpack(scratch, |k, re, im| power[k] = re * re + im * im);
+        Ok(())
+    }
+
+    /// [`RealFft::power`] of `signal · window` (sample by sample), without a pass to write the
+    /// windowed copy: the product is formed while the samples are put in FFT order.
+    pub fn windowed_power(
+        &self,
+        signal: &[f32],
+        window: &[f32],
+        power: &mut [f32],
+        scratch: &mut FftScratch,
+    ) -> Result<(), FftError> {
+        if power.len() != self.bins() {
+            return Err(FftError::SizeMismatch);
+        }
+        self.transform(signal, Some(window), scratch)?;
         self.unpack(scratch, |k, re, im| power[k] = re * re + im * im);
         Ok(())
     }
@@ -158,7 +175,7 @@ impl RealFft {
         if re.len() != self.bins() || im.len() != self.bins() {
             return Err(FftError::SizeMismatch);
         }
-        self.transform(signal, scratch)?;
+        self.transform(signal, None, scratch)?;
         self.unpack(scratch, |k, r, i| {
             re[k] = r;
             im[k] = i;
@@ -167,40 +184,74 @@ impl RealFft {
     }
 
     /// The complex FFT of the packed half-length signal, left in `scratch`.
-    fn transform(&self, signal: &[f32], scratch: &mut FftScratch) -> Result<(), FftError> {
-        if signal.len() != self.len {
+    fn transform(
+        &self,
+        signal: &[f32],
+        window: Option<&[f32]>,
+        scratch: &mut FftScratch,
+    ) -> Result<(), FftError> {
+        if signal.len() != self.len || window.is_some_and(|w| w.len() != self.len) {
             return Err(FftError::SizeMismatch);
         }
         let half = self.len / 2;
         let re = &mut scratch.re[..half];
         let im = &mut scratch.im[..half];
-        for (i, &target) in self.bit_reverse[..half].iter().enumerate() {
-            let t = target as usize;
-            re[t] = signal[2 * i];
-            im[t] = signal[2 * i + 1];
+        let order = self.bit_reverse[..half].iter().zip(signal.chunks_exact(2));
+        match window {
+            None => {
+                for (&target, pair) in order {
+                    re[target as usize] = pair[0];
+                    im[target as usize] = pair[1];
+                }
+            }
+            Some(window) => {
+                for ((&target, pair), w) in order.zip(window.chunks_exact(2)) {
+                    re[target as usize] = pair[0] * w[0];
+                    im[target as usize] = pair[1] * w[1];
+                }
+            }
         }
-        // First stage: butterflies of pairs, twiddle 1.
-        for (r, i) in re.chunks_exact_mut(2).zip(im.chunks_exact_mut(2)) {
-            let (r0, i0) = (r[0], i[0]);
-            r[0] = r0 + r[1];
-            i[0] = i0 + i[1];
-            r[1] = r0 - r[1];
-            i[1] = i0 - i[1];
+        if half >= 4 {
+            // The first two stages at once: blocks of 4 whose twiddles are 1 and -i exactly.
+            for (r, i) in re.chunks_exact_mut(4).zip(im.chunks_exact_mut(4)) {
+                let (a_r, a_i) = (r[0] + r[1], i[0] + i[1]);
+                let (b_r, b_i) = (r[0] - r[1], i[0] - i[1]);
+                let (c_r, c_i) = (r[2] + r[3], i[2] + i[3]);
+                let (d_r, d_i) = (r[2] - r[3], i[2] - i[3]);
+                // d · (-i) = (d_i, -d_r)
+                r[0] = a_r + c_r;
+                i[0] = a_i + c_i;
+                r[2] = a_r - c_r;
+                i[2] = a_i - c_i;
+                r[1] = b_r + d_i;
+                i[1] = b_i - d_r;
+                r[3] = b_r - d_i;
+                i[3] = b_i + d_r;
+            }
+        } else {
+            // half == 2: one butterfly, twiddle 1.
+            let (r0, i0) = (re[0], im[0]);
+            re[0] = r0 + re[1];
+            im[0] = i0 + im[1];
+            re[1] = r0 - re[1];
+            im[1] = i0 - im[1];
         }
-        let mut m = 2;
+        let mut m = 4;
         while m < half {
             let wr = &self.stage_re[m - 1..2 * m - 1];
             let wi = &self.stage_im[m - 1..2 * m - 1];
             for (block_re, block_im) in re.chunks_exact_mut(2 * m).zip(im.chunks_exact_mut(2 * m)) {
                 let (lo_re, hi_re) = block_re.split_at_mut(m);
                 let (lo_im, hi_im) = block_im.split_at_mut(m);
-                for j in 0..m {
-                    let tr = hi_re[j] * wr[j] - hi_im[j] * wi[j];
-                    let ti = hi_re[j] * wi[j] + hi_im[j] * wr[j];
-                    hi_re[j] = lo_re[j] - tr;
-                    hi_im[j] = lo_im[j] - ti;
-                    lo_re[j] += tr;
-                    lo_im[j] += ti;
+                let lo = lo_re.iter_mut().zip(lo_im.iter_mut());
+                let hi = hi_re.iter_mut().zip(hi_im.iter_mut());
+                for ((lo, hi), (w_r, w_i)) in lo.zip(hi).zip(wr.iter().zip(wi)) {
+                    let tr = *hi.0 * w_r - *hi.1 * w_i;
+                    let ti = *hi.0 * w_i + *hi.1 * w_r;
+                    *hi.0 = *lo.0 - tr;
+                    *hi.1 = *lo.1 - ti;
+                    *lo.0 += tr;
+                    *lo.1 += ti;
                 }
             }
             m *= 2;
@@ -282,6 +333,13 @@ mod tests {
             for k in 0..=n / 2 {
                 assert_eq!(power[k], re[k] * re[k] + im[k] * im[k]);
             }
+            let window: Vec<f32> = (0..n).map(|t| 0.25 + (t % 7) as f32 * 0.1).collect();
+            let product: Vec<f32> = x.iter().zip(&window).map(|(a, b)| a * b).collect();
+            let mut windowed = std::vec![0f32; n / 2 + 1];
+            plan.windowed_power(&x, &window, &mut windowed, &mut scratch)
+                .unwrap();
+            plan.power(&product, &mut power, &mut scratch).unwrap();
+            assert_eq!(windowed, power, "n={n}");
             n *= 2;
         }
     }
