@@ -508,15 +508,17 @@ impl AudioFeatures {
     pub fn figure(&self, title: &str) -> Figure {
         let stride_s = self.config.stride_ms as f64 / 1000.0;
         let window_s = self.config.window_ms as f64 / 1000.0;
-        let values = self
+        let values: Vec<Vec<f32>> = self
             .values
             .chunks_exact(self.coefficients.max(1))
             .map(|row| row.to_vec())
             .collect();
-        let (label, scale) = if self.config.num_mfcc == 0 {
-            ("mel filter", "dB")
+        let (label, scale, values) = if self.config.num_mfcc == 0 {
+            ("mel filter", "dB", clamp_db(values))
         } else {
-            ("MFCC coefficient", "value")
+            // Coefficient 0 (loudness) is hundreds of times larger than the rest: scale each
+            // coefficient on its own so that all of them show.
+            ("MFCC coefficient", "z-score", scale_per_coefficient(values))
         };
         Figure::color_map(
             title,
@@ -546,6 +548,39 @@ impl AudioFeatures {
     }
 }
 
+/// Each column of `frames × coefficients` values shifted and scaled to mean 0 and spread 1.
+fn scale_per_coefficient(mut values: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    let n = values.len().max(1) as f32;
+    let coefficients = values.first().map_or(0, Vec::len);
+    for c in 0..coefficients {
+        let mean = values.iter().map(|row| row[c]).sum::<f32>() / n;
+        let var = values
+            .iter()
+            .map(|row| (row[c] - mean).powi(2))
+            .sum::<f32>()
+            / n;
+        let std = var.sqrt().max(1e-6);
+        for row in values.iter_mut() {
+            row[c] = (row[c] - mean) / std;
+        }
+    }
+    values
+}
+
+/// Decibels below the loudest value minus 80 dB shown as that floor (as librosa's `top_db`),
+/// so that digital silence does not squeeze the colours of the sound.
+fn clamp_db(mut values: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    let top = values
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    for v in values.iter_mut().flatten() {
+        *v = v.max(top - 80.0);
+    }
+    values
+}
+
 /// A power spectrogram in decibels, from [`Audio::spectrogram`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spectrogram {
@@ -565,11 +600,12 @@ impl Spectrogram {
         let rate = self.sample_rate_hz as f64;
         let bin_hz = rate / self.window as f64;
         let top = ((max_hz.min(rate / 2.0) / bin_hz).floor() as usize + 1).max(1);
-        let values: Vec<Vec<f32>> = self
-            .db
-            .iter()
-            .map(|frame| frame[..top.min(frame.len())].to_vec())
-            .collect();
+        let values = clamp_db(
+            self.db
+                .iter()
+                .map(|frame| frame[..top.min(frame.len())].to_vec())
+                .collect(),
+        );
         let seconds = ((self.db.len().max(1) - 1) * self.stride + self.window) as f64 / rate;
         Figure::color_map(
             title,

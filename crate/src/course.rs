@@ -7,9 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::activity::{ActivityData, ActivityModel, Features, Method, SpeedRules};
+use crate::audio::Audio;
 use crate::audit::{DataAudit, GroupAccuracy};
 use crate::digits::{Architecture, Digits, DigitsEvaluation, DigitsModel};
 use crate::error::{Error, Result};
+use crate::kws::{Augmentation, KeywordData, KwsEvaluation, KwsModel, KwsTrainer};
 use crate::learn::{ThresholdLearner, TrainingRun};
 use crate::metrics::{percent, Evaluation};
 use crate::nn::{History, TrainParams};
@@ -17,6 +19,7 @@ use crate::plot::{Figure, Table};
 use crate::search::{
     deep_blue, depth_figure, depth_table, growth_figure, SearchCost, SearchResult,
 };
+use tinyml_core::mfcc::FeatureConfig;
 
 /// The seed of the held-out-people split.
 pub const SPLIT_SEED: u64 = 7;
@@ -424,21 +427,190 @@ impl DigitsLesson {
     }
 }
 
-/// Every lesson of the kit so far, run on one activity dataset and one digits dataset.
+/// The keyword-spotting lesson (Day 2): spoken words to MFCC to a CNN, tested on a speaker it
+/// never heard.
+#[derive(Debug, Clone)]
+pub struct KeywordLesson {
+    /// Where the clips came from.
+    pub source: String,
+    /// Clips, labels and speakers in the data.
+    pub clips: usize,
+    /// The speaker held out for testing (the first in alphabetical order).
+    pub test_speaker: String,
+    /// Counts per word and speaker, with warnings.
+    pub audit: DataAudit,
+    /// The trained model.
+    pub model: KwsModel,
+    /// How it does on the held-out speaker.
+    pub eval: KwsEvaluation,
+    /// One clip of the data, for the pictures of sound.
+    pub example: Audio,
+    /// Its label.
+    pub example_label: String,
+}
+
+/// Training settings of the keyword lesson in `tinyml course` (kept small: about half a minute).
+pub const KEYWORD_EPOCHS: usize = 12;
+
+impl KeywordLesson {
+    /// Trains the lesson's CNN on every speaker but the first, tests on the first.
+    pub fn run(data: &KeywordData, seed: u64) -> Result<KeywordLesson> {
+        let speakers = data.speaker_names();
+        let test_speaker = speakers.first().cloned().unwrap_or_default();
+        let (train, test) = data.split_by_speaker(&[test_speaker.as_str()])?;
+        let train = train.augmented(&Augmentation::new().copies(1), seed)?;
+        let model = KwsTrainer::params()
+            .epochs(KEYWORD_EPOCHS)
+            .seed(seed)
+            .progress(false)
+            .fit(&train, None)?;
+        let eval = model.evaluate(&test)?;
+        let example_label = data
+            .label_names()
+            .into_iter()
+            .find(|l| l == "7")
+            .or_else(|| data.labels().first().cloned())
+            .unwrap_or_default();
+        Ok(KeywordLesson {
+            source: data.source.clone(),
+            clips: data.len(),
+            test_speaker,
+            audit: data.audit(),
+            model,
+            eval,
+            example: data.example(&example_label)?,
+            example_label,
+        })
+    }
+
+    /// Summary rows.
+    pub fn summary(&self, t: &mut Table) {
+        t.push(vec![
+            format!(
+                "keywords CNN ({} parameters, {} words)",
+                self.model.parameter_count(),
+                self.model.labels.len()
+            ),
+            format!(
+                "{} on {} clips of {}, a speaker it never heard",
+                percent(self.eval.accuracy()),
+                self.eval.overall.confusion.total(),
+                self.test_speaker
+            ),
+        ]);
+    }
+
+    /// JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "data": self.source,
+            "clips": self.clips,
+            "test_speaker": self.test_speaker,
+            "labels": self.model.labels,
+            "parameters": self.model.parameter_count(),
+            "test": self.eval.json(),
+            "audit_warnings": self.audit.warnings,
+        })
+    }
+
+    /// The lesson's figures.
+    pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
+        let config = self.model.config()?;
+        let word = format!("\"{}\"", self.example_label);
+        let mfcc = self.example.features(&config)?;
+        let log_mel = self.example.features(&FeatureConfig {
+            num_mfcc: 0,
+            ..config
+        })?;
+        let history = self
+            .model
+            .history
+            .as_ref()
+            .map(|h| h.figure("Keyword CNN: training"));
+        let mut figs = vec![
+            (
+                "waveform".into(),
+                self.example
+                    .waveform_figure(&format!("{word}: the waveform")),
+            ),
+            (
+                "spectrogram".into(),
+                self.example
+                    .spectrogram(32, 10)?
+                    .figure(&format!("{word}: the spectrogram"), 4_000.0),
+            ),
+            ("mel-filters".into(), mel_filter_figure(&config)?),
+            (
+                "log-mel".into(),
+                log_mel.figure(&format!("{word}: log-mel energies (dB)")),
+            ),
+            (
+                "mfcc".into(),
+                mfcc.figure(&format!(
+                    "{word}: 13 MFCCs (each scaled), what the CNN sees"
+                )),
+            ),
+            ("audit".into(), self.audit.class_figure()),
+        ];
+        if let Some(h) = history {
+            figs.push(("training".into(), h));
+        }
+        figs.push((
+            "confusion".into(),
+            self.eval.overall.confusion.figure(&format!(
+                "Held-out speaker {}: {}",
+                self.test_speaker,
+                percent(self.eval.accuracy())
+            )),
+        ));
+        Ok(figs)
+    }
+}
+
+/// The mel filterbank of `config`: one triangle per filter over frequency.
+pub fn mel_filter_figure(config: &FeatureConfig) -> Result<Figure> {
+    let mfcc = crate::audio::plan(config)?;
+    let bins = config.fft_samples() / 2 + 1;
+    let bin_hz = config.sample_rate_hz as f64 / config.fft_samples() as f64;
+    let top = ((config.fmax_hz as f64 / bin_hz).ceil() as usize + 1).min(bins);
+    let mut figure = Figure::lines(
+        &format!(
+            "{} mel filters, {}-{} Hz: narrow at low pitch, wide at high",
+            config.num_mel_bins, config.fmin_hz, config.fmax_hz
+        ),
+        "frequency (Hz)",
+        "weight",
+    );
+    for m in 0..config.num_mel_bins as usize {
+        let points = (0..top)
+            .map(|k| (k as f64 * bin_hz, mfcc.filter_weight(m, k) as f64))
+            .collect();
+        // Unnamed lines: 40 legend entries would hide the picture.
+        figure = figure.line("", points);
+    }
+    Ok(figure)
+}
+
+/// Every lesson of the kit so far, run on one activity dataset, one digits dataset and one
+/// keyword dataset.
 #[derive(Debug, Clone)]
 pub struct Course {
     /// Rules vs learning, search, the training loop, the audit.
     pub day1: Day1,
     /// Neural networks on handwritten digits.
     pub digits: DigitsLesson,
+    /// Keyword spotting on spoken words.
+    pub keywords: KeywordLesson,
 }
 
 impl Course {
-    /// Runs every lesson (about a minute on 2 cores; the digits models train with seed 1).
-    pub fn run(activity: &ActivityData, digits: &Digits) -> Result<Course> {
+    /// Runs every lesson (about a minute and a half on 2 cores; the digits models train with
+    /// seed 1, the keyword model with seed 7).
+    pub fn run(activity: &ActivityData, digits: &Digits, keywords: &KeywordData) -> Result<Course> {
         Ok(Course {
             day1: Day1::run(activity)?,
             digits: DigitsLesson::run(digits, 1)?,
+            keywords: KeywordLesson::run(keywords, 7)?,
         })
     }
 
@@ -446,6 +618,7 @@ impl Course {
     pub fn summary(&self) -> Table {
         let mut t = self.day1.summary();
         self.digits.summary(&mut t);
+        self.keywords.summary(&mut t);
         t
     }
 
@@ -453,6 +626,7 @@ impl Course {
     pub fn json(&self) -> serde_json::Value {
         let mut j = self.day1.json();
         j["digits"] = self.digits.json();
+        j["keywords"] = self.keywords.json();
         j
     }
 
@@ -461,6 +635,9 @@ impl Course {
         let mut figs = self.day1.figures()?;
         for (i, (stem, fig)) in self.digits.figures()?.into_iter().enumerate() {
             figs.push((format!("day1-digits-{:02}-{stem}", i + 1), fig));
+        }
+        for (i, (stem, fig)) in self.keywords.figures()?.into_iter().enumerate() {
+            figs.push((format!("day2-kws-{:02}-{stem}", i + 1), fig));
         }
         Ok(figs)
     }

@@ -9,11 +9,17 @@ use crate::activity::ActivityData;
 use crate::course::{write_figures, Course};
 use crate::digits::Digits;
 use crate::error::Result;
+use crate::kws::KeywordData;
 use crate::plot::Figure;
 
 /// Every figure of every lesson so far, with its file stem, in course order.
 pub fn catalogue() -> Result<Vec<(String, Figure)>> {
-    Course::run(&ActivityData::course_default(), &Digits::course_default())?.figures()
+    Course::run(
+        &ActivityData::course_default(),
+        &Digits::course_default(),
+        &KeywordData::course_default()?,
+    )?
+    .figures()
 }
 
 /// Writes the [`catalogue`] into `dir` as PNG and SVG, with an `index.html` contact sheet.

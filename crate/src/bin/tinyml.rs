@@ -39,6 +39,10 @@ enum Cmd {
         /// MNIST IDX folder or CSV for the digits lesson (default: the embedded 5,000 digits).
         #[arg(long, value_name = "DIR|FILE")]
         digits: Option<PathBuf>,
+        /// Folder of spoken words for the keyword lesson (`DIR/<word>/<speaker>_<n>.wav`;
+        /// default: the embedded spoken digits).
+        #[arg(long, value_name = "DIR")]
+        words: Option<PathBuf>,
         /// Print the summary as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -399,13 +403,15 @@ fn run(cli: Cli) -> Result<()> {
             out,
             data,
             digits,
+            words,
             json,
         } => {
             let digits = match digits {
                 Some(path) => Digits::load(path, false)?,
                 None => Digits::course_default(),
             };
-            course(&out, &data.load()?, &digits, json)
+            let words = KwsDataArg { data: words }.load()?;
+            course(&out, &data.load()?, &digits, &words, json)
         }
         Cmd::Slides { out } => {
             let written = tinyml_kit::slides::write_slides(&out)?;
@@ -476,11 +482,20 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn course(out: &Path, data: &ActivityData, digits: &Digits, json: bool) -> Result<()> {
+fn course(
+    out: &Path,
+    data: &ActivityData,
+    digits: &Digits,
+    words: &KeywordData,
+    json: bool,
+) -> Result<()> {
     if !json {
-        println!("running every lesson (about a minute: the digits lesson trains two networks)...");
+        println!(
+            "running every lesson (about a minute and a half: the digits lesson trains two \
+             networks, the keyword lesson one)..."
+        );
     }
-    let course = Course::run(data, digits)?;
+    let course = Course::run(data, digits, words)?;
     let summary = course.json();
     let written = write_figures(&course.figures()?, out, "tinyml-kit course run")?;
     let path = out.join("summary.json");
@@ -493,12 +508,16 @@ fn course(out: &Path, data: &ActivityData, digits: &Digits, json: bool) -> Resul
         print_json(&summary);
     } else {
         println!(
-            "Day 1 on {} ({} windows, {} people) and {} ({} digits)\n",
+            "Day 1 on {} ({} windows, {} people) and {} ({} digits); Day 2 on {} ({} clips, {} \
+             speakers)\n",
             data.source,
             data.len(),
             data.person_names().len(),
             digits.source,
-            digits.len()
+            digits.len(),
+            words.source,
+            words.len(),
+            words.speaker_names().len()
         );
         print!("{}", course.summary());
         println!(
