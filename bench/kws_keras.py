@@ -1,12 +1,13 @@
 """Keras baseline for keyword spotting: the kit's KWS CNN in Keras, on librosa MFCCs of the same
 clips, with a speaker-independent split.
 
-    python bench/kws_keras.py DATA_DIR TEST_SPEAKER [EPOCHS] [--arch cnn|tiny_conv|ds_cnn]
+    python bench/kws_keras.py DATA_DIR TEST_SPEAKER [EPOCHS] [--arch cnn|tiny_conv|ds_cnn] [--no-cmn]
 
 DATA_DIR has one folder per label (`<label>/<speaker>_<take>.wav`), like data/fsdd. Each clip is
 prepared as tinyml-kit prepares it (16 kHz, centred in or cut to its loudest second, peak 0.9) and
 described by the librosa call that matches `FeatureConfig::KEYWORDS`
-(tools/golden/mfcc_librosa.py). Prints `accuracy <fraction>` on TEST_SPEAKER's clips, and
+(tools/golden/mfcc_librosa.py), minus each clip's mean per coefficient (the kit's default clip
+mean normalisation; `--no-cmn` leaves it out). Prints `accuracy <fraction>` on TEST_SPEAKER's clips, and
 `epoch_seconds <median seconds per training epoch>`.
 Needs: pip install tensorflow-cpu librosa soundfile
 """
@@ -84,6 +85,7 @@ class Timer(tf.keras.callbacks.Callback):
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    cmn = "--no-cmn" not in sys.argv
     arch = "cnn"
     if "--arch" in sys.argv:
         arch = sys.argv[sys.argv.index("--arch") + 1]
@@ -99,6 +101,8 @@ def main():
             y.append(k)
             speakers.append(wav.stem.split("_")[0])
     x, y, speakers = np.array(x), np.array(y), np.array(speakers)
+    if cmn:
+        x = x - x.mean(axis=1, keepdims=True)
     test = speakers == test_speaker
     mean = x[~test].reshape(-1, 13).mean(axis=0)
     std = np.maximum(x[~test].reshape(-1, 13).std(axis=0), 1e-3)

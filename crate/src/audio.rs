@@ -441,6 +441,30 @@ pub fn librosa_expression(config: &FeatureConfig) -> String {
     }
 }
 
+/// The mel filterbank of `config`: one triangle per filter over frequency.
+pub fn mel_filter_figure(config: &FeatureConfig) -> Result<Figure> {
+    let mfcc = plan(config)?;
+    let bins = config.fft_samples() / 2 + 1;
+    let bin_hz = config.sample_rate_hz as f64 / config.fft_samples() as f64;
+    let top = ((config.fmax_hz as f64 / bin_hz).ceil() as usize + 1).min(bins);
+    let mut figure = Figure::lines(
+        &format!(
+            "{} mel filters, {}-{} Hz: narrow at low pitch, wide at high",
+            config.num_mel_bins, config.fmin_hz, config.fmax_hz
+        ),
+        "frequency (Hz)",
+        "weight",
+    );
+    for m in 0..config.num_mel_bins as usize {
+        let points = (0..top)
+            .map(|k| (k as f64 * bin_hz, mfcc.filter_weight(m, k) as f64))
+            .collect();
+        // Unnamed lines: 40 legend entries would hide the picture.
+        figure = figure.line("", points);
+    }
+    Ok(figure)
+}
+
 /// Plans the board's feature extractor, with the kit's error messages.
 pub(crate) fn plan(config: &FeatureConfig) -> Result<Mfcc> {
     Mfcc::new(*config).map_err(|e| Error::param("features", mfcc_message(e)))

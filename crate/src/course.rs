@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::activity::{ActivityData, ActivityModel, Features, Method, SpeedRules};
-use crate::audio::Audio;
+use crate::audio::{mel_filter_figure, Audio};
 use crate::audit::{DataAudit, GroupAccuracy};
 use crate::digits::{Architecture, Digits, DigitsEvaluation, DigitsModel};
 use crate::error::{Error, Result};
@@ -565,30 +565,6 @@ impl KeywordLesson {
         ));
         Ok(figs)
     }
-}
-
-/// The mel filterbank of `config`: one triangle per filter over frequency.
-pub fn mel_filter_figure(config: &FeatureConfig) -> Result<Figure> {
-    let mfcc = crate::audio::plan(config)?;
-    let bins = config.fft_samples() / 2 + 1;
-    let bin_hz = config.sample_rate_hz as f64 / config.fft_samples() as f64;
-    let top = ((config.fmax_hz as f64 / bin_hz).ceil() as usize + 1).min(bins);
-    let mut figure = Figure::lines(
-        &format!(
-            "{} mel filters, {}-{} Hz: narrow at low pitch, wide at high",
-            config.num_mel_bins, config.fmin_hz, config.fmax_hz
-        ),
-        "frequency (Hz)",
-        "weight",
-    );
-    for m in 0..config.num_mel_bins as usize {
-        let points = (0..top)
-            .map(|k| (k as f64 * bin_hz, mfcc.filter_weight(m, k) as f64))
-            .collect();
-        // Unnamed lines: 40 legend entries would hide the picture.
-        figure = figure.line("", points);
-    }
-    Ok(figure)
 }
 
 /// Every lesson of the kit so far, run on one activity dataset, one digits dataset and one

@@ -43,7 +43,9 @@ pub mod prelude {
     pub use crate::activity::{
         spectrum_figure, ActivityData, ActivityModel, Features, Method, SpeedRules, ACTIVITIES,
     };
-    pub use crate::audio::{Audio, AudioFeatures, Spectrogram};
+    pub use crate::audio::{
+        librosa_expression, mel_filter_figure, Audio, AudioFeatures, Spectrogram,
+    };
     pub use crate::audit::{DataAudit, GroupAccuracy};
     pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
