@@ -57,6 +57,13 @@ fn main() {
         .epochs(EPOCHS)
         .clip_mean_normalization(false)
         .progress(false);
+    // One untimed epoch first: the first training in a process pays for thread start-up and
+    // memory it then reuses.
+    KwsTrainer::params()
+        .epochs(1)
+        .progress(false)
+        .fit(&train, None)
+        .expect("warm-up");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     let (mut our_acc, mut their_acc) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
@@ -93,6 +100,17 @@ fn main() {
             100.0 * median(their_acc)
         );
         let per_round: Vec<f64> = theirs.iter().zip(&ours).map(|(k, o)| k / o).collect();
+        let show = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "rounds (s / epoch): ours {}, keras {}",
+            show(&ours),
+            show(&theirs)
+        );
         println!(
             "ours is {:.2}× Keras's speed (median of per-round ratios)",
             median(per_round)

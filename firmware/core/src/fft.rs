@@ -131,19 +131,21 @@ impl RealFft {
         self.len / 2 + 1
     }
 
-    /// Writes the power `|X[k]|²` of bins `k = 0 ..= len/2` of `signal` into `power`.
-    /// `signal` has `len()` samples and `power` has `bins()` values.
+    /// Writes the power `|X[k]|²` of bins `k = 0, 1, …` of `signal` into `power`, which has
+    /// from 1 to `bins()` values (a shorter `power` skips the bins above it). `signal` has
+    /// `len()` samples.
     pub fn power(
         &self,
         signal: &[f32],
         power: &mut [f32],
         scratch: &mut FftScratch,
     ) -> Result<(), FftError> {
-        if power.len() != self.bins() {
+        if power.is_empty() || power.len() > self.bins() {
             return Err(FftError::SizeMismatch);
         }
         self.transform(signal, None, scratch)?;
-        self.unpack(scratch, |k, re, im| power[k] = re * re + im * im);
+        let count = power.len();
+        self.unpack(scratch, count, |k, re, im| power[k] = re * re + im * im);
         Ok(())
     }
 
@@ -156,11 +158,12 @@ impl RealFft {
         power: &mut [f32],
         scratch: &mut FftScratch,
     ) -> Result<(), FftError> {
-        if power.len() != self.bins() {
+        if power.is_empty() || power.len() > self.bins() {
             return Err(FftError::SizeMismatch);
         }
         self.transform(signal, Some(window), scratch)?;
-        self.unpack(scratch, |k, re, im| power[k] = re * re + im * im);
+        let count = power.len();
+        self.unpack(scratch, count, |k, re, im| power[k] = re * re + im * im);
         Ok(())
     }
 
@@ -176,7 +179,7 @@ impl RealFft {
             return Err(FftError::SizeMismatch);
         }
         self.transform(signal, None, scratch)?;
-        self.unpack(scratch, |k, r, i| {
+        self.unpack(scratch, self.bins(), |k, r, i| {
             re[k] = r;
             im[k] = i;
         });
@@ -262,12 +265,14 @@ impl RealFft {
     /// Unpacks the half-length transform `Z` into the real spectrum
     /// `X[k] = (Z[k] + conj Z[h-k]) / 2 - i/2 · W^k (Z[k] - conj Z[h-k])`, `W = exp(-2πi/n)`,
     /// calling `write(k, re, im)` for each bin.
-    fn unpack(&self, scratch: &FftScratch, mut write: impl FnMut(usize, f32, f32)) {
+    fn unpack(&self, scratch: &FftScratch, count: usize, mut write: impl FnMut(usize, f32, f32)) {
         let half = self.len / 2;
         let (re, im) = (&scratch.re[..half], &scratch.im[..half]);
         write(0, re[0] + im[0], 0.0);
-        write(half, re[0] - im[0], 0.0);
-        for k in 1..half {
+        if count > half {
+            write(half, re[0] - im[0], 0.0);
+        }
+        for k in 1..count.min(half) {
             let (ar, ai) = (re[k], im[k]);
             let (br, bi) = (re[half - k], -im[half - k]);
             let (er, ei) = (0.5 * (ar + br), 0.5 * (ai + bi));
@@ -374,9 +379,19 @@ mod tests {
             Err(FftError::SizeMismatch)
         );
         assert_eq!(
-            plan.power(&[0.0; 16], &mut power[..8], &mut scratch),
+            plan.power(&[0.0; 16], &mut [0.0; 10], &mut scratch),
             Err(FftError::SizeMismatch)
         );
+        assert_eq!(
+            plan.power(&[0.0; 16], &mut [], &mut scratch),
+            Err(FftError::SizeMismatch)
+        );
+        // A shorter output computes the lowest bins only, the same values.
+        let x: Vec<f32> = (0..16).map(|t| (t as f32 * 0.7).sin()).collect();
+        plan.power(&x, &mut power, &mut scratch).unwrap();
+        let mut low = [0f32; 5];
+        plan.power(&x, &mut low, &mut scratch).unwrap();
+        assert_eq!(low, power[..5]);
     }
 
     #[test]

@@ -415,8 +415,13 @@ impl Mfcc {
         }
         let fft_len = config.fft_samples();
         let stride = config.stride_samples();
-        let bins = fft_len / 2 + 1;
         let mels = config.num_mel_bins as usize;
+        // Only the bins the filters read (up to fmax_hz).
+        let bins = (0..mels)
+            .map(|m| self.filter_start[m] as usize + self.filter_len[m] as usize)
+            .max()
+            .unwrap_or(1)
+            .clamp(1, fft_len / 2 + 1);
         let a = config.preemphasis;
         let mut frame = [0f32; MAX_FFT_LEN];
         let mut power = [0f32; MAX_BINS];
