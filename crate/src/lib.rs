@@ -17,6 +17,11 @@
 //! - [`audit`]: responsible data (balance, per-person accuracy);
 //! - [`digits`]: handwritten digits, an MLP and a CNN trained by [`nn`], the kit's engine.
 //!
+//! Day 2 ("keyword spotting"):
+//! - [`audio`]: WAV files, resampling, 1 s clips, spectrograms, and the board's MFCC
+//!   (`tinyml_core::mfcc`);
+//! - [`kws`]: datasets of spoken words by speaker, augmentation, keyword CNNs.
+//!
 //! Shared: [`plot`] (figures that display themselves), [`metrics`], [`slides`] (every figure of
 //! the kit), [`course`] (the whole pipeline on the embedded data).
 #![warn(missing_docs)]
