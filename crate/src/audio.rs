@@ -80,6 +80,13 @@ impl Audio {
                 "the header says 0 samples per second: the file is damaged; export it again".into(),
             ));
         }
+        if spec.sample_rate > 384_000 {
+            return Err(bad(format!(
+                "the header says {} samples per second; the kit reads up to 384 kHz: the file is \
+                 damaged, or resample it first",
+                spec.sample_rate
+            )));
+        }
         if spec.channels == 0 {
             return Err(bad("the header says 0 channels: the file is damaged".into()));
         }
@@ -374,7 +381,9 @@ fn collect<S, E>(
     samples: impl Iterator<Item = std::result::Result<S, E>>,
     convert: impl Fn(S) -> f32,
 ) -> std::result::Result<Vec<f32>, (usize, E)> {
-    let mut out = Vec::with_capacity(samples.size_hint().0);
+    // The header's count is only a hint (a damaged header may claim gigabytes): reserve at most
+    // 16 M samples up front and let the vector grow with what is really there.
+    let mut out = Vec::with_capacity(samples.size_hint().0.min(1 << 24));
     for sample in samples {
         match sample {
             Ok(s) => out.push(convert(s)),
@@ -484,7 +493,7 @@ pub(crate) fn mfcc_message(e: MfccError) -> String {
         MfccError::EmptyMelFilter => "a mel filter covers no FFT bin: use fewer filters, a longer FFT or a wider frequency range".into(),
         MfccError::SignalTooShort => "the audio is shorter than one FFT frame".into(),
         MfccError::OutputSizeMismatch => "internal: wrong output size".into(),
-        MfccError::NonFiniteSample => "the audio has NaN or infinite samples".into(),
+        MfccError::NonFiniteSample => "the audio has NaN or infinite samples, or samples so large that the energy overflows (audio should be within [-1, 1])".into(),
     }
 }
 

@@ -41,6 +41,8 @@ pub const UNKNOWN: &str = "unknown";
 pub const SILENCE: &str = "silence";
 /// The folder of background noise recordings in a dataset.
 pub const BACKGROUND_DIR: &str = "_background_noise_";
+/// The speaker of generated [`SILENCE`] clips (not a voice: left out of speaker folds).
+pub const NOISE_SPEAKER: &str = "(noise)";
 
 /// Spoken clips with their labels and speakers, ready for features.
 #[derive(Debug, Clone)]
@@ -62,6 +64,14 @@ impl KeywordData {
     /// clips of "zero" to "nine" by 5 speakers.
     pub fn course_default() -> Result<KeywordData> {
         let dir = default_dir();
+        if !dir.is_dir() {
+            return Err(Error::Audio {
+                path: dir,
+                message: "the spoken digits are not there: run the kit from a clone of \
+                          tinyml-kit, or set TINYML_DATA to the folder that holds fsdd/"
+                    .into(),
+            });
+        }
         let mut data = KeywordData::load(&dir)?;
         data.source = "Free Spoken Digit Dataset (5 speakers)".into();
         data.notes.push(
@@ -81,6 +91,12 @@ impl KeywordData {
     pub fn load_with(dir: impl AsRef<Path>, config: FeatureConfig) -> Result<KeywordData> {
         let dir = dir.as_ref();
         plan(&config)?;
+        if config.frames(config.sample_rate_hz as usize) == 0 {
+            return Err(Error::param(
+                "features",
+                "the FFT is longer than one second: keyword clips are 1 s long",
+            ));
+        }
         let listing = list(dir)?;
         let mut files: Vec<(PathBuf, String, String)> = Vec::new();
         let mut background_files = Vec::new();
@@ -200,6 +216,15 @@ impl KeywordData {
         sorted_labels(&self.labels)
     }
 
+    /// The distinct speakers who recorded words: [`KeywordData::speaker_names`] without the
+    /// generated silence's [`NOISE_SPEAKER`].
+    pub fn voice_names(&self) -> Vec<String> {
+        self.speaker_names()
+            .into_iter()
+            .filter(|s| s != NOISE_SPEAKER)
+            .collect()
+    }
+
     /// The distinct speakers, sorted.
     pub fn speaker_names(&self) -> Vec<String> {
         self.speakers
@@ -250,6 +275,7 @@ impl KeywordData {
 
     /// Keeps `keywords` as classes and relabels every other word [`UNKNOWN`], keeping at most
     /// as many unknown clips as the average keyword has (so "unknown" does not swamp the rest).
+    /// [`SILENCE`] clips stay as they are.
     pub fn with_keywords(&self, keywords: &[&str], seed: u64) -> Result<KeywordData> {
         let names = self.label_names();
         if keywords.is_empty() {
@@ -263,8 +289,12 @@ impl KeywordData {
                 ));
             }
         }
-        let is_keyword = |l: &str| keywords.contains(&l);
-        let keyword_clips = self.labels.iter().filter(|l| is_keyword(l)).count();
+        let is_keyword = |l: &str| keywords.contains(&l) || l == SILENCE;
+        let keyword_clips = self
+            .labels
+            .iter()
+            .filter(|l| keywords.contains(&l.as_str()))
+            .count();
         let budget = keyword_clips / keywords.len();
         let mut others: Vec<usize> = (0..self.len())
             .filter(|&i| !is_keyword(&self.labels[i]))
@@ -274,15 +304,16 @@ impl KeywordData {
         let others: BTreeSet<usize> = others.into_iter().collect();
         let mut data = self.subset(|i| is_keyword(&self.labels[i]) || others.contains(&i));
         for label in &mut data.labels {
-            if !keywords.contains(&label.as_str()) {
+            if !keywords.contains(&label.as_str()) && label != SILENCE {
                 *label = UNKNOWN.to_string();
             }
         }
         Ok(data)
     }
 
-    /// Adds `count` clips of [`SILENCE`]: random seconds of the background recordings at random
-    /// levels, or generated room noise when the data has none.
+    /// Adds `count` clips of [`SILENCE`]: random seconds of the background recordings, or
+    /// generated room noise when the data has none, normalised like every clip; their speaker
+    /// is [`NOISE_SPEAKER`].
     pub fn with_silence(&self, count: usize, seed: u64) -> KeywordData {
         let mut data = self.clone();
         let mut rng = Rng::new(seed);
@@ -295,14 +326,12 @@ impl KeywordData {
                 let start = rng.index(noise.samples().len() - n + 1);
                 noise.samples()[start..start + n].to_vec()
             };
-            let gain = 10f32.powf(-(rng.uniform() as f32) * 2.0);
-            samples.iter_mut().for_each(|x| *x *= gain);
             normalize_peak(&mut samples, NORMALIZED_PEAK);
             data.clips.push(
                 Audio::new(samples, self.config.sample_rate_hz).expect("finite generated noise"),
             );
             data.labels.push(SILENCE.to_string());
-            data.speakers.push("noise".to_string());
+            data.speakers.push(NOISE_SPEAKER.to_string());
             data.files.push(format!("(silence {k})"));
         }
         data
@@ -330,10 +359,15 @@ impl KeywordData {
         Ok((train, test))
     }
 
-    /// `(train, validation)`: a random `fraction` of each speaker's clips for validation (the
-    /// same speakers on both sides: use this to watch training, [`KeywordData::split_by_speaker`]
-    /// to test).
+    /// `(train, validation)`: a random `fraction` of all clips for validation (speakers appear
+    /// on both sides: use this to watch training, [`KeywordData::split_by_speaker`] to test).
     pub fn split_clips(&self, fraction: f64, seed: u64) -> Result<(KeywordData, KeywordData)> {
+        if self.len() < 2 {
+            return Err(Error::param(
+                "data",
+                format!("{} clip(s) cannot be split: record more", self.len()),
+            ));
+        }
         if !(fraction > 0.0 && fraction < 1.0) {
             return Err(Error::param(
                 "fraction",
@@ -822,6 +856,12 @@ impl FeatureSettings {
             preemphasis: self.preemphasis,
         };
         plan(&config)?;
+        if config.frames(config.sample_rate_hz as usize) == 0 {
+            return Err(Error::param(
+                "features",
+                "the FFT is longer than one second: keyword clips are 1 s long",
+            ));
+        }
         Ok(config)
     }
 }
@@ -1211,6 +1251,9 @@ impl KwsModel {
             .features
             .to_config()
             .map_err(|e| bad(e.to_string()))?;
+        if front_end.mean.iter().any(|m| !m.is_finite()) {
+            return Err(bad("its standardisation has a non-finite mean".into()));
+        }
         let coefficients = config.coefficients();
         let expected = config.frames(config.sample_rate_hz as usize) * coefficients;
         if front_end.mean.len() != coefficients
@@ -1272,7 +1315,7 @@ impl KwsEvaluation {
 /// Accuracy when each speaker in turn is the test set and the others train ("leave one speaker
 /// out"): `(speaker, accuracy)` per fold.
 pub fn speaker_folds(data: &KeywordData, trainer: &KwsTrainer) -> Result<Vec<(String, f64)>> {
-    data.speaker_names()
+    data.voice_names()
         .iter()
         .map(|speaker| {
             let (train, test) = data.split_by_speaker(&[speaker.as_str()])?;

@@ -140,6 +140,14 @@ fn bad_wav_files_are_clear_errors() {
         "{e}"
     );
 
+    let mut fast = bytes.clone();
+    fast[24..28].copy_from_slice(&4_000_000_000u32.to_le_bytes());
+    fast[28..32].copy_from_slice(&8_000_000_000u64.to_le_bytes()[..4]);
+    let fast_path = dir.join("huge_rate.wav");
+    std::fs::write(&fast_path, &fast).unwrap();
+    let e = audio_error(&fast_path);
+    assert!(!e.contains("panicked"), "{e}");
+
     let text = dir.join("notes.wav");
     std::fs::write(&text, "these are my notes, not audio").unwrap();
     assert!(audio_error(&text).contains("not a readable WAV file"));
@@ -257,6 +265,29 @@ fn bad_datasets_are_clear_errors() {
         .fit(&data, None)
         .unwrap_err();
     assert!(e.to_string().contains("only one class"), "{e}");
+
+    let single = scratch("single_clip");
+    synthetic_dataset(&single, &["aoo"], &["ann"], 1);
+    let one_clip = KeywordData::load(&single).unwrap();
+    assert!(one_clip
+        .split_clips(0.2, 1)
+        .unwrap_err()
+        .to_string()
+        .contains("cannot be split"));
+    let too_long = FeatureConfig {
+        sample_rate_hz: 1_000,
+        window_ms: 600,
+        stride_ms: 20,
+        fmin_hz: 0.0,
+        fmax_hz: 500.0,
+        num_mel_bins: 8,
+        num_mfcc: 4,
+        ..FeatureConfig::KEYWORDS
+    };
+    let e = KeywordData::load_with(&single, too_long)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("longer than one second"), "{e}");
 
     let nothing = scratch("no_wavs");
     assert!(KeywordData::load(&nothing)

@@ -40,7 +40,7 @@ enum Cmd {
         #[arg(long, value_name = "DIR|FILE")]
         digits: Option<PathBuf>,
         /// Folder of spoken words for the keyword lesson (`DIR/<word>/<speaker>_<n>.wav`;
-        /// default: the embedded spoken digits).
+        /// default: the spoken digits in the repository's data/fsdd).
         #[arg(long, value_name = "DIR")]
         words: Option<PathBuf>,
         /// Print the summary as JSON instead of a table.
@@ -246,7 +246,7 @@ enum DigitsCmd {
 #[derive(Args)]
 struct KwsDataArg {
     /// A folder with one folder of WAV files per word (`DIR/<word>/<speaker>_<n>.wav`);
-    /// default: the embedded spoken digits (5 speakers).
+    /// default: the spoken digits in the repository's data/fsdd (5 speakers; or $TINYML_DATA/fsdd).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
 }
@@ -792,7 +792,7 @@ fn mfcc(
         return Err(Error::Audio {
             path: file.to_path_buf(),
             message: format!(
-                "{} Hz audio; the keyword features are {} Hz: pass --clip to resample it (and                  --save-clip FILE to keep the prepared clip for librosa)",
+                "{} Hz audio; the keyword features are {} Hz: pass --clip to resample it (and --save-clip FILE to keep the prepared clip for librosa)",
                 audio.sample_rate_hz(),
                 config.sample_rate_hz
             ),

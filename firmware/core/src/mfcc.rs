@@ -109,12 +109,13 @@ impl FeatureConfig {
 
     /// Window length in samples.
     pub fn window_samples(&self) -> usize {
-        self.sample_rate_hz as usize * self.window_ms as usize / 1000
+        // In u64: the product overflows a 32-bit usize (the board's) for long windows.
+        (self.sample_rate_hz as u64 * self.window_ms as u64 / 1000) as usize
     }
 
     /// Stride in samples.
     pub fn stride_samples(&self) -> usize {
-        self.sample_rate_hz as usize * self.stride_ms as usize / 1000
+        (self.sample_rate_hz as u64 * self.stride_ms as u64 / 1000) as usize
     }
 
     /// FFT length in samples (the next power of two of the window when `fft_len` is 0).
@@ -206,7 +207,7 @@ pub enum MfccError {
     SignalTooShort = 10,
     /// `out` does not have `frames × coefficients` values.
     OutputSizeMismatch = 11,
-    /// A sample is NaN or infinite.
+    /// A sample is NaN or infinite, or so large that a frame's energy overflows.
     NonFiniteSample = 12,
 }
 
