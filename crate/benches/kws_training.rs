@@ -3,12 +3,16 @@
 //! `cargo bench -p tinyml-kit --bench kws_training` trains the kit's keyword CNN
 //! (`KwsArchitecture::Cnn`: 49×13 MFCC in, conv 16 3×3 same, relu, max pool 2, conv 32 3×3 same,
 //! relu, max pool 2, dropout 0.3, dense 10; batch 32, Adam 1e-3) on the 2,000 clips of four
-//! speakers of the embedded spoken digits (george held out), and Keras the same network on
+//! speakers of the spoken digits in data/fsdd (george held out), and Keras the same network on
 //! librosa's MFCC of the same clips (`bench/kws_keras.py`, which computes the features that
 //! match the kit's to 1e-6). No augmentation on either side. Prints the median seconds per epoch
 //! (the first Keras epoch, which traces the graph, is left out) and both models' accuracy on
 //! george. Python: `$TINYML_BENCH_PYTHON` (default `~/.cache/tinyml-kit/bench-venv/bin/python`,
 //! with tensorflow-cpu and librosa).
+
+mod common;
+
+use common::{median, python};
 
 use std::process::Command;
 
@@ -16,11 +20,6 @@ use tinyml_kit::kws::{KeywordData, KwsTrainer};
 
 const ROUNDS: usize = 3;
 const EPOCHS: usize = 6;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn keras(python: &str) -> Option<(f64, f64)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/kws_keras.py");
@@ -45,13 +44,8 @@ fn keras(python: &str) -> Option<(f64, f64)> {
 }
 
 fn main() {
-    let python = std::env::var("TINYML_BENCH_PYTHON").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/tinyml-kit/bench-venv/bin/python",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    let data = KeywordData::course_default().expect("embedded spoken digits");
+    let python = python();
+    let data = KeywordData::course_default().expect("the spoken digits in data/fsdd");
     let (train, test) = data.split_by_speaker(&["george"]).expect("split");
     let trainer = KwsTrainer::params()
         .epochs(EPOCHS)

@@ -1,49 +1,41 @@
 //! MFCC throughput, tinyml-core against librosa and python_speech_features, in one run.
 //!
-//! `cargo bench -p tinyml-kit --bench mfcc` makes 1 s, 16 kHz keyword clips from the embedded
-//! spoken digits (200 clips), writes them as WAV files for the Python side, and prints a table
+//! `cargo bench -p tinyml-kit --bench mfcc` makes 1 s, 16 kHz keyword clips from the spoken
+//! digits in data/fsdd (200 clips), writes them as WAV files for the Python side, and prints a table
 //! of median seconds of audio processed per second of compute (×real time). Python runs
 //! `bench/mfcc_python.py` with `$TINYML_BENCH_PYTHON` (default
 //! `~/.cache/tinyml-kit/bench-venv/bin/python`); without librosa its rows say so. Rounds
 //! alternate ours / Python so both see the same machine load. Ours runs on one thread.
+
+mod common;
+
+use common::{median, python};
 
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Instant;
 
 use tinyml_core::mfcc::{FeatureConfig, Mfcc};
+use tinyml_kit::audio::Audio;
 use tinyml_kit::kws::KeywordData;
 
 const ROUNDS: usize = 7;
 const CLIPS: usize = 200;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let python = std::env::var("TINYML_BENCH_PYTHON").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/tinyml-kit/bench-venv/bin/python",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
+    let python = python();
     let config = FeatureConfig::KEYWORDS;
-    let data = KeywordData::course_default().expect("embedded spoken digits");
-    let clips: Vec<Vec<f32>> = data
+    let data = KeywordData::course_default().expect("the spoken digits in data/fsdd");
+    let chosen: Vec<&Audio> = data
         .clips()
         .iter()
         .step_by(data.len() / CLIPS)
         .take(CLIPS)
-        .map(|c| c.samples().to_vec())
         .collect();
+    let clips: Vec<&[f32]> = chosen.iter().map(|c| c.samples()).collect();
     let dir = std::env::temp_dir().join(format!("tinyml-mfcc-bench-{}", std::process::id()));
-    let paths: Vec<String> = data
-        .clips()
+    let paths: Vec<String> = chosen
         .iter()
-        .step_by(data.len() / CLIPS)
-        .take(CLIPS)
         .enumerate()
         .map(|(i, clip)| {
             let path = dir.join(format!("{i:03}.wav"));

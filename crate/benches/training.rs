@@ -5,6 +5,10 @@
 //! (default `~/.cache/tinyml-kit/bench-venv/bin/python`, a venv with `tensorflow-cpu`); without
 //! it the Keras columns say so. Rounds alternate ours / Keras so both see the same machine load.
 
+mod common;
+
+use common::{median, python};
+
 use std::process::Command;
 use std::time::Instant;
 
@@ -57,18 +61,8 @@ fn keras(arch: Architecture, python: &str) -> Option<f64> {
         .ok()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let python = std::env::var("TINYML_BENCH_PYTHON").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/tinyml-kit/bench-venv/bin/python",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
+    let python = python();
     let data = Digits::course_default().sample(IMAGES, 3);
     println!("training throughput, {IMAGES} MNIST images per round, batch {BATCH}, Adam 1e-3, {ROUNDS} rounds (median)");
     println!(

@@ -788,10 +788,7 @@ impl DigitsModel {
 }
 
 fn softmax_prediction(logits: &[f32]) -> Prediction {
-    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
-    let sum: f32 = exp.iter().sum();
-    let probabilities: Vec<f32> = exp.iter().map(|e| e / sum).collect();
+    let probabilities = crate::nn::softmax(logits);
     let label = crate::nn::argmax(&probabilities) as u8;
     Prediction {
         label,

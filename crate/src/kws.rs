@@ -24,14 +24,14 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tinyml_core::mfcc::{normalize_peak, subtract_clip_mean, FeatureConfig, MelScale};
+use tinyml_core::mfcc::{normalize_peak, subtract_clip_mean, FeatureConfig};
 
 use crate::audio::{plan, Audio, AudioFeatures, NORMALIZED_PEAK};
 use crate::audit::{DataAudit, GroupAccuracy};
 use crate::error::{Error, Result};
 use crate::metrics::{percent, Evaluation};
 use crate::nn::file::ModelHeader;
-use crate::nn::{argmax, History, Layer, Network, Padding, Shape, TrainParams};
+use crate::nn::{argmax, softmax, History, Layer, Network, Padding, Shape, TrainParams};
 use crate::plot::{Figure, Table};
 use crate::rng::Rng;
 
@@ -90,13 +90,7 @@ impl KeywordData {
     /// Reads a dataset folder for features of `config` (clips are resampled to its rate).
     pub fn load_with(dir: impl AsRef<Path>, config: FeatureConfig) -> Result<KeywordData> {
         let dir = dir.as_ref();
-        plan(&config)?;
-        if config.frames(config.sample_rate_hz as usize) == 0 {
-            return Err(Error::param(
-                "features",
-                "the FFT is longer than one second: keyword clips are 1 s long",
-            ));
-        }
+        check_clip_config(&config)?;
         let listing = list(dir)?;
         let mut files: Vec<(PathBuf, String, String)> = Vec::new();
         let mut background_files = Vec::new();
@@ -317,15 +311,8 @@ impl KeywordData {
     pub fn with_silence(&self, count: usize, seed: u64) -> KeywordData {
         let mut data = self.clone();
         let mut rng = Rng::new(seed);
-        let n = self.config.sample_rate_hz as usize;
         for k in 0..count {
-            let mut samples = if self.background.is_empty() {
-                room_noise(n, &mut rng)
-            } else {
-                let noise = &self.background[rng.index(self.background.len())];
-                let start = rng.index(noise.samples().len() - n + 1);
-                noise.samples()[start..start + n].to_vec()
-            };
+            let mut samples = self.noise_second(&mut rng);
             normalize_peak(&mut samples, NORMALIZED_PEAK);
             data.clips.push(
                 Audio::new(samples, self.config.sample_rate_hz).expect("finite generated noise"),
@@ -335,6 +322,18 @@ impl KeywordData {
             data.files.push(format!("(silence {k})"));
         }
         data
+    }
+
+    /// One second of noise: a random second of a background recording (they are all at least
+    /// that long), or generated room noise when the data has none.
+    fn noise_second(&self, rng: &mut Rng) -> Vec<f32> {
+        let n = self.config.sample_rate_hz as usize;
+        if self.background.is_empty() {
+            return room_noise(n, rng);
+        }
+        let noise = self.background[rng.index(self.background.len())].samples();
+        let start = rng.index(noise.len() - n + 1);
+        noise[start..start + n].to_vec()
     }
 
     /// `(train, test)`: the clips of `test_speakers` are the test set, everyone else trains.
@@ -429,13 +428,7 @@ impl KeywordData {
                     })
                     .collect();
                 if let Some(snr) = a.noise_snr_db {
-                    let noise = if self.background.is_empty() {
-                        room_noise(n, &mut rng)
-                    } else {
-                        let bg = &self.background[rng.index(self.background.len())];
-                        let start = rng.index(bg.samples().len() - n + 1);
-                        bg.samples()[start..start + n].to_vec()
-                    };
+                    let noise = self.noise_second(&mut rng);
                     let power = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
                     let (ps, pn) = (power(&samples), power(&noise).max(1e-12));
                     let gain = (ps / pn / 10f32.powf(snr / 10.0)).sqrt();
@@ -781,96 +774,23 @@ impl KwsArchitecture {
     }
 }
 
-/// The feature configuration as the model file stores it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeatureSettings {
-    /// See [`FeatureConfig`].
-    pub sample_rate_hz: u32,
-    /// See [`FeatureConfig`].
-    pub window_ms: u16,
-    /// See [`FeatureConfig`].
-    pub stride_ms: u16,
-    /// See [`FeatureConfig`].
-    pub fft_len: u16,
-    /// See [`FeatureConfig`].
-    pub num_mel_bins: u16,
-    /// See [`FeatureConfig`].
-    pub num_mfcc: u16,
-    /// See [`FeatureConfig`].
-    pub fmin_hz: f32,
-    /// See [`FeatureConfig`].
-    pub fmax_hz: f32,
-    /// `htk` or `slaney`.
-    pub mel_scale: String,
-    /// See [`FeatureConfig`].
-    pub slaney_norm: bool,
-    /// See [`FeatureConfig`].
-    pub preemphasis: f32,
-}
-
-impl From<FeatureConfig> for FeatureSettings {
-    fn from(c: FeatureConfig) -> Self {
-        FeatureSettings {
-            sample_rate_hz: c.sample_rate_hz,
-            window_ms: c.window_ms,
-            stride_ms: c.stride_ms,
-            fft_len: c.fft_len,
-            num_mel_bins: c.num_mel_bins,
-            num_mfcc: c.num_mfcc,
-            fmin_hz: c.fmin_hz,
-            fmax_hz: c.fmax_hz,
-            mel_scale: match c.mel_scale {
-                MelScale::Htk => "htk".into(),
-                MelScale::Slaney => "slaney".into(),
-            },
-            slaney_norm: c.slaney_norm,
-            preemphasis: c.preemphasis,
-        }
+/// Checks that `config` can describe a 1 s keyword clip (valid, and at least one frame).
+fn check_clip_config(config: &FeatureConfig) -> Result<()> {
+    plan(config)?;
+    if config.frames(config.sample_rate_hz as usize) == 0 {
+        return Err(Error::param(
+            "features",
+            "the FFT is longer than one second: keyword clips are 1 s long",
+        ));
     }
-}
-
-impl FeatureSettings {
-    /// Back to the core's configuration, validated.
-    pub fn to_config(&self) -> Result<FeatureConfig> {
-        let mel_scale = match self.mel_scale.as_str() {
-            "htk" => MelScale::Htk,
-            "slaney" => MelScale::Slaney,
-            other => {
-                return Err(Error::param(
-                    "mel_scale",
-                    format!("'{other}' (htk or slaney)"),
-                ))
-            }
-        };
-        let config = FeatureConfig {
-            sample_rate_hz: self.sample_rate_hz,
-            window_ms: self.window_ms,
-            stride_ms: self.stride_ms,
-            fft_len: self.fft_len,
-            num_mel_bins: self.num_mel_bins,
-            num_mfcc: self.num_mfcc,
-            fmin_hz: self.fmin_hz,
-            fmax_hz: self.fmax_hz,
-            mel_scale,
-            slaney_norm: self.slaney_norm,
-            preemphasis: self.preemphasis,
-        };
-        plan(&config)?;
-        if config.frames(config.sample_rate_hz as usize) == 0 {
-            return Err(Error::param(
-                "features",
-                "the FFT is longer than one second: keyword clips are 1 s long",
-            ));
-        }
-        Ok(config)
-    }
+    Ok(())
 }
 
 /// What a keyword model needs besides its network: features and their standardisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrontEnd {
     /// The features the model was trained on.
-    pub features: FeatureSettings,
+    pub features: FeatureConfig,
     /// Subtract each clip's own mean from every coefficient first
     /// ([`tinyml_core::mfcc::subtract_clip_mean`]).
     #[serde(default)]
@@ -972,19 +892,17 @@ impl KwsTrainer {
         let config = train.config();
         let frames = config.frames(config.sample_rate_hz as usize);
         let coefficients = config.coefficients();
-        let mut x = train.features()?;
-        if self.clip_mean_normalization {
-            for clip in x.chunks_exact_mut(frames * coefficients) {
-                subtract_clip_mean(clip, coefficients);
-            }
-        }
-        let (mean, std) = standardisation(&x, coefficients);
-        let front_end = FrontEnd {
-            features: config.into(),
+        let mut front_end = FrontEnd {
+            features: config,
             clip_mean_normalization: self.clip_mean_normalization,
-            mean,
-            std,
+            mean: vec![0.0; coefficients],
+            std: vec![1.0; coefficients],
         };
+        let per_clip = frames * coefficients;
+        let mut x = train.features()?;
+        front_end.subtract_clip_means(&mut x, per_clip);
+        (front_end.mean, front_end.std) = standardisation(&x, coefficients);
+        front_end.standardise(&mut x);
         let (input, layers) = self.architecture.layers(frames, coefficients, labels.len());
         let mut network = Network::new(input, layers, self.seed)?;
         let targets = |data: &KeywordData| -> Result<Vec<usize>> {
@@ -1001,7 +919,6 @@ impl KwsTrainer {
                 .collect()
         };
         let y = targets(train)?;
-        let x = standardise(x, &front_end, false);
         let history = match validation {
             Some(v) => {
                 if v.config() != config {
@@ -1010,7 +927,7 @@ impl KwsTrainer {
                         "has other features than the training data",
                     ));
                 }
-                let vx = standardise(v.features()?, &front_end, true);
+                let vx = front_end.prepare(v.features()?, per_clip);
                 let vy = targets(v)?;
                 self.train.fit(&mut network, &x, &y, Some((&vx, &vy)))?
             }
@@ -1046,27 +963,30 @@ fn standardisation(x: &[f32], coefficients: usize) -> (Vec<f32>, Vec<f32>) {
     (mean, std)
 }
 
-/// Raw features to network input: the clip mean (when `whole_pipeline` and the front end asks
-/// for it), then the training set's standardisation.
-fn standardise(mut x: Vec<f32>, front_end: &FrontEnd, whole_pipeline: bool) -> Vec<f32> {
-    let c = front_end.mean.len().max(1);
-    if whole_pipeline && front_end.clip_mean_normalization {
-        let per = front_end
-            .features
-            .to_config()
-            .map(|f| f.frames(f.sample_rate_hz as usize) * c)
-            .unwrap_or(x.len())
-            .max(1);
-        for clip in x.chunks_exact_mut(per) {
-            subtract_clip_mean(clip, c);
+impl FrontEnd {
+    /// Raw features (clips of `per_clip` values one after another) to network input: each
+    /// clip's mean when asked for, then the training set's standardisation.
+    fn prepare(&self, mut x: Vec<f32>, per_clip: usize) -> Vec<f32> {
+        self.subtract_clip_means(&mut x, per_clip);
+        self.standardise(&mut x);
+        x
+    }
+
+    fn subtract_clip_means(&self, x: &mut [f32], per_clip: usize) {
+        if self.clip_mean_normalization {
+            for clip in x.chunks_exact_mut(per_clip.max(1)) {
+                subtract_clip_mean(clip, self.mean.len());
+            }
         }
     }
-    for row in x.chunks_exact_mut(c) {
-        for ((v, m), s) in row.iter_mut().zip(&front_end.mean).zip(&front_end.std) {
-            *v = (*v - m) / s;
+
+    fn standardise(&self, x: &mut [f32]) {
+        for row in x.chunks_exact_mut(self.mean.len().max(1)) {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = (*v - m) / s;
+            }
         }
     }
-    x
 }
 
 /// A trained keyword spotter: network, labels and the features it expects.
@@ -1121,7 +1041,9 @@ impl KeywordPrediction {
 impl KwsModel {
     /// The feature configuration the model expects.
     pub fn config(&self) -> Result<FeatureConfig> {
-        self.front_end.features.to_config()
+        let config = self.front_end.features;
+        check_clip_config(&config)?;
+        Ok(config)
     }
 
     /// Standardised features of prepared clips, one after another.
@@ -1133,19 +1055,14 @@ impl KwsModel {
                  configuration",
             ));
         }
-        Ok(standardise(data.features()?, &self.front_end, true))
+        Ok(self
+            .front_end
+            .prepare(data.features()?, self.network.input().len()))
     }
 
     fn answer(&self, logits: &[f32]) -> KeywordPrediction {
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exp: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
-        let sum: f32 = exp.iter().sum();
-        let probabilities: Vec<(String, f32)> = self
-            .labels
-            .iter()
-            .cloned()
-            .zip(exp.iter().map(|e| e / sum))
-            .collect();
+        let probabilities: Vec<(String, f32)> =
+            self.labels.iter().cloned().zip(softmax(logits)).collect();
         KeywordPrediction {
             label: self.labels[argmax(logits)].clone(),
             probabilities,
@@ -1157,7 +1074,9 @@ impl KwsModel {
         let config = self.config()?;
         let clip = audio.keyword_clip(&config)?;
         let features = clip.features(&config)?;
-        let x = standardise(features.values, &self.front_end, true);
+        let x = self
+            .front_end
+            .prepare(features.values, self.network.input().len());
         Ok(self.answer(&self.network.logits(&x)?))
     }
 
@@ -1247,10 +1166,8 @@ impl KwsModel {
             .front_end
             .ok_or_else(|| bad("no feature configuration in the file".into()))
             .and_then(|v| serde_json::from_value(v).map_err(|e| bad(format!("front end: {e}"))))?;
-        let config = front_end
-            .features
-            .to_config()
-            .map_err(|e| bad(e.to_string()))?;
+        let config = front_end.features;
+        check_clip_config(&config).map_err(|e| bad(e.to_string()))?;
         if front_end.mean.iter().any(|m| !m.is_finite()) {
             return Err(bad("its standardisation has a non-finite mean".into()));
         }

@@ -1,17 +1,13 @@
 //! Audio files and keyword datasets: every WAV format, bad files, dataset layouts, training, and
 //! the `tinyml mfcc` / `tinyml kws` commands. All files are generated here.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+
+use common::{json, scratch, tinyml};
 
 use tinyml_kit::prelude::*;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn spec(channels: u16, rate: u32, bits: u16, float: bool) -> hound::WavSpec {
     hound::WavSpec {
@@ -341,18 +337,6 @@ fn a_model_learns_synthetic_words_and_survives_a_round_trip() {
         .unwrap_err()
         .to_string()
         .contains("not a keyword model"));
-}
-
-fn tinyml(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinyml"))
-        .args(args)
-        .output()
-        .expect("run tinyml")
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 #[test]

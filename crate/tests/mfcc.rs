@@ -9,31 +9,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tinyml_kit::audio::{librosa_expression, Audio};
-use tinyml_kit::prelude::{FeatureConfig, MelScale};
+use tinyml_kit::prelude::FeatureConfig;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn config(v: &Value) -> FeatureConfig {
-    let int = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k}"));
-    let float = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k}")) as f32;
-    FeatureConfig {
-        sample_rate_hz: int("sample_rate_hz") as u32,
-        window_ms: int("window_ms") as u16,
-        stride_ms: int("stride_ms") as u16,
-        fft_len: int("fft_len") as u16,
-        num_mel_bins: int("num_mel_bins") as u16,
-        num_mfcc: int("num_mfcc") as u16,
-        fmin_hz: float("fmin_hz"),
-        fmax_hz: float("fmax_hz"),
-        mel_scale: match v["mel_scale"].as_str() {
-            Some("htk") => MelScale::Htk,
-            _ => MelScale::Slaney,
-        },
-        slaney_norm: v["slaney_norm"].as_bool().unwrap(),
-        preemphasis: float("preemphasis"),
-    }
+    serde_json::from_value(v.clone()).expect("a FeatureConfig")
 }
 
 /// Compares every case of a golden document; returns the worst error as a fraction of its

@@ -11,7 +11,7 @@ use tinyml_kit::course::{write_figures, Course};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::kws::{
-    folds_table, Augmentation, FeatureSettings, KeywordData, KwsArchitecture, KwsModel, KwsTrainer,
+    folds_table, Augmentation, KeywordData, KwsArchitecture, KwsModel, KwsTrainer,
 };
 use tinyml_kit::learn::ThresholdLearner;
 use tinyml_kit::metrics::percent;
@@ -810,7 +810,7 @@ fn mfcc(
         print_json(&serde_json::json!({
             "file": file,
             "prepared": clip,
-            "config": FeatureSettings::from(config),
+            "config": config,
             "frames": features.frames,
             "coefficients": features.coefficients,
             "features": rows,

@@ -442,6 +442,14 @@ impl Network {
     }
 }
 
+/// Probabilities from a network's outputs: `exp(l - max) / Σ exp(l - max)`.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
 /// The index of the largest value (the first, on ties; 0 for an empty slice).
 pub fn argmax(values: &[f32]) -> usize {
     values

@@ -38,6 +38,11 @@ pub const POWER_FLOOR: f32 = 1e-10;
 
 /// Which mel scale places the filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 #[repr(u8)]
 pub enum MelScale {
     /// `mel = 2595 log10(1 + f / 700)` (HTK, TensorFlow; librosa `htk=True`).
@@ -63,6 +68,7 @@ pub enum MelScale {
 /// with `window` and `stride` in samples, and `y` pre-emphasised first when `preemphasis > 0`
 /// (`y = np.append(y[0], y[1:] - a * y[:-1])`).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FeatureConfig {
     /// Sample rate of the audio, in hertz.
     pub sample_rate_hz: u32,
@@ -273,6 +279,8 @@ pub struct Mfcc {
     filter_len: [u16; MAX_MEL_BINS],
     filter_offset: [u16; MAX_MEL_BINS],
     filter_weights: [f32; 2 * MAX_BINS],
+    /// FFT bins the filters read (`0 .. used_bins`): the power of the others is never computed.
+    used_bins: usize,
     /// `dct[m * num_mfcc + c]`: orthonormal DCT-II, stored filter by filter so that each log-mel
     /// energy updates every coefficient at once.
     dct: [f32; MAX_MFCC * MAX_MEL_BINS],
@@ -291,6 +299,7 @@ impl Mfcc {
             filter_len: [0; MAX_MEL_BINS],
             filter_offset: [0; MAX_MEL_BINS],
             filter_weights: [0.0; 2 * MAX_BINS],
+            used_bins: 1,
             dct: [0.0; MAX_MFCC * MAX_MEL_BINS],
         };
         // Periodic Hann (scipy's `get_window("hann", n, fftbins=True)`), centred as librosa's
@@ -368,6 +377,11 @@ impl Mfcc {
             self.filter_offset[m] = used as u16;
             used += len;
         }
+        self.used_bins = (0..mels)
+            .map(|m| self.filter_start[m] as usize + self.filter_len[m] as usize)
+            .max()
+            .unwrap_or(1)
+            .clamp(1, bins);
         Ok(())
     }
 
@@ -417,12 +431,7 @@ impl Mfcc {
         let fft_len = config.fft_samples();
         let stride = config.stride_samples();
         let mels = config.num_mel_bins as usize;
-        // Only the bins the filters read (up to fmax_hz).
-        let bins = (0..mels)
-            .map(|m| self.filter_start[m] as usize + self.filter_len[m] as usize)
-            .max()
-            .unwrap_or(1)
-            .clamp(1, fft_len / 2 + 1);
+        let bins = self.used_bins;
         let a = config.preemphasis;
         let mut frame = [0f32; MAX_FFT_LEN];
         let mut power = [0f32; MAX_BINS];
