@@ -16,10 +16,12 @@ use crate::learn::{ThresholdLearner, TrainingRun};
 use crate::metrics::{percent, Evaluation};
 use crate::nn::{History, TrainParams};
 use crate::plot::{Figure, Table};
+use crate::quantize::{QuantizationReport, QuantizedModel};
 use crate::search::{
     deep_blue, depth_figure, depth_table, growth_figure, SearchCost, SearchResult,
 };
 use tinyml_core::mfcc::FeatureConfig;
+use tinyml_core::model::{Budget, OpCode};
 
 /// The seed of the held-out-people split.
 pub const SPLIT_SEED: u64 = 7;
@@ -567,6 +569,169 @@ impl KeywordLesson {
     }
 }
 
+/// MicroFlow's published figures for TensorFlow's micro_speech model on the nRF52840 (the whole
+/// program: runtime, model and buffers), in KB: flash, RAM.
+pub const MICROFLOW_MICRO_SPEECH_KB: (f64, f64) = (61.8, 19.6);
+/// TensorFlow Lite Micro's figures for the same model and board, as MicroFlow reports them.
+pub const TFLM_MICRO_SPEECH_KB: (f64, f64) = (157.5, 63.7);
+
+/// Calibration examples the lesson quantizes with.
+pub const CALIBRATION_EXAMPLES: usize = 500;
+
+/// int8 quantization (Day 2 → Day 3): the lesson's digits CNN and keyword CNN as the board will
+/// run them, side by side with their float selves.
+#[derive(Debug, Clone)]
+pub struct QuantizationLesson {
+    /// The digits CNN in int8.
+    pub digits: QuantizedModel,
+    /// Float vs int8 on the held-out digits.
+    pub digits_report: QuantizationReport,
+    /// The keyword CNN in int8.
+    pub keywords: QuantizedModel,
+    /// Float vs int8 on the held-out speaker.
+    pub keywords_report: QuantizationReport,
+    /// The digits MLP in int8 (its size is the lesson's point: dense layers are big).
+    pub mlp_report: QuantizationReport,
+}
+
+impl QuantizationLesson {
+    /// Quantizes the trained models of the digits and keyword lessons, calibrating on
+    /// [`CALIBRATION_EXAMPLES`] of their training examples.
+    pub fn run(
+        digits: &DigitsLesson,
+        keywords: &KeywordLesson,
+        data: &KeywordData,
+    ) -> Result<QuantizationLesson> {
+        let calibration = digits.train.sample(CALIBRATION_EXAMPLES, 1);
+        let q = digits.cnn.model.quantize(&calibration)?;
+        let digits_report = digits
+            .cnn
+            .model
+            .quantization_report(&q, &digits.validation)?;
+        let mlp = digits.mlp.model.quantize(&calibration)?;
+        let mlp_report = digits
+            .mlp
+            .model
+            .quantization_report(&mlp, &digits.validation)?;
+        let (train, test) = data.split_by_speaker(&[keywords.test_speaker.as_str()])?;
+        let fraction = (CALIBRATION_EXAMPLES as f64 / train.len().max(1) as f64).min(1.0);
+        let calibration = if fraction < 1.0 {
+            train.split_clips(fraction, 1)?.1
+        } else {
+            train
+        };
+        let k = keywords.model.quantize(&calibration)?;
+        let keywords_report = keywords.model.quantization_report(&k, &test)?;
+        Ok(QuantizationLesson {
+            digits: q,
+            digits_report,
+            keywords: k,
+            keywords_report,
+            mlp_report,
+        })
+    }
+
+    /// Summary rows.
+    pub fn summary(&self, t: &mut Table) {
+        for (name, r, on) in [
+            ("digits CNN", &self.digits_report, "held-out digits"),
+            (
+                "keywords CNN",
+                &self.keywords_report,
+                "clips of the held-out speaker",
+            ),
+        ] {
+            t.push(vec![
+                format!(
+                    "int8 {name} ({} bytes, arena {} bytes)",
+                    r.int8_bytes, r.arena_bytes
+                ),
+                format!(
+                    "{} (float {}) on {} {on}",
+                    percent(r.int8_accuracy),
+                    percent(r.float_accuracy),
+                    r.examples
+                ),
+            ]);
+        }
+    }
+
+    /// JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "digits_cnn": self.digits_report.json(),
+            "digits_mlp": self.mlp_report.json(),
+            "keywords_cnn": self.keywords_report.json(),
+            "budget": {
+                "board": Budget::NANO_33_BLE.board,
+                "model_flash": Budget::NANO_33_BLE.model_flash,
+                "arena_ram": Budget::NANO_33_BLE.arena_ram,
+            },
+        })
+    }
+
+    /// The lesson's figures.
+    pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
+        let kb = |b: usize| b as f64 / 1024.0;
+        let reports = [&self.mlp_report, &self.digits_report, &self.keywords_report];
+        let mut sizes = Vec::new();
+        for r in reports {
+            sizes.push((format!("{} float", r.model), kb(r.float_bytes)));
+            sizes.push((format!("{} int8", r.model), kb(r.int8_bytes)));
+        }
+        let mut accuracy = Vec::new();
+        for r in [&self.digits_report, &self.keywords_report] {
+            accuracy.push((format!("{} float", r.model), 100.0 * r.float_accuracy));
+            accuracy.push((format!("{} int8", r.model), 100.0 * r.int8_accuracy));
+        }
+        let m = self.keywords.model();
+        let second_conv = (0..m.op_count())
+            .filter(|&i| m.op(i).is_ok_and(|o| o.code == OpCode::Conv2d))
+            .nth(1)
+            .map_or(1, |i| i + 1);
+        let k = &self.keywords_report;
+        let budget = vec![
+            ("kit flash".to_string(), kb(k.int8_bytes)),
+            ("kit RAM".to_string(), kb(k.arena_bytes)),
+            ("MicroFlow flash".to_string(), MICROFLOW_MICRO_SPEECH_KB.0),
+            ("MicroFlow RAM".to_string(), MICROFLOW_MICRO_SPEECH_KB.1),
+            ("TFLM flash".to_string(), TFLM_MICRO_SPEECH_KB.0),
+            ("TFLM RAM".to_string(), TFLM_MICRO_SPEECH_KB.1),
+        ];
+        Ok(vec![
+            (
+                "sizes".into(),
+                Figure::bars("4 bytes per weight → 1: model sizes", "model", "KB", sizes),
+            ),
+            (
+                "accuracy".into(),
+                Figure::bars(
+                    "Accuracy before and after int8 quantization",
+                    "model",
+                    "accuracy (%)",
+                    accuracy,
+                ),
+            ),
+            (
+                "weights".into(),
+                self.keywords.weights_figure(
+                    second_conv,
+                    "Keyword CNN, second convolution: its int8 weights",
+                )?,
+            ),
+            (
+                "board-budget".into(),
+                Figure::bars(
+                    "Keyword spotting on the nRF52840: flash and RAM",
+                    "kit: KWS CNN model + arena; MicroFlow, TFLM: the whole micro_speech program",
+                    "KB",
+                    budget,
+                ),
+            ),
+        ])
+    }
+}
+
 /// Every lesson of the kit so far, run on one activity dataset, one digits dataset and one
 /// keyword dataset.
 #[derive(Debug, Clone)]
@@ -577,16 +742,21 @@ pub struct Course {
     pub digits: DigitsLesson,
     /// Keyword spotting on spoken words.
     pub keywords: KeywordLesson,
+    /// int8 quantization of the digits and keyword CNNs.
+    pub quantization: QuantizationLesson,
 }
 
 impl Course {
     /// Runs every lesson (about a minute and a half on 2 cores; the digits models train with
     /// seed 1, the keyword model with seed 7).
     pub fn run(activity: &ActivityData, digits: &Digits, keywords: &KeywordData) -> Result<Course> {
+        let digits = DigitsLesson::run(digits, 1)?;
+        let lesson = KeywordLesson::run(keywords, 7)?;
         Ok(Course {
             day1: Day1::run(activity)?,
-            digits: DigitsLesson::run(digits, 1)?,
-            keywords: KeywordLesson::run(keywords, 7)?,
+            quantization: QuantizationLesson::run(&digits, &lesson, keywords)?,
+            digits,
+            keywords: lesson,
         })
     }
 
@@ -595,6 +765,7 @@ impl Course {
         let mut t = self.day1.summary();
         self.digits.summary(&mut t);
         self.keywords.summary(&mut t);
+        self.quantization.summary(&mut t);
         t
     }
 
@@ -603,6 +774,7 @@ impl Course {
         let mut j = self.day1.json();
         j["digits"] = self.digits.json();
         j["keywords"] = self.keywords.json();
+        j["int8"] = self.quantization.json();
         j
     }
 
@@ -614,6 +786,9 @@ impl Course {
         }
         for (i, (stem, fig)) in self.keywords.figures()?.into_iter().enumerate() {
             figs.push((format!("day2-kws-{:02}-{stem}", i + 1), fig));
+        }
+        for (i, (stem, fig)) in self.quantization.figures()?.into_iter().enumerate() {
+            figs.push((format!("day2-int8-{:02}-{stem}", i + 1), fig));
         }
         Ok(figs)
     }

@@ -16,7 +16,11 @@ use crate::error::{Error, Result};
 use crate::metrics::{percent, ConfusionMatrix};
 use crate::nn::{History, Layer, Network, Padding, Shape, TrainParams};
 use crate::plot::{Figure, GrayImage};
+use crate::quantize::{
+    quantize, Calibration, InputKind, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
+};
 use crate::rng::Rng;
+use tinyml_core::model::{FrontEnd, Kernels, Model};
 
 /// Image side in pixels.
 pub const SIDE: usize = 28;
@@ -718,17 +722,7 @@ impl DigitsModel {
 
     /// Accuracy and confusion matrix on `digits`.
     pub fn evaluate(&self, digits: &Digits) -> Result<DigitsEvaluation> {
-        let predictions = self.predict_all(digits)?;
-        let truth: Vec<String> = digits.labels.iter().map(|l| l.to_string()).collect();
-        let predicted: Vec<String> = predictions.iter().map(|p| p.label.to_string()).collect();
-        let order: Vec<String> = (0..10).map(|d| d.to_string()).collect();
-        let order: Vec<&str> = order.iter().map(String::as_str).collect();
-        Ok(DigitsEvaluation {
-            confusion: ConfusionMatrix::new(&truth, &predicted, &order),
-            predictions,
-            data: digits.source.clone(),
-            digits: digits.clone(),
-        })
+        Ok(DigitsEvaluation::new(self.predict_all(digits)?, digits))
     }
 
     /// Number of learned values.
@@ -864,5 +858,141 @@ impl DigitsEvaluation {
         self.confusion
             .figure(&format!("Digits: accuracy {}", percent(self.accuracy())))
             .evcxr_display();
+    }
+}
+
+impl DigitsModel {
+    /// The int8 model for the board, calibrated on `calibration` (a few hundred training
+    /// images are enough; pixels map exactly onto the int8 input, `q = pixel − 128`).
+    pub fn quantize(&self, calibration: &Digits) -> Result<QuantizedModel> {
+        self.quantize_with(calibration, Calibration::MinMax)
+    }
+
+    /// [`DigitsModel::quantize`] with a chosen [`Calibration`].
+    pub fn quantize_with(
+        &self,
+        calibration: &Digits,
+        method: Calibration,
+    ) -> Result<QuantizedModel> {
+        let labels: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+        quantize(
+            &self.network,
+            &labels,
+            &InputKind::Image,
+            &calibration.inputs(),
+            &QuantizeOptions {
+                calibration: method,
+                kind: self.architecture.kind().into(),
+            },
+        )
+    }
+
+    /// Float and int8 accuracy and sizes on `test`, side by side.
+    pub fn quantization_report(
+        &self,
+        int8: &QuantizedModel,
+        test: &Digits,
+    ) -> Result<QuantizationReport> {
+        let float = self.evaluate(test)?;
+        let quantized = int8.evaluate_digits(test)?;
+        Ok(QuantizationReport {
+            model: self.architecture.kind().into(),
+            examples: test.len(),
+            float_accuracy: float.accuracy(),
+            int8_accuracy: quantized.accuracy(),
+            float_bytes: self.size_bytes(),
+            int8_bytes: int8.size_bytes(),
+            arena_bytes: int8.arena_bytes(),
+            disagreements: float
+                .predictions
+                .iter()
+                .zip(&quantized.predictions)
+                .filter(|(a, b)| a.label != b.label)
+                .count(),
+        })
+    }
+}
+
+impl QuantizedModel {
+    fn check_digits(&self, model: &Model) -> Result<()> {
+        if model.front_end() != Ok(FrontEnd::Image)
+            || model.input().len() != PIXELS
+            || model.output().len() != 10
+        {
+            return Err(Error::Model(format!(
+                "this int8 model ({}) is not a digits model: it takes {} inputs and gives {} \
+                 outputs",
+                self.kind,
+                model.input().len(),
+                model.output().len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The int8 answer for one 28×28 image, computed by the board's interpreter.
+    pub fn predict_digit(&self, image: &[u8]) -> Result<Prediction> {
+        let model = self.model();
+        self.check_digits(&model)?;
+        if image.len() != PIXELS {
+            return Err(Error::param(
+                "image",
+                format!("{} pixels; a digit image has 28 × 28 = 784", image.len()),
+            ));
+        }
+        let mut x = vec![0i8; PIXELS];
+        model
+            .quantize_image(image, &mut x)
+            .map_err(|e| Error::Model(e.to_string()))?;
+        let out = self.simulate(&x)?;
+        Ok(int8_prediction(&out, &model))
+    }
+
+    /// Accuracy and confusion matrix of the int8 model on `digits`.
+    pub fn evaluate_digits(&self, digits: &Digits) -> Result<DigitsEvaluation> {
+        let model = self.model();
+        self.check_digits(&model)?;
+        let mut session = Session::new(&model);
+        let mut x = vec![0i8; PIXELS];
+        let mut predictions = Vec::with_capacity(digits.len());
+        for i in 0..digits.len() {
+            model
+                .quantize_image(digits.pixels_of(i), &mut x)
+                .map_err(|e| Error::Model(e.to_string()))?;
+            let out = session.run_ref(&model, &x, Kernels::Optimized)?;
+            predictions.push(int8_prediction(out, &model));
+        }
+        Ok(DigitsEvaluation::new(predictions, digits))
+    }
+}
+
+/// The label is the first largest int8 output (what the board reports); probabilities are
+/// the outputs dequantized.
+fn int8_prediction(out: &[i8], model: &Model) -> Prediction {
+    let t = model.output();
+    let label = out
+        .iter()
+        .enumerate()
+        .fold((0, i8::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+        .0 as u8;
+    Prediction {
+        label,
+        probabilities: out.iter().map(|&q| t.dequantize(q)).collect(),
+    }
+}
+
+impl DigitsEvaluation {
+    /// The evaluation of `predictions`, one per image of `digits`.
+    fn new(predictions: Vec<Prediction>, digits: &Digits) -> DigitsEvaluation {
+        let truth: Vec<String> = digits.labels.iter().map(|l| l.to_string()).collect();
+        let predicted: Vec<String> = predictions.iter().map(|p| p.label.to_string()).collect();
+        let order: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+        let order: Vec<&str> = order.iter().map(String::as_str).collect();
+        DigitsEvaluation {
+            confusion: ConfusionMatrix::new(&truth, &predicted, &order),
+            predictions,
+            data: digits.source.clone(),
+            digits: digits.clone(),
+        }
     }
 }

@@ -33,7 +33,11 @@ use crate::metrics::{percent, Evaluation};
 use crate::nn::file::ModelHeader;
 use crate::nn::{argmax, softmax, History, Layer, Network, Padding, Shape, TrainParams};
 use crate::plot::{Figure, Table};
+use crate::quantize::{
+    quantize, Calibration, InputKind, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
+};
 use crate::rng::Rng;
+use tinyml_core::model::Kernels;
 
 /// The class of words that are not keywords.
 pub const UNKNOWN: &str = "unknown";
@@ -1097,29 +1101,12 @@ impl KwsModel {
             .into_iter()
             .map(|p| p.label)
             .collect();
-        let knows_unknown = self.labels.iter().any(|l| l == UNKNOWN);
-        let truth: Vec<String> = data
-            .labels()
-            .iter()
-            .map(|l| {
-                if !self.labels.contains(l) && knows_unknown {
-                    UNKNOWN.to_string()
-                } else {
-                    l.clone()
-                }
-            })
-            .collect();
-        let order: Vec<&str> = self.labels.iter().map(String::as_str).collect();
-        Ok(KwsEvaluation {
-            overall: Evaluation::new(
-                &format!("keyword {}", self.architecture.name()),
-                &data.source,
-                &truth,
-                &predicted,
-                &order,
-            ),
-            per_speaker: GroupAccuracy::new(&truth, &predicted, data.speakers(), "speaker"),
-        })
+        Ok(keyword_evaluation(
+            &format!("keyword {}", self.architecture.name()),
+            &self.labels,
+            data,
+            predicted,
+        ))
     }
 
     /// Number of learned values.
@@ -1192,6 +1179,34 @@ impl KwsModel {
     }
 }
 
+/// Accuracy overall, per word and per speaker of `predicted` labels for `data`'s clips, for a
+/// model with `labels` (float or int8). Words the model does not know count as [`UNKNOWN`]
+/// when it has that class.
+fn keyword_evaluation(
+    name: &str,
+    labels: &[String],
+    data: &KeywordData,
+    predicted: Vec<String>,
+) -> KwsEvaluation {
+    let knows_unknown = labels.iter().any(|l| l == UNKNOWN);
+    let truth: Vec<String> = data
+        .labels()
+        .iter()
+        .map(|l| {
+            if !labels.contains(l) && knows_unknown {
+                UNKNOWN.to_string()
+            } else {
+                l.clone()
+            }
+        })
+        .collect();
+    let order: Vec<&str> = labels.iter().map(String::as_str).collect();
+    KwsEvaluation {
+        overall: Evaluation::new(name, &data.source, &truth, &predicted, &order),
+        per_speaker: GroupAccuracy::new(&truth, &predicted, data.speakers(), "speaker"),
+    }
+}
+
 /// How a keyword model did: overall and per word ([`Evaluation`]), per speaker
 /// ([`GroupAccuracy`]).
 #[derive(Debug, Clone)]
@@ -1251,4 +1266,136 @@ pub fn folds_table(folds: &[(String, f64)]) -> Table {
     let mean = folds.iter().map(|f| f.1).sum::<f64>() / folds.len().max(1) as f64;
     t.push(vec!["mean".into(), percent(mean)]);
     t
+}
+
+impl KwsModel {
+    /// The int8 model for the board, calibrated on `calibration` (training clips; the
+    /// features' range is taken between the 0.01th and 99.99th percentiles, which ignores a few
+    /// outlying frames and keeps resolution for the rest).
+    pub fn quantize(&self, calibration: &KeywordData) -> Result<QuantizedModel> {
+        self.quantize_with(calibration, Calibration::Percentile(0.01))
+    }
+
+    /// [`KwsModel::quantize`] with a chosen [`Calibration`].
+    pub fn quantize_with(
+        &self,
+        calibration: &KeywordData,
+        method: Calibration,
+    ) -> Result<QuantizedModel> {
+        quantize(
+            &self.network,
+            &self.labels,
+            &InputKind::Keywords(self.front_end.clone()),
+            &self.inputs(calibration)?,
+            &QuantizeOptions {
+                calibration: method,
+                kind: format!("kws-{}", self.architecture.name()),
+            },
+        )
+    }
+
+    /// Float and int8 accuracy and sizes on `test`, side by side.
+    pub fn quantization_report(
+        &self,
+        int8: &QuantizedModel,
+        test: &KeywordData,
+    ) -> Result<QuantizationReport> {
+        let float: Vec<String> = self
+            .predict_all(test)?
+            .into_iter()
+            .map(|p| p.label)
+            .collect();
+        let quantized = int8.predict_keywords(test)?;
+        let name = format!("kws-{}", self.architecture.name());
+        let f = keyword_evaluation(&name, &self.labels, test, float.clone());
+        let q = keyword_evaluation(&name, &self.labels, test, quantized.clone());
+        Ok(QuantizationReport {
+            model: name,
+            examples: test.len(),
+            float_accuracy: f.accuracy(),
+            int8_accuracy: q.accuracy(),
+            float_bytes: 4 * self.parameter_count(),
+            int8_bytes: int8.size_bytes(),
+            arena_bytes: int8.arena_bytes(),
+            disagreements: float.iter().zip(&quantized).filter(|(a, b)| a != b).count(),
+        })
+    }
+}
+
+impl QuantizedModel {
+    /// The feature configuration of a keyword model, or why this is not one.
+    pub fn keyword_config(&self) -> Result<FeatureConfig> {
+        match self.model().front_end() {
+            Ok(tinyml_core::model::FrontEnd::Mfcc { config, .. }) => Ok(config),
+            _ => Err(Error::Model(format!(
+                "this int8 model ({}) is not a keyword model (it has no MFCC front end)",
+                self.kind
+            ))),
+        }
+    }
+
+    /// The int8 input of one clip's features, exactly as the board makes it.
+    pub fn keyword_input(&self, features: &AudioFeatures) -> Result<Vec<i8>> {
+        self.quantize_input(&features.values)
+    }
+
+    /// The int8 answer for a recording of any length and rate (its loudest second), through the
+    /// board's front end and interpreter.
+    pub fn predict_keyword(&self, audio: &Audio) -> Result<KeywordPrediction> {
+        let config = self.keyword_config()?;
+        let features = audio.keyword_clip(&config)?.features(&config)?;
+        let out = self.simulate(&self.keyword_input(&features)?)?;
+        Ok(self.keyword_answer(&out))
+    }
+
+    fn keyword_answer(&self, out: &[i8]) -> KeywordPrediction {
+        let labels = self.labels();
+        let best = out
+            .iter()
+            .enumerate()
+            .fold((0, i8::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+            .0;
+        KeywordPrediction {
+            label: labels[best].clone(),
+            probabilities: labels.into_iter().zip(self.probabilities(out)).collect(),
+        }
+    }
+
+    /// Every clip's int8 label.
+    pub fn predict_keywords(&self, data: &KeywordData) -> Result<Vec<String>> {
+        let config = self.keyword_config()?;
+        if data.config() != config {
+            return Err(Error::param(
+                "data",
+                "was loaded with other features than the model's: load it with the model's \
+                 configuration",
+            ));
+        }
+        let model = self.model();
+        let per = model.input().len();
+        let features = data.features()?;
+        let mut session = Session::new(&model);
+        let mut x = vec![0i8; per];
+        let mut labels = Vec::with_capacity(data.len());
+        for clip in features.chunks_exact(per) {
+            let mut f = clip.to_vec();
+            model
+                .quantize_input(&mut f, &mut x)
+                .map_err(|e| Error::Model(e.to_string()))?;
+            let out = session.run_ref(&model, &x, Kernels::Optimized)?;
+            labels.push(self.keyword_answer(out).label);
+        }
+        Ok(labels)
+    }
+
+    /// Accuracy overall, per word and per speaker of the int8 model on `data`.
+    pub fn evaluate_keywords(&self, data: &KeywordData) -> Result<KwsEvaluation> {
+        let predicted = self.predict_keywords(data)?;
+        Ok(keyword_evaluation(
+            &format!("int8 {}", self.kind),
+            &self.labels(),
+            data,
+            predicted,
+        ))
+    }
 }

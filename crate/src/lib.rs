@@ -39,6 +39,7 @@ pub mod learn;
 pub mod metrics;
 pub mod nn;
 pub mod plot;
+pub mod quantize;
 pub mod rng;
 pub mod search;
 pub mod slides;

@@ -427,6 +427,37 @@ fn cli_mfcc_and_kws_train_eval_predict() {
     let p = json(&tinyml(&["kws", "predict", "--model", m, w, "--json"]));
     assert!(p["label"].is_string() && p["probabilities"].as_array().unwrap().len() == 2);
 
+    // int8: quantize on the training words, then the same commands on the .tkm.
+    let q = dir.join("kws.tkm");
+    let qs = q.to_str().unwrap();
+    let j = json(&tinyml(&[
+        "quantize",
+        "--model",
+        m,
+        "--calibration",
+        d,
+        "--out",
+        qs,
+        "--json",
+    ]));
+    assert_eq!(j["front_end"]["kind"], "mfcc");
+    assert_eq!(j["front_end"]["frames"], 49);
+    assert_eq!(j["labels"], serde_json::json!(["aoo", "dooda"]));
+    assert_eq!(j["fits"]["ok"], true);
+    let qe = json(&tinyml(&[
+        "kws", "eval", "--model", qs, "--data", d, "--json",
+    ]));
+    assert_eq!(qe["n"], 24);
+    assert_eq!(qe["per_speaker"].as_object().unwrap().len(), 3);
+    let float = e["accuracy"].as_f64().unwrap();
+    let int8 = qe["accuracy"].as_f64().unwrap();
+    assert!(
+        (float - int8).abs() <= 2.0 / 24.0,
+        "float {float}, int8 {int8}"
+    );
+    let qp = json(&tinyml(&["kws", "predict", "--model", qs, w, "--json"]));
+    assert_eq!(qp["probabilities"].as_array().unwrap().len(), 2);
+
     let o = tinyml(&[
         "kws",
         "train",

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::{Args, Parser, Subcommand};
+use tinyml_core::model::Budget;
 use tinyml_kit::activity::{ActivityData, ActivityModel, Method, SpeedRules};
 use tinyml_kit::audio::{librosa_expression, Audio};
 use tinyml_kit::audit::DataAudit;
@@ -17,6 +18,7 @@ use tinyml_kit::learn::ThresholdLearner;
 use tinyml_kit::metrics::percent;
 use tinyml_kit::nn::TrainParams;
 use tinyml_kit::prelude::FeatureConfig;
+use tinyml_kit::quantize::{Calibration, QuantizedModel};
 use tinyml_kit::search::{deep_blue, depth_table, TicTacToe};
 
 /// The TinyML course kit: lessons, figures and models from the command line.
@@ -102,6 +104,56 @@ enum Cmd {
     /// Day 2: keyword spotting on spoken words.
     #[command(subcommand)]
     Kws(KwsCmd),
+    /// Day 2→3: post-training int8 quantization of a float model (.tkf) into the board's
+    /// format (.tkm).
+    Quantize {
+        /// The float model file (from `tinyml digits train` or `tinyml kws train`).
+        #[arg(long)]
+        model: PathBuf,
+        /// Representative data for the activation ranges: the training data, a digits
+        /// folder/CSV or a words folder (default: the embedded data of the model's lesson).
+        #[arg(long, value_name = "DIR|FILE")]
+        calibration: Option<PathBuf>,
+        /// Calibration examples to use (a random sample of the calibration data).
+        #[arg(long, default_value_t = 500)]
+        samples: usize,
+        /// Take activation ranges between the P-th and (100 − P)-th percentiles instead of
+        /// min/max (keyword models default to 0.01; digits to min/max).
+        #[arg(long, value_name = "P")]
+        percentile: Option<f32>,
+        /// Write the model even if it does not fit the Arduino Nano 33 BLE Sense.
+        #[arg(long)]
+        allow_too_big: bool,
+        /// The int8 model file to write (.tkm).
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON (what `tinyml inspect --json` prints, plus `out`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Day 3: what is inside an int8 model: ops, shapes, sizes, arena, labels, features.
+    Inspect {
+        /// The int8 model file (.tkm).
+        file: PathBuf,
+        /// Print JSON: format, version, bytes, arena_bytes, labels, input, output, tensors,
+        /// ops, front_end, fits.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Day 3: an int8 model as source code, to compile into your own firmware.
+    Export {
+        /// The int8 model file (.tkm).
+        file: PathBuf,
+        /// c (a `const uint8_t` array) or rust (a `pub const [u8; N]`).
+        #[arg(long)]
+        format: String,
+        /// Name of the array (default: `model` for C, `MODEL` for Rust).
+        #[arg(long)]
+        name: Option<String>,
+        /// File to write (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Datasets: download the full ones (the kit runs offline without them).
     #[command(subcommand)]
     Data(DataCmd),
@@ -229,7 +281,8 @@ enum DigitsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate a saved model: accuracy and confusion matrix.
+    /// Evaluate a saved model (float .tkf, or int8 .tkm through the board's interpreter):
+    /// accuracy and confusion matrix.
     Eval {
         /// The model file.
         #[arg(long)]
@@ -256,6 +309,14 @@ impl KwsDataArg {
         match &self.data {
             Some(dir) => KeywordData::load(dir),
             None => KeywordData::course_default(),
+        }
+    }
+
+    /// The words with the features of a model (an int8 model carries its own).
+    fn load_with(&self, config: FeatureConfig) -> Result<KeywordData> {
+        match &self.data {
+            Some(dir) => KeywordData::load_with(dir, config),
+            None => KeywordData::load_with(tinyml_kit::kws::default_dir(), config),
         }
     }
 }
@@ -314,7 +375,8 @@ enum KwsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate a saved model: accuracy overall, per word and per speaker.
+    /// Evaluate a saved model (float .tkf, or int8 .tkm through the board's interpreter):
+    /// accuracy overall, per word and per speaker.
     Eval {
         /// The model file.
         #[arg(long)]
@@ -325,7 +387,7 @@ enum KwsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// What a saved model hears in one recording.
+    /// What a saved model (float .tkf or int8 .tkm) hears in one recording.
     Predict {
         /// The model file.
         #[arg(long)]
@@ -478,6 +540,30 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => mfcc(&file, clip, save_clip.as_deref(), log_mel, json),
         Cmd::Kws(cmd) => kws(cmd),
+        Cmd::Quantize {
+            model,
+            calibration,
+            samples,
+            percentile,
+            allow_too_big,
+            out,
+            json,
+        } => quantize_cmd(
+            &model,
+            calibration.as_deref(),
+            samples,
+            percentile,
+            allow_too_big,
+            &out,
+            json,
+        ),
+        Cmd::Inspect { file, json } => inspect(&file, json),
+        Cmd::Export {
+            file,
+            format,
+            name,
+            out,
+        } => export(&file, &format, name, out.as_deref()),
         Cmd::Data(DataCmd::Fetch { name, dir, mirror }) => fetch(&name, dir, mirror),
     }
 }
@@ -753,11 +839,14 @@ fn digits(cmd: DigitsCmd) -> Result<()> {
             }
         }
         DigitsCmd::Eval { model, data, json } => {
-            let m = DigitsModel::load(&model)?;
             if data.is_none() && !json {
                 println!("note: scoring the embedded 5,000 digits, which `tinyml digits train` trains on by default; pass --data with the MNIST test set (`tinyml data fetch mnist`) for an honest score");
             }
-            let eval = m.evaluate(&load(&data, true)?)?;
+            let eval = if is_int8(&model)? {
+                QuantizedModel::load(&model)?.evaluate_digits(&load(&data, true)?)?
+            } else {
+                DigitsModel::load(&model)?.evaluate(&load(&data, true)?)?
+            };
             if json {
                 print_json(&eval.json());
             } else {
@@ -899,8 +988,12 @@ fn kws(cmd: KwsCmd) -> Result<()> {
             }
         }
         KwsCmd::Eval { model, data, json } => {
-            let m = KwsModel::load(&model)?;
-            let eval = m.evaluate(&data.load()?)?;
+            let eval = if is_int8(&model)? {
+                let q = QuantizedModel::load(&model)?;
+                q.evaluate_keywords(&data.load_with(q.keyword_config()?)?)?
+            } else {
+                KwsModel::load(&model)?.evaluate(&data.load()?)?
+            };
             if json {
                 print_json(&eval.json());
             } else {
@@ -918,8 +1011,12 @@ fn kws(cmd: KwsCmd) -> Result<()> {
             }
         }
         KwsCmd::Predict { model, wav, json } => {
-            let m = KwsModel::load(&model)?;
-            let p = m.predict(&Audio::load(&wav)?)?;
+            let audio = Audio::load(&wav)?;
+            let p = if is_int8(&model)? {
+                QuantizedModel::load(&model)?.predict_keyword(&audio)?
+            } else {
+                KwsModel::load(&model)?.predict(&audio)?
+            };
             if json {
                 print_json(&serde_json::to_value(&p).unwrap_or_default());
             } else {
@@ -1067,4 +1164,171 @@ fn lab(install: bool) -> Result<()> {
     } else {
         Err(Error::Model(format!("jupyter lab exited with {status}")))
     }
+}
+
+/// Whether `path` is an int8 model (`TKM8`) rather than a float one.
+fn is_int8(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
+    Ok(n == 4 && &magic == b"TKM8")
+}
+
+fn quantize_cmd(
+    model: &Path,
+    calibration: Option<&Path>,
+    samples: usize,
+    percentile: Option<f32>,
+    allow_too_big: bool,
+    out: &Path,
+    json: bool,
+) -> Result<()> {
+    if is_int8(model)? {
+        return Err(Error::param(
+            "model",
+            format!("{} is already an int8 model", model.display()),
+        ));
+    }
+    if samples == 0 {
+        return Err(Error::param(
+            "samples",
+            "use at least 1 calibration example",
+        ));
+    }
+    if let Some(p) = percentile {
+        if !(0.0..50.0).contains(&p) {
+            return Err(Error::param(
+                "percentile",
+                format!("{p} (use 0 to 50, e.g. 0.01)"),
+            ));
+        }
+    }
+    let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
+    let (_, header) =
+        tinyml_kit::nn::Network::from_file_bytes(&bytes, &model.display().to_string())?;
+    let q = if header.kind.starts_with("digits-") {
+        let m = DigitsModel::load(model)?;
+        let data = match calibration {
+            Some(path) => Digits::load(path, false)?,
+            None => Digits::course_default(),
+        };
+        let data = data.sample(samples.min(data.len()), 1);
+        match percentile {
+            None => m.quantize(&data)?,
+            Some(p) => m.quantize_with(&data, Calibration::Percentile(p))?,
+        }
+    } else if header.kind.starts_with("kws-") {
+        let m = KwsModel::load(model)?;
+        let config = m.config()?;
+        let data = match calibration {
+            Some(dir) => KeywordData::load_with(dir, config)?,
+            None => KeywordData::load_with(tinyml_kit::kws::default_dir(), config)?,
+        };
+        let fraction = (samples as f64 / data.len().max(1) as f64).min(1.0);
+        let data = if fraction < 1.0 {
+            data.split_clips(fraction, 1)?.1
+        } else {
+            data
+        };
+        m.quantize_with(&data, Calibration::Percentile(percentile.unwrap_or(0.01)))?
+    } else {
+        return Err(Error::Model(format!(
+            "{}: a '{}' model; tinyml quantize takes digits and keyword models",
+            model.display(),
+            header.kind
+        )));
+    };
+    if let Err(e) = q.check_fits(&Budget::NANO_33_BLE) {
+        if !allow_too_big {
+            return Err(Error::Model(format!(
+                "{e} (nothing written; --allow-too-big writes it anyway, for the laptop only)"
+            )));
+        }
+        eprintln!("warning: {e}");
+    }
+    q.save(out)?;
+    if json {
+        let mut j = q.json();
+        j["out"] = serde_json::json!(out);
+        print_json(&j);
+    } else {
+        print!("{}", q.table());
+        println!(
+            "saved {} ({} bytes, arena {} bytes, labels {})",
+            out.display(),
+            q.size_bytes(),
+            q.arena_bytes(),
+            q.labels().join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn inspect(file: &Path, json: bool) -> Result<()> {
+    let q = QuantizedModel::load(file)?;
+    let j = q.json();
+    if json {
+        print_json(&j);
+        return Ok(());
+    }
+    println!(
+        "{}: TKM8 version {}, {} bytes, arena {} bytes",
+        file.display(),
+        j["version"],
+        q.size_bytes(),
+        q.arena_bytes()
+    );
+    println!("labels: {}", q.labels().join(", "));
+    let input = &j["input"];
+    println!(
+        "input: {} int8 (scale {}, zero point {}); features: {}",
+        input["shape"], input["scale"], input["zero_point"], j["front_end"]
+    );
+    print!("{}", q.table());
+    match q.check_fits(&Budget::NANO_33_BLE) {
+        Ok(()) => println!(
+            "fits the {} ({} bytes of flash and {} bytes of RAM kept for a model)",
+            Budget::NANO_33_BLE.board,
+            Budget::NANO_33_BLE.model_flash,
+            Budget::NANO_33_BLE.arena_ram
+        ),
+        Err(e) => println!("does not fit: {e}"),
+    }
+    Ok(())
+}
+
+fn export(file: &Path, format: &str, name: Option<String>, out: Option<&Path>) -> Result<()> {
+    let q = QuantizedModel::load(file)?;
+    let text = match format {
+        "c" => q.to_c(name.as_deref().unwrap_or("model")),
+        "rust" => q.to_rust(name.as_deref().unwrap_or("MODEL")),
+        other => return Err(Error::param("format", format!("'{other}' (use c or rust)"))),
+    };
+    let valid = |n: &str| {
+        n.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if let Some(n) = &name {
+        if !valid(n) {
+            return Err(Error::param(
+                "name",
+                format!("'{n}' is not a C/Rust identifier"),
+            ));
+        }
+    }
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
+            println!(
+                "wrote {} ({} bytes of model)",
+                path.display(),
+                q.size_bytes()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
 }

@@ -8,6 +8,8 @@
 //! What is here so far:
 //! - [`imu`]: features of one accelerometer window (Day 1 activity detection, Day 3 on the board);
 //! - [`fft`] and [`mfcc`]: the keyword spotter's audio front end (real FFT, log-mel, MFCC);
+//! - [`int8`] and [`model`]: the int8 kernels, the `.tkm` model file and the interpreter that
+//!   runs it (the laptop's simulator and the board run the same code);
 //! - [`crc32`]: the checksum of model files and serial frames.
 //!
 //! Float maths goes through [`libm`], a software implementation that gives the same bits on
@@ -19,5 +21,7 @@
 pub mod crc32;
 pub mod fft;
 pub mod imu;
+pub mod int8;
 pub mod mfcc;
+pub mod model;
 pub mod spectrum;

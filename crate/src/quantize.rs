@@ -1,0 +1,1138 @@
+//! Post-training int8 quantization: from a trained float [`Network`] to the `.tkm` bytes that
+//! the board runs ([`tinyml_core::model`]).
+//!
+//! What happens, in TensorFlow Lite's conventions:
+//! 1. **Calibration.** The float network runs on a representative set and every activation's
+//!    range is recorded: the smallest and largest value ([`Calibration::MinMax`]), or the
+//!    `p`-th and `(100 − p)`-th percentiles ([`Calibration::Percentile`]), which ignores rare
+//!    outliers and keeps more resolution for the common values.
+//! 2. **Activations** are asymmetric per tensor: `real = scale · (q − zero_point)` with the
+//!    range (stretched to include 0) mapped onto −128…127.
+//! 3. **Weights** are symmetric per output channel: `scale = max |w| / 127`, zero point 0.
+//! 4. **Biases** become `i32` with scale `input_scale · weight_scale`.
+//! 5. **Requantization**: each output channel's `input_scale · weight_scale / output_scale` is a
+//!    fixed-point multiplier and shift ([`tinyml_core::int8::quantize_multiplier`]).
+//! 6. **Fused activations**: a ReLU after a layer becomes the clamp `[q(0), 127]` (ReLU6:
+//!    `[q(0), q(6)]`) of that layer's output.
+//!
+//! The model ends with an int8 softmax (scale 1/256), as on TFLite Micro. Everything after
+//! calibration (the interpreter, the input quantization of the features) is `tinyml-core`: the
+//! same code on the laptop and on the board.
+
+use std::path::Path;
+
+use serde::Serialize;
+use tinyml_core::int8::{quantize_multiplier, SOFTMAX_ONE, SOFTMAX_TABLE_LEN};
+use tinyml_core::model::{
+    Budget, FrontEnd as CoreFrontEnd, Kernels, Model, ModelError, OpCode, CHANNEL_LEN,
+    FRONT_END_IMAGE, FRONT_END_MFCC, HEADER_LEN, MAGIC, MFCC_FRONT_END_LEN, OP_LEN, TENSOR_LEN,
+    VERSION,
+};
+
+use crate::error::{Error, Result};
+use crate::kws::FrontEnd as KwsFrontEnd;
+use crate::nn::{Layer, Network, Padding, Shape};
+use crate::plot::{Figure, Table};
+
+/// How activation ranges are taken from the calibration set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Calibration {
+    /// The smallest and largest value seen.
+    MinMax,
+    /// The `p`-th and `(100 − p)`-th percentiles (e.g. `0.01`): clips rare outliers.
+    Percentile(f32),
+}
+
+/// What the board does to raw data before the network (stored in the model file).
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputKind {
+    /// The caller gives the network's input values directly.
+    Raw,
+    /// 0–255 pixels scaled by 1/255 (the digits).
+    Image,
+    /// MFCC features of 1 s of audio, standardised (the keyword spotter).
+    Keywords(KwsFrontEnd),
+}
+
+/// One op of the int8 plan, with its float weights and what follows it.
+#[derive(Debug, Clone)]
+struct PlanOp {
+    code: OpCode,
+    /// Index into the network's layers (weighted ops) for the weights.
+    layer: Option<usize>,
+    /// Output shape `(h, w, c)`.
+    out: (usize, usize, usize),
+    kernel: (usize, usize),
+    stride: usize,
+    pad: [usize; 4],
+    /// Fused activation: 0 none, 1 ReLU, 2 ReLU6.
+    activation: u8,
+    /// Writes over its input (ReLU, Reshape).
+    in_place: bool,
+}
+
+fn hwc(shape: Shape) -> (usize, usize, usize) {
+    match shape {
+        Shape::Image {
+            height,
+            width,
+            channels,
+        } => (height, width, channels),
+        Shape::Flat(n) => (1, 1, n),
+    }
+}
+
+/// Padding `[top, left, bottom, right]` and output size of a window layer.
+fn window(
+    (h, w): (usize, usize),
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+) -> ([usize; 4], usize, usize) {
+    let out = |n: usize| match padding {
+        Padding::Same => n.div_ceil(stride),
+        Padding::Valid => (n - kernel) / stride + 1,
+    };
+    let (oh, ow) = (out(h), out(w));
+    let total = |n: usize, o: usize| match padding {
+        Padding::Same => ((o - 1) * stride + kernel).saturating_sub(n),
+        Padding::Valid => 0,
+    };
+    let (th, tw) = (total(h, oh), total(w, ow));
+    ([th / 2, tw / 2, th - th / 2, tw - tw / 2], oh, ow)
+}
+
+/// The int8 ops for `net`'s layers: ReLUs fused into the layer before them, dropout gone,
+/// flatten as a reshape, a softmax at the end.
+fn plan(net: &Network) -> Result<Vec<PlanOp>> {
+    let layers = net.layers();
+    let mut shape = hwc(net.input());
+    let mut ops: Vec<PlanOp> = Vec::new();
+    let mut i = 0;
+    while i < layers.len() {
+        let layer = layers[i];
+        let next = layers.get(i + 1).copied();
+        let fused = match next {
+            Some(Layer::Relu) => 1,
+            Some(Layer::Relu6) => 2,
+            _ => 0,
+        };
+        let (h, w, c) = shape;
+        let mut op = PlanOp {
+            code: OpCode::Reshape,
+            layer: None,
+            out: shape,
+            kernel: (0, 0),
+            stride: 0,
+            pad: [0; 4],
+            activation: 0,
+            in_place: false,
+        };
+        match layer {
+            Layer::Dense { units } => {
+                op.code = OpCode::FullyConnected;
+                op.layer = Some(i);
+                op.out = (1, 1, units);
+                op.activation = fused;
+            }
+            Layer::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+            } => {
+                let (pad, oh, ow) = window((h, w), kernel, stride, padding);
+                op = PlanOp {
+                    code: OpCode::Conv2d,
+                    layer: Some(i),
+                    out: (oh, ow, filters),
+                    kernel: (kernel, kernel),
+                    stride,
+                    pad,
+                    activation: fused,
+                    in_place: false,
+                };
+            }
+            Layer::DepthwiseConv2d {
+                kernel,
+                stride,
+                padding,
+            } => {
+                let (pad, oh, ow) = window((h, w), kernel, stride, padding);
+                op = PlanOp {
+                    code: OpCode::DepthwiseConv2d,
+                    layer: Some(i),
+                    out: (oh, ow, c),
+                    kernel: (kernel, kernel),
+                    stride,
+                    pad,
+                    activation: fused,
+                    in_place: false,
+                };
+            }
+            Layer::MaxPool { size } | Layer::AvgPool { size } => {
+                op.code = if matches!(layer, Layer::MaxPool { .. }) {
+                    OpCode::MaxPool
+                } else {
+                    OpCode::AvgPool
+                };
+                op.out = (h / size, w / size, c);
+                op.kernel = (size, size);
+                op.stride = size;
+            }
+            Layer::Relu | Layer::Relu6 => {
+                op.code = OpCode::Relu;
+                op.activation = if layer == Layer::Relu { 1 } else { 2 };
+                op.in_place = true;
+            }
+            Layer::Flatten => {
+                op.out = (1, 1, h * w * c);
+                op.in_place = true;
+            }
+            Layer::Dropout { .. } => {
+                i += 1;
+                continue;
+            }
+        }
+        if op.layer.is_some() && fused != 0 {
+            i += 1; // the ReLU is part of this op
+        }
+        shape = op.out;
+        ops.push(op);
+        i += 1;
+    }
+    if ops.is_empty() {
+        return Err(Error::Model("the network has no layers to quantize".into()));
+    }
+    let n = shape.0 * shape.1 * shape.2;
+    ops.push(PlanOp {
+        code: OpCode::Softmax,
+        layer: None,
+        out: (1, 1, n),
+        kernel: (0, 0),
+        stride: 0,
+        pad: [0; 4],
+        activation: 0,
+        in_place: false,
+    });
+    Ok(ops)
+}
+
+/// The float weights of layer `i` as `(weight [fan_in, outputs], bias)`.
+fn layer_weights(net: &Network) -> Vec<Option<(Vec<f32>, Vec<f32>)>> {
+    let mut all = net.weights().into_iter();
+    net.layers()
+        .iter()
+        .map(|l| match l {
+            Layer::Dense { .. } | Layer::Conv2d { .. } | Layer::DepthwiseConv2d { .. } => {
+                let w = all.next().unwrap_or_default();
+                let b = all.next().unwrap_or_default();
+                Some((w, b))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// One op in plain `f32` (the calibration's forward pass), on one example.
+fn run_float(
+    op: &PlanOp,
+    input: (usize, usize, usize),
+    x: &[f32],
+    weights: &Option<(Vec<f32>, Vec<f32>)>,
+) -> Vec<f32> {
+    let (h, w, c) = input;
+    let (oh, ow, oc) = op.out;
+    let act = |v: f32| match op.activation {
+        1 => v.max(0.0),
+        2 => v.clamp(0.0, 6.0),
+        _ => v,
+    };
+    let at = |y: usize, x_: usize, ch: usize| (y * w + x_) * c + ch;
+    let mut y = vec![0f32; oh * ow * oc];
+    let (kh, kw) = op.kernel;
+    // Input row/column under output position and kernel offset, if inside.
+    let src = |o: usize, k: usize, pad: usize, n: usize| {
+        (o * op.stride + k).checked_sub(pad).filter(|&v| v < n)
+    };
+    match op.code {
+        OpCode::Conv2d => {
+            let (wt, b) = weights.as_ref().expect("a conv has weights");
+            for py in 0..oh {
+                for px in 0..ow {
+                    for f in 0..oc {
+                        let mut acc = b[f];
+                        for ky in 0..kh {
+                            let Some(iy) = src(py, ky, op.pad[0], h) else {
+                                continue;
+                            };
+                            for kx in 0..kw {
+                                let Some(ix) = src(px, kx, op.pad[1], w) else {
+                                    continue;
+                                };
+                                for ch in 0..c {
+                                    acc +=
+                                        x[at(iy, ix, ch)] * wt[((ky * kw + kx) * c + ch) * oc + f];
+                                }
+                            }
+                        }
+                        y[(py * ow + px) * oc + f] = act(acc);
+                    }
+                }
+            }
+        }
+        OpCode::DepthwiseConv2d => {
+            let (wt, b) = weights.as_ref().expect("a depthwise conv has weights");
+            for py in 0..oh {
+                for px in 0..ow {
+                    for ch in 0..c {
+                        let mut acc = b[ch];
+                        for ky in 0..kh {
+                            let Some(iy) = src(py, ky, op.pad[0], h) else {
+                                continue;
+                            };
+                            for kx in 0..kw {
+                                let Some(ix) = src(px, kx, op.pad[1], w) else {
+                                    continue;
+                                };
+                                acc += x[at(iy, ix, ch)] * wt[(ky * kw + kx) * c + ch];
+                            }
+                        }
+                        y[(py * ow + px) * c + ch] = act(acc);
+                    }
+                }
+            }
+        }
+        OpCode::FullyConnected => {
+            let (wt, b) = weights.as_ref().expect("a dense layer has weights");
+            for (j, out) in y.iter_mut().enumerate() {
+                let mut acc = b[j];
+                for (i, &v) in x.iter().enumerate() {
+                    acc += v * wt[i * oc + j];
+                }
+                *out = act(acc);
+            }
+        }
+        OpCode::MaxPool | OpCode::AvgPool => {
+            for py in 0..oh {
+                for px in 0..ow {
+                    for ch in 0..c {
+                        let vals = (0..kh).flat_map(|ky| {
+                            (0..kw).map(move |kx| (py * op.stride + ky, px * op.stride + kx))
+                        });
+                        let v = if op.code == OpCode::MaxPool {
+                            vals.map(|(iy, ix)| x[at(iy, ix, ch)])
+                                .fold(f32::MIN, f32::max)
+                        } else {
+                            vals.map(|(iy, ix)| x[at(iy, ix, ch)]).sum::<f32>() / (kh * kw) as f32
+                        };
+                        y[(py * ow + px) * c + ch] = v;
+                    }
+                }
+            }
+        }
+        OpCode::Relu => {
+            for (o, &v) in y.iter_mut().zip(x) {
+                *o = act(v);
+            }
+        }
+        OpCode::Reshape => y.copy_from_slice(x),
+        OpCode::Softmax => y = crate::nn::softmax(x),
+    }
+    y
+}
+
+/// Range `(lo, hi)` of `values` by `calibration`, stretched to include 0.
+fn range_of(values: &mut [f32], calibration: Calibration) -> (f32, f32) {
+    let (lo, hi) = match calibration {
+        Calibration::MinMax => values
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v))),
+        Calibration::Percentile(p) => {
+            values.sort_by(f32::total_cmp);
+            let n = values.len();
+            let at = |q: f64| values[((q * (n - 1) as f64).round() as usize).min(n - 1)];
+            let p = (p as f64 / 100.0).clamp(0.0, 0.5);
+            (at(p), at(1.0 - p))
+        }
+    };
+    (lo.min(0.0), hi.max(0.0))
+}
+
+/// `(scale, zero_point)` mapping `[lo, hi]` (containing 0) onto −128…127.
+fn asymmetric(lo: f32, hi: f32) -> (f32, i32) {
+    let scale = ((hi - lo) / 255.0).max(1e-8);
+    let zp = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i32;
+    (scale, zp)
+}
+
+/// Options of [`quantize`].
+#[derive(Debug, Clone)]
+pub struct QuantizeOptions {
+    /// How ranges are taken.
+    pub calibration: Calibration,
+    /// What the model is (stored for `inspect`), e.g. `digits-cnn`.
+    pub kind: String,
+}
+
+/// Quantizes `net` with `labels`, the `input` front end, and `calibration` examples (already
+/// the network's real inputs, one after another).
+pub fn quantize(
+    net: &Network,
+    labels: &[String],
+    input: &InputKind,
+    calibration: &[f32],
+    options: &QuantizeOptions,
+) -> Result<QuantizedModel> {
+    let per = net.input().len();
+    if calibration.is_empty() || per == 0 || !calibration.len().is_multiple_of(per) {
+        return Err(Error::param(
+            "calibration",
+            "needs at least one whole example of the network's input",
+        ));
+    }
+    if labels.len() != net.outputs() {
+        return Err(Error::Model(format!(
+            "{} labels for {} outputs",
+            labels.len(),
+            net.outputs()
+        )));
+    }
+    let ops = plan(net)?;
+    let weights = layer_weights(net);
+    // Calibration: run every example, keep every op's outputs.
+    let n = calibration.len() / per;
+    let mut seen: Vec<Vec<f32>> = vec![Vec::new(); ops.len()];
+    for x in calibration.chunks_exact(per) {
+        let mut shape = hwc(net.input());
+        let mut x = x.to_vec();
+        for (k, op) in ops.iter().enumerate() {
+            let w = op.layer.map_or(&None, |l| &weights[l]);
+            let y = run_float(op, shape, &x, w);
+            if k + 1 < ops.len() {
+                seen[k].extend_from_slice(&y);
+            }
+            shape = op.out;
+            x = y;
+        }
+    }
+    // Input quantization: the digits' pixels are exactly 0..1 (q = pixel − 128); features are
+    // calibrated like any activation.
+    let input_q = match input {
+        InputKind::Image => (1.0 / 255.0, -128),
+        _ => {
+            let mut v = calibration.to_vec();
+            let (lo, hi) = range_of(&mut v, options.calibration);
+            asymmetric(lo, hi)
+        }
+    };
+    let mut qparams = vec![input_q];
+    for (k, op) in ops.iter().enumerate() {
+        let prev = *qparams.last().expect("input first");
+        let q = match op.code {
+            // Same scale as the input: the op moves or compares values.
+            OpCode::MaxPool | OpCode::AvgPool | OpCode::Relu | OpCode::Reshape => prev,
+            OpCode::Softmax => (1.0 / 256.0, -128),
+            _ => {
+                let (lo, hi) = range_of(&mut seen[k], options.calibration);
+                asymmetric(lo, hi)
+            }
+        };
+        qparams.push(q);
+    }
+    drop(seen);
+    let _ = n;
+    let bytes = write(net, &ops, &weights, &qparams, labels, input)?;
+    QuantizedModel::from_bytes(bytes, &options.kind)
+}
+
+/// Little-endian writer with 4-byte alignment of sections.
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: usize) {
+        self.0.extend((v as u16).to_le_bytes());
+    }
+    fn u32(&mut self, v: usize) {
+        self.0.extend((v as u32).to_le_bytes());
+    }
+    fn i32(&mut self, v: i32) {
+        self.0.extend(v.to_le_bytes());
+    }
+    fn f32(&mut self, v: f32) {
+        self.0.extend(v.to_le_bytes());
+    }
+    fn align(&mut self) {
+        while !self.0.len().is_multiple_of(4) {
+            self.0.push(0);
+        }
+    }
+    fn patch_u32(&mut self, at: usize, v: usize) {
+        self.0[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes());
+    }
+}
+
+/// Quantized constants of one weighted op, in file order.
+fn layer_params(
+    op: &PlanOp,
+    (w, b): &(Vec<f32>, Vec<f32>),
+    in_q: (f32, i32),
+    out_q: (f32, i32),
+    in_c: usize,
+) -> Vec<u8> {
+    let outputs = b.len();
+    let fan_in = w.len() / outputs.max(1);
+    // Weight `k` of output channel `ch` in the float layout `[fan_in, outputs]` (depthwise:
+    // `[kh·kw, channels]`).
+    let get = |k: usize, ch: usize| w[k * outputs + ch];
+    let mut scales = vec![0f32; outputs];
+    let mut q = vec![0i8; w.len()];
+    for (ch, s) in scales.iter_mut().enumerate() {
+        let max = (0..fan_in).map(|k| get(k, ch).abs()).fold(0f32, f32::max);
+        *s = if max > 0.0 { max / 127.0 } else { 1.0 };
+        for k in 0..fan_in {
+            let v = (get(k, ch) / *s).round().clamp(-127.0, 127.0) as i8;
+            // File layout: conv [oc][ky][kx][ic] and dense [out][in] are channel-major;
+            // depthwise [ky][kx][c] keeps the float layout.
+            let at = match op.code {
+                OpCode::DepthwiseConv2d => k * outputs + ch,
+                _ => ch * fan_in + k,
+            };
+            q[at] = v;
+        }
+    }
+    let _ = in_c;
+    let mut p = Writer(Vec::with_capacity(CHANNEL_LEN * outputs + q.len()));
+    let bias: Vec<i32> = (0..outputs)
+        .map(|ch| {
+            (b[ch] as f64 / (in_q.0 as f64 * scales[ch] as f64))
+                .round()
+                .clamp(i32::MIN as f64 / 4.0, i32::MAX as f64 / 4.0) as i32
+        })
+        .collect();
+    let sums: Vec<i32> = (0..outputs)
+        .map(|ch| {
+            (0..fan_in)
+                .map(|k| match op.code {
+                    OpCode::DepthwiseConv2d => q[k * outputs + ch] as i32,
+                    _ => q[ch * fan_in + k] as i32,
+                })
+                .sum()
+        })
+        .collect();
+    for &v in &bias {
+        p.i32(v);
+    }
+    for ch in 0..outputs {
+        p.i32(bias[ch].wrapping_sub(in_q.1.wrapping_mul(sums[ch])));
+    }
+    let mults: Vec<(i32, i32)> = scales
+        .iter()
+        .map(|&s| quantize_multiplier(in_q.0 as f64 * s as f64 / out_q.0 as f64))
+        .collect();
+    for &(m, _) in &mults {
+        p.i32(m);
+    }
+    for &(_, s) in &mults {
+        p.i32(s);
+    }
+    for &s in &scales {
+        p.f32(s);
+    }
+    p.0.extend(q.iter().map(|&v| v as u8));
+    p.0
+}
+
+/// The softmax table for an input of scale `scale`.
+fn softmax_table(scale: f32) -> Vec<u8> {
+    let mut p = Writer(Vec::with_capacity(4 * SOFTMAX_TABLE_LEN));
+    for d in 0..SOFTMAX_TABLE_LEN {
+        let e = (SOFTMAX_ONE as f64 * (-(d as f64) * scale as f64).exp()).round() as i32;
+        p.i32(e);
+    }
+    p.0
+}
+
+fn write(
+    net: &Network,
+    ops: &[PlanOp],
+    weights: &[Option<(Vec<f32>, Vec<f32>)>],
+    qparams: &[(f32, i32)],
+    labels: &[String],
+    input: &InputKind,
+) -> Result<Vec<u8>> {
+    // Tensors: the input, then one per op. Arena: two regions used in turn (an op reads one
+    // and writes the other), in-place ops stay where their input is, the convolution patch
+    // after both.
+    let mut shapes = vec![hwc(net.input())];
+    shapes.extend(ops.iter().map(|o| o.out));
+    let len = |s: &(usize, usize, usize)| s.0 * s.1 * s.2;
+    let mut region = vec![0usize];
+    for (k, op) in ops.iter().enumerate() {
+        let r = region[k];
+        region.push(if op.in_place { r } else { 1 - r });
+    }
+    let size = |r: usize| {
+        shapes
+            .iter()
+            .zip(&region)
+            .filter(|(_, &g)| g == r)
+            .map(|(s, _)| len(s))
+            .max()
+            .unwrap_or(0)
+    };
+    let (a, b) = (size(0), size(1));
+    let offset = |r: usize| if r == 0 { 0 } else { a };
+    let mut patch = 0;
+    for (k, op) in ops.iter().enumerate() {
+        if op.code == OpCode::Conv2d {
+            patch = patch.max(op.kernel.0 * op.kernel.1 * shapes[k].2);
+        }
+    }
+    let arena = a + b + patch;
+    for s in &shapes {
+        if s.0 > u16::MAX as usize || s.1 > u16::MAX as usize || s.2 > u16::MAX as usize {
+            return Err(Error::Model(format!(
+                "a tensor of {}×{}×{} does not fit the model format (dimensions up to 65535)",
+                s.0, s.1, s.2
+            )));
+        }
+    }
+    for op in ops {
+        if op.kernel.0 > 255 || op.stride > 255 || op.pad.iter().any(|&p| p > 255) {
+            return Err(Error::Model(
+                "kernels, strides and padding up to 255 fit the model format".into(),
+            ));
+        }
+    }
+
+    let mut f = Writer(Vec::new());
+    f.0.extend(MAGIC);
+    f.u16(VERSION as usize);
+    f.u16(HEADER_LEN);
+    f.u32(0); // file length, patched
+    f.u32(arena);
+    f.u16(shapes.len());
+    f.u16(ops.len());
+    f.u16(0); // input tensor
+    f.u16(ops.len()); // output tensor: the last op's
+    let table_at = f.0.len();
+    f.0.resize(HEADER_LEN, 0);
+    // Tensor table.
+    let tensors_at = f.0.len();
+    for (k, s) in shapes.iter().enumerate() {
+        f.u16(s.0);
+        f.u16(s.1);
+        f.u16(s.2);
+        f.u16(0);
+        f.u32(offset(region[k]));
+        f.f32(qparams[k].0);
+        f.i32(qparams[k].1);
+    }
+    // Op table (params offsets patched later).
+    let ops_at = f.0.len();
+    for (k, op) in ops.iter().enumerate() {
+        f.u8(op.code as u8);
+        f.u8(0);
+        f.u16(k);
+        f.u16(k + 1);
+        f.u8(op.kernel.0 as u8);
+        f.u8(op.kernel.1 as u8);
+        f.u8(op.stride as u8);
+        for p in op.pad {
+            f.u8(p as u8);
+        }
+        let (scale, zp) = qparams[k + 1];
+        let q = |v: f32| ((v / scale).round() as i32 + zp).clamp(-128, 127) as i8;
+        let (lo, hi) = match (op.code, op.activation) {
+            (
+                OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected | OpCode::Relu,
+                1,
+            ) => (q(0.0), 127),
+            (
+                OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected | OpCode::Relu,
+                2,
+            ) => (q(0.0), q(6.0)),
+            (OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected, _) => (-128, 127),
+            _ => (0, 0),
+        };
+        f.u8(lo as u8);
+        f.u8(hi as u8);
+        f.u8(0);
+        f.u32(0);
+        f.u32(0);
+        f.0.extend([0u8; 8]);
+    }
+    // Labels.
+    let labels_at = f.0.len();
+    for l in labels {
+        let b = l.as_bytes();
+        if b.is_empty() || b.len() > 255 {
+            return Err(Error::Model(format!(
+                "label '{l}': labels are 1 to 255 bytes of UTF-8"
+            )));
+        }
+        f.u8(b.len() as u8);
+        f.0.extend(b);
+    }
+    let labels_len = f.0.len() - labels_at;
+    f.align();
+    // Front end.
+    let front_at = f.0.len();
+    match input {
+        InputKind::Raw => {}
+        InputKind::Image => f.0.extend([FRONT_END_IMAGE, 0, 0, 0]),
+        InputKind::Keywords(fe) => {
+            let c = fe.features;
+            f.0.extend([FRONT_END_MFCC, fe.clip_mean_normalization as u8, 0, 0]);
+            f.u32(c.sample_rate_hz as usize);
+            for v in [
+                c.window_ms,
+                c.stride_ms,
+                c.fft_len,
+                c.num_mel_bins,
+                c.num_mfcc,
+            ] {
+                f.u16(v as usize);
+            }
+            f.u8(c.mel_scale as u8);
+            f.u8(c.slaney_norm as u8);
+            f.f32(c.fmin_hz);
+            f.f32(c.fmax_hz);
+            f.f32(c.preemphasis);
+            f.u16(c.frames(c.sample_rate_hz as usize));
+            f.u16(fe.mean.len());
+            debug_assert_eq!(f.0.len() - front_at, MFCC_FRONT_END_LEN);
+            for &m in &fe.mean {
+                f.f32(m);
+            }
+            for &s in &fe.std {
+                f.f32(s);
+            }
+        }
+    }
+    let front_len = f.0.len() - front_at;
+    f.align();
+    // Op constants, each 4-byte aligned.
+    for (k, op) in ops.iter().enumerate() {
+        let params = match op.code {
+            OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected => {
+                let w = op
+                    .layer
+                    .and_then(|l| weights[l].as_ref())
+                    .ok_or_else(|| Error::Model("a weighted layer without weights".into()))?;
+                layer_params(op, w, qparams[k], qparams[k + 1], shapes[k].2)
+            }
+            OpCode::Softmax => softmax_table(qparams[k].0),
+            _ => continue,
+        };
+        let at = f.0.len();
+        f.0.extend(&params);
+        f.align();
+        let rec = ops_at + k * OP_LEN;
+        f.patch_u32(rec + 16, at);
+        f.patch_u32(rec + 20, params.len());
+    }
+    f.patch_u32(table_at, tensors_at);
+    f.patch_u32(table_at + 4, ops_at);
+    f.patch_u32(table_at + 8, labels_at);
+    f.patch_u32(table_at + 12, labels_len);
+    f.patch_u32(table_at + 16, if front_len == 0 { 0 } else { front_at });
+    f.patch_u32(table_at + 20, front_len);
+    let total = f.0.len() + 4;
+    f.patch_u32(8, total);
+    let crc = tinyml_core::crc32::crc32(&f.0);
+    f.0.extend(crc.to_le_bytes());
+    debug_assert_eq!(TENSOR_LEN, 20);
+    Ok(f.0)
+}
+
+/// An int8 model: validated `.tkm` bytes and what `tinyml-core` makes of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedModel {
+    bytes: Vec<u8>,
+    /// What the model is for (`digits-cnn`, `kws-cnn`, …; not stored in the file).
+    pub kind: String,
+}
+
+/// A model error from the core, with the file named.
+fn core_error(what: &str, e: ModelError) -> Error {
+    Error::Model(format!(
+        "{what}: {} (error {}){}",
+        e.message(),
+        e.code(),
+        match e {
+            ModelError::BadMagic =>
+                "; is it a float model (.tkf)? quantize it with `tinyml quantize`",
+            ModelError::Truncated | ModelError::BadChecksum => "; copy or export it again",
+            ModelError::UnsupportedVersion => "; quantize the model again with this kit",
+            _ => "",
+        }
+    ))
+}
+
+impl QuantizedModel {
+    /// Validates `bytes` (the whole `.tkm` file) with the board's loader.
+    pub fn from_bytes(bytes: Vec<u8>, kind: &str) -> Result<QuantizedModel> {
+        Model::parse(&bytes).map_err(|e| core_error(kind, e))?;
+        Ok(QuantizedModel {
+            bytes,
+            kind: kind.to_string(),
+        })
+    }
+
+    /// Reads and validates a `.tkm` file.
+    pub fn load(path: impl AsRef<Path>) -> Result<QuantizedModel> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let model = Model::parse(&bytes).map_err(|e| core_error(&path.display().to_string(), e))?;
+        let kind = match model.front_end() {
+            Ok(CoreFrontEnd::Image) => "digits",
+            Ok(CoreFrontEnd::Mfcc { .. }) => "kws",
+            _ => "model",
+        };
+        Ok(QuantizedModel {
+            kind: kind.to_string(),
+            bytes,
+        })
+    }
+
+    /// Writes the `.tkm` file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::write(path, &self.bytes).map_err(|e| Error::io(path, e))
+    }
+
+    /// The file bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The core's view of the model (what the board sees).
+    pub fn model(&self) -> Model<'_> {
+        Model::parse(&self.bytes).expect("validated when created")
+    }
+
+    /// Size of the file in bytes (what goes to the board's flash).
+    pub fn size_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Arena bytes (the RAM the board needs for activations).
+    pub fn arena_bytes(&self) -> usize {
+        self.model().arena_bytes()
+    }
+
+    /// Class names in output order.
+    pub fn labels(&self) -> Vec<String> {
+        let m = self.model();
+        (0..m.label_count())
+            .map(|i| m.label(i).to_string())
+            .collect()
+    }
+
+    /// Checks the model fits `budget` (e.g. [`Budget::NANO_33_BLE`]), with the numbers when not.
+    pub fn check_fits(&self, budget: &Budget) -> Result<()> {
+        let (flash, ram) = (self.size_bytes(), self.arena_bytes());
+        let mut problems = Vec::new();
+        if flash > budget.model_flash {
+            problems.push(format!(
+                "the model file is {flash} bytes ({:.1} KB) but {} keeps {} bytes ({:.1} KB) for a model",
+                flash as f64 / 1024.0,
+                budget.board,
+                budget.model_flash,
+                budget.model_flash as f64 / 1024.0
+            ));
+        }
+        if ram > budget.arena_ram {
+            problems.push(format!(
+                "it needs {ram} bytes ({:.1} KB) of RAM for activations but {} has {} bytes ({:.1} KB) for them",
+                ram as f64 / 1024.0,
+                budget.board,
+                budget.arena_ram,
+                budget.arena_ram as f64 / 1024.0
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Model(format!(
+                "{} does not fit the {}: {}. Use a smaller network (fewer filters or units, \
+                 pooling earlier) and quantize it again",
+                self.kind,
+                budget.board,
+                problems.join("; ")
+            )))
+        }
+    }
+
+    /// Runs the int8 network on `input` (the input tensor's int8 values) with the same
+    /// interpreter the board runs, and gives the raw int8 outputs.
+    pub fn simulate(&self, input: &[i8]) -> Result<Vec<i8>> {
+        let model = self.model();
+        let mut session = Session::new(&model);
+        session.run(&model, input, Kernels::Optimized)
+    }
+
+    /// Quantizes real input values with the model's front end (the board's code).
+    pub fn quantize_input(&self, features: &[f32]) -> Result<Vec<i8>> {
+        let model = self.model();
+        let mut f = features.to_vec();
+        let mut out = vec![0i8; model.input().len()];
+        model
+            .quantize_input(&mut f, &mut out)
+            .map_err(|e| core_error(&self.kind, e))?;
+        Ok(out)
+    }
+
+    /// The output values as probabilities (the softmax's scale, 1/256).
+    pub fn probabilities(&self, outputs: &[i8]) -> Vec<f32> {
+        let t = self.model().output();
+        outputs.iter().map(|&q| t.dequantize(q)).collect()
+    }
+
+    /// The int8 weights of op `op` (counting from 1 as `tinyml inspect` does), or why there
+    /// are none.
+    pub fn weights(&self, op: usize) -> Result<Vec<i8>> {
+        let m = self.model();
+        let o = op
+            .checked_sub(1)
+            .and_then(|i| m.op(i).ok())
+            .filter(|o| o.code.has_weights())
+            .ok_or_else(|| {
+                Error::param("op", format!("op {op} of {} has no weights", self.kind))
+            })?;
+        let out = m.tensor(o.output);
+        let channels = if o.code == OpCode::FullyConnected {
+            out.len()
+        } else {
+            out.c
+        };
+        Ok(o.layer_params(channels)
+            .weights
+            .iter()
+            .map(|&w| w as i8)
+            .collect())
+    }
+
+    /// A histogram of op `op`'s int8 weights: how the 255 levels are used.
+    pub fn weights_figure(&self, op: usize, title: &str) -> Result<Figure> {
+        let w = self.weights(op)?;
+        Ok(Figure::histograms(
+            title,
+            "int8 weight (−127 … 127; per channel, 127 is the largest |weight|)",
+            vec![(
+                format!("{} weights", w.len()),
+                w.iter().map(|&v| v as f64).collect(),
+            )],
+            51,
+        ))
+    }
+
+    /// `ops`, shapes and sizes, as `tinyml inspect` prints them.
+    pub fn table(&self) -> Table {
+        let m = self.model();
+        let mut t = Table::new(&["#", "op", "input", "output", "kernel", "params (bytes)"]);
+        let shape = |k: usize| {
+            let x = m.tensor(k);
+            format!("{}×{}×{}", x.h, x.w, x.c)
+        };
+        for i in 0..m.op_count() {
+            let Ok(op) = m.op(i) else { continue };
+            t.push(vec![
+                (i + 1).to_string(),
+                op.code.name().into(),
+                shape(op.input),
+                shape(op.output),
+                if op.kh > 0 {
+                    format!("{}×{} /{}", op.kh, op.kw, op.stride)
+                } else {
+                    String::new()
+                },
+                op.params.len().to_string(),
+            ]);
+        }
+        t
+    }
+
+    /// Everything `tinyml inspect --json` prints.
+    pub fn json(&self) -> serde_json::Value {
+        let m = self.model();
+        let tensor = |k: usize| {
+            let x = m.tensor(k);
+            serde_json::json!({"shape": [x.h, x.w, x.c], "offset": x.offset, "scale": x.scale, "zero_point": x.zero_point})
+        };
+        let ops: Vec<serde_json::Value> = (0..m.op_count())
+            .filter_map(|i| m.op(i).ok())
+            .map(|op| {
+                serde_json::json!({
+                    "op": op.code.name(), "input": op.input, "output": op.output,
+                    "kernel": [op.kh, op.kw], "stride": op.stride, "padding": op.pad,
+                    "activation_range": [op.act_min, op.act_max], "params_bytes": op.params.len(),
+                })
+            })
+            .collect();
+        let front_end = match m.front_end() {
+            Ok(CoreFrontEnd::Mfcc {
+                config,
+                clip_mean,
+                frames,
+                coefficients,
+                ..
+            }) => {
+                serde_json::json!({"kind": "mfcc", "features": config, "clip_mean_normalization": clip_mean, "frames": frames, "coefficients": coefficients})
+            }
+            Ok(CoreFrontEnd::Image) => serde_json::json!({"kind": "image", "scale": "pixel / 255"}),
+            _ => serde_json::json!({"kind": "none"}),
+        };
+        serde_json::json!({
+            "format": "TKM8", "version": VERSION, "bytes": self.size_bytes(),
+            "arena_bytes": m.arena_bytes(), "labels": self.labels(),
+            "input": tensor(0), "output": tensor(m.tensor_count() - 1),
+            "tensors": (0..m.tensor_count()).map(tensor).collect::<Vec<_>>(),
+            "ops": ops, "front_end": front_end,
+            "fits": {"board": Budget::NANO_33_BLE.board, "model_flash": Budget::NANO_33_BLE.model_flash, "arena_ram": Budget::NANO_33_BLE.arena_ram, "ok": self.check_fits(&Budget::NANO_33_BLE).is_ok()},
+        })
+    }
+
+    /// The file as a C array (`const unsigned char NAME[]`, aligned for the board), for
+    /// students who compile the model into their own firmware.
+    pub fn to_c(&self, name: &str) -> String {
+        let mut s = format!(
+            "// {} int8 model ({} bytes, arena {} bytes), made by tinyml-kit.\n\
+             // Format: TKM8 version {VERSION} (firmware/core/FORMAT.md).\n\
+             #include <stdint.h>\n\n\
+             const unsigned int {name}_len = {};\n\
+             alignas(4) const uint8_t {name}[] = {{\n",
+            self.kind,
+            self.bytes.len(),
+            self.arena_bytes(),
+            self.bytes.len()
+        );
+        hex_rows(&mut s, &self.bytes);
+        s.push_str("};\n");
+        s
+    }
+
+    /// The file as a Rust `const` byte array, for `Model::parse(&NAME)` in a `no_std` crate.
+    pub fn to_rust(&self, name: &str) -> String {
+        let mut s = format!(
+            "// {} int8 model ({} bytes, arena {} bytes), made by tinyml-kit.\n\
+             // Format: TKM8 version {VERSION} (firmware/core/FORMAT.md).\n\
+             pub const {name}: [u8; {}] = [\n",
+            self.kind,
+            self.bytes.len(),
+            self.arena_bytes(),
+            self.bytes.len()
+        );
+        hex_rows(&mut s, &self.bytes);
+        s.push_str("];\n");
+        s
+    }
+}
+
+fn hex_rows(s: &mut String, bytes: &[u8]) {
+    use std::fmt::Write;
+    for row in bytes.chunks(16) {
+        s.push_str("   ");
+        for b in row {
+            let _ = write!(s, " 0x{b:02x},");
+        }
+        s.push('\n');
+    }
+}
+
+/// An arena and output buffer for running one model many times without allocating.
+pub struct Session {
+    arena: Vec<i8>,
+    output: Vec<i8>,
+}
+
+impl Session {
+    /// Buffers for `model`.
+    pub fn new(model: &Model) -> Session {
+        Session {
+            arena: vec![0; model.arena_bytes()],
+            output: vec![0; model.output().len()],
+        }
+    }
+
+    /// Runs `model` on `input`.
+    pub fn run(&mut self, model: &Model, input: &[i8], kernels: Kernels) -> Result<Vec<i8>> {
+        model
+            .invoke(&mut self.arena, input, &mut self.output, kernels)
+            .map_err(|e| core_error("model", e))?;
+        Ok(self.output.clone())
+    }
+
+    /// Runs `model` on `input`, the outputs borrowed.
+    pub fn run_ref(&mut self, model: &Model, input: &[i8], kernels: Kernels) -> Result<&[i8]> {
+        model
+            .invoke(&mut self.arena, input, &mut self.output, kernels)
+            .map_err(|e| core_error("model", e))?;
+        Ok(&self.output)
+    }
+}
+
+/// Float and int8 side by side: accuracy and bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuantizationReport {
+    /// What the model is.
+    pub model: String,
+    /// Examples the accuracies are measured on.
+    pub examples: usize,
+    /// Float accuracy.
+    pub float_accuracy: f64,
+    /// int8 accuracy (the interpreter the board runs).
+    pub int8_accuracy: f64,
+    /// Float weights in bytes (4 per value).
+    pub float_bytes: usize,
+    /// The `.tkm` file in bytes.
+    pub int8_bytes: usize,
+    /// Arena bytes the board needs.
+    pub arena_bytes: usize,
+    /// Examples where float and int8 predict different classes.
+    pub disagreements: usize,
+}
+
+impl QuantizationReport {
+    /// The comparison as a table.
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(&["", "accuracy", "model bytes", "arena bytes (RAM)"]);
+        t.push(vec![
+            format!("float32 {}", self.model),
+            crate::metrics::percent(self.float_accuracy),
+            self.float_bytes.to_string(),
+            "-".into(),
+        ]);
+        t.push(vec![
+            format!("int8 {}", self.model),
+            crate::metrics::percent(self.int8_accuracy),
+            self.int8_bytes.to_string(),
+            self.arena_bytes.to_string(),
+        ]);
+        t
+    }
+
+    /// `{"model", "examples", "float_accuracy", "int8_accuracy", …}`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("serialises")
+    }
+
+    /// Shows the table in Jupyter.
+    pub fn evcxr_display(&self) {
+        println!(
+            "{} examples; float and int8 disagree on {}; int8 is {:.1}× smaller",
+            self.examples,
+            self.disagreements,
+            self.float_bytes as f64 / self.int8_bytes.max(1) as f64
+        );
+        self.table().evcxr_display();
+    }
+}

@@ -1,0 +1,632 @@
+//! int8 quantization and the `.tkm` loader: a quantized network agrees with its float self, the
+//! loader refuses every malformed file with the right error code and never panics (a property
+//! test over mutated files, and a committed corpus of malformed models), and models too big for
+//! the board are refused with the numbers.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{assert_fails_with, json, scratch, tinyml};
+
+use tinyml_core::model::{Budget, Kernels, Model, ModelError, HEADER_LEN, OP_LEN, TENSOR_LEN};
+use tinyml_kit::nn::{Layer, Network, Padding, Shape};
+use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions, QuantizedModel};
+use tinyml_kit::rng::Rng;
+
+fn options(kind: &str) -> QuantizeOptions {
+    QuantizeOptions {
+        calibration: Calibration::MinMax,
+        kind: kind.into(),
+    }
+}
+
+/// A small network with every op kind: conv, depthwise, pools, dense, standalone ReLU6.
+fn every_op_network(seed: u64) -> Network {
+    Network::new(
+        Shape::Image {
+            height: 10,
+            width: 8,
+            channels: 2,
+        },
+        vec![
+            Layer::Conv2d {
+                filters: 6,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Same,
+            },
+            Layer::Relu,
+            Layer::DepthwiseConv2d {
+                kernel: 3,
+                stride: 2,
+                padding: Padding::Same,
+            },
+            Layer::Relu6,
+            Layer::MaxPool { size: 1 },
+            Layer::Relu6,
+            Layer::AvgPool { size: 2 },
+            Layer::Flatten,
+            Layer::Dense { units: 4 },
+        ],
+        seed,
+    )
+    .expect("valid network")
+}
+
+fn calibration(net: &Network, n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..n * net.input().len())
+        .map(|_| rng.normal(0.0, 1.0) as f32)
+        .collect()
+}
+
+fn every_op_model() -> (Network, QuantizedModel) {
+    let net = every_op_network(1);
+    let labels: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+    let q = quantize(
+        &net,
+        &labels,
+        &InputKind::Raw,
+        &calibration(&net, 64, 2),
+        &options("test"),
+    )
+    .expect("quantizes");
+    (net, q)
+}
+
+#[test]
+fn int8_agrees_with_float() {
+    let (net, q) = every_op_model();
+    let inputs = calibration(&net, 50, 3);
+    let per = net.input().len();
+    let mut agree = 0;
+    let mut worst = 0f32;
+    for x in inputs.chunks_exact(per) {
+        let float = tinyml_kit::nn::softmax(&net.logits(x).expect("runs"));
+        let out = q
+            .simulate(&q.quantize_input(x).expect("quantizes"))
+            .expect("runs");
+        let p = q.probabilities(&out);
+        worst = p
+            .iter()
+            .zip(&float)
+            .fold(worst, |w, (a, b)| w.max((a - b).abs()));
+        agree += (tinyml_kit::nn::argmax(&p) == tinyml_kit::nn::argmax(&float)) as usize;
+    }
+    assert!(worst < 0.06, "probabilities differ by up to {worst}");
+    assert!(agree >= 45, "float and int8 agree on {agree} of 50");
+}
+
+#[test]
+fn model_file_holds_labels_shapes_and_passes_the_board_loader() {
+    let (_, q) = every_op_model();
+    let m = Model::parse(q.bytes()).expect("valid");
+    assert_eq!(q.labels(), ["a", "b", "c", "d"]);
+    assert_eq!(m.input().len(), 160);
+    assert_eq!(m.output().len(), 4);
+    // conv+relu, depthwise+relu6, max pool, relu6, avg pool, reshape, dense, softmax.
+    assert_eq!(m.op_count(), 8);
+    let json = q.json();
+    assert_eq!(json["ops"][0]["op"], "conv2d");
+    assert_eq!(json["ops"][7]["op"], "softmax");
+    assert_eq!(json["arena_bytes"], m.arena_bytes());
+    // Both kernel sets give the same bytes.
+    let mut arena = vec![0i8; m.arena_bytes()];
+    let (mut a, mut b) = ([0i8; 4], [0i8; 4]);
+    let x: Vec<i8> = (0..160).map(|i| (i * 37 % 256) as u8 as i8).collect();
+    m.invoke(&mut arena, &x, &mut a, Kernels::Optimized)
+        .expect("runs");
+    m.invoke(&mut arena, &x, &mut b, Kernels::Reference)
+        .expect("runs");
+    assert_eq!(a, b);
+    // A too-small arena, wrong sizes: errors, not panics.
+    let mut small = vec![0i8; m.arena_bytes() - 1];
+    assert_eq!(
+        m.invoke(&mut small, &x, &mut a, Kernels::Optimized),
+        Err(ModelError::ArenaTooSmall)
+    );
+    assert_eq!(
+        m.invoke(&mut arena, &x[1..], &mut a, Kernels::Optimized),
+        Err(ModelError::WrongIoSize)
+    );
+}
+
+#[test]
+fn exports_are_the_same_bytes() {
+    let (_, q) = every_op_model();
+    let c = q.to_c("model");
+    let rust = q.to_rust("MODEL");
+    let parse = |text: &str| -> Vec<u8> {
+        text.split("0x")
+            .skip(1)
+            .map(|h| u8::from_str_radix(&h[..2], 16).expect("hex byte"))
+            .collect()
+    };
+    // The C header's comment and declarations hold no "0x" before the bytes.
+    assert_eq!(parse(&c), q.bytes());
+    assert_eq!(parse(&rust), q.bytes());
+    assert!(c.contains(&format!("model_len = {};", q.size_bytes())));
+    assert!(rust.contains(&format!("pub const MODEL: [u8; {}]", q.size_bytes())));
+}
+
+/// Rewrites the length and CRC so that a mutated file reaches the deeper checks.
+fn reseal(bytes: &mut [u8]) {
+    if bytes.len() < HEADER_LEN + 4 {
+        return;
+    }
+    let n = bytes.len();
+    bytes[8..12].copy_from_slice(&(n as u32).to_le_bytes());
+    let crc = tinyml_core::crc32::crc32(&bytes[..n - 4]);
+    bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Loads `bytes` and, when the loader accepts them, runs an inference: nothing may panic.
+fn load_and_run(bytes: &[u8]) -> Result<(), ModelError> {
+    let m = Model::parse(bytes)?;
+    let mut arena = vec![0i8; m.arena_bytes()];
+    let x = vec![3i8; m.input().len()];
+    let mut y = vec![0i8; m.output().len()];
+    m.invoke(&mut arena, &x, &mut y, Kernels::Optimized)?;
+    m.invoke(&mut arena, &x, &mut y, Kernels::Reference)?;
+    for i in 0..=m.label_count() {
+        let _ = m.label(i);
+    }
+    let mut f = vec![0.5f32; m.input().len()];
+    m.quantize_input(&mut f, &mut vec![0i8; m.input().len()])
+}
+
+#[test]
+fn mutated_models_never_panic_the_loader() {
+    let (_, q) = every_op_model();
+    let good = q.bytes().to_vec();
+    let mut rng = Rng::new(7);
+    let mut refused = 0;
+    for round in 0..3000 {
+        let mut b = good.clone();
+        match round % 5 {
+            // Flip bits.
+            0 => {
+                for _ in 0..1 + rng.index(4) {
+                    let i = rng.index(b.len());
+                    b[i] ^= 1 << rng.index(8);
+                }
+            }
+            // Overwrite a header, table or op field with a random value.
+            1 => {
+                let end = (HEADER_LEN + 9 * TENSOR_LEN + 8 * OP_LEN).min(b.len());
+                let i = rng.index(end);
+                b[i] = rng.next_u64() as u8;
+            }
+            // Truncate.
+            2 => b.truncate(rng.index(b.len())),
+            // Extreme values in a 4-byte field.
+            3 => {
+                let i = rng.index(b.len() - 4) & !3;
+                let v = [0u32, 1, 0xFFFF, 0xFFFF_FFFF, 0x8000_0000, 0x7FFF_FFFF][rng.index(6)];
+                b[i..i + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            // Duplicate a slice over another.
+            _ => {
+                let len = 1 + rng.index(64);
+                let from = rng.index(b.len() - len);
+                let to = rng.index(b.len() - len);
+                let chunk = b[from..from + len].to_vec();
+                b[to..to + len].copy_from_slice(&chunk);
+            }
+        }
+        // Half the time the file is resealed, so that the CRC does not hide the damage.
+        if round % 2 == 0 {
+            reseal(&mut b);
+        }
+        if load_and_run(&b).is_err() {
+            refused += 1;
+        }
+    }
+    assert!(
+        refused > 1500,
+        "only {refused} of 3000 mutated files refused"
+    );
+}
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/malformed")
+}
+
+/// Field offsets of the good model, to aim the corruption.
+fn u32_at(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")) as usize
+}
+
+/// The malformed models: name, bytes, expected error.
+fn malformed() -> Vec<(&'static str, Vec<u8>, ModelError)> {
+    let (_, q) = every_op_model();
+    let good = q.bytes().to_vec();
+    let tensors = u32_at(&good, 24);
+    let ops = u32_at(&good, 28);
+    let edit = |f: &dyn Fn(&mut Vec<u8>), seal: bool| {
+        let mut b = good.clone();
+        f(&mut b);
+        if seal {
+            reseal(&mut b);
+        }
+        b
+    };
+    let set32 =
+        |at: usize, v: u32| move |b: &mut Vec<u8>| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let set16 =
+        |at: usize, v: u16| move |b: &mut Vec<u8>| b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let first_conv_params = u32_at(&good, ops + 16);
+    let softmax_params = u32_at(&good, ops + 7 * OP_LEN + 16);
+    vec![
+        ("empty", Vec::new(), ModelError::Truncated),
+        (
+            "truncated-header",
+            good[..20].to_vec(),
+            ModelError::Truncated,
+        ),
+        (
+            "truncated-half",
+            good[..good.len() / 2].to_vec(),
+            ModelError::Truncated,
+        ),
+        (
+            "truncated-last-byte",
+            good[..good.len() - 1].to_vec(),
+            ModelError::Truncated,
+        ),
+        (
+            "float-model",
+            b"TKMF\x01\x00".iter().copied().chain(vec![0; 60]).collect(),
+            ModelError::BadMagic,
+        ),
+        (
+            "wrong-crc",
+            edit(
+                &|b| {
+                    let n = b.len();
+                    b[n - 1] ^= 0xFF
+                },
+                false,
+            ),
+            ModelError::BadChecksum,
+        ),
+        (
+            "flipped-weight",
+            edit(&|b| b[first_conv_params + 200] ^= 4, false),
+            ModelError::BadChecksum,
+        ),
+        (
+            "version-2",
+            edit(&set16(4, 2), true),
+            ModelError::UnsupportedVersion,
+        ),
+        (
+            "extra-bytes",
+            edit(&|b| b.extend([0; 8]), false),
+            ModelError::BadHeader,
+        ),
+        (
+            "tensor-table-past-end",
+            edit(&set32(24, 0x00FF_FFFF), true),
+            ModelError::OutOfBounds,
+        ),
+        (
+            "op-table-in-header",
+            edit(&set32(28, 4), true),
+            ModelError::OutOfBounds,
+        ),
+        (
+            "params-past-end",
+            edit(&set32(ops + 16, 0xFFFF_FFF0), true),
+            ModelError::OutOfBounds,
+        ),
+        (
+            "params-length-huge",
+            edit(&set32(ops + 20, 0x7FFF_FFFF), true),
+            ModelError::OutOfBounds,
+        ),
+        (
+            "params-one-byte-short",
+            edit(
+                &|b| {
+                    let n = u32_at(b, ops + 20) as u32;
+                    set32(ops + 20, n - 1)(b)
+                },
+                true,
+            ),
+            ModelError::BadParams,
+        ),
+        (
+            "unknown-op",
+            edit(&|b| b[ops] = 99, true),
+            ModelError::UnknownOp,
+        ),
+        (
+            "huge-dims",
+            edit(
+                &|b| {
+                    set16(tensors, 0xFFFF)(b);
+                    set16(tensors + 2, 0xFFFF)(b);
+                    set16(tensors + 4, 0xFFFF)(b)
+                },
+                true,
+            ),
+            ModelError::BadTensor,
+        ),
+        (
+            "zero-dim",
+            edit(&set16(tensors + TENSOR_LEN + 4, 0), true),
+            ModelError::BadTensor,
+        ),
+        (
+            "nan-scale",
+            edit(&set32(tensors + 12, f32::NAN.to_bits()), true),
+            ModelError::BadTensor,
+        ),
+        (
+            "zero-point-300",
+            edit(&set32(tensors + 16, 300), true),
+            ModelError::BadTensor,
+        ),
+        (
+            "conv-output-shape",
+            edit(&set16(tensors + TENSOR_LEN, 11), true),
+            ModelError::BadShape,
+        ),
+        (
+            "stride-zero",
+            edit(&|b| b[ops + 8] = 0, true),
+            ModelError::BadShape,
+        ),
+        (
+            "too-many-tensors",
+            edit(&set16(16, 65), true),
+            ModelError::TooLarge,
+        ),
+        ("no-ops", edit(&set16(18, 0), true), ModelError::TooLarge),
+        (
+            "arena-too-small",
+            edit(&set32(12, 10), true),
+            ModelError::BadArena,
+        ),
+        (
+            "arena-huge",
+            edit(&set32(12, 0x7FFF_FFFF), true),
+            ModelError::TooLarge,
+        ),
+        (
+            "overlapping-tensors",
+            edit(&set32(tensors + TENSOR_LEN + 8, 0), true),
+            ModelError::BadArena,
+        ),
+        (
+            "reads-unwritten-tensor",
+            edit(&set16(ops + OP_LEN + 2, 5), true),
+            ModelError::BadGraph,
+        ),
+        (
+            "negative-multiplier",
+            edit(&set32(first_conv_params + 2 * 4 * 6, 0x8000_0000), true),
+            ModelError::BadQuantization,
+        ),
+        (
+            "wrong-folded-bias",
+            edit(&|b| b[first_conv_params + 4 * 6] ^= 1, true),
+            ModelError::BadQuantization,
+        ),
+        (
+            "softmax-table-zero",
+            edit(&set32(softmax_params, 0), true),
+            ModelError::BadQuantization,
+        ),
+        (
+            "labels-missing",
+            edit(&set32(36, 3), true),
+            ModelError::BadLabels,
+        ),
+        (
+            "front-end-garbage",
+            edit(
+                &|b| {
+                    set32(40, tensors as u32)(b);
+                    set32(44, 8)(b)
+                },
+                true,
+            ),
+            ModelError::BadFrontEnd,
+        ),
+    ]
+}
+
+/// The committed corpus (crate/tests/data/malformed/*.tkm) gives the expected error codes. With
+/// `TINYML_WRITE_CORPUS=1` the test writes the corpus instead (and the fuzz target's seeds).
+#[test]
+fn malformed_corpus_is_refused_with_the_right_codes() {
+    let dir = corpus_dir();
+    if std::env::var_os("TINYML_WRITE_CORPUS").is_some() {
+        std::fs::create_dir_all(&dir).expect("corpus folder");
+        let (_, q) = every_op_model();
+        std::fs::write(dir.join("../every-op.tkm"), q.bytes()).expect("writes");
+        for (name, bytes, error) in malformed() {
+            std::fs::write(dir.join(format!("{:02}-{name}.tkm", error.code())), bytes)
+                .expect("writes");
+        }
+    }
+    // The generated cases still produce the codes they are named after…
+    for (name, bytes, error) in malformed() {
+        assert_eq!(Model::parse(&bytes).err(), Some(error), "{name}");
+    }
+    // …and the committed files, whatever the kit writes today, are refused with theirs.
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).expect("crate/tests/data/malformed exists") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let code: u8 = name[..2].parse().expect("files are named CODE-what.tkm");
+        let bytes = std::fs::read(&path).expect("reads");
+        let got = Model::parse(&bytes).err().map(ModelError::code);
+        assert_eq!(got, Some(code), "{name}");
+        assert!(load_and_run(&bytes).is_err());
+        files += 1;
+    }
+    assert!(files >= 25, "{files} files in the corpus");
+    let good = std::fs::read(dir.join("../every-op.tkm")).expect("the committed good model");
+    load_and_run(&good).expect("the committed good model still loads and runs");
+}
+
+#[test]
+fn models_too_big_for_the_board_are_refused_with_the_numbers() {
+    // 784 → 512 → 10: 407 KB of int8 weights, more than a 256 KB model slot.
+    let net = Network::new(
+        Shape::Flat(784),
+        vec![
+            Layer::Dense { units: 512 },
+            Layer::Relu,
+            Layer::Dense { units: 10 },
+        ],
+        1,
+    )
+    .expect("valid");
+    let labels: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+    let q = quantize(
+        &net,
+        &labels,
+        &InputKind::Raw,
+        &calibration(&net, 4, 1),
+        &options("big-mlp"),
+    )
+    .expect("quantizes");
+    let err = q.check_fits(&Budget::NANO_33_BLE).unwrap_err().to_string();
+    assert!(err.contains(&format!("{} bytes", q.size_bytes())), "{err}");
+    assert!(err.contains("262144 bytes"), "{err}");
+    // A 96×96×3 image through 32 filters: 295 KB of activations, more than 128 KB of arena.
+    let net = Network::new(
+        Shape::Image {
+            height: 96,
+            width: 96,
+            channels: 3,
+        },
+        vec![
+            Layer::Conv2d {
+                filters: 32,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Same,
+            },
+            Layer::Relu,
+            Layer::MaxPool { size: 8 },
+            Layer::Flatten,
+            Layer::Dense { units: 2 },
+        ],
+        1,
+    )
+    .expect("valid");
+    let labels = vec!["yes".to_string(), "no".to_string()];
+    let q = quantize(
+        &net,
+        &labels,
+        &InputKind::Raw,
+        &calibration(&net, 2, 1),
+        &options("big-cnn"),
+    )
+    .expect("quantizes");
+    let err = q.check_fits(&Budget::NANO_33_BLE).unwrap_err().to_string();
+    assert!(err.contains(&format!("{} bytes", q.arena_bytes())), "{err}");
+    assert!(err.contains("131072 bytes"), "{err}");
+    assert!(q.arena_bytes() > 96 * 96 * 32);
+    let (_, small) = every_op_model();
+    small
+        .check_fits(&Budget::NANO_33_BLE)
+        .expect("the small model fits");
+}
+
+#[test]
+fn cli_quantize_inspect_eval_export() {
+    let dir = scratch("cli_quantize");
+    let float = dir.join("digits.tkf");
+    let int8 = dir.join("digits.tkm");
+    let (f, q) = (float.to_str().unwrap(), int8.to_str().unwrap());
+    json(&tinyml(&[
+        "digits",
+        "train",
+        "--epochs",
+        "1",
+        "--augment",
+        "0",
+        "--out",
+        f,
+        "--json",
+    ]));
+    let j = json(&tinyml(&[
+        "quantize",
+        "--model",
+        f,
+        "--samples",
+        "200",
+        "--out",
+        q,
+        "--json",
+    ]));
+    for key in [
+        "format",
+        "version",
+        "bytes",
+        "arena_bytes",
+        "labels",
+        "input",
+        "output",
+        "tensors",
+        "ops",
+        "front_end",
+        "fits",
+        "out",
+    ] {
+        assert!(j.get(key).is_some(), "{key} missing: {j}");
+    }
+    assert_eq!(j["bytes"], std::fs::metadata(&int8).unwrap().len());
+    let inspect = json(&tinyml(&["inspect", q, "--json"]));
+    assert_eq!(inspect["ops"], j["ops"]);
+    assert_eq!(inspect["input"]["zero_point"], -128);
+    // Float and int8 evaluations have the same keys and nearly the same accuracy.
+    let a = json(&tinyml(&["digits", "eval", "--model", f, "--json"]));
+    let b = json(&tinyml(&["digits", "eval", "--model", q, "--json"]));
+    assert_eq!(b["n"], 5000);
+    let (fa, qa) = (
+        a["accuracy"].as_f64().unwrap(),
+        b["accuracy"].as_f64().unwrap(),
+    );
+    assert!((fa - qa).abs() <= 0.005, "float {fa}, int8 {qa}");
+    // Exports.
+    let c = dir.join("model.h");
+    let o = tinyml(&["export", q, "--format", "c", "--out", c.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(std::fs::read_to_string(&c)
+        .unwrap()
+        .contains("const uint8_t model[]"));
+    let o = tinyml(&["export", q, "--format", "rust", "--name", "DIGITS"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("pub const DIGITS: [u8; "));
+    // Mistakes.
+    assert_fails_with(
+        &tinyml(&["export", q, "--format", "python"]),
+        &["format", "c or rust"],
+    );
+    assert_fails_with(
+        &tinyml(&["inspect", f]),
+        &["no TKM8 magic", "tinyml quantize"],
+    );
+    assert_fails_with(
+        &tinyml(&["quantize", "--model", q, "--out", q]),
+        &["already an int8 model"],
+    );
+    let bytes = std::fs::read(&int8).unwrap();
+    let cut = dir.join("cut.tkm");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    assert_fails_with(
+        &tinyml(&["digits", "eval", "--model", cut.to_str().unwrap()]),
+        &["truncated", "error 32"],
+    );
+    assert_fails_with(
+        &tinyml(&["quantize", "--model", f, "--percentile", "70", "--out", q]),
+        &["percentile"],
+    );
+}

@@ -1,0 +1,44 @@
+//! Fuzzes the `.tkm` loader and the interpreter: whatever the bytes, `Model::parse` returns an
+//! error or a model, and a model it accepts runs (both kernel sets, the front end) without
+//! panicking or reading out of bounds.
+//!
+//! Each input is tried twice: as given (most die at the CRC, as damaged files should), and
+//! "resealed" with its length and CRC rewritten, so that the fuzzer explores the checks behind
+//! the CRC. Run with `tools/fuzz` (seeds: the malformed-model corpus of the kit's tests).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tinyml_core::model::{Kernels, Model, HEADER_LEN};
+
+fn run(bytes: &[u8]) {
+    let Ok(model) = Model::parse(bytes) else {
+        return;
+    };
+    // Arena sizes are bounded by the loader (16 MiB); keep the fuzzer's memory small.
+    if model.arena_bytes() > 1 << 20 {
+        return;
+    }
+    let mut arena = vec![0i8; model.arena_bytes()];
+    let input: Vec<i8> = (0..model.input().len()).map(|i| (i * 31) as i8).collect();
+    let mut output = vec![0i8; model.output().len()];
+    let _ = model.invoke(&mut arena, &input, &mut output, Kernels::Optimized);
+    let _ = model.invoke(&mut arena, &input, &mut output, Kernels::Reference);
+    let mut features = vec![0.25f32; model.input().len()];
+    let mut quantized = vec![0i8; model.input().len()];
+    let _ = model.quantize_input(&mut features, &mut quantized);
+    for i in 0..=model.label_count() {
+        let _ = model.label(i);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    run(data);
+    if data.len() >= HEADER_LEN + 4 {
+        let mut sealed = data.to_vec();
+        let n = sealed.len();
+        sealed[8..12].copy_from_slice(&(n as u32).to_le_bytes());
+        let crc = tinyml_core::crc32::crc32(&sealed[..n - 4]);
+        sealed[n - 4..].copy_from_slice(&crc.to_le_bytes());
+        run(&sealed);
+    }
+});

@@ -1,0 +1,376 @@
+//! The faster int8 kernels against the reference kernels: random shapes with a fixed seed, and
+//! the edges (saturation at −128/127, odd sizes, strides, padding, extreme zero points).
+
+use tinyml_core::int8::{self, Geometry, I32s, Requant};
+
+/// xorshift64*: reproducible without dependencies.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn int(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + self.below((hi - lo + 1) as usize) as i32
+    }
+    fn bytes(&mut self, n: usize, lo: i32, hi: i32) -> Vec<i8> {
+        (0..n).map(|_| self.int(lo, hi) as i8).collect()
+    }
+}
+
+fn le(values: &[i32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A layer's constants: bias, folded bias, multipliers, shifts.
+struct Layer {
+    bias: Vec<i32>,
+    folded: Vec<u8>,
+    bias_le: Vec<u8>,
+    mult: Vec<u8>,
+    shift: Vec<u8>,
+    weights: Vec<u8>,
+    zp: i32,
+    out_zp: i32,
+    act: (i8, i8),
+}
+
+impl Layer {
+    /// Random constants; `sum(ch)` gives the sum of channel `ch`'s weights.
+    fn new(
+        rng: &mut Rng,
+        channels: usize,
+        weights: Vec<i8>,
+        sum: impl Fn(&[i8], usize) -> i32,
+        extreme: bool,
+    ) -> Layer {
+        let zp = if extreme {
+            [-128, 127][rng.below(2)]
+        } else {
+            rng.int(-128, 127)
+        };
+        let bias: Vec<i32> = (0..channels).map(|_| rng.int(-5000, 5000)).collect();
+        let folded: Vec<i32> = (0..channels)
+            .map(|ch| bias[ch].wrapping_sub(zp.wrapping_mul(sum(&weights, ch))))
+            .collect();
+        let mult: Vec<i32> = (0..channels).map(|_| rng.int(1 << 30, i32::MAX)).collect();
+        let shift: Vec<i32> = (0..channels)
+            .map(|_| {
+                if extreme {
+                    rng.int(-2, 3)
+                } else {
+                    rng.int(-12, 1)
+                }
+            })
+            .collect();
+        let lo = rng.int(-128, 0) as i8;
+        let hi = rng.int(lo as i32, 127) as i8;
+        Layer {
+            bias_le: le(&bias),
+            bias,
+            folded: le(&folded),
+            mult: le(&mult),
+            shift: le(&shift),
+            weights: weights.iter().map(|&w| w as u8).collect(),
+            zp,
+            out_zp: rng.int(-128, 127),
+            act: (lo, hi),
+        }
+    }
+
+    fn requant(&self) -> Requant<'_> {
+        Requant {
+            multiplier: I32s(&self.mult),
+            shift: I32s(&self.shift),
+            out_zero_point: self.out_zp,
+            act_min: self.act.0,
+            act_max: self.act.1,
+        }
+    }
+}
+
+fn geometry(rng: &mut Rng, depthwise: bool) -> Geometry {
+    let kh = 1 + rng.below(5);
+    let kw = 1 + rng.below(5);
+    let in_h = kh + rng.below(9);
+    let in_w = kw + rng.below(9);
+    let stride = 1 + rng.below(3);
+    let same = rng.below(2) == 0;
+    let (pt, pl, pb, pr) = if same {
+        let pt = rng.below(kh);
+        let pl = rng.below(kw);
+        (pt, pl, rng.below(kh), rng.below(kw))
+    } else {
+        (0, 0, 0, 0)
+    };
+    let in_c = 1 + rng.below(if depthwise { 40 } else { 9 });
+    Geometry {
+        in_h,
+        in_w,
+        in_c,
+        out_h: (in_h + pt + pb - kh) / stride + 1,
+        out_w: (in_w + pl + pr - kw) / stride + 1,
+        out_c: if depthwise { in_c } else { 1 + rng.below(12) },
+        kh,
+        kw,
+        stride,
+        pad_top: pt,
+        pad_left: pl,
+    }
+}
+
+fn check_conv(rng: &mut Rng, extreme: bool) {
+    let g = geometry(rng, false);
+    let k = g.patch_len();
+    let (lo, hi) = if extreme { (127, 127) } else { (-128, 127) };
+    let weights = if extreme {
+        vec![[127i8, -128][rng.below(2)]; k * g.out_c]
+    } else {
+        rng.bytes(k * g.out_c, -127, 127)
+    };
+    let layer = Layer::new(
+        rng,
+        g.out_c,
+        weights,
+        |w, ch| w[ch * k..(ch + 1) * k].iter().map(|&v| v as i32).sum(),
+        extreme,
+    );
+    let input = rng.bytes(g.in_h * g.in_w * g.in_c, lo, hi);
+    let n = g.out_h * g.out_w * g.out_c;
+    let (mut a, mut b) = (vec![0i8; n], vec![0i8; n]);
+    let mut patch = vec![0i8; k];
+    let q = layer.requant();
+    int8::conv2d_reference(
+        &g,
+        layer.zp,
+        &layer.weights,
+        I32s(&layer.bias_le),
+        &q,
+        &input,
+        &mut a,
+    );
+    int8::conv2d(
+        &g,
+        layer.zp,
+        &layer.weights,
+        I32s(&layer.folded),
+        &q,
+        &input,
+        &mut b,
+        &mut patch,
+    );
+    assert_eq!(a, b, "conv2d {g:?}, zero point {}", layer.zp);
+    assert!(a.iter().all(|&v| v >= layer.act.0 && v <= layer.act.1));
+    let _ = layer.bias;
+}
+
+fn check_depthwise(rng: &mut Rng, extreme: bool) {
+    let g = geometry(rng, true);
+    let c = g.in_c;
+    let weights = rng.bytes(g.kh * g.kw * c, -127, 127);
+    let taps = g.kh * g.kw;
+    let layer = Layer::new(
+        rng,
+        c,
+        weights,
+        |w, ch| (0..taps).map(|t| w[t * c + ch] as i32).sum(),
+        extreme,
+    );
+    let input = rng.bytes(g.in_h * g.in_w * c, -128, 127);
+    let n = g.out_h * g.out_w * c;
+    let (mut a, mut b) = (vec![0i8; n], vec![0i8; n]);
+    let q = layer.requant();
+    int8::depthwise_conv2d_reference(
+        &g,
+        layer.zp,
+        &layer.weights,
+        I32s(&layer.bias_le),
+        &q,
+        &input,
+        &mut a,
+    );
+    int8::depthwise_conv2d(
+        &g,
+        layer.zp,
+        &layer.weights,
+        I32s(&layer.bias_le),
+        &q,
+        &input,
+        &mut b,
+    );
+    assert_eq!(a, b, "depthwise {g:?}");
+}
+
+fn check_fully_connected(rng: &mut Rng, extreme: bool) {
+    let inputs = 1 + rng.below(300);
+    let outputs = 1 + rng.below(20);
+    let weights = rng.bytes(inputs * outputs, -127, 127);
+    let layer = Layer::new(
+        rng,
+        outputs,
+        weights,
+        |w, j| {
+            w[j * inputs..(j + 1) * inputs]
+                .iter()
+                .map(|&v| v as i32)
+                .sum()
+        },
+        extreme,
+    );
+    let input = rng.bytes(inputs, -128, 127);
+    let (mut a, mut b) = (vec![0i8; outputs], vec![0i8; outputs]);
+    let q = layer.requant();
+    int8::fully_connected_reference(
+        layer.zp,
+        &layer.weights,
+        I32s(&layer.bias_le),
+        &q,
+        &input,
+        &mut a,
+    );
+    int8::fully_connected(&layer.weights, I32s(&layer.folded), &q, &input, &mut b);
+    assert_eq!(a, b, "fully connected {inputs}→{outputs}");
+}
+
+#[test]
+fn optimised_kernels_equal_the_reference_on_random_shapes() {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for _ in 0..400 {
+        check_conv(&mut rng, false);
+        check_depthwise(&mut rng, false);
+        check_fully_connected(&mut rng, false);
+    }
+}
+
+#[test]
+fn optimised_kernels_equal_the_reference_at_the_edges() {
+    let mut rng = Rng(0xed6e_0000_0000_1001);
+    for _ in 0..200 {
+        check_conv(&mut rng, true);
+        check_depthwise(&mut rng, true);
+        check_fully_connected(&mut rng, true);
+    }
+}
+
+#[test]
+fn saturation_stays_in_the_activation_range() {
+    // All inputs and weights at their largest: the accumulator is far beyond int8.
+    let g = Geometry {
+        in_h: 3,
+        in_w: 3,
+        in_c: 4,
+        out_h: 1,
+        out_w: 1,
+        out_c: 2,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad_top: 0,
+        pad_left: 0,
+    };
+    let weights = vec![127u8; 72];
+    let bias = le(&[0, 0]);
+    let mult = le(&[1 << 30, 1 << 30]);
+    let shift = le(&[0, 0]);
+    let q = Requant {
+        multiplier: I32s(&mult),
+        shift: I32s(&shift),
+        out_zero_point: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    let input = vec![127i8; 36];
+    let mut out = [0i8; 2];
+    int8::conv2d_reference(&g, -128, &weights, I32s(&bias), &q, &input, &mut out);
+    assert_eq!(out, [127, 127]);
+    let input = vec![-128i8; 36];
+    let neg: Vec<u8> = vec![127u8; 72];
+    int8::conv2d_reference(&g, 127, &neg, I32s(&bias), &q, &input, &mut out);
+    assert_eq!(out, [-128, -128]);
+}
+
+#[test]
+fn pooling_and_clamp() {
+    let g = Geometry {
+        in_h: 4,
+        in_w: 5,
+        in_c: 2,
+        out_h: 2,
+        out_w: 2,
+        out_c: 2,
+        kh: 2,
+        kw: 2,
+        stride: 2,
+        pad_top: 0,
+        pad_left: 0,
+    };
+    let input: Vec<i8> = (0..40).map(|i| (i * 7 % 256) as u8 as i8).collect();
+    let mut max = [0i8; 8];
+    let mut avg = [0i8; 8];
+    int8::max_pool(&g, &input, &mut max);
+    int8::avg_pool(&g, &input, &mut avg);
+    for oy in 0..2 {
+        for ox in 0..2 {
+            for c in 0..2 {
+                let vals: Vec<i32> = (0..2)
+                    .flat_map(|ky| (0..2).map(move |kx| (oy * 2 + ky, ox * 2 + kx)))
+                    .map(|(y, x)| input[(y * 5 + x) * 2 + c] as i32)
+                    .collect();
+                let at = (oy * 2 + ox) * 2 + c;
+                assert_eq!(max[at] as i32, *vals.iter().max().unwrap());
+                let mean = vals.iter().sum::<i32>() as f64 / 4.0;
+                // Ties away from zero.
+                let expected = if mean >= 0.0 {
+                    (mean + 0.5).floor()
+                } else {
+                    (mean - 0.5).ceil()
+                };
+                assert_eq!(avg[at] as f64, expected, "{vals:?}");
+            }
+        }
+    }
+    let mut out = [0i8; 4];
+    int8::clamp(-10, 20, &[-128, -10, 5, 127], &mut out);
+    assert_eq!(out, [-10, -10, 5, 20]);
+}
+
+#[test]
+fn kernels_never_read_past_short_slices() {
+    // Shapes that promise more than the slices hold: the kernels stop instead of panicking.
+    let g = Geometry {
+        in_h: 8,
+        in_w: 8,
+        in_c: 3,
+        out_h: 8,
+        out_w: 8,
+        out_c: 4,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad_top: 1,
+        pad_left: 1,
+    };
+    let q = Requant {
+        multiplier: I32s(&[]),
+        shift: I32s(&[]),
+        out_zero_point: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    let mut out = [0i8; 5];
+    let mut patch = [0i8; 4];
+    int8::conv2d(&g, 0, &[1, 2], I32s(&[]), &q, &[1; 7], &mut out, &mut patch);
+    int8::conv2d_reference(&g, 0, &[1, 2], I32s(&[]), &q, &[1; 7], &mut out);
+    int8::depthwise_conv2d(&g, 0, &[1, 2], I32s(&[]), &q, &[1; 7], &mut out);
+    int8::depthwise_conv2d_reference(&g, 0, &[1, 2], I32s(&[]), &q, &[1; 7], &mut out);
+    int8::fully_connected(&[1, 2, 3], I32s(&[]), &q, &[1; 7], &mut out);
+    int8::max_pool(&g, &[1; 7], &mut out);
+    int8::avg_pool(&g, &[1; 7], &mut out);
+    int8::softmax(I32s(&[]), &[1, 2, 3], &mut out);
+}
