@@ -19,6 +19,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tinyml_core::mfcc::Mfcc;
@@ -339,7 +340,13 @@ fn compare(cases: &[Case], out: &[u8]) {
     assert_eq!(at, out.len(), "out.bin has extra bytes");
 }
 
-fn digits_models() -> (Digits, Vec<(String, QuantizedModel)>) {
+/// Both tests use the same models: trained once, by whichever test asks first.
+fn digits_models() -> &'static (Digits, Vec<(String, QuantizedModel)>) {
+    static MODELS: OnceLock<(Digits, Vec<(String, QuantizedModel)>)> = OnceLock::new();
+    MODELS.get_or_init(train_digits_models)
+}
+
+fn train_digits_models() -> (Digits, Vec<(String, QuantizedModel)>) {
     let all = Digits::course_default();
     let (train, test) = all.split(500, 3).expect("split");
     let train = train.sample(1500, 3);
@@ -372,7 +379,12 @@ fn digit_inputs(model: &QuantizedModel, digits: &Digits, n: usize) -> Vec<i8> {
 
 /// A small keyword set, the three networks (the CNN trained briefly, the others as initialised:
 /// bit-exactness does not depend on accuracy), and 100 test clips.
-fn keyword_models() -> (KeywordData, Vec<(String, QuantizedModel)>) {
+fn keyword_models() -> &'static (KeywordData, Vec<(String, QuantizedModel)>) {
+    static MODELS: OnceLock<(KeywordData, Vec<(String, QuantizedModel)>)> = OnceLock::new();
+    MODELS.get_or_init(train_keyword_models)
+}
+
+fn train_keyword_models() -> (KeywordData, Vec<(String, QuantizedModel)>) {
     let data = KeywordData::course_default().expect("data/fsdd");
     let (train, test) = data.split_clips(0.2, 5).expect("split");
     let (test, _) = test.split_clips(0.8, 6).expect("split");
@@ -525,13 +537,13 @@ fn cortex_m4_matches_the_laptop_byte_for_byte() {
     }
     let random_cases = cases.len();
     let (digits, digit_models) = digits_models();
-    for (name, q) in &digit_models {
-        let inputs = digit_inputs(q, &digits, 100);
+    for (name, q) in digit_models {
+        let inputs = digit_inputs(q, digits, 100);
         cases.push(Case::inference(name, q, &inputs, false));
     }
     let (keywords, keyword_models) = keyword_models();
-    for (name, q) in &keyword_models {
-        let inputs = keyword_inputs(q, &keywords, 100);
+    for (name, q) in keyword_models {
+        let inputs = keyword_inputs(q, keywords, 100);
         assert_eq!(
             inputs.len(),
             100 * q.model().input().len(),
@@ -571,14 +583,14 @@ fn instructions_per_inference() {
     let (keywords, keyword_models) = keyword_models();
     let mut cases = Vec::new();
     let mut names = Vec::new();
-    for (name, q) in &digit_models {
-        let mut c = Case::inference(name, q, &digit_inputs(q, &digits, 1), false);
+    for (name, q) in digit_models {
+        let mut c = Case::inference(name, q, &digit_inputs(q, digits, 1), false);
         c.flags |= 2;
         cases.push(c);
         names.push(name.clone());
     }
     for (name, q) in keyword_models.iter().skip(1) {
-        let mut c = Case::inference(name, q, &keyword_inputs(q, &keywords, 1), false);
+        let mut c = Case::inference(name, q, &keyword_inputs(q, keywords, 1), false);
         c.flags |= 2;
         cases.push(c);
         names.push(name.clone());

@@ -15,7 +15,8 @@
 //! Float maths goes through [`libm`], a software implementation that gives the same bits on
 //! x86_64 and on the Cortex-M4.
 #![no_std]
-#![forbid(unsafe_code)]
+// `unsafe` only for the Cortex-M4's DSP instructions (int8.rs, feature `cortex-m4-dsp`).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod crc32;

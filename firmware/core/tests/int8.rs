@@ -109,14 +109,19 @@ fn geometry(rng: &mut Rng, depthwise: bool) -> Geometry {
     } else {
         (0, 0, 0, 0)
     };
-    let in_c = 1 + rng.below(if depthwise { 40 } else { 9 });
+    let in_c = 1 + rng.below(if depthwise { 80 } else { 9 });
     Geometry {
         in_h,
         in_w,
         in_c,
         out_h: (in_h + pt + pb - kh) / stride + 1,
         out_w: (in_w + pl + pr - kw) / stride + 1,
-        out_c: if depthwise { in_c } else { 1 + rng.below(12) },
+        // Now and then more output channels than the faster kernels decode at once (64).
+        out_c: match (depthwise, rng.below(8)) {
+            (true, _) => in_c,
+            (false, 0) => 60 + rng.below(80),
+            _ => 1 + rng.below(12),
+        },
         kh,
         kw,
         stride,
@@ -209,7 +214,11 @@ fn check_depthwise(rng: &mut Rng, extreme: bool) {
 
 fn check_fully_connected(rng: &mut Rng, extreme: bool) {
     let inputs = 1 + rng.below(300);
-    let outputs = 1 + rng.below(20);
+    let outputs = if rng.below(8) == 0 {
+        60 + rng.below(100)
+    } else {
+        1 + rng.below(20)
+    };
     let weights = rng.bytes(inputs * outputs, -127, 127);
     let layer = Layer::new(
         rng,
@@ -373,4 +382,42 @@ fn kernels_never_read_past_short_slices() {
     int8::max_pool(&g, &[1; 7], &mut out);
     int8::avg_pool(&g, &[1; 7], &mut out);
     int8::softmax(I32s(&[]), &[1, 2, 3], &mut out);
+}
+
+#[test]
+fn max_pool_equals_its_definition_on_random_shapes() {
+    let mut rng = Rng(0x9001_2345_6789_0003);
+    for _ in 0..300 {
+        let k = 1 + rng.below(3);
+        let stride = 1 + rng.below(3);
+        let (in_h, in_w, c) = (k + rng.below(8), k + rng.below(8), 1 + rng.below(20));
+        let g = Geometry {
+            in_h,
+            in_w,
+            in_c: c,
+            out_h: (in_h - k) / stride + 1,
+            out_w: (in_w - k) / stride + 1,
+            out_c: c,
+            kh: k,
+            kw: k,
+            stride,
+            pad_top: 0,
+            pad_left: 0,
+        };
+        let input = rng.bytes(in_h * in_w * c, -128, 127);
+        let mut out = vec![0i8; g.out_h * g.out_w * c];
+        int8::max_pool(&g, &input, &mut out);
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                for ch in 0..c {
+                    let m = (0..k)
+                        .flat_map(|ky| (0..k).map(move |kx| (oy * stride + ky, ox * stride + kx)))
+                        .map(|(y, x)| input[(y * in_w + x) * c + ch])
+                        .max()
+                        .unwrap();
+                    assert_eq!(out[(oy * g.out_w + ox) * c + ch], m, "{g:?}");
+                }
+            }
+        }
+    }
 }
