@@ -20,7 +20,9 @@
 //! Day 2 ("keyword spotting"):
 //! - [`audio`]: WAV files, resampling, 1 s clips, spectrograms, and the board's MFCC
 //!   (`tinyml_core::mfcc`);
-//! - [`kws`]: datasets of spoken words by speaker, augmentation, keyword CNNs.
+//! - [`kws`]: datasets of spoken words by speaker, augmentation, keyword CNNs;
+//! - [`quantize`]: int8 post-training quantization into the board's model file, run by the
+//!   board's interpreter (`tinyml_core::model`).
 //!
 //! Shared: [`plot`] (figures that display themselves), [`metrics`], [`slides`] (every figure of
 //! the kit), [`course`] (the whole pipeline on the embedded data).
@@ -63,6 +65,7 @@ pub mod prelude {
     pub use crate::metrics::{percent, ConfusionMatrix, Evaluation};
     pub use crate::nn::{History, Layer, Network, Optimizer, Padding, Shape, TrainParams};
     pub use crate::plot::{Figure, Table};
+    pub use crate::quantize::{Calibration, QuantizationReport, QuantizedModel};
     pub use crate::search::{
         deep_blue, depth_figure, depth_table, growth_figure, SearchCost, TicTacToe,
     };

@@ -1001,6 +1001,29 @@ impl QuantizedModel {
         })
     }
 
+    /// Shows sizes, labels and the op table in Jupyter.
+    pub fn evcxr_display(&self) {
+        let m = self.model();
+        let input = m.input();
+        println!(
+            "int8 {}: {} bytes (flash), arena {} bytes (RAM); input {}×{}×{} (scale {:.4}, zero point {}); labels {}",
+            self.kind,
+            self.size_bytes(),
+            m.arena_bytes(),
+            input.h,
+            input.w,
+            input.c,
+            input.scale,
+            input.zero_point,
+            self.labels().join(", ")
+        );
+        match self.check_fits(&Budget::NANO_33_BLE) {
+            Ok(()) => println!("fits the {}", Budget::NANO_33_BLE.board),
+            Err(e) => println!("{e}"),
+        }
+        self.table().evcxr_display();
+    }
+
     /// The file as a C array (`const unsigned char NAME[]`, aligned for the board), for
     /// students who compile the model into their own firmware.
     pub fn to_c(&self, name: &str) -> String {
