@@ -10,6 +10,9 @@
 //! - [`fft`] and [`mfcc`]: the keyword spotter's audio front end (real FFT, log-mel, MFCC);
 //! - [`int8`] and [`model`]: the int8 kernels, the `.tkm` model file and the interpreter that
 //!   runs it (the laptop's simulator and the board run the same code);
+//! - [`protocol`] and [`cobs`]: the serial protocol between the laptop and the board;
+//! - [`store`]: the board's model store (two flash slots and commit records), and [`handler`],
+//!   the board's side of the protocol over it;
 //! - [`crc32`]: the checksum of model files and serial frames.
 //!
 //! Float maths goes through [`libm`], a software implementation that gives the same bits on
@@ -19,10 +22,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cobs;
 pub mod crc32;
 pub mod fft;
+pub mod handler;
 pub mod imu;
 pub mod int8;
 pub mod mfcc;
 pub mod model;
+pub mod protocol;
 pub mod spectrum;
+pub mod store;

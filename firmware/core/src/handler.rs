@@ -1,0 +1,476 @@
+//! The board's side of the protocol: requests in, responses out, over the model store and the
+//! interpreter. The firmware and the laptop's simulator both run this (the firmware adds the
+//! USB port, the flash driver, the sensors and the LED around it).
+
+use crate::model::{Kernels, Model, OP_SET};
+use crate::protocol::{
+    decode_frame, encode_response, kind, sensor, Info, ProtocolError, Request, Response, Status,
+    MAX_BODY, MAX_PACKET,
+};
+use crate::store::{Flash, Store};
+
+/// Firmware version `[major, minor, patch]`.
+pub const FIRMWARE_VERSION: [u8; 3] = [0, 1, 0];
+
+/// What the board is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for requests.
+    Idle,
+    /// Running the model on a sensor.
+    Running(u8),
+    /// Streaming a sensor's samples.
+    Streaming(u8),
+}
+
+/// What the board says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Board {
+    /// 0 unknown or simulator, 1 or 2 (Nano 33 BLE Sense revisions).
+    pub revision: u8,
+    /// True for the laptop's simulator.
+    pub simulated: bool,
+    /// Bytes of RAM for the arena.
+    pub arena_ram: usize,
+}
+
+/// The protocol handler.
+#[derive(Debug)]
+pub struct Handler<F: Flash> {
+    store: Store<F>,
+    board: Board,
+    state: State,
+}
+
+impl<F: Flash> Handler<F> {
+    /// A handler over `store` for `board`.
+    pub fn new(store: Store<F>, board: Board) -> Self {
+        Handler {
+            store,
+            board,
+            state: State::Idle,
+        }
+    }
+
+    /// The model store.
+    pub fn store(&self) -> &Store<F> {
+        &self.store
+    }
+
+    /// The model store, mutably (the simulator injects faults through it).
+    pub fn store_mut(&mut self) -> &mut Store<F> {
+        &mut self.store
+    }
+
+    /// Takes the store back (a simulated reset).
+    pub fn into_store(self) -> Store<F> {
+        self.store
+    }
+
+    /// What the board is doing.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The active model, validated.
+    pub fn model(&self) -> Option<Model<'_>> {
+        self.store.active_bytes().and_then(|b| Model::parse(b).ok())
+    }
+
+    /// Handles one frame (the bytes before a zero) and writes the response frame (with its
+    /// trailing zero) into `out` (at least [`crate::protocol::MAX_FRAME`] bytes); gives its
+    /// length. `arena` is the interpreter's arena (the board's RAM budget).
+    pub fn handle_frame(&mut self, frame: &[u8], arena: &mut [i8], out: &mut [u8]) -> usize {
+        let mut packet = [0u8; MAX_PACKET];
+        let mut body_out = [0u8; MAX_BODY];
+        let (response, seq) = match decode_frame(frame, &mut packet) {
+            Err(e) => (
+                Response::Nak {
+                    of: 0,
+                    code: e.code(),
+                    detail: 0,
+                },
+                0,
+            ),
+            Ok(p) => {
+                let response = match Request::parse(p.kind, p.body) {
+                    Ok(request) => self.handle(&request, arena, &mut body_out),
+                    Err(e) => Response::Nak {
+                        of: p.kind,
+                        code: e.code(),
+                        detail: 0,
+                    },
+                };
+                (response, p.seq)
+            }
+        };
+        encode_response(&response, seq, out).unwrap_or(0)
+    }
+
+    /// Answers one request; `body` holds the bytes an Output response borrows.
+    pub fn handle<'b>(
+        &mut self,
+        request: &Request,
+        arena: &mut [i8],
+        body: &'b mut [u8],
+    ) -> Response<'b> {
+        let of = request.kind();
+        let nak = |code: u8, detail: u32| Response::Nak { of, code, detail };
+        let ack = |value: u32| Response::Ack { of, value };
+        let busy = !matches!(self.state, State::Idle);
+        match *request {
+            Request::Hello => Response::Info(self.info()),
+            Request::Status => Response::Status(self.status()),
+            Request::BeginModel { len, crc } => {
+                if busy {
+                    return nak(ProtocolError::Busy.code(), 0);
+                }
+                match self.store.begin(len, crc) {
+                    Ok(()) => ack(0),
+                    Err(e) => nak(e.code(), self.store.slot_size() as u32),
+                }
+            }
+            Request::Chunk { offset, bytes } => match self.store.chunk(offset, bytes) {
+                Ok(received) => ack(received),
+                Err(crate::store::StoreError::WrongOffset { expected }) => {
+                    nak(ProtocolError::WrongOffset.code(), expected)
+                }
+                Err(e) => nak(e.code(), self.store.upload().map_or(0, |u| u.received)),
+            },
+            Request::Commit => match self.store.commit() {
+                // The host checks the board's budgets before sending; a model needing more arena
+                // than the board has is still refused at the first Predict (ArenaTooSmall).
+                Ok(record) => ack(record.crc),
+                Err(e) => nak(e.code(), 0),
+            },
+            Request::Predict { input } => {
+                let Some(model) = self.model() else {
+                    return nak(ProtocolError::NoModel.code(), 0);
+                };
+                if model.arena_bytes() > arena.len().min(self.board.arena_ram) {
+                    return nak(
+                        ProtocolError::ArenaTooSmall.code(),
+                        model.arena_bytes() as u32,
+                    );
+                }
+                let n_in = model.input().len();
+                if input.len() != n_in {
+                    return nak(ProtocolError::WrongInputSize.code(), n_in as u32);
+                }
+                let n_out = model.output().len();
+                let mut x = [0i8; MAX_BODY];
+                for (d, &s) in x.iter_mut().zip(input) {
+                    *d = s as i8;
+                }
+                let mut y = [0i8; MAX_BODY];
+                if n_out > y.len() {
+                    return nak(ProtocolError::WrongInputSize.code(), n_out as u32);
+                }
+                match model.invoke(arena, &x[..n_in], &mut y[..n_out], Kernels::Optimized) {
+                    Ok(()) => {
+                        for (d, &s) in body.iter_mut().zip(&y[..n_out]) {
+                            *d = s as u8;
+                        }
+                        Response::Output {
+                            output: &body[..n_out],
+                        }
+                    }
+                    Err(e) => nak(e.code(), 0),
+                }
+            }
+            Request::Run { sensor: s } | Request::Stream { sensor: s } => {
+                if s != sensor::MIC && s != sensor::IMU {
+                    return nak(ProtocolError::BadSensor.code(), s as u32);
+                }
+                if self.store.upload().is_some() {
+                    return nak(ProtocolError::Busy.code(), 0);
+                }
+                if of == kind::RUN {
+                    if self.model().is_none() {
+                        return nak(ProtocolError::NoModel.code(), 0);
+                    }
+                    self.state = State::Running(s);
+                } else {
+                    self.state = State::Streaming(s);
+                }
+                ack(0)
+            }
+            Request::Stop => {
+                self.state = State::Idle;
+                ack(0)
+            }
+        }
+    }
+
+    /// The Info response.
+    pub fn info(&self) -> Info {
+        let active = self.store.active();
+        Info {
+            protocol: crate::protocol::VERSION,
+            firmware: FIRMWARE_VERSION,
+            board_revision: self.board.revision,
+            simulated: self.board.simulated as u8,
+            model_flash: self.store.slot_size() as u32,
+            arena_ram: self.board.arena_ram as u32,
+            op_set: OP_SET.iter().fold(0u32, |m, op| m | 1 << (*op as u8)),
+            active_len: active.map_or(0, |r| r.len),
+            active_crc: active.map_or(0, |r| r.crc),
+        }
+    }
+
+    /// The Status response.
+    pub fn status(&self) -> Status {
+        let active = self.store.active();
+        let upload = self.store.upload();
+        Status {
+            state: match self.state {
+                State::Idle if upload.is_some() => 1,
+                State::Idle => 0,
+                State::Running(_) => 2,
+                State::Streaming(_) => 3,
+            },
+            active_len: active.map_or(0, |r| r.len),
+            active_crc: active.map_or(0, |r| r.crc),
+            upload_len: upload.map_or(0, |u| u.len),
+            upload_received: upload.map_or(0, |u| u.received),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{encode_request, Packet, MAX_CHUNK, MAX_FRAME};
+    use crate::store::RamFlash;
+
+    const PAGE: usize = 1024;
+    const SLOT: usize = 8 * 1024;
+    type Sim = RamFlash<{ 2 * SLOT + 2 * PAGE }>;
+    const MODEL: &[u8] = include_bytes!("../../../crate/tests/data/every-op.tkm");
+    const BOARD: Board = Board {
+        revision: 0,
+        simulated: true,
+        arena_ram: 4096,
+    };
+
+    struct Session {
+        handler: Handler<Sim>,
+        arena: [i8; 4096],
+        seq: u16,
+    }
+
+    impl Session {
+        fn new() -> Session {
+            Session {
+                handler: Handler::new(Store::open(Sim::new(PAGE), SLOT), BOARD),
+                arena: [0; 4096],
+                seq: 0,
+            }
+        }
+
+        /// Sends `request` as a frame (with `damage` applied to the frame) and decodes the
+        /// reply into `buf`.
+        fn ask<'b>(
+            &mut self,
+            request: &Request,
+            damage: impl Fn(&mut [u8]),
+            buf: &'b mut [u8; MAX_PACKET],
+        ) -> (Packet<'b>, u16) {
+            self.seq = self.seq.wrapping_add(1);
+            let mut frame = [0u8; MAX_FRAME];
+            let n = encode_request(request, self.seq, &mut frame).unwrap();
+            damage(&mut frame[..n - 1]);
+            let mut out = [0u8; MAX_FRAME];
+            let m = self
+                .handler
+                .handle_frame(&frame[..n - 1], &mut self.arena, &mut out);
+            assert_eq!(out[m - 1], 0);
+            (decode_frame(&out[..m - 1], buf).unwrap(), self.seq)
+        }
+
+        fn reply<'b>(&mut self, request: &Request, buf: &'b mut [u8; MAX_PACKET]) -> Response<'b> {
+            let (p, seq) = self.ask(request, |_| {}, buf);
+            assert_eq!(
+                p.seq, seq,
+                "the reply carries the request's sequence number"
+            );
+            Response::parse(p.kind, p.body).unwrap()
+        }
+
+        fn deploy(&mut self, model: &[u8]) -> Response<'static> {
+            let mut buf = [0u8; MAX_PACKET];
+            let begin = Request::BeginModel {
+                len: model.len() as u32,
+                crc: crate::crc32::crc32(model),
+            };
+            assert!(matches!(self.reply(&begin, &mut buf), Response::Ack { .. }));
+            for (i, c) in model.chunks(MAX_CHUNK).enumerate() {
+                let r = self.reply(
+                    &Request::Chunk {
+                        offset: (i * MAX_CHUNK) as u32,
+                        bytes: c,
+                    },
+                    &mut buf,
+                );
+                assert_eq!(
+                    r,
+                    Response::Ack {
+                        of: kind::CHUNK,
+                        value: (i * MAX_CHUNK + c.len()) as u32
+                    }
+                );
+            }
+            match self.reply(&Request::Commit, &mut buf) {
+                Response::Ack { of, value } => Response::Ack { of, value },
+                Response::Nak { of, code, detail } => Response::Nak { of, code, detail },
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hello_deploy_predict() {
+        let mut s = Session::new();
+        let mut buf = [0u8; MAX_PACKET];
+        let Response::Info(info) = s.reply(&Request::Hello, &mut buf) else {
+            panic!("no info")
+        };
+        assert_eq!(
+            (info.active_len, info.model_flash, info.simulated),
+            (0, SLOT as u32, 1)
+        );
+        assert_eq!(info.op_set, 0b1_1111_1110);
+        let input = [5u8; 160];
+        assert_eq!(
+            s.reply(&Request::Predict { input: &input }, &mut buf),
+            Response::Nak {
+                of: kind::PREDICT,
+                code: ProtocolError::NoModel.code(),
+                detail: 0
+            }
+        );
+        let crc = crate::crc32::crc32(MODEL);
+        assert_eq!(
+            s.deploy(MODEL),
+            Response::Ack {
+                of: kind::COMMIT,
+                value: crc
+            }
+        );
+        // The board's answer is the interpreter's, byte for byte.
+        let model = Model::parse(MODEL).unwrap();
+        let mut arena = [0i8; 4096];
+        let x = [5i8; 160];
+        let mut y = [0i8; 4];
+        model
+            .invoke(&mut arena, &x, &mut y, Kernels::Reference)
+            .unwrap();
+        let Response::Output { output } = s.reply(&Request::Predict { input: &input }, &mut buf)
+        else {
+            panic!("no output")
+        };
+        assert_eq!(output, y.map(|v| v as u8));
+        assert_eq!(
+            s.reply(&Request::Predict { input: &input[1..] }, &mut buf),
+            Response::Nak {
+                of: kind::PREDICT,
+                code: ProtocolError::WrongInputSize.code(),
+                detail: 160
+            }
+        );
+        let Response::Status(st) = s.reply(&Request::Status, &mut buf) else {
+            panic!()
+        };
+        assert_eq!((st.state, st.active_crc), (0, crc));
+    }
+
+    #[test]
+    fn damaged_and_unknown_requests_are_naks() {
+        let mut s = Session::new();
+        let mut buf = [0u8; MAX_PACKET];
+        let (p, _) = s.ask(&Request::Hello, |f| f[2] ^= 0x40, &mut buf);
+        assert_eq!(p.seq, 0);
+        assert_eq!(
+            Response::parse(p.kind, p.body).unwrap(),
+            Response::Nak {
+                of: 0,
+                code: ProtocolError::BadCrc.code(),
+                detail: 0
+            }
+        );
+        let mut buf = [0u8; MAX_PACKET];
+        assert!(matches!(
+            s.reply(&Request::Run { sensor: 9 }, &mut buf),
+            Response::Nak { code: 77, .. }
+        ));
+        assert!(matches!(
+            s.reply(
+                &Request::Run {
+                    sensor: sensor::MIC
+                },
+                &mut buf
+            ),
+            Response::Nak { code: 75, .. }
+        ));
+        assert!(matches!(
+            s.reply(
+                &Request::Chunk {
+                    offset: 0,
+                    bytes: &[1]
+                },
+                &mut buf
+            ),
+            Response::Nak { code: 69, .. }
+        ));
+        assert!(matches!(
+            s.reply(&Request::Commit, &mut buf),
+            Response::Nak { code: 69, .. }
+        ));
+    }
+
+    #[test]
+    fn out_of_order_chunks_say_where_to_resume() {
+        let mut s = Session::new();
+        let mut buf = [0u8; MAX_PACKET];
+        let begin = Request::BeginModel {
+            len: MODEL.len() as u32,
+            crc: crate::crc32::crc32(MODEL),
+        };
+        s.reply(&begin, &mut buf);
+        s.reply(
+            &Request::Chunk {
+                offset: 0,
+                bytes: &MODEL[..512],
+            },
+            &mut buf,
+        );
+        let mut buf = [0u8; MAX_PACKET];
+        // Again (a retry after a lost Ack), and one skipped ahead.
+        for offset in [0usize, 1024] {
+            assert_eq!(
+                s.reply(
+                    &Request::Chunk {
+                        offset: offset as u32,
+                        bytes: &MODEL[offset..offset + 512]
+                    },
+                    &mut buf
+                ),
+                Response::Nak {
+                    of: kind::CHUNK,
+                    code: ProtocolError::WrongOffset.code(),
+                    detail: 512
+                }
+            );
+        }
+        // While receiving, Run is refused.
+        assert!(matches!(
+            s.reply(
+                &Request::Run {
+                    sensor: sensor::MIC
+                },
+                &mut buf
+            ),
+            Response::Nak { code: 78, .. }
+        ));
+    }
+}
