@@ -44,6 +44,9 @@ pub enum Error {
     /// A model could not be trained or used.
     #[error("{0}")]
     Model(String),
+    /// The board (or the simulator) could not be reached or refused a request.
+    #[error("{0}")]
+    Device(String),
     /// A figure could not be drawn or saved.
     #[error("figure '{title}': {message}")]
     Figure {

@@ -32,6 +32,7 @@ pub mod activity;
 pub mod audio;
 pub mod audit;
 pub mod course;
+pub mod device;
 pub mod digits;
 pub mod error;
 #[cfg(feature = "cli")]

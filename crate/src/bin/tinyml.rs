@@ -9,6 +9,7 @@ use tinyml_kit::activity::{ActivityData, ActivityModel, Method, SpeedRules};
 use tinyml_kit::audio::{librosa_expression, Audio};
 use tinyml_kit::audit::DataAudit;
 use tinyml_kit::course::{write_figures, Course};
+use tinyml_kit::device::{Board, Simulator};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::kws::{
@@ -153,6 +154,51 @@ enum Cmd {
         /// File to write (default: print it).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Day 3: the serial ports, and which one is an Arduino Nano 33 BLE.
+    Ports {
+        /// Print JSON: a list of `name`, `description`, `is_nano`, `bootloader`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Day 3: a simulated Nano 33 BLE Sense (the firmware's protocol, model store and
+    /// interpreter) on a pseudo-terminal, until Ctrl-C. Prints the port to use with --port.
+    Simulate {
+        /// An int8 model to start with (as if deployed).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Day 3: send an int8 model to the board; it runs it without reflashing. Checks first that
+    /// it fits what the board reports; the board keeps its previous model until all of the new
+    /// one has arrived and checks out.
+    Deploy {
+        /// The int8 model file (.tkm).
+        file: PathBuf,
+        /// The serial port (default: the first Nano 33 BLE found; `tinyml ports` lists them).
+        #[arg(long)]
+        port: Option<String>,
+        /// Print JSON: `port`, `bytes`, `crc`, `retries`, `seconds`, `simulated`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Day 3: what the board (or the laptop's copy of its interpreter) answers for a recording:
+    /// label, probabilities and the raw int8 outputs.
+    Predict {
+        /// Ask the board on this port (it must run --model).
+        #[arg(long, requires = "model", conflicts_with = "simulate")]
+        port: Option<String>,
+        /// The int8 model the board runs (with --port).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Run this int8 model on the laptop, with the board's interpreter.
+        #[arg(long, value_name = "FILE.tkm")]
+        simulate: Option<PathBuf>,
+        /// A WAV file (any rate; its loudest second is used).
+        #[arg(long)]
+        wav: PathBuf,
+        /// Print JSON: `label`, `probabilities`, `outputs` (raw int8), `source`.
+        #[arg(long)]
+        json: bool,
     },
     /// Datasets: download the full ones (the kit runs offline without them).
     #[command(subcommand)]
@@ -558,6 +604,22 @@ fn run(cli: Cli) -> Result<()> {
             json,
         ),
         Cmd::Inspect { file, json } => inspect(&file, json),
+        Cmd::Ports { json } => list_ports(json),
+        Cmd::Simulate { model } => simulate(model.as_deref()),
+        Cmd::Deploy { file, port, json } => deploy(&file, port.as_deref(), json),
+        Cmd::Predict {
+            port,
+            model,
+            simulate,
+            wav,
+            json,
+        } => predict(
+            port.as_deref(),
+            model.as_deref(),
+            simulate.as_deref(),
+            &wav,
+            json,
+        ),
         Cmd::Export {
             file,
             format,
@@ -1329,6 +1391,148 @@ fn export(file: &Path, format: &str, name: Option<String>, out: Option<&Path>) -
             );
         }
         None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn list_ports(json: bool) -> Result<()> {
+    let ports = tinyml_kit::device::ports()?;
+    if json {
+        let list: Vec<serde_json::Value> = ports
+            .iter()
+            .map(|p| serde_json::json!({"name": p.name, "description": p.description, "is_nano": p.is_nano, "bootloader": p.bootloader}))
+            .collect();
+        print_json(&serde_json::Value::Array(list));
+        return Ok(());
+    }
+    if ports.is_empty() {
+        println!(
+            "no serial ports; plug the board in with a data USB cable (or try `tinyml simulate`)"
+        );
+    }
+    for p in ports {
+        let tag = match (p.is_nano, p.bootloader) {
+            (true, true) => "  <- Arduino Nano 33 BLE, in its bootloader",
+            (true, false) => "  <- Arduino Nano 33 BLE",
+            _ => "",
+        };
+        println!("{:<16} {}{tag}", p.name, p.description);
+    }
+    Ok(())
+}
+
+fn open_board(port: Option<&str>) -> Result<Board> {
+    match port {
+        Some(p) => Board::open(p),
+        None => Board::open_auto(),
+    }
+}
+
+fn simulate(model: Option<&Path>) -> Result<()> {
+    let sim = Simulator::start()?;
+    if let Some(path) = model {
+        let q = QuantizedModel::load(path)?;
+        Board::open(sim.port())?.deploy_with(&q, false)?;
+    }
+    println!("{}", sim.port());
+    eprintln!(
+        "simulated Nano 33 BLE Sense (not a board) on {}{}; use it with --port {}. Ctrl-C stops it.",
+        sim.port(),
+        model.map_or(String::new(), |m| format!(", running {}", m.display())),
+        sim.port()
+    );
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+fn deploy(file: &Path, port: Option<&str>, json: bool) -> Result<()> {
+    let q = QuantizedModel::load(file)?;
+    let mut board = open_board(port)?;
+    let r = board.deploy_with(&q, !json)?;
+    if json {
+        print_json(&serde_json::json!({
+            "port": board.port_name(), "bytes": r.bytes, "crc": format!("{:08x}", r.crc),
+            "retries": r.retries, "seconds": r.seconds, "simulated": board.is_simulator(),
+        }));
+    } else {
+        println!(
+            "{} is running {} ({} bytes, CRC {:08x} confirmed) after {:.1} s{}",
+            if board.is_simulator() {
+                "the simulated board"
+            } else {
+                "the board"
+            },
+            file.display(),
+            r.bytes,
+            r.crc,
+            r.seconds,
+            if r.retries > 0 {
+                format!(", {} chunk(s) sent again", r.retries)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+fn predict(
+    port: Option<&str>,
+    model: Option<&Path>,
+    simulate: Option<&Path>,
+    wav: &Path,
+    json: bool,
+) -> Result<()> {
+    let (q, source) = match (port, model, simulate) {
+        (_, _, Some(file)) => (QuantizedModel::load(file)?, "laptop (the board's interpreter)".to_string()),
+        (Some(p), Some(file), None) => (QuantizedModel::load(file)?, p.to_string()),
+        _ => {
+            return Err(Error::param(
+                "predict",
+                "give --simulate FILE.tkm, or --port P with --model FILE.tkm (the model the board runs)",
+            ))
+        }
+    };
+    let config = q.keyword_config()?;
+    let audio = Audio::load(wav)?;
+    let features = audio.keyword_clip(&config)?.features(&config)?;
+    let input = q.keyword_input(&features)?;
+    let outputs = match port {
+        Some(p) if simulate.is_none() => {
+            let mut board = Board::open(p)?;
+            let crc = tinyml_core::model::file_crc(q.bytes());
+            if board.info().active_crc != crc {
+                return Err(Error::Device(format!(
+                    "the board on {p} runs another model (CRC {:08x}, {} bytes) than {} (CRC {crc:08x}): deploy it first (`tinyml deploy`)",
+                    board.info().active_crc,
+                    board.info().active_len,
+                    model.map_or(String::new(), |m| m.display().to_string())
+                )));
+            }
+            board.predict(&input)?
+        }
+        _ => q.simulate(&input)?,
+    };
+    let labels = q.labels();
+    let probabilities = q.probabilities(&outputs);
+    let best = outputs
+        .iter()
+        .enumerate()
+        .fold((0, i8::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+        .0;
+    if json {
+        print_json(&serde_json::json!({
+            "label": labels[best],
+            "probabilities": labels.iter().cloned().zip(probabilities.iter().copied()).collect::<Vec<_>>(),
+            "outputs": outputs,
+            "source": source,
+        }));
+    } else {
+        println!("{}: \"{}\" ({source})", wav.display(), labels[best]);
+        for ((label, p), o) in labels.iter().zip(&probabilities).zip(&outputs) {
+            println!("  {label:>10} {:5.1}%  (int8 {o})", 100.0 * p);
+        }
     }
     Ok(())
 }

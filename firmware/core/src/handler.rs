@@ -301,7 +301,7 @@ mod tests {
             let mut buf = [0u8; MAX_PACKET];
             let begin = Request::BeginModel {
                 len: model.len() as u32,
-                crc: crate::crc32::crc32(model),
+                crc: crate::model::file_crc(model),
             };
             assert!(matches!(self.reply(&begin, &mut buf), Response::Ack { .. }));
             for (i, c) in model.chunks(MAX_CHUNK).enumerate() {
@@ -349,7 +349,7 @@ mod tests {
                 detail: 0
             }
         );
-        let crc = crate::crc32::crc32(MODEL);
+        let crc = crate::model::file_crc(MODEL);
         assert_eq!(
             s.deploy(MODEL),
             Response::Ack {
@@ -434,7 +434,7 @@ mod tests {
         let mut buf = [0u8; MAX_PACKET];
         let begin = Request::BeginModel {
             len: MODEL.len() as u32,
-            crc: crate::crc32::crc32(MODEL),
+            crc: crate::model::file_crc(MODEL),
         };
         s.reply(&begin, &mut buf);
         s.reply(

@@ -34,6 +34,14 @@ pub const MAX_ARENA: usize = 16 << 20;
 /// Bytes of the front end before the per-coefficient statistics (MFCC kind).
 pub const MFCC_FRONT_END_LEN: usize = 36;
 
+/// A model file's identity: the CRC-32 of every byte before its last four, i.e. the CRC the
+/// file itself ends with. (The CRC-32 of a whole valid file, its own CRC included, is the same
+/// constant for every file, CRC's "residue", so it cannot tell two models apart.) BeginModel
+/// announces it and the board's Info reports it for the active model.
+pub fn file_crc(bytes: &[u8]) -> u32 {
+    crate::crc32::crc32(&bytes[..bytes.len().saturating_sub(4)])
+}
+
 /// What a board keeps for a model: flash for the `.tkm` file and RAM for its arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {

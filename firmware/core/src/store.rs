@@ -10,7 +10,8 @@
 //! | `2·slot` | `page` | commit records, page A |
 //! | `2·slot + page` | `page` | commit records, page B |
 //!
-//! A commit record (24 bytes: magic `TKCR`, sequence, slot, length, the model's CRC-32, the
+//! A commit record (24 bytes: magic `TKCR`, sequence, slot, length, the model's
+//! [`file_crc`], the
 //! record's own CRC-32) is appended after the last one; when a page is full the other page is
 //! erased and the record goes there, so the newest valid record always survives a power cut. At
 //! start-up the active model is the one of the newest record whose slot still holds bytes with
@@ -21,8 +22,8 @@
 //! ([`Model::parse`]), and only then appends the record. A power cut or a broken connection at
 //! any point leaves the previous record, and so the previous model, in charge.
 
-use crate::crc32::{crc32, Crc32};
-use crate::model::{Model, ModelError};
+use crate::crc32::crc32;
+use crate::model::{file_crc, Model, ModelError};
 
 /// Flash as the nRF52840 has it (NOR): erasing sets a page to `0xFF`, writing can only clear
 /// bits, in aligned 4-byte words; the whole region is readable as memory.
@@ -199,7 +200,7 @@ impl<F: Flash> Store<F> {
 
     fn slot_valid(&self, r: &Record) -> bool {
         self.slot_bytes(r.slot, r.len)
-            .is_some_and(|b| crc32(b) == r.crc && Model::parse(b).is_ok())
+            .is_some_and(|b| file_crc(b) == r.crc && Model::parse(b).is_ok())
     }
 
     fn recover(&mut self) {
@@ -370,9 +371,7 @@ impl<F: Flash> Store<F> {
         }
         self.upload = None;
         let bytes = self.slot_bytes(up.slot, up.len).ok_or(StoreError::Flash)?;
-        let mut c = Crc32::new();
-        c.update(bytes);
-        if c.finish() != up.crc {
+        if file_crc(bytes) != up.crc {
             return Err(StoreError::CrcMismatch);
         }
         Model::parse(bytes).map_err(StoreError::Model)?;
@@ -519,7 +518,7 @@ mod tests {
     }
 
     fn upload(store: &mut Store<Sim>, bytes: &[u8], chunk: usize) -> Result<Record, StoreError> {
-        store.begin(bytes.len() as u32, crc32(bytes))?;
+        store.begin(bytes.len() as u32, file_crc(bytes))?;
         for (i, c) in bytes.chunks(chunk).enumerate() {
             store.chunk((i * chunk) as u32, c)?;
         }
@@ -554,7 +553,7 @@ mod tests {
         upload(&mut s, MODEL, 256).unwrap();
         let b = variant(b'q');
         // Out of order, duplicated, past the end, incomplete.
-        s.begin(b.len() as u32, crc32(&b)).unwrap();
+        s.begin(b.len() as u32, file_crc(&b)).unwrap();
         assert_eq!(
             s.chunk(4, &b[4..8]),
             Err(StoreError::WrongOffset { expected: 0 })
