@@ -255,6 +255,40 @@ impl Board {
         &self.info
     }
 
+    /// One line about the board: port, firmware, budgets, active model.
+    pub fn summary(&self) -> String {
+        let i = &self.info;
+        format!(
+            "{} on {}: firmware {}.{}.{}, protocol {}, {} KB of flash per model, {} KB of RAM for \
+             the arena; {}",
+            if self.is_simulator() {
+                "simulated Nano 33 BLE Sense (not a board)".to_string()
+            } else {
+                format!("Nano 33 BLE Sense rev{}", i.board_revision)
+            },
+            self.name,
+            i.firmware[0],
+            i.firmware[1],
+            i.firmware[2],
+            i.protocol,
+            i.model_flash / 1024,
+            i.arena_ram / 1024,
+            if i.active_len == 0 {
+                "no model yet".to_string()
+            } else {
+                format!(
+                    "running a model of {} bytes (CRC {:08x})",
+                    i.active_len, i.active_crc
+                )
+            }
+        )
+    }
+
+    /// Shows [`Board::summary`] in Jupyter.
+    pub fn evcxr_display(&self) {
+        println!("{}", self.summary());
+    }
+
     /// True when this is the laptop's simulator.
     pub fn is_simulator(&self) -> bool {
         self.info.simulated != 0
@@ -501,6 +535,23 @@ impl Board {
     }
 }
 
+impl DeployReport {
+    /// Shows the report in Jupyter.
+    pub fn evcxr_display(&self) {
+        println!(
+            "sent {} bytes in {:.2} s; the board confirmed CRC {:08x}{}",
+            self.bytes,
+            self.seconds,
+            self.crc,
+            if self.retries > 0 {
+                format!(" ({} chunk(s) sent again)", self.retries)
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
 /// Flash in RAM for the simulator, with a power cut on demand.
 #[derive(Debug, Clone)]
 pub struct SimFlash {
@@ -650,6 +701,14 @@ impl Simulator {
         })
     }
 
+    /// The simulator needs a pseudo-terminal: Linux or macOS.
+    #[cfg(not(unix))]
+    pub fn start() -> Result<Simulator> {
+        Err(Error::Device(
+            "the simulator needs a pseudo-terminal (Linux, macOS, or WSL on Windows)".into(),
+        ))
+    }
+
     /// The port to open, e.g. `/dev/pts/3`.
     pub fn port(&self) -> &str {
         &self.port_name
@@ -687,6 +746,7 @@ impl Drop for Simulator {
 }
 
 /// The simulator's loop: bytes in, frames handled, responses out.
+#[cfg(unix)]
 fn serve(mut port: serialport::TTYPort, state: Arc<Mutex<SimState>>, stop: Arc<AtomicBool>) {
     let mut reader = FrameReader::new();
     let mut buf = [0u8; 512];

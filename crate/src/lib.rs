@@ -24,6 +24,10 @@
 //! - [`quantize`]: int8 post-training quantization into the board's model file, run by the
 //!   board's interpreter (`tinyml_core::model`).
 //!
+//! Day 3 ("from the cloud to the edge"):
+//! - [`device`]: the board over USB serial (deploy without reflashing, predict), and the
+//!   simulator that runs the firmware's protocol, model store and interpreter.
+//!
 //! Shared: [`plot`] (figures that display themselves), [`metrics`], [`slides`] (every figure of
 //! the kit), [`course`] (the whole pipeline on the embedded data).
 #![warn(missing_docs)]
@@ -56,6 +60,7 @@ pub mod prelude {
         librosa_expression, mel_filter_figure, Audio, AudioFeatures, Spectrogram,
     };
     pub use crate::audit::{DataAudit, GroupAccuracy};
+    pub use crate::device::{Board, Simulator};
     pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
     pub use crate::kws::{
@@ -71,4 +76,5 @@ pub mod prelude {
         deep_blue, depth_figure, depth_table, growth_figure, SearchCost, TicTacToe,
     };
     pub use tinyml_core::mfcc::{FeatureConfig, MelScale};
+    pub use tinyml_core::model::Budget;
 }

@@ -872,6 +872,31 @@ impl QuantizedModel {
         }
     }
 
+    /// Will it fit? Flash and RAM the model needs beside what `budget` keeps for a model.
+    pub fn fit_table(&self, budget: &Budget) -> Table {
+        let mut t = Table::new(&[
+            "",
+            "the model needs",
+            &format!("the {} keeps", budget.board),
+            "fits",
+        ]);
+        let row = |what: &str, need: usize, have: usize| {
+            vec![
+                what.to_string(),
+                format!("{need} bytes ({:.1} KB)", need as f64 / 1024.0),
+                format!("{have} bytes ({:.0} KB)", have as f64 / 1024.0),
+                if need <= have { "yes" } else { "NO" }.to_string(),
+            ]
+        };
+        t.push(row(
+            "flash (the .tkm file)",
+            self.size_bytes(),
+            budget.model_flash,
+        ));
+        t.push(row("RAM (the arena)", self.arena_bytes(), budget.arena_ram));
+        t
+    }
+
     /// Runs the int8 network on `input` (the input tensor's int8 values) with the same
     /// interpreter the board runs, and gives the raw int8 outputs.
     pub fn simulate(&self, input: &[i8]) -> Result<Vec<i8>> {
