@@ -146,7 +146,7 @@ fn nak_message(of: u8, code: u8, detail: u32) -> String {
         74 => "the board could not write its flash: reset it and deploy again".into(),
         75 => "the board has no model yet: deploy one first".into(),
         76 => format!("the model takes {detail} input values"),
-        77 => "no such sensor".into(),
+        77 => "no such sensor on this board (the simulator and firmware 0.1 have none yet)".into(),
         78 => "the board is busy (running or streaming): stop it first".into(),
         79 => format!("the model needs {detail} bytes of arena, more than the board has"),
         _ => format!("error {code}"),
@@ -662,6 +662,8 @@ pub const SIMULATED: BoardInfo = BoardInfo {
     revision: 0,
     simulated: true,
     arena_ram: Budget::NANO_33_BLE.arena_ram,
+    // The simulated microphone and IMU do not exist yet: Run and Stream are refused.
+    sensors: false,
 };
 
 impl Simulator {

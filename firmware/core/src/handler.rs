@@ -32,6 +32,9 @@ pub struct Board {
     pub simulated: bool,
     /// Bytes of RAM for the arena.
     pub arena_ram: usize,
+    /// Whether Run and Stream work (the microphone and IMU loops exist). Without them both are
+    /// refused with `BadSensor`, so that nobody waits for predictions that never come.
+    pub sensors: bool,
 }
 
 /// The protocol handler.
@@ -179,7 +182,7 @@ impl<F: Flash> Handler<F> {
                 }
             }
             Request::Run { sensor: s } | Request::Stream { sensor: s } => {
-                if s != sensor::MIC && s != sensor::IMU {
+                if s != sensor::MIC && s != sensor::IMU || !self.board.sensors {
                     return nak(ProtocolError::BadSensor.code(), s as u32);
                 }
                 if self.store.upload().is_some() {
@@ -251,6 +254,7 @@ mod tests {
         revision: 0,
         simulated: true,
         arena_ram: 4096,
+        sensors: true,
     };
 
     struct Session {

@@ -32,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
             revision: 0,
             simulated: true,
             arena_ram: 4096,
+            sensors: true,
         },
     );
     let mut arena = [0i8; 4096];
