@@ -7,6 +7,8 @@
 //! the CRC are explored too. Run with `tools/fuzz protocol`.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use tinyml_core::handler::{Board, Handler};
 use tinyml_core::model::Model;
@@ -19,13 +21,22 @@ type Flash = RamFlash<{ 2 * SLOT + 2 * PAGE }>;
 
 const MODEL: &[u8] = include_bytes!("../../../../crate/tests/data/every-op.tkm");
 
+/// Flash holding a committed model, as a board that was used before (made once).
+fn used_flash() -> &'static Flash {
+    static FLASH: OnceLock<Flash> = OnceLock::new();
+    FLASH.get_or_init(|| {
+        let mut store = Store::open(Flash::new(PAGE), SLOT);
+        let crc = tinyml_core::model::file_crc(MODEL);
+        store.begin(MODEL.len() as u32, crc).unwrap();
+        store.chunk(0, MODEL).unwrap();
+        store.commit().unwrap();
+        store.into_flash()
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
-    let mut store = Store::open(Flash::new(PAGE), SLOT);
-    // Start with a model, as a board that was used before.
-    let crc = tinyml_core::model::file_crc(MODEL);
-    store.begin(MODEL.len() as u32, crc).unwrap();
-    store.chunk(0, MODEL).unwrap();
-    store.commit().unwrap();
+    let store = Store::open(used_flash().clone(), SLOT);
+    assert!(store.active().is_some());
     let mut handler = Handler::new(
         store,
         Board {
