@@ -105,6 +105,9 @@ fn the_board_binary_builds_after_the_bootloader_and_fits_the_budgets() {
             .all(|s| s.addr + s.size <= 0x7E000),
         "the firmware overlaps the model store: {sections:?}"
     );
+    for s in &sections {
+        eprintln!("  {:<16} {:>8} bytes at 0x{:08x}", s.name, s.size, s.addr);
+    }
     let without_arena = ram.saturating_sub(ARENA);
     eprintln!(
         "nano33ble firmware: flash {flash} bytes, static RAM {ram} bytes ({without_arena} besides \
