@@ -26,7 +26,7 @@ use tinyml_core::protocol::{
     decode_frame, encode_request, kind, FrameReader, Info, ProtocolError, Request, Response,
     Status, MAX_CHUNK, MAX_FRAME, MAX_PACKET,
 };
-use tinyml_core::store::{Flash, Store, StoreError};
+use tinyml_core::store::{RamFlash, Store};
 
 use crate::error::{Error, Result};
 use crate::quantize::QuantizedModel;
@@ -125,60 +125,47 @@ pub struct DeployReport {
     pub seconds: f64,
 }
 
+/// What a Nak means for the person at the laptop, and what to do.
 fn nak_message(of: u8, code: u8, detail: u32) -> String {
-    let what = match code {
-        32..=49 => format!(
+    use ProtocolError as P;
+    let what = match (ModelError::from_code(code), ProtocolError::from_code(code)) {
+        (Some(e), _) => format!(
             "the board's model loader refused the model: {}",
-            model_error_message(code)
+            e.message()
         ),
-        64 => "a frame arrived damaged".into(),
-        65 => "a frame arrived with a wrong checksum (a noisy cable?)".into(),
-        66 => {
+        (_, Some(P::BadFrame)) => "a frame arrived damaged".into(),
+        (_, Some(P::BadCrc)) => "a frame arrived with a wrong checksum (a noisy cable?)".into(),
+        (_, Some(P::UnsupportedVersion)) => {
             "the board speaks another protocol version: update the firmware (`tinyml flash`)".into()
         }
-        67 => "the board does not know this request: update the firmware (`tinyml flash`)".into(),
-        68 => "a message of the wrong length".into(),
-        69 => "no upload in progress".into(),
-        70 => format!("the board expected the bytes at offset {detail}"),
-        71 => format!("the model does not fit the board's model slot ({detail} bytes)"),
-        72 => "the upload was not complete".into(),
-        73 => "the model arrived damaged (its CRC does not match): deploy again".into(),
-        74 => "the board could not write its flash: reset it and deploy again".into(),
-        75 => "the board has no model yet: deploy one first".into(),
-        76 => format!("the model takes {detail} input values"),
-        77 => "no such sensor on this board (the simulator and firmware 0.1 have none yet)".into(),
-        78 => "the board is busy (running or streaming): stop it first".into(),
-        79 => format!("the model needs {detail} bytes of arena, more than the board has"),
-        _ => format!("error {code}"),
+        (_, Some(P::UnknownMessage)) => {
+            "the board does not know this request: update the firmware (`tinyml flash`)".into()
+        }
+        (_, Some(P::BadLength)) => "a message of the wrong length".into(),
+        (_, Some(P::NoUpload)) => "no upload in progress".into(),
+        (_, Some(P::WrongOffset)) => format!("the board expected the bytes at offset {detail}"),
+        (_, Some(P::ModelTooLarge)) => {
+            format!("the model does not fit the board's model slot ({detail} bytes)")
+        }
+        (_, Some(P::UploadIncomplete)) => "the upload was not complete".into(),
+        (_, Some(P::CrcMismatch)) => {
+            "the model arrived damaged (its CRC does not match): deploy again".into()
+        }
+        (_, Some(P::FlashError)) => {
+            "the board could not write its flash: reset it and deploy again".into()
+        }
+        (_, Some(P::NoModel)) => "the board has no model yet: deploy one first".into(),
+        (_, Some(P::WrongInputSize)) => format!("the model takes {detail} input values"),
+        (_, Some(P::BadSensor)) => {
+            "no such sensor on this board (the simulator and firmware 0.1 have none yet)".into()
+        }
+        (_, Some(P::Busy)) => "the board is busy (running or streaming): stop it first".into(),
+        (_, Some(P::ArenaTooSmall)) => {
+            format!("the model needs {detail} bytes of arena, more than the board has")
+        }
+        (None, None) => format!("error {code}"),
     };
     format!("{what} (request 0x{of:02x}, error {code})")
-}
-
-fn model_error_message(code: u8) -> &'static str {
-    use ModelError::*;
-    [
-        Truncated,
-        BadMagic,
-        UnsupportedVersion,
-        BadHeader,
-        BadChecksum,
-        OutOfBounds,
-        TooLarge,
-        BadTensor,
-        UnknownOp,
-        BadShape,
-        BadParams,
-        BadQuantization,
-        BadGraph,
-        BadArena,
-        BadLabels,
-        BadFrontEnd,
-        ArenaTooSmall,
-        WrongIoSize,
-    ]
-    .into_iter()
-    .find(|e| e.code() == code)
-    .map_or("unknown error", |e| e.message())
 }
 
 impl Board {
@@ -437,13 +424,23 @@ impl Board {
             match Response::parse(reply.kind, &reply.body) {
                 Ok(Response::Ack { value, .. }) if value as usize == end => offset = end,
                 // The board expects another offset (a lost Ack): continue from there.
-                Ok(Response::Nak {
-                    code: 70, detail, ..
-                }) if (detail as usize) <= bytes.len() && retries < 20 => {
+                Ok(Response::Nak { code, detail, .. })
+                    if code == ProtocolError::WrongOffset.code()
+                        && (detail as usize) <= bytes.len()
+                        && retries < 20 =>
+                {
                     offset = detail as usize;
                     retries += 1;
                 }
-                Ok(Response::Nak { code: 64 | 65, .. }) if retries < 20 => retries += 1,
+                // A damaged frame on the way: send the chunk again.
+                Ok(Response::Nak { code, .. })
+                    if matches!(
+                        ProtocolError::from_code(code),
+                        Some(ProtocolError::BadFrame | ProtocolError::BadCrc)
+                    ) && retries < 20 =>
+                {
+                    retries += 1
+                }
                 Ok(Response::Nak { of, code, detail }) => {
                     return Err(Error::Device(nak_message(of, code, detail)))
                 }
@@ -552,87 +549,12 @@ impl DeployReport {
     }
 }
 
-/// Flash in RAM for the simulator, with a power cut on demand.
-#[derive(Debug, Clone)]
-pub struct SimFlash {
-    data: Vec<u8>,
-    /// Flash operations left before the power goes (`None`: never).
-    pub fail_after: Option<u32>,
-    /// True once the power went (every operation fails until [`Simulator::reset`]).
-    pub dead: bool,
-}
+/// The simulator's flash: the core's [`RamFlash`] (NOR rules, power cuts on demand) over a
+/// `Vec`, with the nRF52840's 4 KB pages.
+pub type SimFlash = RamFlash<Vec<u8>>;
 
 /// Page size of the nRF52840's flash.
 pub const PAGE: usize = 4096;
-
-impl SimFlash {
-    fn new(len: usize) -> SimFlash {
-        SimFlash {
-            data: vec![0xFF; len],
-            fail_after: None,
-            dead: false,
-        }
-    }
-
-    fn tick(&mut self) -> bool {
-        if self.dead {
-            return false;
-        }
-        match self.fail_after.as_mut() {
-            Some(0) => {
-                self.dead = true;
-                false
-            }
-            Some(n) => {
-                *n -= 1;
-                true
-            }
-            None => true,
-        }
-    }
-}
-
-impl Flash for SimFlash {
-    fn page_size(&self) -> usize {
-        PAGE
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.data
-    }
-
-    fn erase(&mut self, offset: usize) -> std::result::Result<(), StoreError> {
-        let ok = self.tick();
-        let page = self
-            .data
-            .get_mut(offset..offset + PAGE)
-            .ok_or(StoreError::Flash)?;
-        if ok {
-            page.fill(0xFF);
-            Ok(())
-        } else {
-            page[..PAGE / 2].fill(0xFF);
-            Err(StoreError::Flash)
-        }
-    }
-
-    fn write(&mut self, offset: usize, data: &[u8]) -> std::result::Result<(), StoreError> {
-        let ok = self.tick();
-        let dst = self
-            .data
-            .get_mut(offset..offset + data.len())
-            .ok_or(StoreError::Flash)?;
-        let n = if ok { data.len() } else { data.len() / 2 };
-        for (d, &s) in dst[..n].iter_mut().zip(data) {
-            *d &= s;
-        }
-        if ok {
-            Ok(())
-        } else {
-            Err(StoreError::Flash)
-        }
-    }
-}
 
 /// What the simulator thread shares with the test or the CLI.
 struct SimState {
@@ -682,7 +604,7 @@ impl Simulator {
             .ok_or_else(|| Error::Device("the pseudo-terminal has no name".into()))?;
         drop(device_end);
         let slot = Budget::NANO_33_BLE.model_flash;
-        let flash = SimFlash::new(Store::<SimFlash>::region_size(slot, PAGE));
+        let flash = SimFlash::new(vec![0; Store::<SimFlash>::region_size(slot, PAGE)], PAGE);
         let state = Arc::new(Mutex::new(SimState {
             handler: Some(Handler::new(Store::open(flash, slot), SIMULATED)),
             arena: vec![0; SIMULATED.arena_ram],
@@ -792,29 +714,4 @@ fn serve(mut port: serialport::TTYPort, state: Arc<Mutex<SimState>>, stop: Arc<A
             }
         }
     }
-}
-
-/// The error a refused request's code stands for.
-pub fn error_for(code: u8) -> Option<ProtocolError> {
-    use ProtocolError::*;
-    [
-        BadFrame,
-        BadCrc,
-        UnsupportedVersion,
-        UnknownMessage,
-        BadLength,
-        NoUpload,
-        WrongOffset,
-        ModelTooLarge,
-        UploadIncomplete,
-        CrcMismatch,
-        FlashError,
-        NoModel,
-        WrongInputSize,
-        BadSensor,
-        Busy,
-        ArenaTooSmall,
-    ]
-    .into_iter()
-    .find(|e| e.code() == code)
 }

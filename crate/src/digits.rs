@@ -970,11 +970,7 @@ impl QuantizedModel {
 /// the outputs dequantized.
 fn int8_prediction(out: &[i8], model: &Model) -> Prediction {
     let t = model.output();
-    let label = out
-        .iter()
-        .enumerate()
-        .fold((0, i8::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
-        .0 as u8;
+    let label = tinyml_core::int8::argmax(out) as u8;
     Prediction {
         label,
         probabilities: out.iter().map(|&q| t.dequantize(q)).collect(),

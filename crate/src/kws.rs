@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tinyml_core::mfcc::{normalize_peak, subtract_clip_mean, FeatureConfig};
+use tinyml_core::mfcc::{normalize_peak, standardize, subtract_clip_mean, FeatureConfig};
 
 use crate::audio::{plan, Audio, AudioFeatures, NORMALIZED_PEAK};
 use crate::audit::{DataAudit, GroupAccuracy};
@@ -985,11 +985,7 @@ impl FrontEnd {
     }
 
     fn standardise(&self, x: &mut [f32]) {
-        for row in x.chunks_exact_mut(self.mean.len().max(1)) {
-            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                *v = (*v - m) / s;
-            }
-        }
+        standardize(x, self.mean.len(), |c| (self.mean[c], self.std[c]));
     }
 }
 
@@ -1348,13 +1344,11 @@ impl QuantizedModel {
         Ok(self.keyword_answer(&out))
     }
 
-    fn keyword_answer(&self, out: &[i8]) -> KeywordPrediction {
+    /// The answer that raw int8 outputs (from `simulate` or a board's Predict) stand for: the
+    /// first largest output's label, and the outputs as probabilities.
+    pub fn keyword_answer(&self, out: &[i8]) -> KeywordPrediction {
         let labels = self.labels();
-        let best = out
-            .iter()
-            .enumerate()
-            .fold((0, i8::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
-            .0;
+        let best = tinyml_core::int8::argmax(out);
         KeywordPrediction {
             label: labels[best].clone(),
             probabilities: labels.into_iter().zip(self.probabilities(out)).collect(),
@@ -1376,6 +1370,7 @@ impl QuantizedModel {
         let features = data.features()?;
         let mut session = Session::new(&model);
         let mut x = vec![0i8; per];
+        let names = self.labels();
         let mut labels = Vec::with_capacity(data.len());
         for clip in features.chunks_exact(per) {
             let mut f = clip.to_vec();
@@ -1383,7 +1378,7 @@ impl QuantizedModel {
                 .quantize_input(&mut f, &mut x)
                 .map_err(|e| Error::Model(e.to_string()))?;
             let out = session.run_ref(&model, &x, Kernels::Optimized)?;
-            labels.push(self.keyword_answer(out).label);
+            labels.push(names[tinyml_core::int8::argmax(out)].clone());
         }
         Ok(labels)
     }

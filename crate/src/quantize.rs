@@ -24,14 +24,13 @@ use std::path::Path;
 use serde::Serialize;
 use tinyml_core::int8::{quantize_multiplier, SOFTMAX_ONE, SOFTMAX_TABLE_LEN};
 use tinyml_core::model::{
-    Budget, FrontEnd as CoreFrontEnd, Kernels, Model, ModelError, OpCode, CHANNEL_LEN,
-    FRONT_END_IMAGE, FRONT_END_MFCC, HEADER_LEN, MAGIC, MFCC_FRONT_END_LEN, OP_LEN, TENSOR_LEN,
-    VERSION,
+    folded_bias, Budget, FrontEnd as CoreFrontEnd, Kernels, Model, ModelError, OpCode, CHANNEL_LEN,
+    FRONT_END_IMAGE, FRONT_END_MFCC, HEADER_LEN, MAGIC, MFCC_FRONT_END_LEN, OP_LEN, VERSION,
 };
 
 use crate::error::{Error, Result};
 use crate::kws::FrontEnd as KwsFrontEnd;
-use crate::nn::{Layer, Network, Padding, Shape};
+use crate::nn::{Layer, Network, Shape};
 use crate::plot::{Figure, Table};
 
 /// How activation ranges are taken from the calibration set.
@@ -82,24 +81,27 @@ fn hwc(shape: Shape) -> (usize, usize, usize) {
     }
 }
 
-/// Padding `[top, left, bottom, right]` and output size of a window layer.
-fn window(
-    (h, w): (usize, usize),
-    kernel: usize,
-    stride: usize,
-    padding: Padding,
-) -> ([usize; 4], usize, usize) {
-    let out = |n: usize| match padding {
-        Padding::Same => n.div_ceil(stride),
-        Padding::Valid => (n - kernel) / stride + 1,
+/// Padding `[top, left, bottom, right]` and output size of a convolution on `h × w`: the
+/// training engine's own window (so that the int8 model pads exactly as training did), with
+/// the rows and columns after the image that the output size needs.
+fn window(layer: &Layer, (h, w): (usize, usize)) -> Result<([usize; 4], usize, usize)> {
+    let win = layer
+        .window(h, w)
+        .ok_or_else(|| Error::Model(format!("{layer:?} has no window on {h}×{w}")))?;
+    let (oh, ow) = (win.out_height, win.out_width);
+    let after = |size: usize, out: usize, before: usize| {
+        ((out - 1) * win.stride + win.kernel).saturating_sub(size + before)
     };
-    let (oh, ow) = (out(h), out(w));
-    let total = |n: usize, o: usize| match padding {
-        Padding::Same => ((o - 1) * stride + kernel).saturating_sub(n),
-        Padding::Valid => 0,
-    };
-    let (th, tw) = (total(h, oh), total(w, ow));
-    ([th / 2, tw / 2, th - th / 2, tw - tw / 2], oh, ow)
+    Ok((
+        [
+            win.pad_top,
+            win.pad_left,
+            after(h, oh, win.pad_top),
+            after(w, ow, win.pad_left),
+        ],
+        oh,
+        ow,
+    ))
 }
 
 /// The int8 ops for `net`'s layers: ReLUs fused into the layer before them, dropout gone,
@@ -135,34 +137,17 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
                 op.out = (1, 1, units);
                 op.activation = fused;
             }
-            Layer::Conv2d {
-                filters,
-                kernel,
-                stride,
-                padding,
-            } => {
-                let (pad, oh, ow) = window((h, w), kernel, stride, padding);
-                op = PlanOp {
-                    code: OpCode::Conv2d,
-                    layer: Some(i),
-                    out: (oh, ow, filters),
-                    kernel: (kernel, kernel),
-                    stride,
-                    pad,
-                    activation: fused,
-                    in_place: false,
+            Layer::Conv2d { kernel, stride, .. }
+            | Layer::DepthwiseConv2d { kernel, stride, .. } => {
+                let (code, channels) = match layer {
+                    Layer::Conv2d { filters, .. } => (OpCode::Conv2d, filters),
+                    _ => (OpCode::DepthwiseConv2d, c),
                 };
-            }
-            Layer::DepthwiseConv2d {
-                kernel,
-                stride,
-                padding,
-            } => {
-                let (pad, oh, ow) = window((h, w), kernel, stride, padding);
+                let (pad, oh, ow) = window(&layer, (h, w))?;
                 op = PlanOp {
-                    code: OpCode::DepthwiseConv2d,
+                    code,
                     layer: Some(i),
-                    out: (oh, ow, c),
+                    out: (oh, ow, channels),
                     kernel: (kernel, kernel),
                     stride,
                     pad,
@@ -401,7 +386,6 @@ pub fn quantize(
     let ops = plan(net)?;
     let weights = layer_weights(net);
     // Calibration: run every example, keep every op's outputs.
-    let n = calibration.len() / per;
     let mut seen: Vec<Vec<f32>> = vec![Vec::new(); ops.len()];
     for x in calibration.chunks_exact(per) {
         let mut shape = hwc(net.input());
@@ -441,7 +425,6 @@ pub fn quantize(
         qparams.push(q);
     }
     drop(seen);
-    let _ = n;
     let bytes = write(net, &ops, &weights, &qparams, labels, input)?;
     QuantizedModel::from_bytes(bytes, &options.kind)
 }
@@ -481,7 +464,6 @@ fn layer_params(
     (w, b): &(Vec<f32>, Vec<f32>),
     in_q: (f32, i32),
     out_q: (f32, i32),
-    in_c: usize,
 ) -> Vec<u8> {
     let outputs = b.len();
     let fan_in = w.len() / outputs.max(1);
@@ -489,6 +471,7 @@ fn layer_params(
     // `[kh·kw, channels]`).
     let get = |k: usize, ch: usize| w[k * outputs + ch];
     let mut scales = vec![0f32; outputs];
+    let mut sums = vec![0i32; outputs];
     let mut q = vec![0i8; w.len()];
     for (ch, s) in scales.iter_mut().enumerate() {
         let max = (0..fan_in).map(|k| get(k, ch).abs()).fold(0f32, f32::max);
@@ -502,9 +485,9 @@ fn layer_params(
                 _ => ch * fan_in + k,
             };
             q[at] = v;
+            sums[ch] += v as i32;
         }
     }
-    let _ = in_c;
     let mut p = Writer(Vec::with_capacity(CHANNEL_LEN * outputs + q.len()));
     let bias: Vec<i32> = (0..outputs)
         .map(|ch| {
@@ -513,21 +496,11 @@ fn layer_params(
                 .clamp(i32::MIN as f64 / 4.0, i32::MAX as f64 / 4.0) as i32
         })
         .collect();
-    let sums: Vec<i32> = (0..outputs)
-        .map(|ch| {
-            (0..fan_in)
-                .map(|k| match op.code {
-                    OpCode::DepthwiseConv2d => q[k * outputs + ch] as i32,
-                    _ => q[ch * fan_in + k] as i32,
-                })
-                .sum()
-        })
-        .collect();
     for &v in &bias {
         p.i32(v);
     }
     for ch in 0..outputs {
-        p.i32(bias[ch].wrapping_sub(in_q.1.wrapping_mul(sums[ch])));
+        p.i32(folded_bias(bias[ch], in_q.1, sums[ch]));
     }
     let mults: Vec<(i32, i32)> = scales
         .iter()
@@ -724,7 +697,7 @@ fn write(
                     .layer
                     .and_then(|l| weights[l].as_ref())
                     .ok_or_else(|| Error::Model("a weighted layer without weights".into()))?;
-                layer_params(op, w, qparams[k], qparams[k + 1], shapes[k].2)
+                layer_params(op, w, qparams[k], qparams[k + 1])
             }
             OpCode::Softmax => softmax_table(qparams[k].0),
             _ => continue,
@@ -746,7 +719,6 @@ fn write(
     f.patch_u32(8, total);
     let crc = tinyml_core::crc32::crc32(&f.0);
     f.0.extend(crc.to_le_bytes());
-    debug_assert_eq!(TENSOR_LEN, 20);
     Ok(f.0)
 }
 

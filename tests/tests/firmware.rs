@@ -3,18 +3,10 @@
 //! ≤ 64 KB besides the 128 KB model arena. The sizes come from the ELF's section headers (read
 //! here, no `size` tool needed) and are written to `target/firmware-size.json` for the README.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use tinyml_tests::{build_firmware, target_dir};
 
 /// The model arena (`ARENA` in firmware/nano33ble/src/main.rs).
 const ARENA: u64 = 128 * 1024;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the repo")
-        .to_path_buf()
-}
 
 /// An allocated ELF32 section: name, address, size, whether it takes flash, whether it takes RAM.
 #[derive(Debug)]
@@ -71,20 +63,8 @@ fn sections(elf: &[u8]) -> Vec<Section> {
 
 #[test]
 fn the_board_binary_builds_after_the_bootloader_and_fits_the_budgets() {
-    let dir = repo().join("firmware/nano33ble");
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet"])
-        .current_dir(&dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "building firmware/nano33ble failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let elf = std::fs::read(dir.join("target/thumbv7em-none-eabihf/release/tinyml-nano33ble"))
-        .expect("the firmware ELF");
+    let elf =
+        std::fs::read(build_firmware("nano33ble", "tinyml-nano33ble")).expect("the firmware ELF");
     let sections = sections(&elf);
     let flash: u64 = sections.iter().filter(|s| s.flash).map(|s| s.size).sum();
     let ram: u64 = sections.iter().filter(|s| s.ram).map(|s| s.size).sum();
@@ -119,9 +99,7 @@ fn the_board_binary_builds_after_the_bootloader_and_fits_the_budgets() {
         without_arena <= 64 * 1024,
         "static RAM besides the arena {without_arena} bytes > 64 KB"
     );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
+    let target = target_dir();
     let _ = std::fs::create_dir_all(&target);
     let json = format!(
         "{{\"flash_bytes\": {flash}, \"static_ram_bytes\": {ram}, \"arena_bytes\": {ARENA}, \"static_ram_without_arena\": {without_arena}}}\n"

@@ -36,7 +36,9 @@ use std::fs::{self, File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
 use std::time::Instant;
+use tinyml_tests::{in_ci, non_empty_env, repo, target_dir};
 
 /// The Jupyter kernel spec that evcxr_jupyter installs.
 const KERNEL: &str = "rust";
@@ -77,33 +79,12 @@ fn notebooks_execute_without_errors() {
 // ---------------------------------------------------------------------------------------------
 // Where things are
 
-/// The repository root: the parent of this package's directory.
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent directory")
-        .to_path_buf()
-}
-
 /// The folder of notebooks to run: `$TINYML_NOTEBOOKS_DIR`, else `<repo>/notebooks`.
 fn notebooks_dir() -> PathBuf {
     match non_empty_env("TINYML_NOTEBOOKS_DIR") {
-        Some(dir) => repo_root().join(dir),
-        None => repo_root().join("notebooks"),
+        Some(dir) => repo().join(dir),
+        None => repo().join("notebooks"),
     }
-}
-
-/// The cargo target dir: `$CARGO_TARGET_DIR` (relative to the repo root), else `<repo>/target`.
-fn target_dir() -> PathBuf {
-    match non_empty_env("CARGO_TARGET_DIR") {
-        Some(dir) => repo_root().join(dir),
-        None => repo_root().join("target"),
-    }
-}
-
-/// The value of an environment variable, unless it is unset or empty.
-fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// The `*.ipynb` files directly in `dir`, sorted by name.
@@ -256,7 +237,7 @@ fn check_rust_kernel(jupyter: &Path) -> Result<(), String> {
 /// Fails under CI, otherwise prints why the notebooks are skipped.
 fn tools_missing(reason: &str) {
     let message = format!("notebooks not run: {reason}; run tools/setup to install what they need");
-    if non_empty_env("CI").is_some() {
+    if in_ci() {
         panic!("{message} (CI is set, so this is a failure, not a skip)");
     }
     note(&format!("skipped: {message}"));

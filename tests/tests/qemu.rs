@@ -29,23 +29,11 @@ use tinyml_kit::kws::{KeywordData, KwsArchitecture, KwsTrainer};
 use tinyml_kit::nn::{Layer, Network, Padding, Shape, TrainParams};
 use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions, QuantizedModel};
 use tinyml_kit::rng::Rng;
+use tinyml_tests::{build_firmware, in_ci, target_dir};
 
 const QEMU: &str = "qemu-system-arm";
 /// Longest a harness run may take (the instruction-counting run is the slow one).
 const TIMEOUT: Duration = Duration::from_secs(900);
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the repo")
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"))
-}
 
 /// `Some(())` when QEMU is there; `None` (skip) on a laptop without it; a panic in CI.
 fn qemu_available() -> Option<()> {
@@ -59,7 +47,7 @@ fn qemu_available() -> Option<()> {
     let message = format!(
         "{QEMU} not found: install Debian's qemu-system-arm (tools/setup does), then run the tests again"
     );
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+    if in_ci() {
         panic!("{message}");
     }
     eprintln!("skipped: {message}");
@@ -68,21 +56,7 @@ fn qemu_available() -> Option<()> {
 
 /// Builds the harness (release, as the board runs) and gives the ELF.
 fn harness() -> PathBuf {
-    let dir = repo().join("firmware/qemu");
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet"])
-        .current_dir(&dir)
-        // The outer `cargo test`'s target dir is for the host workspace.
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "building firmware/qemu failed (is the thumbv7em-none-eabihf target installed? \
-         tools/setup adds it):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.join("target/thumbv7em-none-eabihf/release/tinyml-qemu")
+    build_firmware("qemu", "tinyml-qemu")
 }
 
 /// One case for the harness and what the laptop computed for it.

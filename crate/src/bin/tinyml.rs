@@ -1514,23 +1514,17 @@ fn predict(
         }
         _ => q.simulate(&input)?,
     };
-    let labels = q.labels();
-    let probabilities = q.probabilities(&outputs);
-    let best = outputs
-        .iter()
-        .enumerate()
-        .fold((0, i8::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
-        .0;
+    let answer = q.keyword_answer(&outputs);
     if json {
         print_json(&serde_json::json!({
-            "label": labels[best],
-            "probabilities": labels.iter().cloned().zip(probabilities.iter().copied()).collect::<Vec<_>>(),
+            "label": answer.label,
+            "probabilities": answer.probabilities,
             "outputs": outputs,
             "source": source,
         }));
     } else {
-        println!("{}: \"{}\" ({source})", wav.display(), labels[best]);
-        for ((label, p), o) in labels.iter().zip(&probabilities).zip(&outputs) {
+        println!("{}: \"{}\" ({source})", wav.display(), answer.label);
+        for ((label, p), o) in answer.probabilities.iter().zip(&outputs) {
             println!("  {label:>10} {:5.1}%  (int8 {o})", 100.0 * p);
         }
     }

@@ -196,8 +196,9 @@ impl Layer {
         })
     }
 
-    /// Kernel geometry of a convolution on an `h × w` input.
-    fn window(&self, h: usize, w: usize) -> Option<Window> {
+    /// Kernel geometry of a convolution on an `h × w` input (also what the int8 model's
+    /// padding is planned from).
+    pub(crate) fn window(&self, h: usize, w: usize) -> Option<Window> {
         let (kernel, stride, padding) = match *self {
             Layer::Conv2d {
                 kernel,
@@ -217,15 +218,17 @@ impl Layer {
             conv_output(h, kernel, stride, padding).ok()?,
             conv_output(w, kernel, stride, padding).ok()?,
         );
-        // Same padding: the total padding needed, with the extra row/column after (TFLite's rule).
-        let pad_before = match padding {
-            Padding::Same => ((oh - 1) * stride + kernel).saturating_sub(h) / 2,
+        // Same padding: the total padding each axis needs, with the extra row/column after
+        // (TFLite's rule).
+        let before = |size: usize, out: usize| match padding {
+            Padding::Same => ((out - 1) * stride + kernel).saturating_sub(size) / 2,
             Padding::Valid => 0,
         };
         Some(Window {
             kernel,
             stride,
-            pad_before,
+            pad_top: before(h, oh),
+            pad_left: before(w, ow),
             out_height: oh,
             out_width: ow,
         })

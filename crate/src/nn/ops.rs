@@ -52,8 +52,10 @@ pub struct Window {
     pub kernel: usize,
     /// Step between kernel positions.
     pub stride: usize,
-    /// Zero rows above / columns left of the image.
-    pub pad_before: usize,
+    /// Zero rows above the image.
+    pub pad_top: usize,
+    /// Zero columns left of the image.
+    pub pad_left: usize,
     /// Output rows.
     pub out_height: usize,
     /// Output columns.
@@ -121,10 +123,10 @@ pub fn im2col<E: Dtype, T: Tape<E, Cpu>>(
 fn for_each_span(img: Image, win: Window, mut f: impl FnMut(usize, usize, usize, usize)) {
     let (h, w, k) = (img.height as isize, img.width as isize, win.kernel as isize);
     for oy in 0..win.out_height {
-        let y0 = (oy * win.stride) as isize - win.pad_before as isize;
+        let y0 = (oy * win.stride) as isize - win.pad_top as isize;
         for ox in 0..win.out_width {
             let row = oy * win.out_width + ox;
-            let x0 = (ox * win.stride) as isize - win.pad_before as isize;
+            let x0 = (ox * win.stride) as isize - win.pad_left as isize;
             let (kx_lo, kx_hi) = ((-x0).max(0), (w - x0).min(k));
             if kx_lo >= kx_hi {
                 continue;
@@ -154,8 +156,8 @@ fn for_each_tap(img: Image, win: Window, mut f: impl FnMut(usize, usize, usize))
         for oy in 0..win.out_height {
             for ox in 0..win.out_width {
                 let row = (b * win.out_height + oy) * win.out_width + ox;
-                let y0 = (oy * win.stride) as isize - win.pad_before as isize;
-                let x0 = (ox * win.stride) as isize - win.pad_before as isize;
+                let y0 = (oy * win.stride) as isize - win.pad_top as isize;
+                let x0 = (ox * win.stride) as isize - win.pad_left as isize;
                 for ky in 0..k {
                     let y = y0 + ky as isize;
                     if y < 0 || y >= h {
@@ -389,7 +391,8 @@ mod tests {
         let win = Window {
             kernel: 2,
             stride: 1,
-            pad_before: 0,
+            pad_top: 0,
+            pad_left: 0,
             out_height: 2,
             out_width: 2,
         };
@@ -407,7 +410,8 @@ mod tests {
         let win = Window {
             kernel: 3,
             stride: 1,
-            pad_before: 1,
+            pad_top: 1,
+            pad_left: 1,
             out_height: 2,
             out_width: 2,
         };

@@ -248,7 +248,8 @@ mod tests {
 
     const PAGE: usize = 1024;
     const SLOT: usize = 8 * 1024;
-    type Sim = RamFlash<{ 2 * SLOT + 2 * PAGE }>;
+    const REGION: usize = 2 * SLOT + 2 * PAGE;
+    type Sim = RamFlash<[u8; REGION]>;
     const MODEL: &[u8] = include_bytes!("../../../crate/tests/data/every-op.tkm");
     const BOARD: Board = Board {
         revision: 0,
@@ -266,7 +267,7 @@ mod tests {
     impl Session {
         fn new() -> Session {
             Session {
-                handler: Handler::new(Store::open(Sim::new(PAGE), SLOT), BOARD),
+                handler: Handler::new(Store::open(Sim::new([0; REGION], PAGE), SLOT), BOARD),
                 arena: [0; 4096],
                 seq: 0,
             }

@@ -655,6 +655,19 @@ pub fn clamp_in_place(act_min: i8, act_max: i8, values: &mut [i8]) {
     }
 }
 
+/// The index of the first largest value (0 for an empty slice): the class a board reports for
+/// its raw int8 outputs.
+pub fn argmax(values: &[i8]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold(
+            (0, i8::MIN),
+            |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+        )
+        .0
+}
+
 /// Entries of a softmax table: `table[d] = round(2¹⁶ · exp(−d · input_scale · β))` for the
 /// distance `d = max − x` in quantized steps.
 pub const SOFTMAX_TABLE_LEN: usize = 256;
@@ -724,6 +737,13 @@ mod tests {
             // Two roundings (the high multiply, then the shift): off by at most one.
             assert!((got - acc as f64 * m).abs() <= 1.0 + 1e-6 * acc.abs() as f64);
         }
+    }
+
+    #[test]
+    fn argmax_takes_the_first_largest() {
+        assert_eq!(argmax(&[-128, 5, 7, 7, -3]), 2);
+        assert_eq!(argmax(&[-128, -128]), 0);
+        assert_eq!(argmax(&[]), 0);
     }
 
     #[test]

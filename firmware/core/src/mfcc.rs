@@ -552,6 +552,22 @@ pub fn subtract_clip_mean(values: &mut [f32], coefficients: usize) {
     }
 }
 
+/// Standardises features in place: `(x − mean[c]) / std[c]` for each coefficient `c` of every
+/// frame, with `stats(c)` giving `(mean[c], std[c])`. `values` is `frames × coefficients`; a
+/// trailing partial frame is left as it is. Training on the laptop and the model's input on the
+/// board both go through this.
+pub fn standardize(values: &mut [f32], coefficients: usize, stats: impl Fn(usize) -> (f32, f32)) {
+    if coefficients == 0 {
+        return;
+    }
+    for row in values.chunks_exact_mut(coefficients) {
+        for (c, v) in row.iter_mut().enumerate() {
+            let (mean, std) = stats(c);
+            *v = (*v - mean) / std;
+        }
+    }
+}
+
 /// Converts 16-bit PCM (as the board's microphone gives it) to samples in `[-1, 1)`:
 /// `x / 32768`, as WAV readers and librosa do.
 pub fn pcm16_to_f32(pcm: &[i16], out: &mut [f32]) {

@@ -187,9 +187,36 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// Every model error, in code order.
+    pub const ALL: [ModelError; 18] = [
+        ModelError::Truncated,
+        ModelError::BadMagic,
+        ModelError::UnsupportedVersion,
+        ModelError::BadHeader,
+        ModelError::BadChecksum,
+        ModelError::OutOfBounds,
+        ModelError::TooLarge,
+        ModelError::BadTensor,
+        ModelError::UnknownOp,
+        ModelError::BadShape,
+        ModelError::BadParams,
+        ModelError::BadQuantization,
+        ModelError::BadGraph,
+        ModelError::BadArena,
+        ModelError::BadLabels,
+        ModelError::BadFrontEnd,
+        ModelError::ArenaTooSmall,
+        ModelError::WrongIoSize,
+    ];
+
     /// The stable wire code of this error.
     pub const fn code(self) -> u8 {
         self as u8
+    }
+
+    /// The error with wire code `code` (as a Nak carries it).
+    pub fn from_code(code: u8) -> Option<ModelError> {
+        ModelError::ALL.into_iter().find(|e| e.code() == code)
     }
 
     /// A sentence for people.
@@ -790,11 +817,9 @@ impl<'a> Model<'a> {
             if clip_mean {
                 crate::mfcc::subtract_clip_mean(features, coefficients);
             }
-            for row in features.chunks_exact_mut(coefficients) {
-                for (i, v) in row.iter_mut().enumerate() {
-                    *v = (*v - f32_at(mean, 4 * i)) / f32_at(std, 4 * i);
-                }
-            }
+            crate::mfcc::standardize(features, coefficients, |c| {
+                (f32_at(mean, 4 * c), f32_at(std, 4 * c))
+            });
         }
         for (q, &v) in out.iter_mut().zip(features.iter()) {
             *q = input.quantize(v);
@@ -1020,6 +1045,13 @@ fn check_op(op: &Op, x: &Tensor, y: &Tensor) -> Result<usize, ModelError> {
     }
 }
 
+/// A channel's folded bias: `bias − input_zero_point · Σ weights`, in wrapping `i32` arithmetic
+/// (the faster kernels add it to `Σ input · weight`, which then equals the reference's
+/// `bias + Σ (input − zero_point) · weight`). The writer stores it, the loader checks it.
+pub fn folded_bias(bias: i32, in_zero_point: i32, weight_sum: i32) -> i32 {
+    bias.wrapping_sub(in_zero_point.wrapping_mul(weight_sum))
+}
+
 /// Multipliers and shifts in TFLite's ranges, and each folded bias equal to
 /// `bias − zero_point · Σ weights` (so the fast and the reference kernels agree on every model).
 fn check_layer_params(
@@ -1050,8 +1082,7 @@ fn check_layer_params(
                 .iter()
                 .fold(0i32, |a, &w| a.wrapping_add(w as i8 as i32)),
         };
-        let folded = p.bias.get(ch).wrapping_sub(in_zero_point.wrapping_mul(sum));
-        if folded != p.folded_bias.get(ch) {
+        if folded_bias(p.bias.get(ch), in_zero_point, sum) != p.folded_bias.get(ch) {
             return Err(ModelError::BadQuantization);
         }
     }

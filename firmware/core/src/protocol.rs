@@ -106,9 +106,34 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
+    /// Every protocol error, in code order.
+    pub const ALL: [ProtocolError; 16] = [
+        ProtocolError::BadFrame,
+        ProtocolError::BadCrc,
+        ProtocolError::UnsupportedVersion,
+        ProtocolError::UnknownMessage,
+        ProtocolError::BadLength,
+        ProtocolError::NoUpload,
+        ProtocolError::WrongOffset,
+        ProtocolError::ModelTooLarge,
+        ProtocolError::UploadIncomplete,
+        ProtocolError::CrcMismatch,
+        ProtocolError::FlashError,
+        ProtocolError::NoModel,
+        ProtocolError::WrongInputSize,
+        ProtocolError::BadSensor,
+        ProtocolError::Busy,
+        ProtocolError::ArenaTooSmall,
+    ];
+
     /// The stable wire code.
     pub const fn code(self) -> u8 {
         self as u8
+    }
+
+    /// The error with wire code `code` (as a Nak carries it).
+    pub fn from_code(code: u8) -> Option<ProtocolError> {
+        ProtocolError::ALL.into_iter().find(|e| e.code() == code)
     }
 }
 
@@ -244,6 +269,15 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
         .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
 }
 
+/// `Ok` when `body` has exactly `n` bytes.
+fn expect_len(body: &[u8], n: usize) -> Result<(), ProtocolError> {
+    if body.len() == n {
+        Ok(())
+    } else {
+        Err(ProtocolError::BadLength)
+    }
+}
+
 /// Little-endian writer over a slice.
 struct Out<'a> {
     buf: &'a mut [u8],
@@ -305,13 +339,7 @@ impl<'a> Request<'a> {
 
     /// Parses a request body of type `kind`.
     pub fn parse(kind: u8, body: &'a [u8]) -> Result<Request<'a>, ProtocolError> {
-        let exactly = |n: usize| {
-            if body.len() == n {
-                Ok(())
-            } else {
-                Err(ProtocolError::BadLength)
-            }
-        };
+        let exactly = |n: usize| expect_len(body, n);
         Ok(match kind {
             kind::HELLO => exactly(0).map(|_| Request::Hello)?,
             kind::COMMIT => exactly(0).map(|_| Request::Commit)?,
@@ -422,13 +450,7 @@ impl<'a> Response<'a> {
 
     /// Parses a response body of type `kind`.
     pub fn parse(kind: u8, body: &'a [u8]) -> Result<Response<'a>, ProtocolError> {
-        let exactly = |n: usize| {
-            if body.len() == n {
-                Ok(())
-            } else {
-                Err(ProtocolError::BadLength)
-            }
-        };
+        let exactly = |n: usize| expect_len(body, n);
         Ok(match kind {
             kind::INFO => {
                 exactly(28)?;

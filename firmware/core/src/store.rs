@@ -409,11 +409,12 @@ impl<F: Flash> Store<F> {
 }
 
 /// Flash in RAM for the simulator and the tests, with faults on demand: a write or erase can
-/// fail after a given number of operations (a power cut), leaving half a write behind.
+/// fail after a given number of operations (a power cut), leaving half a write behind. `B` holds
+/// the bytes: an array on the board's side of the tests, a `Vec<u8>` in the laptop's simulator.
 #[derive(Debug, Clone)]
-pub struct RamFlash<const N: usize> {
+pub struct RamFlash<B> {
     /// The bytes.
-    pub data: [u8; N],
+    pub data: B,
     /// Erase unit.
     pub page: usize,
     /// Operations left before the power goes (`None`: never).
@@ -422,17 +423,19 @@ pub struct RamFlash<const N: usize> {
     pub dead: bool,
 }
 
-impl<const N: usize> RamFlash<N> {
-    /// Erased flash with `page`-byte pages.
-    pub fn new(page: usize) -> Self {
+impl<B: AsRef<[u8]> + AsMut<[u8]>> RamFlash<B> {
+    /// Flash over `data` (erased: every byte set to `0xFF`) with `page`-byte pages.
+    pub fn new(mut data: B, page: usize) -> Self {
+        data.as_mut().fill(0xFF);
         RamFlash {
-            data: [0xFF; N],
+            data,
             page,
             fail_after: None,
             dead: false,
         }
     }
 
+    /// Whether the next operation still has power (counting it).
     fn tick(&mut self) -> bool {
         if self.dead {
             return false;
@@ -451,38 +454,48 @@ impl<const N: usize> RamFlash<N> {
     }
 }
 
-impl<const N: usize> Flash for RamFlash<N> {
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Flash for RamFlash<B> {
     fn page_size(&self) -> usize {
         self.page
     }
 
     fn bytes(&self) -> &[u8] {
-        &self.data
+        self.data.as_ref()
     }
 
     fn erase(&mut self, offset: usize) -> Result<(), StoreError> {
         let ok = self.tick();
         let page = self.page;
-        if !offset.is_multiple_of(page) || offset + page > N {
+        if !offset.is_multiple_of(page) {
             return Err(StoreError::Flash);
         }
+        let bytes = self
+            .data
+            .as_mut()
+            .get_mut(offset..offset + page)
+            .ok_or(StoreError::Flash)?;
         if !ok {
             // Power lost mid-erase: half the page erased.
-            self.data[offset..offset + page / 2].fill(0xFF);
+            bytes[..page / 2].fill(0xFF);
             return Err(StoreError::Flash);
         }
-        self.data[offset..offset + page].fill(0xFF);
+        bytes.fill(0xFF);
         Ok(())
     }
 
     fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), StoreError> {
         let ok = self.tick();
-        if !offset.is_multiple_of(4) || !data.len().is_multiple_of(4) || offset + data.len() > N {
+        if !offset.is_multiple_of(4) || !data.len().is_multiple_of(4) {
             return Err(StoreError::Flash);
         }
+        let dst = self
+            .data
+            .as_mut()
+            .get_mut(offset..offset + data.len())
+            .ok_or(StoreError::Flash)?;
         // NOR: a write can only clear bits.
         let n = if ok { data.len() } else { data.len() / 2 };
-        for (d, &s) in self.data[offset..offset + n].iter_mut().zip(data) {
+        for (d, &s) in dst[..n].iter_mut().zip(data) {
             *d &= s;
         }
         if ok {
@@ -500,7 +513,7 @@ mod tests {
     const PAGE: usize = 1024;
     const SLOT: usize = 8 * 1024;
     const REGION: usize = 2 * SLOT + 2 * PAGE;
-    type Sim = RamFlash<REGION>;
+    type Sim = RamFlash<[u8; REGION]>;
 
     /// A valid model with every op (written by the kit's tests).
     const MODEL: &[u8] = include_bytes!("../../../crate/tests/data/every-op.tkm");
@@ -534,7 +547,7 @@ mod tests {
 
     #[test]
     fn upload_commit_and_survive_a_reset() {
-        let mut s = Store::open(Sim::new(PAGE), SLOT);
+        let mut s = Store::open(Sim::new([0; REGION], PAGE), SLOT);
         assert_eq!(s.active(), None);
         let r = upload(&mut s, MODEL, 100).unwrap();
         assert_eq!((r.slot, r.len), (0, MODEL.len() as u32));
@@ -549,7 +562,7 @@ mod tests {
 
     #[test]
     fn bad_uploads_leave_the_active_model() {
-        let mut s = Store::open(Sim::new(PAGE), SLOT);
+        let mut s = Store::open(Sim::new([0; REGION], PAGE), SLOT);
         upload(&mut s, MODEL, 256).unwrap();
         let b = variant(b'q');
         // Out of order, duplicated, past the end, incomplete.
@@ -593,7 +606,7 @@ mod tests {
         // writes, the commit record), until the upload finishes before the cut.
         let mut cuts = 0;
         for cut in 0u32.. {
-            let mut s = Store::open(Sim::new(PAGE), SLOT);
+            let mut s = Store::open(Sim::new([0; REGION], PAGE), SLOT);
             upload(&mut s, MODEL, 512).unwrap();
             s.flash_mut().fail_after = Some(cut);
             let result = upload(&mut s, &b, 512);
@@ -621,7 +634,7 @@ mod tests {
 
     #[test]
     fn records_roll_over_between_two_pages() {
-        let mut s = Store::open(Sim::new(PAGE), SLOT);
+        let mut s = Store::open(Sim::new([0; REGION], PAGE), SLOT);
         for i in 0..(3 * PAGE / RECORD_LEN) {
             let m = variant(b'a' + (i % 26) as u8);
             upload(&mut s, &m, 512).unwrap();

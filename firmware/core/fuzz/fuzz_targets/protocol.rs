@@ -17,7 +17,8 @@ use tinyml_core::store::{RamFlash, Store};
 
 const PAGE: usize = 1024;
 const SLOT: usize = 8 * 1024;
-type Flash = RamFlash<{ 2 * SLOT + 2 * PAGE }>;
+const REGION: usize = 2 * SLOT + 2 * PAGE;
+type Flash = RamFlash<[u8; REGION]>;
 
 const MODEL: &[u8] = include_bytes!("../../../../crate/tests/data/every-op.tkm");
 
@@ -25,7 +26,7 @@ const MODEL: &[u8] = include_bytes!("../../../../crate/tests/data/every-op.tkm")
 fn used_flash() -> &'static Flash {
     static FLASH: OnceLock<Flash> = OnceLock::new();
     FLASH.get_or_init(|| {
-        let mut store = Store::open(Flash::new(PAGE), SLOT);
+        let mut store = Store::open(Flash::new([0; REGION], PAGE), SLOT);
         let crc = tinyml_core::model::file_crc(MODEL);
         store.begin(MODEL.len() as u32, crc).unwrap();
         store.chunk(0, MODEL).unwrap();
