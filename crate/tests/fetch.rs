@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 use tinyml_kit::digits::Digits;
@@ -109,8 +109,14 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Generated MNIST-format files and their manifest.
+/// Generated MNIST-format files and their manifest, made once: the tests run in
+/// parallel and must not rebuild a shared directory under each other.
 fn dataset() -> (HashMap<String, Vec<u8>>, Vec<RemoteFile>) {
+    static DATASET: OnceLock<(HashMap<String, Vec<u8>>, Vec<RemoteFile>)> = OnceLock::new();
+    DATASET.get_or_init(generate_dataset).clone()
+}
+
+fn generate_dataset() -> (HashMap<String, Vec<u8>>, Vec<RemoteFile>) {
     let src = scratch("src");
     let (images, labels) = Digits::course_default()
         .sample(300, 2)
