@@ -24,8 +24,9 @@ use crate::plot::{ColorGrid, Figure};
 /// Longest audio file the kit reads, in seconds: split longer recordings into clips.
 pub const MAX_FILE_SECONDS: f64 = 3600.0;
 
-/// Peak level of a clip after [`Audio::normalized`] (headroom below full scale).
-pub const NORMALIZED_PEAK: f32 = 0.9;
+/// Peak level of a clip after [`Audio::normalized`] (headroom below full scale); the board
+/// normalises each second of its microphone to the same peak.
+pub use tinyml_core::mfcc::NORMALIZED_PEAK;
 
 /// Mono audio: samples in `[-1, 1]` at `sample_rate_hz`.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,15 +162,25 @@ impl Audio {
             },
         };
         let mut writer = hound::WavWriter::create(path, spec).map_err(to_io)?;
-        for &x in &self.samples {
-            if float {
+        if float {
+            for &x in &self.samples {
                 writer.write_sample(x).map_err(to_io)?;
-            } else {
-                let v = (x.clamp(-1.0, 1.0) * 32_767.0).round() as i16;
+            }
+        } else {
+            for v in self.to_pcm16() {
                 writer.write_sample(v).map_err(to_io)?;
             }
         }
         writer.finalize().map_err(to_io)
+    }
+
+    /// The samples as 16-bit PCM: `round(x · 32768)`, saturated. The inverse of reading a 16-bit
+    /// file (`v / 32768`), so 16-bit samples survive a save and a load unchanged.
+    pub fn to_pcm16(&self) -> Vec<i16> {
+        self.samples
+            .iter()
+            .map(|&x| (x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16)
+            .collect()
     }
 
     /// The samples.
@@ -348,8 +359,8 @@ impl Audio {
             sample_format: hound::SampleFormat::Int,
         };
         if let Ok(mut writer) = hound::WavWriter::new(&mut out, spec) {
-            for &x in &self.samples {
-                let _ = writer.write_sample((x.clamp(-1.0, 1.0) * 32_767.0).round() as i16);
+            for v in self.to_pcm16() {
+                let _ = writer.write_sample(v);
             }
             let _ = writer.finalize();
         }

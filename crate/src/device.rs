@@ -20,15 +20,19 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, SerialPortType};
-use tinyml_core::handler::{Board as BoardInfo, Handler};
+use tinyml_core::handler::{Board as BoardInfo, Handler, State};
+use tinyml_core::listen::{Listener, RecognizerConfig, MAX_CLASSES};
+use tinyml_core::mfcc::pcm16_to_f32;
 use tinyml_core::model::{Budget, ModelError};
 use tinyml_core::protocol::{
-    decode_frame, encode_request, kind, FrameReader, Info, ProtocolError, Request, Response,
-    Status, MAX_CHUNK, MAX_FRAME, MAX_PACKET,
+    decode_frame, encode_request, encode_response, kind, sensor, FrameReader, Info, ProtocolError,
+    Request, Response, Status, MAX_BODY, MAX_CHUNK, MAX_FRAME, MAX_PACKET,
 };
 use tinyml_core::store::{RamFlash, Store};
 
+use crate::audio::Audio;
 use crate::error::{Error, Result};
+use crate::plot::{Figure, Table};
 use crate::quantize::QuantizedModel;
 
 /// Arduino's USB vendor id.
@@ -39,6 +43,10 @@ pub const NANO_33_BLE_PIDS: [u16; 2] = [0x805A, 0x005A];
 pub const TIMEOUT: Duration = Duration::from_secs(3);
 /// Attempts per request when frames are damaged on the way.
 const ATTEMPTS: usize = 3;
+/// The microphone's rate (the board's PDM microphone, the keyword features).
+pub const MIC_RATE_HZ: u32 = tinyml_core::listen::MIC_SAMPLE_RATE_HZ;
+/// The accelerometer's rate when streaming.
+pub const IMU_RATE_HZ: u32 = sensor::IMU_RATE_HZ;
 
 /// A serial port the computer has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +107,13 @@ pub struct Board {
     port: Box<dyn SerialPort>,
     name: String,
     reader: FrameReader,
+    /// Bytes read but not yet given to `reader` (a read can hold several frames).
+    inbox: Vec<u8>,
+    inbox_at: usize,
     seq: u16,
     info: Info,
+    /// The labels of the model the board runs, when known (after `deploy` or `use_labels`).
+    labels: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Board {
@@ -213,7 +226,10 @@ impl Board {
             port,
             name: name.to_string(),
             reader: FrameReader::new(),
+            inbox: Vec::new(),
+            inbox_at: 0,
             seq: 0,
+            labels: None,
             info: Info {
                 protocol: 0,
                 firmware: [0; 3],
@@ -229,6 +245,9 @@ impl Board {
         // A zero ends whatever a previous connection left half-sent.
         board.write(&[0])?;
         board.info = board.hello()?;
+        // A previous session may have left it running or streaming (a notebook interrupted
+        // while listening): stop that, so that deploys are not refused as busy.
+        board.expect_ack(&Request::Stop)?;
         Ok(board)
     }
 
@@ -298,38 +317,52 @@ impl Board {
         self.receive(self.seq)
     }
 
-    /// Reads frames until the reply to `seq` (skipping predictions and samples).
-    fn receive(&mut self, seq: u16) -> Result<Reply> {
-        let deadline = Instant::now() + TIMEOUT;
-        let mut byte = [0u8; 256];
-        while Instant::now() < deadline {
-            let n = match self.port.read(&mut byte) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-                Err(e) => {
-                    return Err(Error::Device(format!(
-                        "{}: reading failed: {e} (unplugged?)",
-                        self.name
-                    )))
-                }
-            };
-            for &b in &byte[..n] {
+    /// The next message from the board before `until`, if any.
+    fn next_message(&mut self, until: Instant) -> Result<Option<Reply>> {
+        loop {
+            while self.inbox_at < self.inbox.len() {
+                let b = self.inbox[self.inbox_at];
+                self.inbox_at += 1;
                 let Some(Ok(frame)) = self.reader.push(b) else {
                     continue;
                 };
                 let mut buf = [0u8; MAX_PACKET];
-                let Ok(p) = decode_frame(frame, &mut buf) else {
-                    continue;
-                };
-                // A damaged request comes back as a Nak with sequence 0.
-                if p.seq == seq || (p.seq == 0 && p.kind == kind::NAK) {
-                    return Ok(Reply {
+                if let Ok(p) = decode_frame(frame, &mut buf) {
+                    return Ok(Some(Reply {
                         kind: p.kind,
                         seq: p.seq,
                         body: p.body.to_vec(),
-                    });
+                    }));
                 }
+            }
+            if Instant::now() >= until {
+                return Ok(None);
+            }
+            self.inbox.resize(4096, 0);
+            self.inbox_at = 0;
+            let n = match self.port.read(&mut self.inbox) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) => {
+                    self.inbox.clear();
+                    return Err(Error::Device(format!(
+                        "{}: reading failed: {e} (unplugged?)",
+                        self.name
+                    )));
+                }
+            };
+            self.inbox.truncate(n);
+        }
+    }
+
+    /// Reads messages until the reply to `seq` (skipping predictions and samples).
+    fn receive(&mut self, seq: u16) -> Result<Reply> {
+        let deadline = Instant::now() + TIMEOUT;
+        while let Some(reply) = self.next_message(deadline)? {
+            // A damaged request comes back as a Nak with sequence 0.
+            if reply.seq == seq || (reply.seq == 0 && reply.kind == kind::NAK) {
+                return Ok(reply);
             }
         }
         Err(Error::Device(format!(
@@ -466,6 +499,7 @@ impl Board {
             )));
         }
         self.info = self.hello()?;
+        self.labels = Some(model.labels());
         Ok(DeployReport {
             bytes: bytes.len(),
             crc,
@@ -491,6 +525,140 @@ impl Board {
             }
             _ => Err(Error::Device("an unexpected answer to Predict".into())),
         }
+    }
+
+    /// Names the classes of the model the board runs (for [`Board::listen`]); a deploy from
+    /// this laptop does it already.
+    pub fn use_labels(&mut self, model: &QuantizedModel) {
+        self.labels = Some(model.labels());
+    }
+
+    /// Listens for `seconds`: the board runs its model on its microphone (a second of audio
+    /// every 250 ms) and says which keywords it heard. Prints each word as it is heard.
+    pub fn listen(&mut self, seconds: f64) -> Result<Listening> {
+        self.listen_with(seconds, &mut |window, labels| {
+            if let Some(class) = window.heard {
+                println!(
+                    "{:6.2} s  heard \"{}\" ({:.0}%)",
+                    window.time_ms as f64 / 1000.0,
+                    label_of(labels, class),
+                    100.0 * window.score as f64 / 255.0
+                );
+            }
+        })
+    }
+
+    /// [`Board::listen`], calling `on_window` with every window as it arrives (and the labels).
+    pub fn listen_with(
+        &mut self,
+        seconds: f64,
+        on_window: &mut dyn FnMut(&ListenWindow, &[String]),
+    ) -> Result<Listening> {
+        let seconds = check_seconds(seconds)?;
+        self.expect_ack(&Request::Run {
+            sensor: sensor::MIC,
+        })?;
+        let labels = self.labels.clone().unwrap_or_default();
+        let mut windows = Vec::new();
+        let until = Instant::now() + Duration::from_secs_f64(seconds);
+        let outcome = loop {
+            match self.next_message(until) {
+                Ok(Some(reply)) if reply.seq == 0 && reply.kind == kind::PREDICTION => {
+                    if let Ok(Response::Prediction {
+                        time_ms,
+                        class,
+                        score,
+                        scores,
+                    }) = Response::parse(reply.kind, &reply.body)
+                    {
+                        let window = ListenWindow {
+                            time_ms,
+                            heard: (class != 255).then_some(class as usize),
+                            score,
+                            outputs: scores.iter().map(|&v| v as i8).collect(),
+                        };
+                        on_window(&window, &labels);
+                        windows.push(window);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        self.expect_ack(&Request::Stop)?;
+        outcome?;
+        Ok(Listening {
+            labels,
+            windows,
+            simulated: self.is_simulator(),
+        })
+    }
+
+    /// Streams `seconds` of the microphone (16 kHz, 16-bit) and gives it as audio.
+    pub fn record_audio(&mut self, seconds: f64) -> Result<Audio> {
+        let want = (check_seconds(seconds)? * MIC_RATE_HZ as f64).round() as usize;
+        let pcm = self.stream(sensor::MIC, want)?;
+        let mut samples = vec![0f32; pcm.len()];
+        pcm16_to_f32(&pcm, &mut samples);
+        Audio::new(samples, MIC_RATE_HZ)
+    }
+
+    /// Streams `seconds` of the accelerometer (x, y, z at [`IMU_RATE_HZ`]).
+    pub fn record_imu(&mut self, seconds: f64) -> Result<ImuRecording> {
+        let want = (check_seconds(seconds)? * IMU_RATE_HZ as f64).round() as usize;
+        let raw = self.stream(sensor::IMU, 3 * want)?;
+        let g = |v: i16| v as f32 / 1000.0;
+        Ok(ImuRecording {
+            sample_rate_hz: IMU_RATE_HZ,
+            ax: raw.chunks_exact(3).map(|t| g(t[0])).collect(),
+            ay: raw.chunks_exact(3).map(|t| g(t[1])).collect(),
+            az: raw.chunks_exact(3).map(|t| g(t[2])).collect(),
+        })
+    }
+
+    /// `count` samples of a sensor, streamed.
+    fn stream(&mut self, which: u8, count: usize) -> Result<Vec<i16>> {
+        self.expect_ack(&Request::Stream { sensor: which })?;
+        let rate = if which == sensor::MIC {
+            MIC_RATE_HZ as f64
+        } else {
+            3.0 * IMU_RATE_HZ as f64
+        };
+        let until = Instant::now() + Duration::from_secs_f64(count as f64 / rate) + TIMEOUT;
+        let mut samples: Vec<i16> = Vec::with_capacity(count);
+        let outcome = loop {
+            if samples.len() >= count {
+                break Ok(());
+            }
+            match self.next_message(until) {
+                Ok(Some(reply)) if reply.seq == 0 && reply.kind == kind::SAMPLES => {
+                    if let Ok(Response::Samples { sensor: s, data }) =
+                        Response::parse(reply.kind, &reply.body)
+                    {
+                        if s == which {
+                            samples.extend(
+                                data.chunks_exact(2)
+                                    .map(|b| i16::from_le_bytes([b[0], b[1]])),
+                            );
+                        }
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    break Err(Error::Device(format!(
+                        "{}: the board sent {} of {count} samples, then stopped",
+                        self.name,
+                        samples.len()
+                    )))
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.expect_ack(&Request::Stop)?;
+        outcome?;
+        samples.truncate(count);
+        Ok(samples)
     }
 
     /// Sends raw bytes (for tests that damage frames on purpose).
@@ -549,6 +717,163 @@ impl DeployReport {
     }
 }
 
+fn check_seconds(seconds: f64) -> Result<f64> {
+    if seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0 {
+        Ok(seconds)
+    } else {
+        Err(Error::param(
+            "seconds",
+            format!("{seconds} (use a positive number of seconds, at most an hour)"),
+        ))
+    }
+}
+
+fn label_of(labels: &[String], class: usize) -> String {
+    labels
+        .get(class)
+        .cloned()
+        .unwrap_or_else(|| format!("class {class}"))
+}
+
+/// One window of the board's keyword loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenWindow {
+    /// When the window ended, in milliseconds since the board started.
+    pub time_ms: u32,
+    /// The class the recognizer heard in this window (a new word), if any.
+    pub heard: Option<usize>,
+    /// Its averaged score, 0–255 for probability 0–1.
+    pub score: u8,
+    /// The model's raw int8 outputs for this window.
+    pub outputs: Vec<i8>,
+}
+
+/// What the board heard while listening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listening {
+    /// The model's labels (empty when unknown: classes are then numbered).
+    pub labels: Vec<String>,
+    /// Every window, in order.
+    pub windows: Vec<ListenWindow>,
+    /// True when it was the simulator.
+    pub simulated: bool,
+}
+
+impl Listening {
+    /// The words heard: (seconds since the board started, label, probability).
+    pub fn heard(&self) -> Vec<(f64, String, f64)> {
+        self.windows
+            .iter()
+            .filter_map(|w| {
+                w.heard.map(|c| {
+                    (
+                        w.time_ms as f64 / 1000.0,
+                        label_of(&self.labels, c),
+                        w.score as f64 / 255.0,
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The words heard, as a table.
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(&["time (s)", "heard", "probability"]);
+        for (time, label, p) in self.heard() {
+            t.push(vec![
+                format!("{time:.2}"),
+                label,
+                format!("{:.0}%", 100.0 * p),
+            ]);
+        }
+        t
+    }
+
+    /// Each class's probability in every window, over time.
+    pub fn figure(&self) -> Figure {
+        let title = if self.simulated {
+            "What the simulated board hears"
+        } else {
+            "What the board hears"
+        };
+        let mut fig = Figure::lines(title, "time (s)", "probability");
+        let classes = self.windows.first().map_or(0, |w| w.outputs.len());
+        for c in 0..classes {
+            let points = self
+                .windows
+                .iter()
+                .map(|w| {
+                    let q = w.outputs.get(c).copied().unwrap_or(-128);
+                    // The int8 softmax's quantization: probability (q + 128) / 256.
+                    (w.time_ms as f64 / 1000.0, (q as f64 + 128.0) / 256.0)
+                })
+                .collect();
+            fig = fig.line(&label_of(&self.labels, c), points);
+        }
+        fig
+    }
+
+    /// Shows the words heard and the probabilities over time in Jupyter.
+    pub fn evcxr_display(&self) {
+        println!(
+            "{} windows, {} word(s) heard",
+            self.windows.len(),
+            self.heard().len()
+        );
+        self.table().evcxr_display();
+        self.figure().evcxr_display();
+    }
+}
+
+/// Accelerometer samples from the board, in g.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImuRecording {
+    /// Samples per second.
+    pub sample_rate_hz: u32,
+    /// The three axes, in g.
+    pub ax: Vec<f32>,
+    /// See `ax`.
+    pub ay: Vec<f32>,
+    /// See `ax`.
+    pub az: Vec<f32>,
+}
+
+impl ImuRecording {
+    /// Writes the recording as one session of the Day 1 activity CSV layout
+    /// (`person,session,label,t_ms,ax,ay,az`), which `ActivityData::load` reads.
+    pub fn save_csv(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        person: &str,
+        session: u32,
+        label: &str,
+    ) -> Result<()> {
+        use std::fmt::Write as _;
+        let path = path.as_ref();
+        for (what, v) in [("person", person), ("label", label)] {
+            if v.is_empty() || v.contains([',', '\n', '\r', '"']) {
+                return Err(Error::param(
+                    what,
+                    format!("{v:?} (use a name without commas)"),
+                ));
+            }
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut out = String::from("person,session,label,t_ms,ax,ay,az\n");
+        for i in 0..self.ax.len() {
+            let t = (i as f64 * 1000.0 / self.sample_rate_hz as f64).round();
+            let _ = writeln!(
+                out,
+                "{person},{session},{label},{t},{:.4},{:.4},{:.4}",
+                self.ax[i], self.ay[i], self.az[i]
+            );
+        }
+        std::fs::write(path, out).map_err(|e| Error::io(path, e))
+    }
+}
+
 /// The simulator's flash: the core's [`RamFlash`] (NOR rules, power cuts on demand) over a
 /// `Vec`, with the nRF52840's 4 KB pages.
 pub type SimFlash = RamFlash<Vec<u8>>;
@@ -560,6 +885,47 @@ pub const PAGE: usize = 4096;
 struct SimState {
     handler: Option<Handler<SimFlash>>,
     arena: Vec<i8>,
+    /// What the simulated microphone hears at the start of every Run or Stream (16-bit, 16 kHz);
+    /// after it, a quiet room.
+    sound: Vec<i16>,
+    sensors: SimSensors,
+}
+
+/// The simulated sensors' clocks, from the moment Run or Stream started.
+struct SimSensors {
+    /// Since the simulator started (the board's clock).
+    boot: Instant,
+    /// What the handler was doing at the last tick.
+    state: State,
+    started: Instant,
+    /// `started` on the board's clock, in milliseconds.
+    started_ms: u64,
+    /// Samples (or IMU triples) made since `started`.
+    made: u64,
+    listener: Box<Listener>,
+    noise: u32,
+}
+
+impl SimSensors {
+    fn new() -> SimSensors {
+        SimSensors {
+            boot: Instant::now(),
+            state: State::Idle,
+            started: Instant::now(),
+            started_ms: 0,
+            made: 0,
+            listener: Box::new(Listener::new()),
+            noise: 0x9e37_79b9,
+        }
+    }
+
+    /// A quiet room: a few units of noise.
+    fn room(&mut self) -> i16 {
+        self.noise ^= self.noise << 13;
+        self.noise ^= self.noise >> 17;
+        self.noise ^= self.noise << 5;
+        (self.noise % 61) as i16 - 30
+    }
 }
 
 /// The board's firmware logic (protocol handler, model store, interpreter from `tinyml-core`)
@@ -584,8 +950,9 @@ pub const SIMULATED: BoardInfo = BoardInfo {
     revision: 0,
     simulated: true,
     arena_ram: Budget::NANO_33_BLE.arena_ram,
-    // The simulated microphone and IMU do not exist yet: Run and Stream are refused.
-    sensors: false,
+    // A microphone that plays a file (`Simulator::play`), and an accelerometer that walks.
+    microphone: true,
+    imu: true,
 };
 
 impl Simulator {
@@ -608,6 +975,8 @@ impl Simulator {
         let state = Arc::new(Mutex::new(SimState {
             handler: Some(Handler::new(Store::open(flash, slot), SIMULATED)),
             arena: vec![0; SIMULATED.arena_ram],
+            sound: Vec::new(),
+            sensors: SimSensors::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         host_end
@@ -636,6 +1005,19 @@ impl Simulator {
     /// The port to open, e.g. `/dev/pts/3`.
     pub fn port(&self) -> &str {
         &self.port_name
+    }
+
+    /// What the simulated microphone hears: `audio` (at 16 kHz, as 16-bit samples), from the
+    /// start of every Run or Stream; a quiet room after it.
+    pub fn play(&self, audio: &Audio) -> Result<()> {
+        let pcm = audio.resample(MIC_RATE_HZ)?.to_pcm16();
+        self.state.lock().expect("simulator state").sound = pcm;
+        Ok(())
+    }
+
+    /// Plays the WAV file `path` (see [`Simulator::play`]).
+    pub fn play_file(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        self.play(&Audio::load(path)?)
     }
 
     /// Cuts the power after `operations` more flash erases or writes (tests).
@@ -669,13 +1051,21 @@ impl Drop for Simulator {
     }
 }
 
-/// The simulator's loop: bytes in, frames handled, responses out.
+/// The simulator's loop: bytes in, frames handled, responses out; and the sensors, in real time.
 #[cfg(unix)]
 fn serve(mut port: serialport::TTYPort, state: Arc<Mutex<SimState>>, stop: Arc<AtomicBool>) {
     let mut reader = FrameReader::new();
     let mut buf = [0u8; 512];
     let mut out = [0u8; MAX_FRAME];
     while !stop.load(Ordering::Relaxed) {
+        {
+            let mut s = state.lock().expect("simulator state");
+            sense(&mut s, &mut |frame| {
+                // Nobody reading (the host went away): the message is dropped, as the board's
+                // USB write timeout drops it.
+                let _ = port.write_all(frame);
+            });
+        }
         let n = match port.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
@@ -690,7 +1080,7 @@ fn serve(mut port: serialport::TTYPort, state: Arc<Mutex<SimState>>, stop: Arc<A
                 None => continue,
                 Some(frame) => {
                     let mut s = state.lock().expect("simulator state");
-                    let SimState { handler, arena } = &mut *s;
+                    let SimState { handler, arena, .. } = &mut *s;
                     let Some(handler) = handler.as_mut() else {
                         continue;
                     };
@@ -712,6 +1102,124 @@ fn serve(mut port: serialport::TTYPort, state: Arc<Mutex<SimState>>, stop: Arc<A
             if port.write_all(&out[..len]).is_err() {
                 break;
             }
+        }
+    }
+}
+
+/// Runs the simulated sensors up to now: microphone samples into the board's keyword loop
+/// ([`Listener`], the firmware's code) or out as Samples, accelerometer triples out as Samples.
+fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
+    let SimState {
+        handler,
+        arena,
+        sound,
+        sensors,
+    } = s;
+    let Some(handler) = handler.as_ref() else {
+        return;
+    };
+    let state = handler.state();
+    if state != sensors.state {
+        sensors.state = state;
+        sensors.started = Instant::now();
+        sensors.started_ms = sensors.boot.elapsed().as_millis() as u64;
+        sensors.made = 0;
+        if state == State::Running(sensor::MIC) {
+            let started = handler
+                .model()
+                .map(|m| sensors.listener.start(&m, RecognizerConfig::KEYWORDS));
+            if !matches!(started, Some(Ok(()))) {
+                // The handler checked the model before it acknowledged Run.
+                return;
+            }
+        }
+    }
+    let (which, rate) = match state {
+        State::Idle => return,
+        State::Running(_) | State::Streaming(sensor::MIC) => (sensor::MIC, MIC_RATE_HZ),
+        State::Streaming(_) => (sensor::IMU, IMU_RATE_HZ),
+    };
+    let due = (sensors.started.elapsed().as_secs_f64() * rate as f64) as u64;
+    let mut frame = [0u8; MAX_FRAME];
+    let mut data = [0u8; MAX_BODY - 4];
+    while sensors.made < due {
+        let start = sensors.made;
+        if which == sensor::IMU {
+            // A walk: about two steps a second, gravity on z; x, y, z in mg.
+            let n = ((due - start) as usize).min(data.len() / 6);
+            for i in 0..n {
+                let t = (start + i as u64) as f64 / rate as f64;
+                let step = (2.0 * std::f64::consts::PI * 1.8 * t).sin();
+                let xyz = [
+                    150.0 * (2.0 * std::f64::consts::PI * 1.8 * t + 1.0).sin(),
+                    80.0 * (std::f64::consts::PI * 1.8 * t).sin(),
+                    1000.0 + 250.0 * step,
+                ];
+                for (k, v) in xyz.iter().enumerate() {
+                    let v = (*v + sensors.room() as f64).round() as i16;
+                    data[6 * i + 2 * k..6 * i + 2 * k + 2].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            sensors.made += n as u64;
+            let response = Response::Samples {
+                sensor: which,
+                data: &data[..6 * n],
+            };
+            let len = encode_response(&response, 0, &mut frame).unwrap_or(0);
+            send(&frame[..len]);
+            continue;
+        }
+        let n = ((due - start) as usize).min(data.len() / 2);
+        let mut pcm = [0i16; (MAX_BODY - 4) / 2];
+        for (i, x) in pcm[..n].iter_mut().enumerate() {
+            let at = (start + i as u64) as usize;
+            *x = match sound.get(at) {
+                Some(&v) => v,
+                None => sensors.room(),
+            };
+        }
+        sensors.made += n as u64;
+        if let State::Streaming(_) = state {
+            for (b, x) in data.chunks_exact_mut(2).zip(&pcm[..n]) {
+                b.copy_from_slice(&x.to_le_bytes());
+            }
+            let response = Response::Samples {
+                sensor: which,
+                data: &data[..2 * n],
+            };
+            let len = encode_response(&response, 0, &mut frame).unwrap_or(0);
+            send(&frame[..len]);
+            continue;
+        }
+        let Some(model) = handler.model() else {
+            return;
+        };
+        let mut rest = &pcm[..n];
+        while !rest.is_empty() {
+            let taken = sensors.listener.push(rest);
+            rest = &rest[taken..];
+            if !sensors.listener.due() {
+                continue;
+            }
+            // The window ends at the last sample taken, on the board's clock.
+            let heard_at = start + (n - rest.len()) as u64;
+            let time_ms = sensors.started_ms + heard_at * 1000 / rate as u64;
+            let mut scores = [0i8; MAX_CLASSES];
+            let Ok(window) = sensors
+                .listener
+                .infer(&model, arena, time_ms as u32, &mut scores)
+            else {
+                return;
+            };
+            let bytes: Vec<u8> = scores[..window.outputs].iter().map(|&v| v as u8).collect();
+            let response = Response::Prediction {
+                time_ms: time_ms as u32,
+                class: window.heard.map_or(255, |h| h.class),
+                score: window.heard.map_or(0, |h| h.score),
+                scores: &bytes,
+            };
+            let len = encode_response(&response, 0, &mut frame).unwrap_or(0);
+            send(&frame[..len]);
         }
     }
 }

@@ -11,9 +11,12 @@ use std::process::{Command, Stdio};
 
 use common::{assert_fails_with, json, scratch, tinyml};
 use tinyml_core::crc32::crc32;
+use tinyml_core::listen::{probability, Recognizer, RecognizerConfig};
 use tinyml_core::mfcc::FeatureConfig;
 use tinyml_core::model::file_crc;
 use tinyml_core::protocol::{kind, Request, MAX_CHUNK};
+use tinyml_kit::activity::ActivityData;
+use tinyml_kit::audio::Audio;
 use tinyml_kit::device::{Board, Simulator};
 use tinyml_kit::kws::{FrontEnd, KwsArchitecture};
 use tinyml_kit::nn::Network;
@@ -390,4 +393,176 @@ fn cli_simulate_deploy_and_predict_from_another_process() {
         &["cannot open"],
     );
     assert!(json(&tinyml(&["ports", "--json"])).is_array());
+}
+
+/// `seconds` of a chirp with noise, as 16-bit samples.
+fn chirp(seconds: f64, seed: u64) -> Vec<i16> {
+    let mut rng = Rng::new(seed);
+    (0..(seconds * 16_000.0) as usize)
+        .map(|i| {
+            let t = i as f64 / 16_000.0;
+            let tone = 9_000.0 * (2.0 * std::f64::consts::PI * (200.0 + 400.0 * t) * t).sin();
+            (tone + rng.normal(0.0, 500.0)).round() as i16
+        })
+        .collect()
+}
+
+fn audio_of(pcm: &[i16]) -> Audio {
+    Audio::new(pcm.iter().map(|&v| v as f32 / 32_768.0).collect(), 16_000).unwrap()
+}
+
+#[test]
+fn listening_runs_the_boards_keyword_loop_on_what_its_microphone_hears() {
+    let sim = Simulator::start().expect("simulator");
+    let model = keyword_model(3);
+    let pcm = chirp(2.6, 5);
+    sim.play(&audio_of(&pcm)).unwrap();
+    let mut board = Board::open(sim.port()).expect("opens");
+    let e = board.listen(1.0).unwrap_err().to_string();
+    assert!(e.contains("no model yet"), "{e}");
+    board.deploy_with(&model, false).unwrap();
+    let heard = board.listen_with(2.1, &mut |_, _| {}).expect("listens");
+    assert_eq!(heard.labels, model.labels());
+    let n = heard.windows.len();
+    assert!((3..=6).contains(&n), "{n} windows in 2.1 s");
+    let config = FeatureConfig::KEYWORDS;
+    let mut recognizer = Recognizer::new(RecognizerConfig::KEYWORDS, 4, 0b1000);
+    for (k, w) in heard.windows.iter().enumerate() {
+        // Window k is the second of sound from k · 250 ms: the board's outputs are the laptop's.
+        let second = audio_of(&pcm[k * 4_000..k * 4_000 + 16_000]);
+        let features = second
+            .keyword_clip(&config)
+            .unwrap()
+            .features(&config)
+            .unwrap();
+        let expected = model
+            .simulate(&model.keyword_input(&features).unwrap())
+            .unwrap();
+        assert_eq!(w.outputs, expected, "window {k}");
+        if k > 0 {
+            assert_eq!(w.time_ms - heard.windows[k - 1].time_ms, 250);
+        }
+        // And what it heard is the recognizer's answer on those outputs.
+        let p: Vec<u8> = w
+            .outputs
+            .iter()
+            .map(|&q| probability(&model.model().output(), q))
+            .collect();
+        let h = recognizer.push(w.time_ms, &p);
+        assert_eq!(w.heard, h.map(|h| h.class as usize), "window {k}");
+        assert_eq!(w.score, h.map_or(0, |h| h.score));
+    }
+    // Listening stopped: the board takes requests again.
+    answers_like(&mut board, &model, 3);
+    let t = heard.table();
+    assert_eq!(t.rows.len(), heard.heard().len());
+}
+
+#[test]
+fn recordings_from_the_board_are_its_samples_exactly() {
+    let dir = scratch("record_api");
+    let sim = Simulator::start().expect("simulator");
+    let pcm = chirp(1.0, 6);
+    sim.play(&audio_of(&pcm)).unwrap();
+    let mut board = Board::open(sim.port()).expect("opens");
+    let audio = board.record_audio(0.5).expect("records");
+    assert_eq!(audio.sample_rate_hz(), 16_000);
+    assert_eq!(audio.to_pcm16(), pcm[..8_000]);
+    // Saved and read back: the same samples.
+    let wav = dir.join("x.wav");
+    audio.save(&wav).unwrap();
+    assert_eq!(Audio::load(&wav).unwrap().to_pcm16(), pcm[..8_000]);
+
+    let imu = board.record_imu(2.0).expect("records the IMU");
+    assert_eq!(
+        (imu.ax.len(), imu.az.len(), imu.sample_rate_hz),
+        (100, 100, 50)
+    );
+    let mean_z = imu.az.iter().sum::<f32>() / 100.0;
+    assert!((0.9..1.1).contains(&mean_z), "gravity on z: {mean_z}");
+    let csv = dir.join("imu.csv");
+    imu.save_csv(&csv, "ana", 1, "walking").unwrap();
+    let data = ActivityData::load_with_window(&csv, 1.0).expect("Day 1 reads it");
+    assert_eq!(data.len(), 2);
+    assert_eq!(data.labels(), ["walking", "walking"]);
+    assert!(imu.save_csv(&csv, "a,b", 1, "walking").is_err());
+}
+
+#[test]
+fn cli_monitor_and_record_with_the_simulator() {
+    let dir = scratch("cli_listen");
+    let (model, wav) = (dir.join("kws.tkm"), dir.join("chirp.wav"));
+    keyword_model(4).save(&model).unwrap();
+    audio_of(&chirp(2.0, 7)).save(&wav).unwrap();
+    let (model_s, wav_s) = (model.to_str().unwrap(), wav.to_str().unwrap());
+    let out = tinyml(&[
+        "monitor",
+        "--simulate",
+        model_s,
+        "--mic",
+        wav_s,
+        "--seconds",
+        "1.7",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let lines: Vec<serde_json::Value> = common::stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!((2..=4).contains(&lines.len()), "{lines:?}");
+    for l in &lines {
+        assert_eq!(l["outputs"].as_array().unwrap().len(), 4);
+        assert!(l["heard"].is_null() || l["heard"].is_string());
+    }
+
+    let data = dir.join("data");
+    let data_s = data.to_str().unwrap();
+    let record = |extra: &[&str]| {
+        let mut args = vec![
+            "record",
+            "--simulate",
+            "--mic",
+            wav_s,
+            "--label",
+            "aoo",
+            "--count",
+            "2",
+            "--countdown",
+            "0",
+            "--out",
+            data_s,
+        ];
+        args.extend_from_slice(extra);
+        tinyml(&args)
+    };
+    for _ in 0..2 {
+        let o = record(&["--sensor", "mic", "--seconds", "0.5"]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+    }
+    // Four clips, none overwritten; each is the start of what the microphone played.
+    let played = Audio::load(&wav).unwrap().to_pcm16();
+    for n in 0..4 {
+        let clip = Audio::load(data.join(format!("aoo/me_nohash_{n}.wav"))).unwrap();
+        assert_eq!(clip.to_pcm16(), played[..8_000], "clip {n}");
+    }
+    let o = record(&["--sensor", "imu", "--seconds", "2", "--speaker", "ana"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(data.join("ana_aoo_1.csv").exists());
+    assert_eq!(ActivityData::load(&data).unwrap().len(), 2);
+    assert_fails_with(&record(&["--sensor", "camera"]), &["use mic or imu"]);
+    assert_fails_with(
+        &record(&["--sensor", "mic", "--speaker", "a/b"]),
+        &["speaker"],
+    );
+    assert_fails_with(
+        &tinyml(&[
+            "monitor",
+            "--port",
+            "/dev/nonexistent-port",
+            "--seconds",
+            "1",
+        ]),
+        &["cannot open"],
+    );
 }

@@ -167,6 +167,69 @@ enum Cmd {
         /// An int8 model to start with (as if deployed).
         #[arg(long)]
         model: Option<PathBuf>,
+        /// A WAV file the simulated microphone plays at the start of every Run or Stream (a
+        /// quiet room after it).
+        #[arg(long, value_name = "FILE.wav")]
+        mic: Option<PathBuf>,
+    },
+    /// Day 3: listen with the board: it runs its keyword model on its microphone and prints
+    /// the words it hears (a second of audio every 250 ms, averaged over 3 windows).
+    Monitor {
+        /// The serial port (default: the first Nano 33 BLE found).
+        #[arg(long, conflicts_with = "simulate")]
+        port: Option<String>,
+        /// The int8 model the board runs, for the names of its classes.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Listen with a simulated board running this int8 model instead.
+        #[arg(long, value_name = "FILE.tkm")]
+        simulate: Option<PathBuf>,
+        /// With --simulate: what its microphone plays.
+        #[arg(long, value_name = "FILE.wav", requires = "simulate")]
+        mic: Option<PathBuf>,
+        /// How long to listen.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Print one JSON object per window: `time_s`, `heard` (label or null), `score`,
+        /// `outputs` (raw int8).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Day 3: record training data from the board's sensors, in the dataset layouts of Days 1
+    /// and 2: `--sensor mic` writes OUT/LABEL/SPEAKER_nohash_N.wav (16 kHz, 16-bit), `--sensor
+    /// imu` writes OUT/SPEAKER_LABEL_N.csv (person,session,label,t_ms,ax,ay,az). Existing files
+    /// are never overwritten: numbering continues after them.
+    Record {
+        /// `mic` or `imu`.
+        #[arg(long)]
+        sensor: String,
+        /// The word (or activity) being recorded.
+        #[arg(long)]
+        label: String,
+        /// How many recordings.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Seconds per recording (default: 1.5 for the microphone, 10 for the IMU).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Who is recording (the speaker id that keeps a person's clips in one split).
+        #[arg(long, default_value = "me")]
+        speaker: String,
+        /// The dataset folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// The serial port (default: the first Nano 33 BLE found).
+        #[arg(long)]
+        port: Option<String>,
+        /// Record from a simulated board instead (with --mic, what its microphone plays).
+        #[arg(long, conflicts_with = "port")]
+        simulate: bool,
+        /// With --simulate: a WAV file its microphone plays at the start of each recording.
+        #[arg(long, value_name = "FILE.wav", requires = "simulate")]
+        mic: Option<PathBuf>,
+        /// Seconds of countdown before each recording.
+        #[arg(long, default_value_t = 1.0)]
+        countdown: f64,
     },
     /// Day 3: send an int8 model to the board; it runs it without reflashing. Checks first that
     /// it fits what the board reports; the board keeps its previous model until all of the new
@@ -605,7 +668,45 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Cmd::Inspect { file, json } => inspect(&file, json),
         Cmd::Ports { json } => list_ports(json),
-        Cmd::Simulate { model } => simulate(model.as_deref()),
+        Cmd::Simulate { model, mic } => simulate(model.as_deref(), mic.as_deref()),
+        Cmd::Monitor {
+            port,
+            model,
+            simulate,
+            mic,
+            seconds,
+            json,
+        } => monitor(
+            port.as_deref(),
+            model.as_deref(),
+            simulate.as_deref(),
+            mic.as_deref(),
+            seconds,
+            json,
+        ),
+        Cmd::Record {
+            sensor,
+            label,
+            count,
+            seconds,
+            speaker,
+            out,
+            port,
+            simulate,
+            mic,
+            countdown,
+        } => record(&RecordArgs {
+            sensor,
+            label,
+            count,
+            seconds,
+            speaker,
+            out,
+            port,
+            simulate,
+            mic,
+            countdown,
+        }),
         Cmd::Deploy { file, port, json } => deploy(&file, port.as_deref(), json),
         Cmd::Predict {
             port,
@@ -1428,11 +1529,14 @@ fn open_board(port: Option<&str>) -> Result<Board> {
     }
 }
 
-fn simulate(model: Option<&Path>) -> Result<()> {
+fn simulate(model: Option<&Path>, mic: Option<&Path>) -> Result<()> {
     let sim = Simulator::start()?;
     if let Some(path) = model {
         let q = QuantizedModel::load(path)?;
         Board::open(sim.port())?.deploy_with(&q, false)?;
+    }
+    if let Some(wav) = mic {
+        sim.play_file(wav)?;
     }
     println!("{}", sim.port());
     eprintln!(
@@ -1527,6 +1631,188 @@ fn predict(
         for ((label, p), o) in answer.probabilities.iter().zip(&outputs) {
             println!("  {label:>10} {:5.1}%  (int8 {o})", 100.0 * p);
         }
+    }
+    Ok(())
+}
+
+/// A simulator with `model` deployed and `mic` playing, and a board on it.
+fn simulated_board(model: Option<&Path>, mic: Option<&Path>) -> Result<(Simulator, Board)> {
+    let sim = Simulator::start()?;
+    if let Some(wav) = mic {
+        sim.play_file(wav)?;
+    }
+    let mut board = Board::open(sim.port())?;
+    if let Some(path) = model {
+        board.deploy_with(&QuantizedModel::load(path)?, false)?;
+    }
+    Ok((sim, board))
+}
+
+fn monitor(
+    port: Option<&str>,
+    model: Option<&Path>,
+    simulate: Option<&Path>,
+    mic: Option<&Path>,
+    seconds: f64,
+    json: bool,
+) -> Result<()> {
+    let (_sim, mut board) = match simulate {
+        Some(file) => {
+            let (sim, board) = simulated_board(Some(file), mic)?;
+            (Some(sim), board)
+        }
+        None => (None, open_board(port)?),
+    };
+    if let Some(path) = model {
+        let q = QuantizedModel::load(path)?;
+        let crc = tinyml_core::model::file_crc(q.bytes());
+        if board.info().active_crc != crc {
+            return Err(Error::Device(format!(
+                "the board runs another model (CRC {:08x}) than {} (CRC {crc:08x}): deploy it \
+                 first (`tinyml deploy`)",
+                board.info().active_crc,
+                path.display()
+            )));
+        }
+        board.use_labels(&q);
+    }
+    if !json {
+        eprintln!(
+            "listening for {seconds} s with the {} on {} (the first answer comes after 1 s)",
+            if board.is_simulator() {
+                "simulated board"
+            } else {
+                "board"
+            },
+            board.port_name()
+        );
+    }
+    let listening = board.listen_with(seconds, &mut |w, labels| {
+        let label = |c: usize| {
+            labels
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| format!("class {c}"))
+        };
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "time_s": w.time_ms as f64 / 1000.0,
+                    "heard": w.heard.map(label),
+                    "score": w.score as f64 / 255.0,
+                    "outputs": w.outputs,
+                })
+            );
+        } else if let Some(c) = w.heard {
+            println!(
+                "{:7.2} s  {}  ({:.0}%)",
+                w.time_ms as f64 / 1000.0,
+                label(c),
+                100.0 * w.score as f64 / 255.0
+            );
+        }
+    })?;
+    if !json {
+        eprintln!(
+            "{} windows, {} word(s) heard",
+            listening.windows.len(),
+            listening.heard().len()
+        );
+    }
+    Ok(())
+}
+
+struct RecordArgs {
+    sensor: String,
+    label: String,
+    count: usize,
+    seconds: Option<f64>,
+    speaker: String,
+    out: PathBuf,
+    port: Option<String>,
+    simulate: bool,
+    mic: Option<PathBuf>,
+    countdown: f64,
+}
+
+/// `dir/prefix{n}.ext` for the first `n` not taken, and `n`.
+fn free_path(dir: &Path, prefix: &str, ext: &str) -> (u32, PathBuf) {
+    (0..)
+        .map(|n| (n, dir.join(format!("{prefix}{n}.{ext}"))))
+        .find(|(_, p)| !p.exists())
+        .expect("a free name")
+}
+
+fn record(a: &RecordArgs) -> Result<()> {
+    let safe = |what: &'static str, v: &str| {
+        if v.is_empty() || v.contains(['/', '\\', '_', ',']) || v.starts_with('.') {
+            Err(Error::param(
+                what,
+                format!("{v:?} (use letters, digits, - or ' ; no _ / \\ or commas)"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    safe("label", &a.label)?;
+    safe("speaker", &a.speaker)?;
+    let imu = match a.sensor.as_str() {
+        "mic" => false,
+        "imu" => true,
+        other => {
+            return Err(Error::param(
+                "sensor",
+                format!("{other:?} (use mic or imu)"),
+            ))
+        }
+    };
+    if a.count == 0 || a.count > 1000 {
+        return Err(Error::param(
+            "count",
+            format!("{} (use 1 to 1000)", a.count),
+        ));
+    }
+    if !(a.countdown.is_finite() && (0.0..=10.0).contains(&a.countdown)) {
+        return Err(Error::param(
+            "countdown",
+            format!("{} (use 0 to 10 s)", a.countdown),
+        ));
+    }
+    let seconds = a.seconds.unwrap_or(if imu { 10.0 } else { 1.5 });
+    let (_sim, mut board) = if a.simulate {
+        let (sim, board) = simulated_board(None, a.mic.as_deref())?;
+        (Some(sim), board)
+    } else {
+        (None, open_board(a.port.as_deref())?)
+    };
+    let dir = if imu {
+        a.out.clone()
+    } else {
+        a.out.join(&a.label)
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    for i in 0..a.count {
+        let what = if imu { "do" } else { "say" };
+        eprint!("{}/{}: {what} \"{}\" ", i + 1, a.count, a.label);
+        let steps = (a.countdown * 2.0).round() as u32;
+        for k in (1..=steps).rev() {
+            eprint!("{}.. ", k.div_ceil(2));
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        eprint!("now ({seconds} s) ");
+        let path = if imu {
+            let r = board.record_imu(seconds)?;
+            let (session, path) = free_path(&dir, &format!("{}_{}_", a.speaker, a.label), "csv");
+            r.save_csv(&path, &a.speaker, session, &a.label)?;
+            path
+        } else {
+            let audio = board.record_audio(seconds)?;
+            let (_, path) = free_path(&dir, &format!("{}_nohash_", a.speaker), "wav");
+            audio.save(&path)?;
+            path
+        };
+        eprintln!("-> {}", path.display());
     }
     Ok(())
 }

@@ -32,9 +32,12 @@ pub struct Board {
     pub simulated: bool,
     /// Bytes of RAM for the arena.
     pub arena_ram: usize,
-    /// Whether Run and Stream work (the microphone and IMU loops exist). Without them both are
-    /// refused with `BadSensor`, so that nobody waits for predictions that never come.
-    pub sensors: bool,
+    /// Whether the microphone works (Run and Stream on it). Without it both are refused with
+    /// `BadSensor`, so that nobody waits for predictions that never come.
+    pub microphone: bool,
+    /// Whether the IMU's accelerometer streams. Run on the IMU is always refused: no model file
+    /// takes accelerometer windows yet.
+    pub imu: bool,
 }
 
 /// The protocol handler.
@@ -182,15 +185,24 @@ impl<F: Flash> Handler<F> {
                 }
             }
             Request::Run { sensor: s } | Request::Stream { sensor: s } => {
-                if s != sensor::MIC && s != sensor::IMU || !self.board.sensors {
+                let present = match s {
+                    sensor::MIC => self.board.microphone,
+                    sensor::IMU => self.board.imu && of == kind::STREAM,
+                    _ => false,
+                };
+                if !present {
                     return nak(ProtocolError::BadSensor.code(), s as u32);
                 }
                 if self.store.upload().is_some() {
                     return nak(ProtocolError::Busy.code(), 0);
                 }
                 if of == kind::RUN {
-                    if self.model().is_none() {
+                    let Some(model) = self.model() else {
                         return nak(ProtocolError::NoModel.code(), 0);
+                    };
+                    // The microphone loop needs a keyword model (MFCC of 1 s at 16 kHz).
+                    if let Err(e) = crate::listen::keyword_front_end(&model) {
+                        return nak(e.code(), s as u32);
                     }
                     self.state = State::Running(s);
                 } else {
@@ -255,7 +267,8 @@ mod tests {
         revision: 0,
         simulated: true,
         arena_ram: 4096,
-        sensors: true,
+        microphone: true,
+        imu: true,
     };
 
     struct Session {
@@ -431,6 +444,54 @@ mod tests {
             s.reply(&Request::Commit, &mut buf),
             Response::Nak { code: 69, .. }
         ));
+    }
+
+    #[test]
+    fn sensors_need_a_model_that_takes_them() {
+        let mut s = Session::new();
+        let mut buf = [0u8; MAX_PACKET];
+        s.deploy(MODEL);
+        let run = |sensor| Request::Run { sensor };
+        let bad_sensor = |sensor| Response::Nak {
+            of: kind::RUN,
+            code: ProtocolError::BadSensor.code(),
+            detail: sensor as u32,
+        };
+        // This model takes 160 values, not a second of audio; no model takes the IMU.
+        assert_eq!(
+            s.reply(&run(sensor::MIC), &mut buf),
+            bad_sensor(sensor::MIC)
+        );
+        assert_eq!(
+            s.reply(&run(sensor::IMU), &mut buf),
+            bad_sensor(sensor::IMU)
+        );
+        assert_eq!(s.handler.state(), State::Idle);
+        // Streaming works without a model, and Stop ends it.
+        let stream = Request::Stream {
+            sensor: sensor::IMU,
+        };
+        assert!(matches!(s.reply(&stream, &mut buf), Response::Ack { .. }));
+        assert_eq!(s.handler.state(), State::Streaming(sensor::IMU));
+        assert!(matches!(
+            s.reply(&Request::BeginModel { len: 10, crc: 0 }, &mut buf),
+            Response::Nak { code: 78, .. }
+        ));
+        assert!(matches!(
+            s.reply(&Request::Stop, &mut buf),
+            Response::Ack { .. }
+        ));
+        assert_eq!(s.handler.state(), State::Idle);
+        // A board without sensors refuses both.
+        s.handler.board.microphone = false;
+        s.handler.board.imu = false;
+        let stream = |sensor| Request::Stream { sensor };
+        for sensor in [sensor::MIC, sensor::IMU] {
+            assert!(matches!(
+                s.reply(&stream(sensor), &mut buf),
+                Response::Nak { code: 77, .. }
+            ));
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`fft`] and [`mfcc`]: the keyword spotter's audio front end (real FFT, log-mel, MFCC);
 //! - [`int8`] and [`model`]: the int8 kernels, the `.tkm` model file and the interpreter that
 //!   runs it (the laptop's simulator and the board run the same code);
+//! - [`listen`]: the board's keyword loop (a second of microphone samples every 250 ms, the
+//!   model, and a recognizer that turns scores into detections);
 //! - [`protocol`] and [`cobs`]: the serial protocol between the laptop and the board;
 //! - [`store`]: the board's model store (two flash slots and commit records), and [`handler`],
 //!   the board's side of the protocol over it;
@@ -28,6 +30,7 @@ pub mod fft;
 pub mod handler;
 pub mod imu;
 pub mod int8;
+pub mod listen;
 pub mod mfcc;
 pub mod model;
 pub mod protocol;

@@ -33,6 +33,10 @@ pub const MAX_MFCC: usize = 40;
 
 const MAX_BINS: usize = MAX_FFT_LEN / 2 + 1;
 
+/// The peak every 1 s keyword clip is normalised to ([`normalize_peak`]), on the laptop and on
+/// the board.
+pub const NORMALIZED_PEAK: f32 = 0.9;
+
 /// Smallest power (before the log), as librosa's `amin`.
 pub const POWER_FLOOR: f32 = 1e-10;
 
@@ -419,6 +423,19 @@ impl Mfcc {
     /// `frames(signal.len()) * coefficients()` values. A NaN or infinite sample inside a frame
     /// is an error (samples after the last whole frame are not read).
     pub fn process(&self, signal: &[f32], out: &mut [f32]) -> Result<(), MfccError> {
+        self.features(signal, out)
+    }
+
+    /// [`Mfcc::process`] of 16-bit PCM scaled by `gain`: the features of the samples
+    /// `pcm16_to_f32(pcm)[i] * gain`, bit for bit, without the `f32` copy of the signal (64 KB
+    /// for a second at 16 kHz, a quarter of the board's RAM). With `gain` from [`pcm16_gain`],
+    /// these are the features of the peak-normalised clip ([`normalize_peak`]), as the laptop
+    /// computes them from a 16-bit WAV file.
+    pub fn process_pcm16(&self, pcm: &[i16], gain: f32, out: &mut [f32]) -> Result<(), MfccError> {
+        self.features(Pcm16 { pcm, gain }, out)
+    }
+
+    fn features<S: Signal>(&self, signal: S, out: &mut [f32]) -> Result<(), MfccError> {
         let config = &self.config;
         let frames = config.frames(signal.len());
         if frames == 0 {
@@ -444,15 +461,15 @@ impl Mfcc {
             let begin = f * stride;
             let window = &self.window[..fft_len];
             if a == 0.0 {
-                let samples = &signal[begin..begin + fft_len];
+                let samples = signal.frame(begin, &mut frame[..fft_len]);
                 self.fft
                     .windowed_power(samples, window, &mut power[..bins], &mut scratch)?;
             } else {
                 let frame = &mut frame[..fft_len];
                 for (t, (y, &w)) in frame.iter_mut().zip(window).enumerate() {
                     let i = begin + t;
-                    let previous = if i == 0 { 0.0 } else { signal[i - 1] };
-                    *y = (signal[i] - a * previous) * w;
+                    let previous = if i == 0 { 0.0 } else { signal.at(i - 1) };
+                    *y = (signal.at(i) - a * previous) * w;
                 }
                 self.fft.power(frame, &mut power[..bins], &mut scratch)?;
             }
@@ -572,7 +589,63 @@ pub fn standardize(values: &mut [f32], coefficients: usize, stats: impl Fn(usize
 /// `x / 32768`, as WAV readers and librosa do.
 pub fn pcm16_to_f32(pcm: &[i16], out: &mut [f32]) {
     for (y, &x) in out.iter_mut().zip(pcm) {
-        *y = x as f32 / 32_768.0;
+        *y = pcm16_sample(x);
+    }
+}
+
+fn pcm16_sample(x: i16) -> f32 {
+    x as f32 / 32_768.0
+}
+
+/// The gain [`normalize_peak`] applies to `pcm16_to_f32(pcm)` (1 for silence), computed
+/// without the conversion: pass it to [`Mfcc::process_pcm16`].
+pub fn pcm16_gain(pcm: &[i16], peak: f32) -> f32 {
+    let largest = pcm.iter().fold(0f32, |m, &x| m.max(pcm16_sample(x).abs()));
+    if largest > 0.0 {
+        peak / largest
+    } else {
+        1.0
+    }
+}
+
+/// Where [`Mfcc::process`] reads samples: a float signal, or scaled 16-bit PCM.
+trait Signal: Copy {
+    fn len(&self) -> usize;
+    fn at(&self, i: usize) -> f32;
+    /// Samples `begin .. begin + buf.len()`, borrowed or written into `buf`.
+    fn frame<'s>(&'s self, begin: usize, buf: &'s mut [f32]) -> &'s [f32];
+}
+
+impl Signal for &[f32] {
+    fn len(&self) -> usize {
+        <[f32]>::len(self)
+    }
+    fn at(&self, i: usize) -> f32 {
+        self[i]
+    }
+    fn frame<'s>(&'s self, begin: usize, buf: &'s mut [f32]) -> &'s [f32] {
+        &self[begin..begin + buf.len()]
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Pcm16<'a> {
+    pcm: &'a [i16],
+    gain: f32,
+}
+
+impl Signal for Pcm16<'_> {
+    fn len(&self) -> usize {
+        self.pcm.len()
+    }
+    fn at(&self, i: usize) -> f32 {
+        pcm16_sample(self.pcm[i]) * self.gain
+    }
+    fn frame<'s>(&'s self, begin: usize, buf: &'s mut [f32]) -> &'s [f32] {
+        for (y, &x) in buf.iter_mut().zip(&self.pcm[begin..]) {
+            *y = pcm16_sample(x) * self.gain;
+        }
+        buf
     }
 }
 
@@ -581,6 +654,40 @@ mod tests {
     extern crate std;
     use super::*;
     use std::vec;
+
+    #[test]
+    fn pcm16_features_are_the_normalised_float_features_bit_for_bit() {
+        let mut seed = 0x2545_f491u32;
+        let mut pcm = vec![0i16; 16_000];
+        for (t, x) in pcm.iter_mut().enumerate() {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let tone = libm::sinf(t as f32 * 0.07) * 9_000.0;
+            *x = (tone + (seed % 2_001) as f32 - 1_000.0) as i16;
+        }
+        pcm[1234] = i16::MIN;
+        for preemphasis in [0.0, 0.97] {
+            let config = FeatureConfig {
+                preemphasis,
+                ..FeatureConfig::KEYWORDS
+            };
+            let mfcc = Mfcc::new(config).unwrap();
+            let mut float = vec![0f32; pcm.len()];
+            pcm16_to_f32(&pcm, &mut float);
+            normalize_peak(&mut float, NORMALIZED_PEAK);
+            let (mut a, mut b) = (vec![0f32; 49 * 13], vec![0f32; 49 * 13]);
+            mfcc.process(&float, &mut a).unwrap();
+            let gain = pcm16_gain(&pcm, NORMALIZED_PEAK);
+            assert_eq!(gain, NORMALIZED_PEAK);
+            mfcc.process_pcm16(&pcm, gain, &mut b).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<std::vec::Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "preemphasis {preemphasis}");
+        }
+        // Silence stays silent: gain 1.
+        assert_eq!(pcm16_gain(&[0; 100], NORMALIZED_PEAK), 1.0);
+        assert_eq!(pcm16_gain(&[16_384, -3], 0.5), 1.0);
+    }
 
     #[test]
     fn keyword_config_gives_49_frames_of_13() {

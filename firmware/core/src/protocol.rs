@@ -64,6 +64,8 @@ pub mod sensor {
     pub const MIC: u8 = 1;
     /// The accelerometer.
     pub const IMU: u8 = 2;
+    /// Accelerometer samples (x, y, z triples) per second when streaming.
+    pub const IMU_RATE_HZ: u32 = 50;
 }
 
 /// Why a frame or a request was refused. Codes are stable (model errors are
@@ -250,8 +252,11 @@ pub enum Response<'a> {
     Prediction {
         /// Milliseconds since the board started.
         time_ms: u32,
-        /// The class the recognizer settled on (255: nothing yet).
+        /// The class the recognizer heard in this window (255: nothing new).
         class: u8,
+        /// Its score, averaged over the recognizer's windows (0–255 for probability 0–1; 0
+        /// when nothing was heard).
+        score: u8,
         /// The raw int8 outputs of this window, as bytes.
         scores: &'a [u8],
     },
@@ -432,10 +437,11 @@ impl<'a> Response<'a> {
             Response::Prediction {
                 time_ms,
                 class,
+                score,
                 scores,
             } => {
                 o.u32(time_ms)?;
-                o.put(&[class, 0, 0, 0])?;
+                o.put(&[class, score, 0, 0])?;
                 o.put(scores)
             }
             Response::Samples { sensor, data } => {
@@ -499,6 +505,7 @@ impl<'a> Response<'a> {
                 Response::Prediction {
                     time_ms: u32_at(body, 0),
                     class: body[4],
+                    score: body[5],
                     scores: &body[8..],
                 }
             }
@@ -728,6 +735,7 @@ mod tests {
         back(Response::Prediction {
             time_ms: 123,
             class: 3,
+            score: 200,
             scores: &bytes,
         });
         back(Response::Samples {

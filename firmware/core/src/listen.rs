@@ -1,0 +1,390 @@
+//! The keyword loop the board runs on its microphone: every quarter of a second, the last second
+//! of 16 kHz samples goes through the model's front end (peak normalisation, MFCC,
+//! standardisation, quantization) and the interpreter, and a [`Recognizer`] turns the noisy
+//! per-window scores into detections.
+//!
+//! The recognizer follows TensorFlow Lite Micro's `micro_speech` example (`RecognizeCommands`):
+//! scores are averaged over the last few windows (a word spans several of them), the best class
+//! counts only above a threshold, "silence" and "unknown" never count, and the same word is not
+//! reported again until a suppression time has passed.
+//!
+//! The firmware feeds [`Listener`] from the PDM microphone; the laptop's simulator feeds it from a
+//! WAV file. A window of a 16-bit recording gives the same input bytes as the laptop's
+//! `QuantizedModel::predict_keyword` on that second (see [`Mfcc::process_pcm16`]).
+
+use crate::mfcc::{pcm16_gain, FeatureConfig, Mfcc, MfccError, NORMALIZED_PEAK};
+use crate::model::{FrontEnd, Kernels, Model, ModelError, Tensor};
+
+/// The microphone's sample rate (the PDM microphone of the Nano 33 BLE Sense, and the rate the
+/// keyword features use).
+pub const MIC_SAMPLE_RATE_HZ: u32 = 16_000;
+/// One window: a second of microphone samples.
+pub const WINDOW_SAMPLES: usize = MIC_SAMPLE_RATE_HZ as usize;
+/// Samples between two windows (250 ms: four inferences a second).
+pub const HOP_SAMPLES: usize = WINDOW_SAMPLES / 4;
+/// Most model input values (frames × coefficients) the listener holds.
+pub const MAX_FEATURES: usize = 2_048;
+/// Most classes the recognizer follows.
+pub const MAX_CLASSES: usize = 32;
+/// Most windows averaged.
+pub const MAX_AVERAGE: usize = 8;
+/// Labels that are never reported as heard.
+pub const BACKGROUND_LABELS: [&str; 2] = ["silence", "unknown"];
+
+/// Why the microphone loop cannot run a model. Codes are those of the protocol's Nak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenError {
+    /// The model does not take a second of 16 kHz audio through MFCC features (a digits model,
+    /// another sample rate, or too many classes or features for the listener).
+    NotAKeywordModel,
+    /// The model's front end or interpreter failed.
+    Model(ModelError),
+    /// The features could not be computed.
+    Features(MfccError),
+}
+
+impl ListenError {
+    /// The Nak code: `BadSensor` for a model that does not take the microphone, else the model's.
+    pub fn code(self) -> u8 {
+        match self {
+            ListenError::NotAKeywordModel | ListenError::Features(_) => {
+                crate::protocol::ProtocolError::BadSensor.code()
+            }
+            ListenError::Model(e) => e.code(),
+        }
+    }
+}
+
+/// The recognizer's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecognizerConfig {
+    /// Windows averaged (1 to [`MAX_AVERAGE`]).
+    pub average_windows: u8,
+    /// Least averaged score to report a class, 0–255 for probability 0–1.
+    pub threshold: u8,
+    /// The same class is not reported again within this many milliseconds.
+    pub suppression_ms: u32,
+}
+
+impl RecognizerConfig {
+    /// The course's settings: 3 windows (750 ms), probability 0.6, 1 s of suppression.
+    pub const KEYWORDS: RecognizerConfig = RecognizerConfig {
+        average_windows: 3,
+        threshold: 153,
+        suppression_ms: 1_000,
+    };
+}
+
+/// A class heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heard {
+    /// The class (the model's output index).
+    pub class: u8,
+    /// Its averaged score, 0–255 for probability 0–1.
+    pub score: u8,
+}
+
+/// Averaging, threshold and suppression over per-window scores.
+#[derive(Debug, Clone)]
+pub struct Recognizer {
+    config: RecognizerConfig,
+    classes: usize,
+    /// Bit `c`: class `c` is never reported.
+    background: u32,
+    history: [[u8; MAX_CLASSES]; MAX_AVERAGE],
+    /// Windows in `history` (up to `average_windows`), and where the next one goes.
+    count: usize,
+    next: usize,
+    /// The last class reported and when.
+    last: Option<(u8, u32)>,
+}
+
+impl Recognizer {
+    /// A recognizer of `classes` classes (at most [`MAX_CLASSES`]); bit `c` of `background` set:
+    /// class `c` is never reported.
+    pub const fn new(config: RecognizerConfig, classes: usize, background: u32) -> Recognizer {
+        Recognizer {
+            config,
+            classes,
+            background,
+            history: [[0; MAX_CLASSES]; MAX_AVERAGE],
+            count: 0,
+            next: 0,
+            last: None,
+        }
+    }
+
+    fn windows(&self) -> usize {
+        (self.config.average_windows as usize).clamp(1, MAX_AVERAGE)
+    }
+
+    /// Adds one window's probabilities (0–255, one per class) at `time_ms`; gives the class heard,
+    /// if one is new.
+    pub fn push(&mut self, time_ms: u32, probabilities: &[u8]) -> Option<Heard> {
+        let n = self.classes.min(MAX_CLASSES).min(probabilities.len());
+        let windows = self.windows();
+        self.history[self.next] = [0; MAX_CLASSES];
+        self.history[self.next][..n].copy_from_slice(&probabilities[..n]);
+        self.next = (self.next + 1) % windows;
+        self.count = (self.count + 1).min(windows);
+        if self.count < windows || n == 0 {
+            return None;
+        }
+        let mut best = (0usize, 0u32);
+        for c in 0..n {
+            let sum: u32 = self.history[..windows].iter().map(|h| h[c] as u32).sum();
+            // Ties go to the lower class.
+            if sum > best.1 {
+                best = (c, sum);
+            }
+        }
+        let (class, score) = (best.0 as u8, (best.1 / windows as u32) as u8);
+        if self.background >> class & 1 == 1 || score < self.config.threshold {
+            return None;
+        }
+        if let Some((last, at)) = self.last {
+            if last == class && time_ms.wrapping_sub(at) < self.config.suppression_ms {
+                return None;
+            }
+        }
+        self.last = Some((class, time_ms));
+        Some(Heard { class, score })
+    }
+}
+
+/// The probability 0–255 of an int8 output value (its real value in the output tensor's
+/// quantization, clamped to 0–1).
+pub fn probability(output: &Tensor, q: i8) -> u8 {
+    libm::roundf(output.dequantize(q).clamp(0.0, 1.0) * 255.0) as u8
+}
+
+/// Checks that `model` takes a second of microphone audio; gives its feature configuration.
+pub fn keyword_front_end(model: &Model) -> Result<FeatureConfig, ListenError> {
+    match model.front_end().map_err(ListenError::Model)? {
+        FrontEnd::Mfcc { config, frames, .. }
+            if config.sample_rate_hz == MIC_SAMPLE_RATE_HZ
+                && config.frames(WINDOW_SAMPLES) == frames
+                && model.input().len() <= MAX_FEATURES
+                && model.output().len() <= MAX_CLASSES =>
+        {
+            Ok(config)
+        }
+        _ => Err(ListenError::NotAKeywordModel),
+    }
+}
+
+/// What one window gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Output values written.
+    pub outputs: usize,
+    /// A class heard in this window.
+    pub heard: Option<Heard>,
+}
+
+/// The microphone loop's state: the last second of samples, the feature planner, the model's
+/// input, the recognizer. About 73 KB: the board keeps one in a `static`.
+#[derive(Clone)]
+pub struct Listener {
+    samples: [i16; WINDOW_SAMPLES],
+    filled: usize,
+    mfcc: Option<Mfcc>,
+    features: [f32; MAX_FEATURES],
+    input: [i8; MAX_FEATURES],
+    recognizer: Recognizer,
+}
+
+impl Default for Listener {
+    fn default() -> Self {
+        Listener::new()
+    }
+}
+
+impl Listener {
+    /// An idle listener ([`Listener::start`] it with a model).
+    pub const fn new() -> Listener {
+        Listener {
+            samples: [0; WINDOW_SAMPLES],
+            filled: 0,
+            mfcc: None,
+            features: [0.0; MAX_FEATURES],
+            input: [0; MAX_FEATURES],
+            recognizer: Recognizer::new(RecognizerConfig::KEYWORDS, 0, 0),
+        }
+    }
+
+    /// Gets ready to listen with `model`: plans its features, forgets earlier samples and
+    /// scores. Classes labelled "silence" or "unknown" are never reported.
+    pub fn start(&mut self, model: &Model, config: RecognizerConfig) -> Result<(), ListenError> {
+        let features = keyword_front_end(model)?;
+        self.mfcc = Some(Mfcc::new(features).map_err(ListenError::Features)?);
+        let classes = model.output().len();
+        let mut background = 0u32;
+        for c in 0..classes.min(model.label_count()) {
+            if BACKGROUND_LABELS.contains(&model.label(c)) {
+                background |= 1 << c;
+            }
+        }
+        self.recognizer = Recognizer::new(config, classes, background);
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Takes samples until a window is due; gives how many it took (call again with the rest
+    /// after [`Listener::infer`]).
+    pub fn push(&mut self, samples: &[i16]) -> usize {
+        let n = samples.len().min(WINDOW_SAMPLES - self.filled);
+        self.samples[self.filled..self.filled + n].copy_from_slice(&samples[..n]);
+        self.filled += n;
+        n
+    }
+
+    /// True when a second of samples is waiting for [`Listener::infer`].
+    pub fn due(&self) -> bool {
+        self.filled == WINDOW_SAMPLES
+    }
+
+    /// Runs the model on the last second (features, quantization, interpreter in `arena`),
+    /// writes its raw int8 outputs into `scores`, and moves on by [`HOP_SAMPLES`].
+    pub fn infer(
+        &mut self,
+        model: &Model,
+        arena: &mut [i8],
+        time_ms: u32,
+        scores: &mut [i8],
+    ) -> Result<Window, ListenError> {
+        let Some(mfcc) = &self.mfcc else {
+            return Err(ListenError::NotAKeywordModel);
+        };
+        let (n_in, output) = (model.input().len(), model.output());
+        if !self.due() || n_in > MAX_FEATURES || scores.len() < output.len() {
+            return Err(ListenError::Model(ModelError::WrongIoSize));
+        }
+        let gain = pcm16_gain(&self.samples, NORMALIZED_PEAK);
+        let features = &mut self.features[..n_in];
+        mfcc.process_pcm16(&self.samples, gain, features)
+            .map_err(ListenError::Features)?;
+        model
+            .quantize_input(features, &mut self.input[..n_in])
+            .map_err(ListenError::Model)?;
+        let scores = &mut scores[..output.len()];
+        model
+            .invoke(arena, &self.input[..n_in], scores, Kernels::Optimized)
+            .map_err(ListenError::Model)?;
+        self.samples.copy_within(HOP_SAMPLES.., 0);
+        self.filled = WINDOW_SAMPLES - HOP_SAMPLES;
+        let mut probabilities = [0u8; MAX_CLASSES];
+        for (p, &q) in probabilities.iter_mut().zip(scores.iter()) {
+            *p = probability(&output, q);
+        }
+        Ok(Window {
+            outputs: output.len(),
+            heard: self
+                .recognizer
+                .push(time_ms, &probabilities[..output.len()]),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: RecognizerConfig = RecognizerConfig {
+        average_windows: 3,
+        threshold: 150,
+        suppression_ms: 1_000,
+    };
+
+    #[test]
+    fn the_recognizer_averages_thresholds_and_suppresses() {
+        // Classes: 0 silence (background), 1 yes, 2 no.
+        let mut r = Recognizer::new(CONFIG, 3, 0b001);
+        // Not enough windows yet.
+        assert_eq!(r.push(0, &[0, 255, 0]), None);
+        assert_eq!(r.push(250, &[0, 255, 0]), None);
+        // Three windows of "yes": heard, with the average.
+        assert_eq!(
+            r.push(500, &[0, 255, 0]),
+            Some(Heard {
+                class: 1,
+                score: 255
+            })
+        );
+        // Still "yes" within the suppression time: not again.
+        assert_eq!(r.push(750, &[0, 255, 0]), None);
+        // A single loud window of "no" is averaged away: (255 + 255 + 0) / 3 for "yes" wins.
+        assert_eq!(r.push(1_000, &[0, 0, 255]), None);
+        // "no" in two of three windows: 170 ≥ 150, a different class, reported at once.
+        assert_eq!(
+            r.push(1_250, &[0, 0, 255]),
+            Some(Heard {
+                class: 2,
+                score: 170
+            })
+        );
+        // Silence never counts.
+        for t in [1_500, 1_750, 2_000] {
+            assert_eq!(r.push(t, &[255, 0, 0]), None);
+        }
+        // Below the threshold: nothing.
+        for t in [2_250, 2_500, 2_750] {
+            assert_eq!(r.push(t, &[100, 140, 15]), None);
+        }
+        // "no" again after its suppression time, once two of three windows say so.
+        assert_eq!(r.push(3_000, &[0, 0, 255]), None);
+        assert_eq!(r.push(3_250, &[0, 0, 255]).map(|h| h.class), Some(2));
+        // ... and not again 750 ms later, still within the suppression time.
+        assert_eq!(r.push(4_000, &[0, 0, 255]), None);
+    }
+
+    #[test]
+    fn ties_go_to_the_lower_class_and_odd_inputs_are_safe() {
+        let one = RecognizerConfig {
+            average_windows: 1,
+            ..CONFIG
+        };
+        let mut r = Recognizer::new(one, 2, 0);
+        assert_eq!(r.push(0, &[200, 200]).map(|h| h.class), Some(0));
+        // Fewer probabilities than classes, none at all, or far more: no panic.
+        assert_eq!(r.push(5_000, &[]), None);
+        let _ = r.push(10_000, &[255; 64]);
+        // average_windows 0 and 200 are clamped.
+        for average_windows in [0, 200] {
+            let mut r = Recognizer::new(
+                RecognizerConfig {
+                    average_windows,
+                    ..CONFIG
+                },
+                2,
+                0,
+            );
+            for t in 0..20 {
+                let _ = r.push(t * 250, &[0, 255]);
+            }
+        }
+    }
+
+    #[test]
+    fn windows_come_every_hop_after_the_first_second() {
+        let mut l = Listener::new();
+        let chunk = [7i16; 1_000];
+        let mut taken = 0;
+        let mut due_at = [0usize; 3];
+        let mut found = 0;
+        while found < 3 {
+            taken += l.push(&chunk);
+            if l.due() {
+                due_at[found] = taken;
+                found += 1;
+                // What infer does after a window, without a model.
+                l.samples.copy_within(HOP_SAMPLES.., 0);
+                l.filled = WINDOW_SAMPLES - HOP_SAMPLES;
+            }
+        }
+        assert_eq!(due_at, [16_000, 20_000, 24_000]);
+        // Without a model, infer refuses cleanly.
+        assert!(!l.due());
+        assert_eq!(l.push(&[0; 10]), 10);
+    }
+}
