@@ -76,21 +76,35 @@ pub struct RealFft {
 }
 
 impl RealFft {
+    /// No transform yet (all zeros, so a `static` of it costs no flash); [`RealFft::plan`] it.
+    pub const EMPTY: RealFft = RealFft {
+        len: 0,
+        bit_reverse: [0; MAX_HALF],
+        stage_re: [0.0; MAX_HALF],
+        stage_im: [0.0; MAX_HALF],
+        split_re: [0.0; MAX_HALF],
+        split_im: [0.0; MAX_HALF],
+    };
+
     /// Plans a transform of `len` real samples (a power of two, 4 to [`MAX_FFT_LEN`]).
     pub fn new(len: usize) -> Result<RealFft, FftError> {
+        let mut plan = RealFft::EMPTY;
+        plan.plan(len)?;
+        Ok(plan)
+    }
+
+    /// [`RealFft::new`] in place (the board plans without a copy on its stack).
+    pub fn plan(&mut self, len: usize) -> Result<(), FftError> {
         if !(MIN_FFT_LEN..=MAX_FFT_LEN).contains(&len) || !len.is_power_of_two() {
             return Err(FftError::BadLength);
         }
         let half = len / 2;
         let bits = half.trailing_zeros();
-        let mut plan = RealFft {
+        *self = RealFft {
             len,
-            bit_reverse: [0; MAX_HALF],
-            stage_re: [0.0; MAX_HALF],
-            stage_im: [0.0; MAX_HALF],
-            split_re: [0.0; MAX_HALF],
-            split_im: [0.0; MAX_HALF],
+            ..RealFft::EMPTY
         };
+        let plan = self;
         for (i, slot) in plan.bit_reverse[..half].iter_mut().enumerate() {
             *slot = if bits == 0 {
                 0
@@ -113,7 +127,7 @@ impl RealFft {
             plan.split_re[k] = libm::cos(angle) as f32;
             plan.split_im[k] = libm::sin(angle) as f32;
         }
-        Ok(plan)
+        Ok(())
     }
 
     /// Length of the transform, in real samples.

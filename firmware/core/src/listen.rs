@@ -95,8 +95,10 @@ pub struct Recognizer {
     /// Windows in `history` (up to `average_windows`), and where the next one goes.
     count: usize,
     next: usize,
-    /// The last class reported and when.
-    last: Option<(u8, u32)>,
+    /// The last class reported and when (`reported` false: none yet).
+    reported: bool,
+    last_class: u8,
+    last_ms: u32,
 }
 
 impl Recognizer {
@@ -110,7 +112,9 @@ impl Recognizer {
             history: [[0; MAX_CLASSES]; MAX_AVERAGE],
             count: 0,
             next: 0,
-            last: None,
+            reported: false,
+            last_class: 0,
+            last_ms: 0,
         }
     }
 
@@ -142,12 +146,13 @@ impl Recognizer {
         if self.background >> class & 1 == 1 || score < self.config.threshold {
             return None;
         }
-        if let Some((last, at)) = self.last {
-            if last == class && time_ms.wrapping_sub(at) < self.config.suppression_ms {
-                return None;
-            }
+        if self.reported
+            && self.last_class == class
+            && time_ms.wrapping_sub(self.last_ms) < self.config.suppression_ms
+        {
+            return None;
         }
-        self.last = Some((class, time_ms));
+        (self.reported, self.last_class, self.last_ms) = (true, class, time_ms);
         Some(Heard { class, score })
     }
 }
@@ -188,7 +193,9 @@ pub struct Window {
 pub struct Listener {
     samples: [i16; WINDOW_SAMPLES],
     filled: usize,
-    mfcc: Option<Mfcc>,
+    /// Planned for the model by `start`.
+    mfcc: Mfcc,
+    ready: bool,
     features: [f32; MAX_FEATURES],
     input: [i8; MAX_FEATURES],
     recognizer: Recognizer,
@@ -201,15 +208,22 @@ impl Default for Listener {
 }
 
 impl Listener {
-    /// An idle listener ([`Listener::start`] it with a model).
+    /// An idle listener ([`Listener::start`] it with a model). All zeros: a `static` of it
+    /// takes RAM but no flash.
     pub const fn new() -> Listener {
+        const IDLE: RecognizerConfig = RecognizerConfig {
+            average_windows: 0,
+            threshold: 0,
+            suppression_ms: 0,
+        };
         Listener {
             samples: [0; WINDOW_SAMPLES],
             filled: 0,
-            mfcc: None,
+            mfcc: Mfcc::EMPTY,
+            ready: false,
             features: [0.0; MAX_FEATURES],
             input: [0; MAX_FEATURES],
-            recognizer: Recognizer::new(RecognizerConfig::KEYWORDS, 0, 0),
+            recognizer: Recognizer::new(IDLE, 0, 0),
         }
     }
 
@@ -217,7 +231,9 @@ impl Listener {
     /// scores. Classes labelled "silence" or "unknown" are never reported.
     pub fn start(&mut self, model: &Model, config: RecognizerConfig) -> Result<(), ListenError> {
         let features = keyword_front_end(model)?;
-        self.mfcc = Some(Mfcc::new(features).map_err(ListenError::Features)?);
+        self.ready = false;
+        self.mfcc.plan(features).map_err(ListenError::Features)?;
+        self.ready = true;
         let classes = model.output().len();
         let mut background = 0u32;
         for c in 0..classes.min(model.label_count()) {
@@ -253,9 +269,10 @@ impl Listener {
         time_ms: u32,
         scores: &mut [i8],
     ) -> Result<Window, ListenError> {
-        let Some(mfcc) = &self.mfcc else {
+        if !self.ready {
             return Err(ListenError::NotAKeywordModel);
-        };
+        }
+        let mfcc = &self.mfcc;
         let (n_in, output) = (model.input().len(), model.output());
         if !self.due() || n_in > MAX_FEATURES || scores.len() < output.len() {
             return Err(ListenError::Model(ModelError::WrongIoSize));

@@ -293,19 +293,54 @@ pub struct Mfcc {
 impl Mfcc {
     /// Plans the features of `config`.
     pub fn new(config: FeatureConfig) -> Result<Mfcc, MfccError> {
+        let mut mfcc = Mfcc::EMPTY;
+        mfcc.plan(config)?;
+        Ok(mfcc)
+    }
+
+    /// Nothing planned (all zeros, so a `static` of it costs no flash); [`Mfcc::plan`] it.
+    pub const EMPTY: Mfcc = Mfcc {
+        config: FeatureConfig {
+            sample_rate_hz: 0,
+            window_ms: 0,
+            stride_ms: 0,
+            fft_len: 0,
+            num_mel_bins: 0,
+            num_mfcc: 0,
+            fmin_hz: 0.0,
+            fmax_hz: 0.0,
+            mel_scale: MelScale::Htk,
+            slaney_norm: false,
+            preemphasis: 0.0,
+        },
+        fft: RealFft::EMPTY,
+        window: [0.0; MAX_FFT_LEN],
+        filter_start: [0; MAX_MEL_BINS],
+        filter_len: [0; MAX_MEL_BINS],
+        filter_offset: [0; MAX_MEL_BINS],
+        filter_weights: [0.0; 2 * MAX_BINS],
+        used_bins: 0,
+        dct: [0.0; MAX_MFCC * MAX_MEL_BINS],
+    };
+
+    /// [`Mfcc::new`] in place: the board plans its 30 KB of tables without a copy on its stack.
+    /// On error the planner is left [`Mfcc::EMPTY`].
+    pub fn plan(&mut self, config: FeatureConfig) -> Result<(), MfccError> {
+        *self = Mfcc::EMPTY;
+        let planned = self.plan_tables(config);
+        if planned.is_err() {
+            *self = Mfcc::EMPTY;
+        }
+        planned
+    }
+
+    fn plan_tables(&mut self, config: FeatureConfig) -> Result<(), MfccError> {
         config.validate()?;
         let fft_len = config.fft_samples();
-        let mut mfcc = Mfcc {
-            config,
-            fft: RealFft::new(fft_len)?,
-            window: [0.0; MAX_FFT_LEN],
-            filter_start: [0; MAX_MEL_BINS],
-            filter_len: [0; MAX_MEL_BINS],
-            filter_offset: [0; MAX_MEL_BINS],
-            filter_weights: [0.0; 2 * MAX_BINS],
-            used_bins: 1,
-            dct: [0.0; MAX_MFCC * MAX_MEL_BINS],
-        };
+        self.fft.plan(fft_len)?;
+        self.config = config;
+        self.used_bins = 1;
+        let mfcc = self;
         // Periodic Hann (scipy's `get_window("hann", n, fftbins=True)`), centred as librosa's
         // `pad_center`.
         let window = config.window_samples();
@@ -328,7 +363,7 @@ impl Mfcc {
                 mfcc.dct[m * config.num_mfcc as usize + c] = (scale * libm::cos(angle)) as f32;
             }
         }
-        Ok(mfcc)
+        Ok(())
     }
 
     /// librosa's `filters.mel`: triangles between consecutive points equally spaced in mel.

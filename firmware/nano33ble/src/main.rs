@@ -7,35 +7,47 @@
 //! - keeps models in the flash model store (`src/flash.rs`, the region memory.x reserves), so a
 //!   deployed model survives a reset and a broken upload never replaces the running one;
 //! - runs Predict requests in a 128 KB static arena;
+//! - Run on the microphone: the core's keyword loop ([`Listener`]: a second of 16 kHz audio every
+//!   250 ms, MFCC, the model, the recognizer), a Prediction message per window, and the RGB LED
+//!   in the heard class's colour for a second;
+//! - Stream: raw microphone samples, or the accelerometer at 50 Hz (rev1's LSM9DS1; rev2's
+//!   BMI270 is recognised, which tells the revision, but not streamed yet);
 //! - shows what it is doing on the RGB LED: green while a model is active, blue while a model is
 //!   being received, red after a panic; the orange LED is lit while a computer has the USB
 //!   device configured.
-//!
-//! Not yet: the microphone, the MFCC loop, the recognizer and the IMU, so Run and Stream are
-//! answered with `BadSensor` (`Board::sensors` is false).
 #![no_std]
 #![no_main]
 
 mod flash;
+mod sensors;
 
-use embassy_executor::Spawner;
+use embassy_executor::{InterruptExecutor, Spawner};
 use embassy_futures::join::join;
+use embassy_futures::select::{select3, Either3};
 use embassy_nrf::config::{Config, HfclkSource};
 use embassy_nrf::gpio::{Level, Output, OutputDrive};
+use embassy_nrf::interrupt;
+use embassy_nrf::interrupt::{InterruptExt, Priority};
 use embassy_nrf::nvmc::{Nvmc, PAGE_SIZE};
+use embassy_nrf::pdm::{self, Pdm};
+use embassy_nrf::twim::{self, Twim};
 use embassy_nrf::usb::vbus_detect::HardwareVbusDetect;
 use embassy_nrf::usb::Driver;
 use embassy_nrf::{bind_interrupts, peripherals, usb};
-use embassy_time::{with_timeout, Duration};
+use embassy_time::{with_timeout, Duration, Instant, Timer};
 use embassy_usb::class::cdc_acm::{CdcAcmClass, State};
 use embassy_usb::driver::EndpointError;
 use embassy_usb::Builder;
 use static_cell::ConstStaticCell;
-use tinyml_core::handler::{Board, Handler};
-use tinyml_core::protocol::{encode_response, FrameReader, Response, Status, MAX_FRAME};
+use tinyml_core::handler::{Board, Handler, State as Doing};
+use tinyml_core::listen::{Listener, RecognizerConfig, MAX_CLASSES};
+use tinyml_core::protocol::{
+    encode_response, sensor, FrameReader, Response, Status, MAX_BODY, MAX_FRAME,
+};
 use tinyml_core::store::Store;
 
 use flash::NvmcFlash;
+use sensors::{Imu, BLOCK, BLOCKS, LISTENING, START};
 
 /// Bytes per model slot (the largest model).
 const SLOT: usize = 256 * 1024;
@@ -47,23 +59,30 @@ const PACKET: usize = 64;
 /// the port: the rest of the response is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// What the board tells the host (`Info`).
-const BOARD: Board = Board {
-    // 1 (LSM9DS1) or 2 (BMI270) once the IMU is probed; 0 until then.
-    revision: 0,
-    simulated: false,
-    arena_ram: ARENA,
-    // No microphone or IMU loop yet: Run and Stream answer BadSensor.
-    sensors: false,
-};
+/// How long the LED shows a heard class.
+const SHOW_HEARD: Duration = Duration::from_secs(1);
 
 /// The arena, in .bss (taken once, without copying it through the stack).
 static ARENA_RAM: ConstStaticCell<[i8; ARENA]> = ConstStaticCell::new([0; ARENA]);
+/// The keyword loop's state (about 73 KB), in .bss.
+static LISTENER: ConstStaticCell<Listener> = ConstStaticCell::new(Listener::new());
+/// The microphone task runs here, above the protocol loop, so that inference never starves it.
+static SENSOR_EXECUTOR: InterruptExecutor = InterruptExecutor::new();
+/// The TWIM's buffer for writes from flash.
+static TWIM_TX: ConstStaticCell<[u8; 16]> = ConstStaticCell::new([0; 16]);
 
 bind_interrupts!(struct Irqs {
     USBD => usb::InterruptHandler<peripherals::USBD>;
     CLOCK_POWER => usb::vbus_detect::InterruptHandler;
+    PDM => pdm::InterruptHandler<peripherals::PDM>;
+    TWISPI0 => twim::InterruptHandler<peripherals::TWISPI0>;
 });
+
+#[interrupt]
+unsafe fn EGU1_SWI1() {
+    // SAFETY: the executor's interrupt, as InterruptExecutor::start requires.
+    unsafe { SENSOR_EXECUTOR.on_interrupt() }
+}
 
 type Serial<'d> = CdcAcmClass<'d, Driver<'d, HardwareVbusDetect>>;
 
@@ -82,13 +101,44 @@ async fn main(_spawner: Spawner) {
     // The orange LED is active high.
     let mut orange = Output::new(p.P0_13, Level::Low, OutputDrive::Standard);
 
+    // The sensors' power (VDD_ENV) and the internal I2C bus's pull-ups (R_PULLUP), both active
+    // high; the IMU answers a few milliseconds later.
+    let _sensor_power = Output::new(p.P0_22, Level::High, OutputDrive::HighDrive);
+    let _i2c_pullup = Output::new(p.P1_00, Level::High, OutputDrive::Standard);
+    Timer::after_millis(10).await;
+    let mut twim = Twim::new(
+        p.TWISPI0,
+        Irqs,
+        p.P0_14,
+        p.P0_15,
+        twim::Config::default(),
+        TWIM_TX.take(),
+    );
+    let imu = sensors::detect(&mut twim).await;
+
+    // The microphone (CLK P0.26, DIN P0.25, power P0.17 active high), sampled on the
+    // high-priority executor.
+    let pdm = Pdm::new(p.PDM, Irqs, p.P0_26, p.P0_25, sensors::pdm_config());
+    let mic_power = Output::new(p.P0_17, Level::Low, OutputDrive::Standard);
+    interrupt::EGU1_SWI1.set_priority(Priority::P6);
+    let sensor_spawner = SENSOR_EXECUTOR.start(interrupt::EGU1_SWI1);
+    sensor_spawner.spawn(sensors::microphone(pdm, mic_power).expect("one microphone task"));
+
     // The model store: finds the active model (if any) at start-up.
     let flash = NvmcFlash::new(
         Nvmc::new(p.NVMC),
         Store::<NvmcFlash>::region_size(SLOT, PAGE_SIZE),
     );
-    let mut handler = Handler::new(Store::open(flash, SLOT), BOARD);
+    let board = Board {
+        revision: imu.revision(),
+        simulated: false,
+        arena_ram: ARENA,
+        microphone: true,
+        imu: imu == Imu::Lsm9ds1,
+    };
+    let mut handler = Handler::new(Store::open(flash, SLOT), board);
     let arena = ARENA_RAM.take();
+    let listener = LISTENER.take();
     rgb.show(handler.status());
 
     // USB: a CDC-ACM serial port, with the ids of Arduino's own Nano 33 BLE firmware.
@@ -122,59 +172,221 @@ async fn main(_spawner: Spawner) {
             // A new connection starts with no half-received frame.
             let mut reader = FrameReader::new();
             // Err: the host went away (unplugged, or the device was reset by the host).
+            let mut io = Io {
+                serial: &mut serial,
+                out: &mut out,
+                torn: false,
+                rgb: &mut rgb,
+                heard_until: None,
+            };
             let _ = serve(
-                &mut serial,
+                &mut io,
                 &mut handler,
                 &mut arena[..],
                 &mut reader,
-                &mut out,
-                &mut rgb,
+                listener,
+                &mut twim,
             )
             .await;
+            // Nobody to send predictions or samples to.
+            LISTENING.store(false, core::sync::atomic::Ordering::Relaxed);
             orange.set_low();
         }
     };
     join(usb.run(), protocol).await;
 }
 
-/// Answers requests until the USB connection ends.
+/// The serial port, the LED, and what the last response left behind.
+struct Io<'a, 'd> {
+    serial: &'a mut Serial<'d>,
+    out: &'a mut [u8; MAX_FRAME],
+    /// True after a response was cut short: the host may hold part of a frame.
+    torn: bool,
+    rgb: &'a mut Rgb,
+    /// The LED shows a heard class until then.
+    heard_until: Option<Instant>,
+}
+
+impl Io<'_, '_> {
+    /// Sends the first `len` bytes of `out` as one frame (dropped if the host stops reading).
+    async fn send_out(&mut self, len: usize) -> Result<(), EndpointError> {
+        // A zero first ends whatever the host kept of a cut response (an empty frame).
+        if self.torn && !send(self.serial, &[0]).await? {
+            return Ok(());
+        }
+        self.torn = !send(self.serial, &self.out[..len]).await?;
+        Ok(())
+    }
+
+    /// Encodes and sends an unsolicited message (sequence 0).
+    async fn send_message(&mut self, message: &Response<'_>) -> Result<(), EndpointError> {
+        let len = encode_response(message, 0, self.out).unwrap_or(0);
+        self.send_out(len).await
+    }
+
+    /// The LED: a heard class's colour for a second, else the board's status.
+    fn show(&mut self, status: Status) {
+        match self.heard_until {
+            Some(until) if Instant::now() < until => {}
+            _ => {
+                self.heard_until = None;
+                self.rgb.show(status);
+            }
+        }
+    }
+}
+
+/// Answers requests, and runs the sensors the handler says to, until the USB connection ends.
 async fn serve(
-    serial: &mut Serial<'_>,
+    io: &mut Io<'_, '_>,
     handler: &mut Handler<NvmcFlash>,
     arena: &mut [i8],
     reader: &mut FrameReader,
-    out: &mut [u8; MAX_FRAME],
-    rgb: &mut Rgb,
+    listener: &mut Listener,
+    twim: &mut Twim<'static>,
 ) -> Result<(), EndpointError> {
     let mut packet = [0u8; PACKET];
-    // True after a response was cut short: the host may hold part of a frame.
-    let mut torn = false;
+    let mut doing = handler.state();
+    let mut triples = [0u8; 60];
+    let mut n_triples = 0usize;
     loop {
-        let n = serial.read_packet(&mut packet).await?;
-        for &byte in &packet[..n] {
-            let len = match reader.push(byte) {
-                None => continue,
-                Some(Ok(frame)) => handler.handle_frame(frame, arena, out),
-                // Longer than any request: a Nak like a damaged frame's (sequence 0).
-                Some(Err(e)) => encode_response(
-                    &Response::Nak {
-                        of: 0,
-                        code: e.code(),
-                        detail: 0,
-                    },
-                    0,
-                    out,
-                )
-                .unwrap_or(0),
-            };
-            rgb.show(handler.status());
-            // A zero first ends whatever the host kept of a cut response (an empty frame).
-            if torn && !send(serial, &[0]).await? {
-                continue;
+        let imu_tick = async {
+            if doing == Doing::Streaming(sensor::IMU) {
+                Timer::after_millis(20).await
+            } else {
+                core::future::pending::<()>().await
             }
-            torn = !send(serial, &out[..len]).await?;
+        };
+        match select3(io.serial.read_packet(&mut packet), BLOCKS.receive(), imu_tick).await {
+            Either3::First(n) => {
+                let n = n?;
+                for &byte in &packet[..n] {
+                    let len = match reader.push(byte) {
+                        None => continue,
+                        Some(Ok(frame)) => handler.handle_frame(frame, arena, io.out),
+                        // Longer than any request: a Nak like a damaged frame's (sequence 0).
+                        Some(Err(e)) => encode_response(
+                            &Response::Nak {
+                                of: 0,
+                                code: e.code(),
+                                detail: 0,
+                            },
+                            0,
+                            io.out,
+                        )
+                        .unwrap_or(0),
+                    };
+                    io.show(handler.status());
+                    io.send_out(len).await?;
+                    let now = handler.state();
+                    if now != doing {
+                        start_sensors(now, handler, listener);
+                        doing = now;
+                        n_triples = 0;
+                    }
+                }
+            }
+            Either3::Second(block) => match doing {
+                Doing::Running(_) => {
+                    hear(io, handler, arena, listener, &block).await?;
+                    io.show(handler.status());
+                }
+                Doing::Streaming(sensor::MIC) => {
+                    for half in block.chunks(BLOCK / 2) {
+                        let mut data = [0u8; BLOCK];
+                        for (b, x) in data.chunks_exact_mut(2).zip(half) {
+                            b.copy_from_slice(&x.to_le_bytes());
+                        }
+                        io.send_message(&Response::Samples {
+                            sensor: sensor::MIC,
+                            data: &data[..2 * half.len()],
+                        })
+                        .await?;
+                    }
+                }
+                // Left over after a Stop.
+                _ => {}
+            },
+            Either3::Third(()) => {
+                if let Some(xyz) = sensors::acceleration_mg(twim).await {
+                    for (k, v) in xyz.iter().enumerate() {
+                        triples[6 * n_triples + 2 * k..6 * n_triples + 2 * k + 2]
+                            .copy_from_slice(&v.to_le_bytes());
+                    }
+                    n_triples += 1;
+                }
+                if n_triples == triples.len() / 6 {
+                    io.send_message(&Response::Samples {
+                        sensor: sensor::IMU,
+                        data: &triples,
+                    })
+                    .await?;
+                    n_triples = 0;
+                }
+            }
         }
     }
+}
+
+/// Starts or stops the microphone for what the handler now does.
+fn start_sensors(now: Doing, handler: &Handler<NvmcFlash>, listener: &mut Listener) {
+    use core::sync::atomic::Ordering;
+    let mic = match now {
+        Doing::Running(_) => handler
+            .model()
+            .is_some_and(|m| listener.start(&m, RecognizerConfig::KEYWORDS).is_ok()),
+        Doing::Streaming(s) => s == sensor::MIC,
+        Doing::Idle => false,
+    };
+    // Old blocks belong to what came before.
+    while BLOCKS.try_receive().is_ok() {}
+    LISTENING.store(mic, Ordering::Relaxed);
+    if mic {
+        START.signal(());
+    }
+}
+
+/// Feeds a block of microphone samples to the keyword loop; sends a Prediction per window.
+async fn hear(
+    io: &mut Io<'_, '_>,
+    handler: &Handler<NvmcFlash>,
+    arena: &mut [i8],
+    listener: &mut Listener,
+    block: &[i16],
+) -> Result<(), EndpointError> {
+    let mut rest = block;
+    while !rest.is_empty() {
+        let taken = listener.push(rest);
+        rest = &rest[taken..];
+        if !listener.due() {
+            continue;
+        }
+        let Some(model) = handler.model() else {
+            return Ok(());
+        };
+        let time_ms = Instant::now().as_millis() as u32;
+        let mut scores = [0i8; MAX_CLASSES];
+        let Ok(window) = listener.infer(&model, arena, time_ms, &mut scores) else {
+            return Ok(());
+        };
+        let mut bytes = [0u8; MAX_CLASSES];
+        for (b, &s) in bytes.iter_mut().zip(&scores[..window.outputs]) {
+            *b = s as u8;
+        }
+        if let Some(heard) = window.heard {
+            io.rgb.class(heard.class);
+            io.heard_until = Some(Instant::now() + SHOW_HEARD);
+        }
+        let message = Response::Prediction {
+            time_ms,
+            class: window.heard.map_or(255, |h| h.class),
+            score: window.heard.map_or(0, |h| h.score),
+            scores: &bytes[..window.outputs],
+        };
+        debug_assert!(window.outputs + 8 <= MAX_BODY);
+        io.send_message(&message).await?;
+    }
+    Ok(())
 }
 
 /// Sends `bytes` in USB packets, and a zero-length packet after a full last one (the host's
@@ -202,6 +414,23 @@ struct Rgb {
 }
 
 impl Rgb {
+    /// The colour of class `c`: red, green, blue, yellow, magenta, cyan, white, then again.
+    fn class(&mut self, c: u8) {
+        let on = |lit: bool| if lit { Level::Low } else { Level::High };
+        let (r, g, b) = [
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+            (true, true, false),
+            (true, false, true),
+            (false, true, true),
+            (true, true, true),
+        ][c as usize % 7];
+        self.red.set_level(on(r));
+        self.green.set_level(on(g));
+        self.blue.set_level(on(b));
+    }
+
     /// Blue while a model is being received, else green while a model is active, else off.
     fn show(&mut self, status: Status) {
         let receiving = status.state == 1;
