@@ -169,9 +169,17 @@ fn nak_message(of: u8, code: u8, detail: u32) -> String {
         }
         (_, Some(P::NoModel)) => "the board has no model yet: deploy one first".into(),
         (_, Some(P::WrongInputSize)) => format!("the model takes {detail} input values"),
-        (_, Some(P::BadSensor)) => {
-            "no such sensor on this board (the simulator and firmware 0.1 have none yet)".into()
+        (_, Some(P::BadSensor)) if of == kind::RUN && detail == sensor::MIC as u32 => {
+            "the model on the board does not take the microphone: deploy a keyword model \
+             (MFCC of 1 s at 16 kHz)"
+                .into()
         }
+        (_, Some(P::BadSensor)) if detail == sensor::IMU as u32 => {
+            "the IMU cannot do that here: it streams on rev1 boards (LSM9DS1) and the simulator, \
+             and no model file takes the IMU yet"
+                .into()
+        }
+        (_, Some(P::BadSensor)) => "no such sensor on this board".into(),
         (_, Some(P::Busy)) => "the board is busy (running or streaming): stop it first".into(),
         (_, Some(P::ArenaTooSmall)) => {
             format!("the model needs {detail} bytes of arena, more than the board has")

@@ -340,6 +340,28 @@ impl KeywordData {
         noise[start..start + n].to_vec()
     }
 
+    /// These clips and `other`'s together (for example the course data and clips recorded from
+    /// the board with `Board::record_audio` or `tinyml record`). Both must use the same
+    /// features; the background noise of both is kept.
+    pub fn merged(&self, other: &KeywordData) -> Result<KeywordData> {
+        if self.config != other.config {
+            return Err(Error::param(
+                "other",
+                "the two datasets use different feature settings: load both with the same \
+                 FeatureConfig",
+            ));
+        }
+        let mut data = self.clone();
+        data.clips.extend(other.clips.iter().cloned());
+        data.labels.extend(other.labels.iter().cloned());
+        data.speakers.extend(other.speakers.iter().cloned());
+        data.files.extend(other.files.iter().cloned());
+        data.background.extend(other.background.iter().cloned());
+        data.source = format!("{} + {}", self.source, other.source);
+        data.notes.extend(other.notes.iter().cloned());
+        Ok(data)
+    }
+
     /// `(train, test)`: the clips of `test_speakers` are the test set, everyone else trains.
     pub fn split_by_speaker(&self, test_speakers: &[&str]) -> Result<(KeywordData, KeywordData)> {
         let names = self.speaker_names();

@@ -18,7 +18,7 @@ use tinyml_core::protocol::{kind, Request, MAX_CHUNK};
 use tinyml_kit::activity::ActivityData;
 use tinyml_kit::audio::Audio;
 use tinyml_kit::device::{Board, Simulator};
-use tinyml_kit::kws::{FrontEnd, KwsArchitecture};
+use tinyml_kit::kws::{FrontEnd, KeywordData, KwsArchitecture};
 use tinyml_kit::nn::Network;
 use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions, QuantizedModel};
 use tinyml_kit::rng::Rng;
@@ -546,6 +546,13 @@ fn cli_monitor_and_record_with_the_simulator() {
         let clip = Audio::load(data.join(format!("aoo/me_nohash_{n}.wav"))).unwrap();
         assert_eq!(clip.to_pcm16(), played[..8_000], "clip {n}");
     }
+    // The recordings are a keyword dataset (the Day 2 layout), ready to join the course data.
+    let mine = KeywordData::load(&data).expect("loads the recordings");
+    assert_eq!(
+        (mine.len(), mine.speaker_names()),
+        (4, vec!["me".to_string()])
+    );
+    assert_eq!(mine.merged(&mine).unwrap().len(), 8);
     let o = record(&["--sensor", "imu", "--seconds", "2", "--speaker", "ana"]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(data.join("ana_aoo_1.csv").exists());

@@ -111,12 +111,15 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Generated MNIST-format files and their manifest, made once: the tests run in
 /// parallel and must not rebuild a shared directory under each other.
-fn dataset() -> (HashMap<String, Vec<u8>>, Vec<RemoteFile>) {
-    static DATASET: OnceLock<(HashMap<String, Vec<u8>>, Vec<RemoteFile>)> = OnceLock::new();
+fn dataset() -> Dataset {
+    static DATASET: OnceLock<Dataset> = OnceLock::new();
     DATASET.get_or_init(generate_dataset).clone()
 }
 
-fn generate_dataset() -> (HashMap<String, Vec<u8>>, Vec<RemoteFile>) {
+/// Served files by name, and the manifest.
+type Dataset = (HashMap<String, Vec<u8>>, Vec<RemoteFile>);
+
+fn generate_dataset() -> Dataset {
     let src = scratch("src");
     let (images, labels) = Digits::course_default()
         .sample(300, 2)

@@ -101,7 +101,10 @@ fn the_board_binary_builds_after_the_bootloader_and_fits_the_budgets() {
         "static RAM besides the arena {without_arena} bytes > 96 KB"
     );
     let stack = (256 * 1024u64).saturating_sub(ram);
-    assert!(stack >= 32 * 1024, "only {stack} bytes of RAM left for the stack");
+    assert!(
+        stack >= 32 * 1024,
+        "only {stack} bytes of RAM left for the stack"
+    );
     let target = target_dir();
     let _ = std::fs::create_dir_all(&target);
     let json = format!(

@@ -10,7 +10,7 @@ use crate::protocol::{
 use crate::store::{Flash, Store};
 
 /// Firmware version `[major, minor, patch]`.
-pub const FIRMWARE_VERSION: [u8; 3] = [0, 1, 0];
+pub const FIRMWARE_VERSION: [u8; 3] = [0, 2, 0];
 
 /// What the board is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
