@@ -257,7 +257,13 @@ async fn serve(
                 core::future::pending::<()>().await
             }
         };
-        match select3(io.serial.read_packet(&mut packet), BLOCKS.receive(), imu_tick).await {
+        match select3(
+            io.serial.read_packet(&mut packet),
+            BLOCKS.receive(),
+            imu_tick,
+        )
+        .await
+        {
             Either3::First(n) => {
                 let n = n?;
                 for &byte in &packet[..n] {
