@@ -25,8 +25,8 @@ use tinyml_core::listen::{Listener, RecognizerConfig, MAX_CLASSES};
 use tinyml_core::mfcc::pcm16_to_f32;
 use tinyml_core::model::{Budget, ModelError};
 use tinyml_core::protocol::{
-    decode_frame, encode_request, encode_response, kind, sensor, FrameReader, Info, ProtocolError,
-    Request, Response, Status, MAX_BODY, MAX_CHUNK, MAX_FRAME, MAX_PACKET,
+    decode_frame, encode_request, encode_response, kind, samples_le, sensor, FrameReader, Info,
+    ProtocolError, Request, Response, Status, MAX_BODY, MAX_CHUNK, MAX_FRAME, MAX_PACKET,
 };
 use tinyml_core::store::{RamFlash, Store};
 
@@ -549,7 +549,7 @@ impl Board {
                 println!(
                     "{:6.2} s  heard \"{}\" ({:.0}%)",
                     window.time_ms as f64 / 1000.0,
-                    label_of(labels, class),
+                    class_label(labels, class),
                     100.0 * window.score as f64 / 255.0
                 );
             }
@@ -708,20 +708,24 @@ impl Board {
     }
 }
 
+impl std::fmt::Display for DeployReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sent {} bytes in {:.2} s; the board confirmed CRC {:08x}",
+            self.bytes, self.seconds, self.crc
+        )?;
+        if self.retries > 0 {
+            write!(f, " ({} chunk(s) sent again)", self.retries)?;
+        }
+        Ok(())
+    }
+}
+
 impl DeployReport {
     /// Shows the report in Jupyter.
     pub fn evcxr_display(&self) {
-        println!(
-            "sent {} bytes in {:.2} s; the board confirmed CRC {:08x}{}",
-            self.bytes,
-            self.seconds,
-            self.crc,
-            if self.retries > 0 {
-                format!(" ({} chunk(s) sent again)", self.retries)
-            } else {
-                String::new()
-            }
-        );
+        println!("{self}");
     }
 }
 
@@ -736,7 +740,8 @@ fn check_seconds(seconds: f64) -> Result<f64> {
     }
 }
 
-fn label_of(labels: &[String], class: usize) -> String {
+/// The name of class `class` (`class N` when the labels are unknown).
+pub fn class_label(labels: &[String], class: usize) -> String {
     labels
         .get(class)
         .cloned()
@@ -776,7 +781,7 @@ impl Listening {
                 w.heard.map(|c| {
                     (
                         w.time_ms as f64 / 1000.0,
-                        label_of(&self.labels, c),
+                        class_label(&self.labels, c),
                         w.score as f64 / 255.0,
                     )
                 })
@@ -816,7 +821,7 @@ impl Listening {
                     (w.time_ms as f64 / 1000.0, (q as f64 + 128.0) / 256.0)
                 })
                 .collect();
-            fig = fig.line(&label_of(&self.labels, c), points);
+            fig = fig.line(&class_label(&self.labels, c), points);
         }
         fig
     }
@@ -1092,19 +1097,7 @@ fn serve(mut port: serialport::TTYPort, state: Arc<Mutex<SimState>>, stop: Arc<A
                     let Some(handler) = handler.as_mut() else {
                         continue;
                     };
-                    match frame {
-                        Ok(frame) => handler.handle_frame(frame, arena, &mut out),
-                        Err(e) => tinyml_core::protocol::encode_response(
-                            &Response::Nak {
-                                of: 0,
-                                code: e.code(),
-                                detail: 0,
-                            },
-                            0,
-                            &mut out,
-                        )
-                        .unwrap_or(0),
-                    }
+                    handler.handle_frame(frame, arena, &mut out)
                 }
             };
             if port.write_all(&out[..len]).is_err() {
@@ -1148,86 +1141,64 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
         State::Streaming(_) => (sensor::IMU, IMU_RATE_HZ),
     };
     let due = (sensors.started.elapsed().as_secs_f64() * rate as f64) as u64;
-    let mut frame = [0u8; MAX_FRAME];
+    // Values per sample: x, y, z for the IMU.
+    let per = if which == sensor::IMU { 3 } else { 1 };
+    let mut values = [0i16; (MAX_BODY - 4) / 2];
     let mut data = [0u8; MAX_BODY - 4];
+    let mut frame = [0u8; MAX_FRAME];
+    let mut send_message = |message: &Response| {
+        let len = encode_response(message, 0, &mut frame).unwrap_or(0);
+        send(&frame[..len]);
+    };
     while sensors.made < due {
         let start = sensors.made;
-        if which == sensor::IMU {
-            // A walk: about two steps a second, gravity on z; x, y, z in mg.
-            let n = ((due - start) as usize).min(data.len() / 6);
-            for i in 0..n {
-                let t = (start + i as u64) as f64 / rate as f64;
-                let step = (2.0 * std::f64::consts::PI * 1.8 * t).sin();
-                let xyz = [
-                    150.0 * (2.0 * std::f64::consts::PI * 1.8 * t + 1.0).sin(),
-                    80.0 * (std::f64::consts::PI * 1.8 * t).sin(),
-                    1000.0 + 250.0 * step,
-                ];
-                for (k, v) in xyz.iter().enumerate() {
-                    let v = (*v + sensors.room() as f64).round() as i16;
-                    data[6 * i + 2 * k..6 * i + 2 * k + 2].copy_from_slice(&v.to_le_bytes());
+        let n = ((due - start) as usize).min(values.len() / per);
+        for i in 0..n {
+            let at = start + i as u64;
+            if which == sensor::IMU {
+                for (k, v) in walk(at as f64 / rate as f64).iter().enumerate() {
+                    values[3 * i + k] = (v + sensors.room() as f64).round() as i16;
                 }
+            } else {
+                values[i] = match sound.get(at as usize) {
+                    Some(&v) => v,
+                    None => sensors.room(),
+                };
             }
-            sensors.made += n as u64;
-            let response = Response::Samples {
-                sensor: which,
-                data: &data[..6 * n],
-            };
-            let len = encode_response(&response, 0, &mut frame).unwrap_or(0);
-            send(&frame[..len]);
-            continue;
-        }
-        let n = ((due - start) as usize).min(data.len() / 2);
-        let mut pcm = [0i16; (MAX_BODY - 4) / 2];
-        for (i, x) in pcm[..n].iter_mut().enumerate() {
-            let at = (start + i as u64) as usize;
-            *x = match sound.get(at) {
-                Some(&v) => v,
-                None => sensors.room(),
-            };
         }
         sensors.made += n as u64;
+        let mut rest = &values[..per * n];
         if let State::Streaming(_) = state {
-            for (b, x) in data.chunks_exact_mut(2).zip(&pcm[..n]) {
-                b.copy_from_slice(&x.to_le_bytes());
-            }
-            let response = Response::Samples {
+            let data = samples_le(rest, &mut data);
+            send_message(&Response::Samples {
                 sensor: which,
-                data: &data[..2 * n],
-            };
-            let len = encode_response(&response, 0, &mut frame).unwrap_or(0);
-            send(&frame[..len]);
+                data,
+            });
             continue;
         }
-        let Some(model) = handler.model() else {
-            return;
-        };
-        let mut rest = &pcm[..n];
-        while !rest.is_empty() {
-            let taken = sensors.listener.push(rest);
-            rest = &rest[taken..];
-            if !sensors.listener.due() {
-                continue;
-            }
+        while sensors.listener.feed(&mut rest) {
             // The window ends at the last sample taken, on the board's clock.
             let heard_at = start + (n - rest.len()) as u64;
-            let time_ms = sensors.started_ms + heard_at * 1000 / rate as u64;
-            let mut scores = [0i8; MAX_CLASSES];
-            let Ok(window) = sensors
-                .listener
-                .infer(&model, arena, time_ms as u32, &mut scores)
-            else {
+            let time_ms = (sensors.started_ms + heard_at * 1000 / rate as u64) as u32;
+            let Some(model) = handler.model() else {
                 return;
             };
-            let bytes: Vec<u8> = scores[..window.outputs].iter().map(|&v| v as u8).collect();
-            let response = Response::Prediction {
-                time_ms: time_ms as u32,
-                class: window.heard.map_or(255, |h| h.class),
-                score: window.heard.map_or(0, |h| h.score),
-                scores: &bytes,
+            let mut scores = [0i8; MAX_CLASSES];
+            let Ok(window) = sensors.listener.infer(&model, arena, time_ms, &mut scores) else {
+                return;
             };
-            let len = encode_response(&response, 0, &mut frame).unwrap_or(0);
-            send(&frame[..len]);
+            let mut bytes = [0u8; MAX_CLASSES];
+            send_message(&window.prediction(&scores, &mut bytes));
         }
     }
+}
+
+/// The simulated walk: about two steps a second, gravity on z; x, y, z in mg at `t` seconds.
+fn walk(t: f64) -> [f64; 3] {
+    let phase = 2.0 * std::f64::consts::PI * 1.8 * t;
+    [
+        150.0 * (phase + 1.0).sin(),
+        80.0 * (phase / 2.0).sin(),
+        1000.0 + 250.0 * phase.sin(),
+    ]
 }

@@ -9,7 +9,7 @@ use tinyml_kit::activity::{ActivityData, ActivityModel, Method, SpeedRules};
 use tinyml_kit::audio::{librosa_expression, Audio};
 use tinyml_kit::audit::DataAudit;
 use tinyml_kit::course::{write_figures, Course};
-use tinyml_kit::device::{Board, Simulator};
+use tinyml_kit::device::{class_label, Board, Simulator};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::kws::{
@@ -199,38 +199,7 @@ enum Cmd {
     /// and 2: `--sensor mic` writes OUT/LABEL/SPEAKER_nohash_N.wav (16 kHz, 16-bit), `--sensor
     /// imu` writes OUT/SPEAKER_LABEL_N.csv (person,session,label,t_ms,ax,ay,az). Existing files
     /// are never overwritten: numbering continues after them.
-    Record {
-        /// `mic` or `imu`.
-        #[arg(long)]
-        sensor: String,
-        /// The word (or activity) being recorded.
-        #[arg(long)]
-        label: String,
-        /// How many recordings.
-        #[arg(long, default_value_t = 10)]
-        count: usize,
-        /// Seconds per recording (default: 1.5 for the microphone, 10 for the IMU).
-        #[arg(long)]
-        seconds: Option<f64>,
-        /// Who is recording (the speaker id that keeps a person's clips in one split).
-        #[arg(long, default_value = "me")]
-        speaker: String,
-        /// The dataset folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// The serial port (default: the first Nano 33 BLE found).
-        #[arg(long)]
-        port: Option<String>,
-        /// Record from a simulated board instead (with --mic, what its microphone plays).
-        #[arg(long, conflicts_with = "port")]
-        simulate: bool,
-        /// With --simulate: a WAV file its microphone plays at the start of each recording.
-        #[arg(long, value_name = "FILE.wav", requires = "simulate")]
-        mic: Option<PathBuf>,
-        /// Seconds of countdown before each recording.
-        #[arg(long, default_value_t = 1.0)]
-        countdown: f64,
-    },
+    Record(RecordArgs),
     /// Day 3: send an int8 model to the board; it runs it without reflashing. Checks first that
     /// it fits what the board reports; the board keeps its previous model until all of the new
     /// one has arrived and checks out.
@@ -684,29 +653,7 @@ fn run(cli: Cli) -> Result<()> {
             seconds,
             json,
         ),
-        Cmd::Record {
-            sensor,
-            label,
-            count,
-            seconds,
-            speaker,
-            out,
-            port,
-            simulate,
-            mic,
-            countdown,
-        } => record(&RecordArgs {
-            sensor,
-            label,
-            count,
-            seconds,
-            speaker,
-            out,
-            port,
-            simulate,
-            mic,
-            countdown,
-        }),
+        Cmd::Record(args) => record(&args),
         Cmd::Deploy { file, port, json } => deploy(&file, port.as_deref(), json),
         Cmd::Predict {
             port,
@@ -1561,21 +1508,13 @@ fn deploy(file: &Path, port: Option<&str>, json: bool) -> Result<()> {
         }));
     } else {
         println!(
-            "{} is running {} ({} bytes, CRC {:08x} confirmed) after {:.1} s{}",
+            "{} is running {}: {r}",
             if board.is_simulator() {
                 "the simulated board"
             } else {
                 "the board"
             },
-            file.display(),
-            r.bytes,
-            r.crc,
-            r.seconds,
-            if r.retries > 0 {
-                format!(", {} chunk(s) sent again", r.retries)
-            } else {
-                String::new()
-            }
+            file.display()
         );
     }
     Ok(())
@@ -1688,12 +1627,7 @@ fn monitor(
         );
     }
     let listening = board.listen_with(seconds, &mut |w, labels| {
-        let label = |c: usize| {
-            labels
-                .get(c)
-                .cloned()
-                .unwrap_or_else(|| format!("class {c}"))
-        };
+        let label = |c: usize| class_label(labels, c);
         if json {
             println!(
                 "{}",
@@ -1723,16 +1657,37 @@ fn monitor(
     Ok(())
 }
 
+#[derive(Args)]
 struct RecordArgs {
+    /// `mic` or `imu`.
+    #[arg(long)]
     sensor: String,
+    /// The word (or activity) being recorded.
+    #[arg(long)]
     label: String,
+    /// How many recordings.
+    #[arg(long, default_value_t = 10)]
     count: usize,
+    /// Seconds per recording (default: 1.5 for the microphone, 10 for the IMU).
+    #[arg(long)]
     seconds: Option<f64>,
+    /// Who is recording (the speaker id that keeps a person's clips in one split).
+    #[arg(long, default_value = "me")]
     speaker: String,
+    /// The dataset folder.
+    #[arg(long)]
     out: PathBuf,
+    /// The serial port (default: the first Nano 33 BLE found).
+    #[arg(long)]
     port: Option<String>,
+    /// Record from a simulated board instead (with --mic, what its microphone plays).
+    #[arg(long, conflicts_with = "port")]
     simulate: bool,
+    /// With --simulate: a WAV file its microphone plays at the start of each recording.
+    #[arg(long, value_name = "FILE.wav", requires = "simulate")]
     mic: Option<PathBuf>,
+    /// Seconds of countdown before each recording.
+    #[arg(long, default_value_t = 1.0)]
     countdown: f64,
 }
 

@@ -78,18 +78,27 @@ impl<F: Flash> Handler<F> {
         self.state
     }
 
-    /// The active model, validated.
+    /// The active model (the store checked all of it when it became active).
     pub fn model(&self) -> Option<Model<'_>> {
-        self.store.active_bytes().and_then(|b| Model::parse(b).ok())
+        self.store
+            .active_bytes()
+            .and_then(|b| Model::parse_stored(b).ok())
     }
 
-    /// Handles one frame (the bytes before a zero) and writes the response frame (with its
-    /// trailing zero) into `out` (at least [`crate::protocol::MAX_FRAME`] bytes); gives its
-    /// length. `arena` is the interpreter's arena (the board's RAM budget).
-    pub fn handle_frame(&mut self, frame: &[u8], arena: &mut [i8], out: &mut [u8]) -> usize {
+    /// Handles one frame as [`crate::protocol::FrameReader::push`] gives it (the bytes before
+    /// a zero, or why there are none: a frame too long is answered like a damaged one) and
+    /// writes the response frame (with its trailing zero) into `out` (at least
+    /// [`crate::protocol::MAX_FRAME`] bytes); gives its length. `arena` is the interpreter's
+    /// arena (the board's RAM budget).
+    pub fn handle_frame(
+        &mut self,
+        frame: Result<&[u8], ProtocolError>,
+        arena: &mut [i8],
+        out: &mut [u8],
+    ) -> usize {
         let mut packet = [0u8; MAX_PACKET];
         let mut body_out = [0u8; MAX_BODY];
-        let (response, seq) = match decode_frame(frame, &mut packet) {
+        let (response, seq) = match frame.and_then(|f| decode_frame(f, &mut packet)) {
             Err(e) => (
                 Response::Nak {
                     of: 0,
@@ -301,7 +310,7 @@ mod tests {
             let mut out = [0u8; MAX_FRAME];
             let m = self
                 .handler
-                .handle_frame(&frame[..n - 1], &mut self.arena, &mut out);
+                .handle_frame(Ok(&frame[..n - 1]), &mut self.arena, &mut out);
             assert_eq!(out[m - 1], 0);
             (decode_frame(&out[..m - 1], buf).unwrap(), self.seq)
         }

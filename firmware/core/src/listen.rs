@@ -14,6 +14,7 @@
 
 use crate::mfcc::{pcm16_gain, FeatureConfig, Mfcc, MfccError, NORMALIZED_PEAK};
 use crate::model::{FrontEnd, Kernels, Model, ModelError, Tensor};
+use crate::protocol::Response;
 
 /// The microphone's sample rate (the PDM microphone of the Nano 33 BLE Sense, and the rate the
 /// keyword features use).
@@ -95,7 +96,8 @@ pub struct Recognizer {
     /// Windows in `history` (up to `average_windows`), and where the next one goes.
     count: usize,
     next: usize,
-    /// The last class reported and when (`reported` false: none yet).
+    /// The last class reported and when (`reported` false: none yet). Three plain fields, not
+    /// an `Option`, so that an idle recognizer is all zeros (the board's `.bss`).
     reported: bool,
     last_class: u8,
     last_ms: u32,
@@ -181,10 +183,29 @@ pub fn keyword_front_end(model: &Model) -> Result<FeatureConfig, ListenError> {
 /// What one window gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// When it ended, in milliseconds since the board started.
+    pub time_ms: u32,
     /// Output values written.
     pub outputs: usize,
     /// A class heard in this window.
     pub heard: Option<Heard>,
+}
+
+impl Window {
+    /// The Prediction message of this window, with its raw outputs `scores` (as
+    /// [`Listener::infer`] wrote them) copied into `bytes`.
+    pub fn prediction<'b>(&self, scores: &[i8], bytes: &'b mut [u8; MAX_CLASSES]) -> Response<'b> {
+        let n = self.outputs.min(scores.len());
+        for (b, &s) in bytes.iter_mut().zip(&scores[..n]) {
+            *b = s as u8;
+        }
+        Response::Prediction {
+            time_ms: self.time_ms,
+            class: self.heard.map_or(255, |h| h.class),
+            score: self.heard.map_or(0, |h| h.score),
+            scores: &bytes[..n],
+        }
+    }
 }
 
 /// The microphone loop's state: the last second of samples, the feature planner, the model's
@@ -236,7 +257,7 @@ impl Listener {
         self.ready = true;
         let classes = model.output().len();
         let mut background = 0u32;
-        for c in 0..classes.min(model.label_count()) {
+        for c in 0..classes {
             if BACKGROUND_LABELS.contains(&model.label(c)) {
                 background |= 1 << c;
             }
@@ -255,9 +276,23 @@ impl Listener {
         n
     }
 
+    /// Takes samples from the front of `rest` (which moves past them) until a window is due;
+    /// true when one is: call [`Listener::infer`], then `feed` again with the rest.
+    pub fn feed(&mut self, rest: &mut &[i16]) -> bool {
+        let taken = self.push(rest);
+        *rest = &rest[taken..];
+        self.due()
+    }
+
     /// True when a second of samples is waiting for [`Listener::infer`].
     pub fn due(&self) -> bool {
         self.filled == WINDOW_SAMPLES
+    }
+
+    /// Moves on by [`HOP_SAMPLES`]: the next window is due after that many more samples.
+    fn advance(&mut self) {
+        self.samples.copy_within(HOP_SAMPLES.., 0);
+        self.filled = WINDOW_SAMPLES - HOP_SAMPLES;
     }
 
     /// Runs the model on the last second (features, quantization, interpreter in `arena`),
@@ -288,13 +323,13 @@ impl Listener {
         model
             .invoke(arena, &self.input[..n_in], scores, Kernels::Optimized)
             .map_err(ListenError::Model)?;
-        self.samples.copy_within(HOP_SAMPLES.., 0);
-        self.filled = WINDOW_SAMPLES - HOP_SAMPLES;
+        self.advance();
         let mut probabilities = [0u8; MAX_CLASSES];
         for (p, &q) in probabilities.iter_mut().zip(scores.iter()) {
             *p = probability(&output, q);
         }
         Ok(Window {
+            time_ms,
             outputs: output.len(),
             heard: self
                 .recognizer
@@ -395,8 +430,7 @@ mod tests {
                 due_at[found] = taken;
                 found += 1;
                 // What infer does after a window, without a model.
-                l.samples.copy_within(HOP_SAMPLES.., 0);
-                l.filled = WINDOW_SAMPLES - HOP_SAMPLES;
+                l.advance();
             }
         }
         assert_eq!(due_at, [16_000, 20_000, 24_000]);

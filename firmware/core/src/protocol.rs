@@ -269,6 +269,16 @@ pub enum Response<'a> {
     },
 }
 
+/// Writes `samples` little-endian into `out`, as a Samples message carries them; gives the
+/// bytes written (as many samples as fit).
+pub fn samples_le<'o>(samples: &[i16], out: &'o mut [u8]) -> &'o [u8] {
+    let n = samples.len().min(out.len() / 2);
+    for (b, x) in out.chunks_exact_mut(2).zip(&samples[..n]) {
+        b.copy_from_slice(&x.to_le_bytes());
+    }
+    &out[..2 * n]
+}
+
 fn u32_at(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))

@@ -42,7 +42,7 @@ use static_cell::ConstStaticCell;
 use tinyml_core::handler::{Board, Handler, State as Doing};
 use tinyml_core::listen::{Listener, RecognizerConfig, MAX_CLASSES};
 use tinyml_core::protocol::{
-    encode_response, sensor, FrameReader, Response, Status, MAX_BODY, MAX_FRAME,
+    encode_response, samples_le, sensor, FrameReader, Response, Status, MAX_FRAME,
 };
 use tinyml_core::store::Store;
 
@@ -59,6 +59,8 @@ const PACKET: usize = 64;
 /// the port: the rest of the response is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Accelerometer values (x, y, z) per Samples message: 10 triples, 200 ms at 50 Hz.
+const IMU_BATCH: usize = 30;
 /// How long the LED shows a heard class.
 const SHOW_HEARD: Duration = Duration::from_secs(1);
 
@@ -247,7 +249,7 @@ async fn serve(
 ) -> Result<(), EndpointError> {
     let mut packet = [0u8; PACKET];
     let mut doing = handler.state();
-    let mut triples = [0u8; 60];
+    let mut triples = [0i16; IMU_BATCH];
     let mut n_triples = 0usize;
     loop {
         let imu_tick = async {
@@ -267,21 +269,10 @@ async fn serve(
             Either3::First(n) => {
                 let n = n?;
                 for &byte in &packet[..n] {
-                    let len = match reader.push(byte) {
-                        None => continue,
-                        Some(Ok(frame)) => handler.handle_frame(frame, arena, io.out),
-                        // Longer than any request: a Nak like a damaged frame's (sequence 0).
-                        Some(Err(e)) => encode_response(
-                            &Response::Nak {
-                                of: 0,
-                                code: e.code(),
-                                detail: 0,
-                            },
-                            0,
-                            io.out,
-                        )
-                        .unwrap_or(0),
+                    let Some(frame) = reader.push(byte) else {
+                        continue;
                     };
+                    let len = handler.handle_frame(frame, arena, io.out);
                     io.show(handler.status());
                     io.send_out(len).await?;
                     let now = handler.state();
@@ -300,12 +291,9 @@ async fn serve(
                 Doing::Streaming(sensor::MIC) => {
                     for half in block.chunks(BLOCK / 2) {
                         let mut data = [0u8; BLOCK];
-                        for (b, x) in data.chunks_exact_mut(2).zip(half) {
-                            b.copy_from_slice(&x.to_le_bytes());
-                        }
                         io.send_message(&Response::Samples {
                             sensor: sensor::MIC,
-                            data: &data[..2 * half.len()],
+                            data: samples_le(half, &mut data),
                         })
                         .await?;
                     }
@@ -315,16 +303,14 @@ async fn serve(
             },
             Either3::Third(()) => {
                 if let Some(xyz) = sensors::acceleration_mg(twim).await {
-                    for (k, v) in xyz.iter().enumerate() {
-                        triples[6 * n_triples + 2 * k..6 * n_triples + 2 * k + 2]
-                            .copy_from_slice(&v.to_le_bytes());
-                    }
+                    triples[3 * n_triples..3 * n_triples + 3].copy_from_slice(&xyz);
                     n_triples += 1;
                 }
-                if n_triples == triples.len() / 6 {
+                if n_triples == triples.len() / 3 {
+                    let mut data = [0u8; 2 * IMU_BATCH];
                     io.send_message(&Response::Samples {
                         sensor: sensor::IMU,
-                        data: &triples,
+                        data: samples_le(&triples, &mut data),
                     })
                     .await?;
                     n_triples = 0;
@@ -361,12 +347,7 @@ async fn hear(
     block: &[i16],
 ) -> Result<(), EndpointError> {
     let mut rest = block;
-    while !rest.is_empty() {
-        let taken = listener.push(rest);
-        rest = &rest[taken..];
-        if !listener.due() {
-            continue;
-        }
+    while listener.feed(&mut rest) {
         let Some(model) = handler.model() else {
             return Ok(());
         };
@@ -375,22 +356,13 @@ async fn hear(
         let Ok(window) = listener.infer(&model, arena, time_ms, &mut scores) else {
             return Ok(());
         };
-        let mut bytes = [0u8; MAX_CLASSES];
-        for (b, &s) in bytes.iter_mut().zip(&scores[..window.outputs]) {
-            *b = s as u8;
-        }
         if let Some(heard) = window.heard {
             io.rgb.class(heard.class);
             io.heard_until = Some(Instant::now() + SHOW_HEARD);
         }
-        let message = Response::Prediction {
-            time_ms,
-            class: window.heard.map_or(255, |h| h.class),
-            score: window.heard.map_or(0, |h| h.score),
-            scores: &bytes[..window.outputs],
-        };
-        debug_assert!(window.outputs + 8 <= MAX_BODY);
-        io.send_message(&message).await?;
+        let mut bytes = [0u8; MAX_CLASSES];
+        io.send_message(&window.prediction(&scores, &mut bytes))
+            .await?;
     }
     Ok(())
 }

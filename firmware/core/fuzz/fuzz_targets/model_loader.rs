@@ -1,6 +1,6 @@
-//! Fuzzes the `.tkm` loader and the interpreter: whatever the bytes, `Model::parse` returns an
-//! error or a model, and a model it accepts runs (both kernel sets, the front end) without
-//! panicking or reading out of bounds.
+//! Fuzzes the `.tkm` loader and the interpreter: whatever the bytes, `Model::parse` (and the
+//! board's lighter `Model::parse_stored`) returns an error or a model, and a model it accepts
+//! runs (both kernel sets, the front end) without panicking or reading out of bounds.
 //!
 //! Each input is tried twice: as given (most die at the CRC, as damaged files should), and
 //! "resealed" with its length and CRC rewritten, so that the fuzzer explores the checks behind
@@ -11,9 +11,14 @@ use libfuzzer_sys::fuzz_target;
 use tinyml_core::model::{Kernels, Model, HEADER_LEN};
 
 fn run(bytes: &[u8]) {
-    let Ok(model) = Model::parse(bytes) else {
-        return;
-    };
+    for parse in [Model::parse, Model::parse_stored] {
+        if let Ok(model) = parse(bytes) {
+            exercise(model);
+        }
+    }
+}
+
+fn exercise(model: Model) {
     // Arena sizes are bounded by the loader (16 MiB); keep the fuzzer's memory small.
     if model.arena_bytes() > 1 << 20 {
         return;

@@ -44,7 +44,8 @@ fuzz_target!(|data: &[u8]| {
             revision: 0,
             simulated: true,
             arena_ram: 4096,
-            sensors: true,
+            microphone: true,
+            imu: true,
         },
     );
     let mut arena = [0i8; 4096];
@@ -70,10 +71,8 @@ fuzz_target!(|data: &[u8]| {
     };
     for &b in bytes {
         if let Some(frame) = reader.push(b) {
-            if let Ok(frame) = frame {
-                let n = handler.handle_frame(frame, &mut arena, &mut out);
-                assert!(n <= MAX_FRAME);
-            }
+            let n = handler.handle_frame(frame, &mut arena, &mut out);
+            assert!(n <= MAX_FRAME);
         }
     }
     if let Some(active) = handler.store().active_bytes() {
