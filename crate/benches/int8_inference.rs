@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
+use tinyml_core::int8::argmax;
 use tinyml_core::model::Kernels;
 use tinyml_kit::digits::{Digits, DigitsModel};
 use tinyml_kit::kws::{KeywordData, KwsTrainer};
@@ -80,14 +81,6 @@ impl Case {
             .count();
         right as f64 / self.labels.len() as f64
     }
-}
-
-/// The first largest value (what the board reports).
-fn argmax(v: &[i8]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold((0, i8::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
-        .0
 }
 
 /// Writes a little-endian `.npy` file (format 1.0) of `shape` with numpy type `descr`.
@@ -281,25 +274,8 @@ fn kws_case(dir: &Path) -> Case {
         .expect("training");
     let calibration = train.split_clips(0.2, 1).expect("split").1;
     let int8 = model.quantize(&calibration).expect("quantization");
-    // The network's float inputs, as the kit prepares them: each clip's mean per coefficient
-    // (when the model uses it), then the training set's standardisation.
-    let fe = &model.front_end;
-    let coefficients = fe.mean.len();
-    let per = model.network.input().len();
-    let prepare = |d: &KeywordData| {
-        let mut x = d.features().expect("features");
-        for clip in x.chunks_exact_mut(per) {
-            if fe.clip_mean_normalization {
-                tinyml_core::mfcc::subtract_clip_mean(clip, coefficients);
-            }
-            for row in clip.chunks_exact_mut(coefficients) {
-                for ((v, m), s) in row.iter_mut().zip(&fe.mean).zip(&fe.std) {
-                    *v = (*v - m) / s;
-                }
-            }
-        }
-        x
-    };
+    // The network's float inputs, as the kit prepares them.
+    let prepare = |d: &KeywordData| model.inputs(d).expect("features");
     let (calibration_x, test_x) = (prepare(&calibration), prepare(&test));
     let m = int8.model();
     let inputs: Vec<i8> = test_x.iter().map(|&v| m.input().quantize(v)).collect();

@@ -441,6 +441,10 @@ pub struct KeywordLesson {
     pub test_speaker: String,
     /// Counts per word and speaker, with warnings.
     pub audit: DataAudit,
+    /// The clips it trained on (before augmentation), and the held-out speaker's.
+    pub train: KeywordData,
+    /// See `train`.
+    pub test: KeywordData,
     /// The trained model.
     pub model: KwsModel,
     /// How it does on the held-out speaker.
@@ -460,12 +464,14 @@ impl KeywordLesson {
         let speakers = data.speaker_names();
         let test_speaker = speakers.first().cloned().unwrap_or_default();
         let (train, test) = data.split_by_speaker(&[test_speaker.as_str()])?;
-        let train = train.augmented(&Augmentation::new().copies(1), seed)?;
         let model = KwsTrainer::params()
             .epochs(KEYWORD_EPOCHS)
             .seed(seed)
             .progress(false)
-            .fit(&train, None)?;
+            .fit(
+                &train.augmented(&Augmentation::new().copies(1), seed)?,
+                None,
+            )?;
         let eval = model.evaluate(&test)?;
         let example_label = data
             .label_names()
@@ -478,6 +484,8 @@ impl KeywordLesson {
             clips: data.len(),
             test_speaker,
             audit: data.audit(),
+            train,
+            test,
             model,
             eval,
             example: data.example(&example_label)?,
@@ -597,11 +605,7 @@ pub struct QuantizationLesson {
 impl QuantizationLesson {
     /// Quantizes the trained models of the digits and keyword lessons, calibrating on
     /// [`CALIBRATION_EXAMPLES`] of their training examples.
-    pub fn run(
-        digits: &DigitsLesson,
-        keywords: &KeywordLesson,
-        data: &KeywordData,
-    ) -> Result<QuantizationLesson> {
+    pub fn run(digits: &DigitsLesson, keywords: &KeywordLesson) -> Result<QuantizationLesson> {
         let calibration = digits.train.sample(CALIBRATION_EXAMPLES, 1);
         let q = digits.cnn.model.quantize(&calibration)?;
         let digits_report = digits
@@ -613,15 +617,9 @@ impl QuantizationLesson {
             .mlp
             .model
             .quantization_report(&mlp, &digits.validation)?;
-        let (train, test) = data.split_by_speaker(&[keywords.test_speaker.as_str()])?;
-        let fraction = (CALIBRATION_EXAMPLES as f64 / train.len().max(1) as f64).min(1.0);
-        let calibration = if fraction < 1.0 {
-            train.split_clips(fraction, 1)?.1
-        } else {
-            train
-        };
+        let calibration = keywords.train.sample(CALIBRATION_EXAMPLES, 1)?;
         let k = keywords.model.quantize(&calibration)?;
-        let keywords_report = keywords.model.quantization_report(&k, &test)?;
+        let keywords_report = keywords.model.quantization_report(&k, &keywords.test)?;
         Ok(QuantizationLesson {
             digits: q,
             digits_report,
@@ -754,7 +752,7 @@ impl Course {
         let lesson = KeywordLesson::run(keywords, 7)?;
         Ok(Course {
             day1: Day1::run(activity)?,
-            quantization: QuantizationLesson::run(&digits, &lesson, keywords)?,
+            quantization: QuantizationLesson::run(&digits, &lesson)?,
             digits,
             keywords: lesson,
         })

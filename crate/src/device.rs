@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, SerialPortType};
 use tinyml_core::handler::{Board as BoardInfo, Handler, State};
-use tinyml_core::listen::{Listener, RecognizerConfig, MAX_CLASSES};
+use tinyml_core::listen::{probability, Listener, RecognizerConfig, MAX_CLASSES};
 use tinyml_core::mfcc::pcm16_to_f32;
-use tinyml_core::model::{Budget, ModelError};
+use tinyml_core::model::{Budget, ModelError, Tensor};
 use tinyml_core::protocol::{
     decode_frame, encode_request, encode_response, kind, samples_le, sensor, FrameReader, Info,
     ProtocolError, Request, Response, Status, MAX_BODY, MAX_CHUNK, MAX_FRAME, MAX_PACKET,
@@ -112,8 +112,10 @@ pub struct Board {
     inbox_at: usize,
     seq: u16,
     info: Info,
-    /// The labels of the model the board runs, when known (after `deploy` or `use_labels`).
+    /// The labels of the model the board runs, when known (after `deploy` or `use_model`).
     labels: Option<Vec<String>>,
+    /// Its output tensor (what turns raw outputs into probabilities).
+    output: Tensor,
 }
 
 impl std::fmt::Debug for Board {
@@ -238,6 +240,7 @@ impl Board {
             inbox_at: 0,
             seq: 0,
             labels: None,
+            output: softmax_output(),
             info: Info {
                 protocol: 0,
                 firmware: [0; 3],
@@ -507,7 +510,7 @@ impl Board {
             )));
         }
         self.info = self.hello()?;
-        self.labels = Some(model.labels());
+        self.remember(model);
         Ok(DeployReport {
             bytes: bytes.len(),
             crc,
@@ -535,10 +538,25 @@ impl Board {
         }
     }
 
-    /// Names the classes of the model the board runs (for [`Board::listen`]); a deploy from
-    /// this laptop does it already.
-    pub fn use_labels(&mut self, model: &QuantizedModel) {
+    /// Tells the laptop which model the board runs (for its labels in [`Board::listen`]; a
+    /// deploy from this laptop does it already), after checking that it is the one: `name` says
+    /// which file in the error.
+    pub fn use_model(&mut self, model: &QuantizedModel, name: &str) -> Result<()> {
+        let crc = tinyml_core::model::file_crc(model.bytes());
+        if self.info.active_crc != crc {
+            return Err(Error::Device(format!(
+                "the board on {} runs another model (CRC {:08x}, {} bytes) than {name} (CRC \
+                 {crc:08x}): deploy it first (`tinyml deploy`)",
+                self.name, self.info.active_crc, self.info.active_len
+            )));
+        }
+        self.remember(model);
+        Ok(())
+    }
+
+    fn remember(&mut self, model: &QuantizedModel) {
         self.labels = Some(model.labels());
+        self.output = model.model().output();
     }
 
     /// Listens for `seconds`: the board runs its model on its microphone (a second of audio
@@ -550,7 +568,7 @@ impl Board {
                     "{:6.2} s  heard \"{}\" ({:.0}%)",
                     window.time_ms as f64 / 1000.0,
                     class_label(labels, class),
-                    100.0 * window.score as f64 / 255.0
+                    100.0 * window.probability()
                 );
             }
         })
@@ -598,6 +616,7 @@ impl Board {
         outcome?;
         Ok(Listening {
             labels,
+            output: self.output,
             windows,
             simulated: self.is_simulator(),
         })
@@ -761,11 +780,33 @@ pub struct ListenWindow {
     pub outputs: Vec<i8>,
 }
 
+impl ListenWindow {
+    /// The heard word's averaged probability (0 when nothing was heard).
+    pub fn probability(&self) -> f64 {
+        self.score as f64 / 255.0
+    }
+}
+
+/// The output quantization of every kit model (the int8 softmax's: probability
+/// `(q + 128) / 256`), for a board whose model the laptop has not been told.
+fn softmax_output() -> Tensor {
+    Tensor {
+        h: 1,
+        w: 1,
+        c: 1,
+        offset: 0,
+        scale: 1.0 / 256.0,
+        zero_point: -128,
+    }
+}
+
 /// What the board heard while listening.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Listening {
     /// The model's labels (empty when unknown: classes are then numbered).
     pub labels: Vec<String>,
+    /// The model's output tensor (its quantization turns outputs into probabilities).
+    pub output: Tensor,
     /// Every window, in order.
     pub windows: Vec<ListenWindow>,
     /// True when it was the simulator.
@@ -782,7 +823,7 @@ impl Listening {
                     (
                         w.time_ms as f64 / 1000.0,
                         class_label(&self.labels, c),
-                        w.score as f64 / 255.0,
+                        w.probability(),
                     )
                 })
             })
@@ -816,9 +857,9 @@ impl Listening {
                 .windows
                 .iter()
                 .map(|w| {
-                    let q = w.outputs.get(c).copied().unwrap_or(-128);
-                    // The int8 softmax's quantization: probability (q + 128) / 256.
-                    (w.time_ms as f64 / 1000.0, (q as f64 + 128.0) / 256.0)
+                    let q = w.outputs.get(c).copied().unwrap_or(i8::MIN);
+                    let p = probability(&self.output, q) as f64 / 255.0;
+                    (w.time_ms as f64 / 1000.0, p)
                 })
                 .collect();
             fig = fig.line(&class_label(&self.labels, c), points);

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::metrics::{percent, ConfusionMatrix};
+use crate::nn::file::ModelHeader;
 use crate::nn::{History, Layer, Network, Padding, Shape, TrainParams};
 use crate::plot::{Figure, GrayImage};
 use crate::quantize::{
@@ -755,21 +756,25 @@ impl DigitsModel {
     pub fn load(path: impl AsRef<Path>) -> Result<DigitsModel> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (network, header) = Network::from_file_bytes(&bytes, &path.display().to_string())?;
+        let what = path.display().to_string();
+        let (network, header) = Network::from_file_bytes(&bytes, &what)?;
+        DigitsModel::from_parts(network, header, &what)
+    }
+
+    /// The model of a parsed model file (`what` names the file in errors).
+    pub fn from_parts(network: Network, header: ModelHeader, what: &str) -> Result<DigitsModel> {
         let architecture = match header.kind.as_str() {
             "digits-mlp" => Architecture::Mlp,
             "digits-cnn" => Architecture::Cnn,
             other => {
                 return Err(Error::Model(format!(
-                    "{}: a '{other}' model, not a digits model",
-                    path.display()
+                    "{what}: a '{other}' model, not a digits model"
                 )))
             }
         };
         if network.input().len() != PIXELS || network.outputs() != 10 {
             return Err(Error::Model(format!(
-                "{}: takes {} inputs and gives {} outputs; a digits model takes 784 and gives 10",
-                path.display(),
+                "{what}: takes {} inputs and gives {} outputs; a digits model takes 784 and gives 10",
                 network.input().len(),
                 network.outputs()
             )));

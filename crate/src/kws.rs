@@ -384,6 +384,17 @@ impl KeywordData {
         Ok((train, test))
     }
 
+    /// At most `n` clips drawn at random with `seed` (all of them when there are no more), for
+    /// example to calibrate int8 quantization.
+    pub fn sample(&self, n: usize, seed: u64) -> Result<KeywordData> {
+        let fraction = (n as f64 / self.len().max(1) as f64).min(1.0);
+        if fraction < 1.0 {
+            Ok(self.split_clips(fraction, seed)?.1)
+        } else {
+            Ok(self.clone())
+        }
+    }
+
     /// `(train, validation)`: a random `fraction` of all clips for validation (speakers appear
     /// on both sides: use this to watch training, [`KeywordData::split_by_speaker`] to test).
     pub fn split_clips(&self, fraction: f64, seed: u64) -> Result<(KeywordData, KeywordData)> {
@@ -1068,8 +1079,10 @@ impl KwsModel {
         Ok(config)
     }
 
-    /// Standardised features of prepared clips, one after another.
-    fn inputs(&self, data: &KeywordData) -> Result<Vec<f32>> {
+    /// The network's float inputs for `data`, one clip after another: the MFCC of each prepared
+    /// clip, its clip mean subtracted (when the model does that), then standardised with the
+    /// training set's statistics (the core's functions, as the board does).
+    pub fn inputs(&self, data: &KeywordData) -> Result<Vec<f32>> {
         if data.config() != self.config()? {
             return Err(Error::param(
                 "data",
@@ -1160,7 +1173,8 @@ impl KwsModel {
         KwsModel::from_parts(network, header, &what)
     }
 
-    fn from_parts(network: Network, header: ModelHeader, what: &str) -> Result<KwsModel> {
+    /// The model of a parsed model file (`what` names the file in errors).
+    pub fn from_parts(network: Network, header: ModelHeader, what: &str) -> Result<KwsModel> {
         let bad = |m: String| Error::Model(format!("{what}: {m}"));
         let architecture = header
             .kind

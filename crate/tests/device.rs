@@ -9,8 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{assert_fails_with, json, scratch, tinyml};
-use tinyml_core::crc32::crc32;
+use common::{assert_fails_with, json, reseal, scratch, tinyml, too_big_mlp};
 use tinyml_core::listen::{probability, Recognizer, RecognizerConfig};
 use tinyml_core::mfcc::FeatureConfig;
 use tinyml_core::model::file_crc;
@@ -229,9 +228,7 @@ fn bad_crc_unknown_op_and_oversized_models_are_refused() {
     let mut unknown = bytes.to_vec();
     let ops = u32::from_le_bytes(unknown[28..32].try_into().unwrap()) as usize;
     unknown[ops] = 99;
-    let n = unknown.len();
-    let crc = crc32(&unknown[..n - 4]);
-    unknown[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    reseal(&mut unknown);
     assert_eq!(upload(&mut b, &unknown, file_crc(&unknown)).1, 40);
     // Larger than a slot: refused at BeginModel, with the slot size.
     let r = b
@@ -243,27 +240,7 @@ fn bad_crc_unknown_op_and_oversized_models_are_refused() {
     assert_eq!(r, (kind::NAK, 71, 256 * 1024));
     answers_like(&mut b, &old, 3);
     // The laptop checks the board's budgets before sending anything, and says by how much.
-    let net = Network::new(
-        tinyml_kit::nn::Shape::Flat(784),
-        vec![
-            tinyml_kit::nn::Layer::Dense { units: 512 },
-            tinyml_kit::nn::Layer::Relu,
-            tinyml_kit::nn::Layer::Dense { units: 10 },
-        ],
-        1,
-    )
-    .unwrap();
-    let big = quantize(
-        &net,
-        &(0..10).map(|d| d.to_string()).collect::<Vec<_>>(),
-        &InputKind::Raw,
-        &vec![0.5; 784],
-        &QuantizeOptions {
-            calibration: Calibration::MinMax,
-            kind: "big-mlp".into(),
-        },
-    )
-    .unwrap();
+    let big = too_big_mlp();
     let err = b.deploy_with(&big, false).unwrap_err().to_string();
     assert!(
         err.contains("262144 bytes") && err.contains(&big.size_bytes().to_string()),
@@ -350,17 +327,19 @@ fn cli_simulate_deploy_and_predict_from_another_process() {
     let port = line.trim().to_string();
     assert!(port.starts_with("/dev/"), "{line}");
 
-    let on_board = json(&tinyml(&[
-        "predict", "--port", &port, "--model", a, "--wav", wav, "--json",
-    ]));
-    let on_laptop = json(&tinyml(&[
-        "predict",
-        "--simulate",
-        a,
-        "--wav",
-        wav,
-        "--json",
-    ]));
+    // `predict` of `model` on the board, and on the laptop.
+    let both = |model: &str| {
+        let on = |args: &[&str]| {
+            let mut all = vec!["predict", "--wav", wav, "--json"];
+            all.extend_from_slice(args);
+            json(&tinyml(&all))
+        };
+        (
+            on(&["--port", &port, "--model", model]),
+            on(&["--simulate", model]),
+        )
+    };
+    let (on_board, on_laptop) = both(a);
     assert_eq!(on_board["outputs"], on_laptop["outputs"]);
     assert_eq!(on_board["label"], on_laptop["label"]);
     assert_eq!(on_board["outputs"].as_array().unwrap().len(), 4);
@@ -375,17 +354,7 @@ fn cli_simulate_deploy_and_predict_from_another_process() {
         d["crc"],
         format!("{:08x}", file_crc(&std::fs::read(b).unwrap()))
     );
-    let on_board = json(&tinyml(&[
-        "predict", "--port", &port, "--model", b, "--wav", wav, "--json",
-    ]));
-    let on_laptop = json(&tinyml(&[
-        "predict",
-        "--simulate",
-        b,
-        "--wav",
-        wav,
-        "--json",
-    ]));
+    let (on_board, on_laptop) = both(b);
     assert_eq!(on_board["outputs"], on_laptop["outputs"]);
     // No such port; a port that is not a board.
     assert_fails_with(

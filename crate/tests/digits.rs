@@ -1,23 +1,15 @@
 //! Digits data loaders, model files and the `tinyml digits` commands, on small generated files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::PathBuf;
+
+use common::tinyml;
 use tinyml_kit::digits::{Digits, DigitsModel, PIXELS};
 use tinyml_kit::nn::TrainParams;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("digits-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn tinyml(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinyml"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::scratch(&format!("digits-{name}"))
 }
 
 fn small() -> Digits {

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{assert_fails_with, json, scratch, tinyml};
+use common::{assert_fails_with, json, reseal, scratch, tinyml, too_big_mlp};
 
 use tinyml_core::model::{Budget, Kernels, Model, ModelError, HEADER_LEN, OP_LEN, TENSOR_LEN};
 use tinyml_kit::nn::{Layer, Network, Padding, Shape};
@@ -148,17 +148,6 @@ fn exports_are_the_same_bytes() {
     assert_eq!(parse(&rust), q.bytes());
     assert!(c.contains(&format!("model_len = {};", q.size_bytes())));
     assert!(rust.contains(&format!("pub const MODEL: [u8; {}]", q.size_bytes())));
-}
-
-/// Rewrites the length and CRC so that a mutated file reaches the deeper checks.
-fn reseal(bytes: &mut [u8]) {
-    if bytes.len() < HEADER_LEN + 4 {
-        return;
-    }
-    let n = bytes.len();
-    bytes[8..12].copy_from_slice(&(n as u32).to_le_bytes());
-    let crc = tinyml_core::crc32::crc32(&bytes[..n - 4]);
-    bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Loads `bytes` and, when the loader accepts them, runs an inference: nothing may panic.
@@ -487,25 +476,7 @@ fn malformed_corpus_is_refused_with_the_right_codes() {
 #[test]
 fn models_too_big_for_the_board_are_refused_with_the_numbers() {
     // 784 → 512 → 10: 407 KB of int8 weights, more than a 256 KB model slot.
-    let net = Network::new(
-        Shape::Flat(784),
-        vec![
-            Layer::Dense { units: 512 },
-            Layer::Relu,
-            Layer::Dense { units: 10 },
-        ],
-        1,
-    )
-    .expect("valid");
-    let labels: Vec<String> = (0..10).map(|d| d.to_string()).collect();
-    let q = quantize(
-        &net,
-        &labels,
-        &InputKind::Raw,
-        &calibration(&net, 4, 1),
-        &options("big-mlp"),
-    )
-    .expect("quantizes");
+    let q = too_big_mlp();
     let err = q.check_fits(&Budget::NANO_33_BLE).unwrap_err().to_string();
     assert!(err.contains(&format!("{} bytes", q.size_bytes())), "{err}");
     assert!(err.contains("262144 bytes"), "{err}");

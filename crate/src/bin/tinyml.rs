@@ -1294,12 +1294,6 @@ fn quantize_cmd(
     out: &Path,
     json: bool,
 ) -> Result<()> {
-    if is_int8(model)? {
-        return Err(Error::param(
-            "model",
-            format!("{} is already an int8 model", model.display()),
-        ));
-    }
     if samples == 0 {
         return Err(Error::param(
             "samples",
@@ -1315,10 +1309,16 @@ fn quantize_cmd(
         }
     }
     let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
-    let (_, header) =
-        tinyml_kit::nn::Network::from_file_bytes(&bytes, &model.display().to_string())?;
+    if bytes.starts_with(b"TKM8") {
+        return Err(Error::param(
+            "model",
+            format!("{} is already an int8 model", model.display()),
+        ));
+    }
+    let what = model.display().to_string();
+    let (network, header) = tinyml_kit::nn::Network::from_file_bytes(&bytes, &what)?;
     let q = if header.kind.starts_with("digits-") {
-        let m = DigitsModel::load(model)?;
+        let m = DigitsModel::from_parts(network, header, &what)?;
         let data = match calibration {
             Some(path) => Digits::load(path, false)?,
             None => Digits::course_default(),
@@ -1329,18 +1329,13 @@ fn quantize_cmd(
             Some(p) => m.quantize_with(&data, Calibration::Percentile(p))?,
         }
     } else if header.kind.starts_with("kws-") {
-        let m = KwsModel::load(model)?;
+        let m = KwsModel::from_parts(network, header, &what)?;
         let config = m.config()?;
         let data = match calibration {
             Some(dir) => KeywordData::load_with(dir, config)?,
             None => KeywordData::load_with(tinyml_kit::kws::default_dir(), config)?,
         };
-        let fraction = (samples as f64 / data.len().max(1) as f64).min(1.0);
-        let data = if fraction < 1.0 {
-            data.split_clips(fraction, 1)?.1
-        } else {
-            data
-        };
+        let data = data.sample(samples, 1)?;
         m.quantize_with(&data, Calibration::Percentile(percentile.unwrap_or(0.01)))?
     } else {
         return Err(Error::Model(format!(
@@ -1477,14 +1472,8 @@ fn open_board(port: Option<&str>) -> Result<Board> {
 }
 
 fn simulate(model: Option<&Path>, mic: Option<&Path>) -> Result<()> {
-    let sim = Simulator::start()?;
-    if let Some(path) = model {
-        let q = QuantizedModel::load(path)?;
-        Board::open(sim.port())?.deploy_with(&q, false)?;
-    }
-    if let Some(wav) = mic {
-        sim.play_file(wav)?;
-    }
+    // The laptop's connection closes; the simulator keeps the model.
+    let (sim, _) = simulated_board(model, mic)?;
     println!("{}", sim.port());
     eprintln!(
         "simulated Nano 33 BLE Sense (not a board) on {}{}; use it with --port {}. Ctrl-C stops it.",
@@ -1544,15 +1533,10 @@ fn predict(
     let outputs = match port {
         Some(p) if simulate.is_none() => {
             let mut board = Board::open(p)?;
-            let crc = tinyml_core::model::file_crc(q.bytes());
-            if board.info().active_crc != crc {
-                return Err(Error::Device(format!(
-                    "the board on {p} runs another model (CRC {:08x}, {} bytes) than {} (CRC {crc:08x}): deploy it first (`tinyml deploy`)",
-                    board.info().active_crc,
-                    board.info().active_len,
-                    model.map_or(String::new(), |m| m.display().to_string())
-                )));
-            }
+            board.use_model(
+                &q,
+                &model.map_or(String::new(), |m| m.display().to_string()),
+            )?;
             board.predict(&input)?
         }
         _ => q.simulate(&input)?,
@@ -1603,17 +1587,7 @@ fn monitor(
         None => (None, open_board(port)?),
     };
     if let Some(path) = model {
-        let q = QuantizedModel::load(path)?;
-        let crc = tinyml_core::model::file_crc(q.bytes());
-        if board.info().active_crc != crc {
-            return Err(Error::Device(format!(
-                "the board runs another model (CRC {:08x}) than {} (CRC {crc:08x}): deploy it \
-                 first (`tinyml deploy`)",
-                board.info().active_crc,
-                path.display()
-            )));
-        }
-        board.use_labels(&q);
+        board.use_model(&QuantizedModel::load(path)?, &path.display().to_string())?;
     }
     if !json {
         eprintln!(

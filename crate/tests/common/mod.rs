@@ -42,3 +42,41 @@ pub fn assert_fails_with(o: &Output, pieces: &[&str]) {
         assert!(err.contains(p), "expected {p:?} in: {err}");
     }
 }
+
+/// Rewrites a `.tkm` file's length and CRC after an edit, so that the loader looks past them.
+pub fn reseal(bytes: &mut [u8]) {
+    if bytes.len() < tinyml_core::model::HEADER_LEN + 4 {
+        return;
+    }
+    let n = bytes.len();
+    bytes[8..12].copy_from_slice(&(n as u32).to_le_bytes());
+    let crc = tinyml_core::crc32::crc32(&bytes[..n - 4]);
+    bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A 784 → 512 → 10 network in int8: 407 KB of weights, more than the board's 256 KB slot.
+pub fn too_big_mlp() -> tinyml_kit::quantize::QuantizedModel {
+    use tinyml_kit::nn::{Layer, Network, Shape};
+    use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions};
+    let net = Network::new(
+        Shape::Flat(784),
+        vec![
+            Layer::Dense { units: 512 },
+            Layer::Relu,
+            Layer::Dense { units: 10 },
+        ],
+        1,
+    )
+    .expect("valid");
+    quantize(
+        &net,
+        &(0..10).map(|d| d.to_string()).collect::<Vec<_>>(),
+        &InputKind::Raw,
+        &vec![0.5; 784],
+        &QuantizeOptions {
+            calibration: Calibration::MinMax,
+            kind: "big-mlp".into(),
+        },
+    )
+    .expect("quantizes")
+}
