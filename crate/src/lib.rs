@@ -41,6 +41,7 @@ pub mod digits;
 pub mod error;
 #[cfg(feature = "cli")]
 pub mod fetch;
+pub mod flash;
 pub mod kws;
 pub mod learn;
 pub mod metrics;

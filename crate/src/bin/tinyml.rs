@@ -200,6 +200,25 @@ enum Cmd {
     /// imu` writes OUT/SPEAKER_LABEL_N.csv (person,session,label,t_ms,ax,ay,az). Existing files
     /// are never overwritten: numbering continues after them.
     Record(RecordArgs),
+    /// Day 3: install the kit's firmware on the board, once (then models travel with `deploy`):
+    /// the 1200-baud touch restarts the board into Arduino's bootloader, and Arduino's bossac
+    /// erases, writes, verifies and restarts it. The image must start after the bootloader
+    /// (0x10000) and end before the model store; flashing erases the deployed model.
+    Flash {
+        /// The firmware: the ELF that `cargo build --release` writes in firmware/nano33ble (the
+        /// default), or a .bin made from it.
+        #[arg(long)]
+        firmware: Option<PathBuf>,
+        /// The board's serial port (default: the first Nano 33 BLE found).
+        #[arg(long, conflicts_with = "bootloader_port")]
+        port: Option<String>,
+        /// The board is already in its bootloader (after a double tap on reset) on this port.
+        #[arg(long)]
+        bootloader_port: Option<String>,
+        /// Arduino's bossac (default: on the PATH, or where the Arduino IDE installs it).
+        #[arg(long)]
+        bossac: Option<PathBuf>,
+    },
     /// Day 3: send an int8 model to the board; it runs it without reflashing. Checks first that
     /// it fits what the board reports; the board keeps its previous model until all of the new
     /// one has arrived and checks out.
@@ -654,6 +673,17 @@ fn run(cli: Cli) -> Result<()> {
             json,
         ),
         Cmd::Record(args) => record(&args),
+        Cmd::Flash {
+            firmware,
+            port,
+            bootloader_port,
+            bossac,
+        } => flash(
+            firmware.as_deref(),
+            port.as_deref(),
+            bootloader_port.as_deref(),
+            bossac.as_deref(),
+        ),
         Cmd::Deploy { file, port, json } => deploy(&file, port.as_deref(), json),
         Cmd::Predict {
             port,
@@ -1743,5 +1773,48 @@ fn record(a: &RecordArgs) -> Result<()> {
         };
         eprintln!("-> {}", path.display());
     }
+    Ok(())
+}
+
+/// The firmware that `cargo build --release` writes in firmware/nano33ble.
+fn built_firmware() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../firmware/nano33ble/target/thumbv7em-none-eabihf/release/tinyml-nano33ble")
+}
+
+fn flash(
+    firmware: Option<&Path>,
+    port: Option<&str>,
+    bootloader_port: Option<&str>,
+    bossac: Option<&Path>,
+) -> Result<()> {
+    let path = firmware.map_or_else(built_firmware, Path::to_path_buf);
+    if firmware.is_none() && !path.exists() {
+        return Err(Error::Device(format!(
+            "no firmware built yet ({}): build it with `cd firmware/nano33ble && cargo build \
+             --release`, or pass --firmware FILE",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let image = tinyml_kit::flash::firmware_image(&bytes, &path.display().to_string())?;
+    let bossac = tinyml_kit::flash::find_bossac(bossac)?;
+    let port = match bootloader_port {
+        Some(p) => p.to_string(),
+        None => tinyml_kit::flash::enter_bootloader(port)?,
+    };
+    println!(
+        "writing {} bytes of firmware with {} through the bootloader on {port}; this erases the \
+         deployed model: `tinyml deploy` it again afterwards",
+        image.len(),
+        bossac.display()
+    );
+    let scratch = std::env::temp_dir().join(format!("tinyml-flash-{}", std::process::id()));
+    let written = tinyml_kit::flash::write_firmware(&image, &bossac, &port, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    written?;
+    println!(
+        "the board runs the kit's firmware: `tinyml ports` shows it, `tinyml deploy` sends a model"
+    );
     Ok(())
 }
