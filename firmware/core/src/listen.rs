@@ -24,8 +24,13 @@ pub const MIC_SAMPLE_RATE_HZ: u32 = 16_000;
 pub const WINDOW_SAMPLES: usize = MIC_SAMPLE_RATE_HZ as usize;
 /// Samples between two windows (250 ms: four inferences a second).
 pub const HOP_SAMPLES: usize = WINDOW_SAMPLES / 4;
-/// Most model input values (frames × coefficients) the listener holds.
+/// Most model input values (frames × coefficients) the listener holds (1,024 with the board's
+/// `small-tables` feature: 49 frames of up to 20 coefficients).
+#[cfg(not(feature = "small-tables"))]
 pub const MAX_FEATURES: usize = 2_048;
+/// Most model input values the listener holds (the board's `small-tables`).
+#[cfg(feature = "small-tables")]
+pub const MAX_FEATURES: usize = 1_024;
 /// Most classes the recognizer follows.
 pub const MAX_CLASSES: usize = 32;
 /// Most windows averaged.
@@ -176,7 +181,8 @@ pub fn probability(output: &Tensor, q: i8) -> u8 {
 pub fn keyword_front_end(model: &Model) -> Result<FeatureConfig, ListenError> {
     match model.front_end().map_err(ListenError::Model)? {
         FrontEnd::Mfcc { config, frames, .. }
-            if config.sample_rate_hz == MIC_SAMPLE_RATE_HZ
+            if config.validate().is_ok()
+                && config.sample_rate_hz == MIC_SAMPLE_RATE_HZ
                 && config.frames(WINDOW_SAMPLES) == frames
                 && model.input().len() <= MAX_FEATURES
                 && model.output().len() <= MAX_CLASSES =>
@@ -216,7 +222,8 @@ impl Window {
 }
 
 /// The microphone loop's state: the last second of samples, the feature planner, the model's
-/// input, the recognizer. About 73 KB: the board keeps one in a `static`.
+/// input, the recognizer. About 73 KB (49 KB with the `small-tables` feature): the board keeps one
+/// in a `static`.
 #[derive(Clone)]
 pub struct Listener {
     samples: [i16; WINDOW_SAMPLES],

@@ -25,11 +25,19 @@
 
 use crate::fft::{FftError, FftScratch, RealFft, MAX_FFT_LEN};
 
-/// Most mel filters.
+/// Most mel filters (40 with the board's `small-tables` feature).
+#[cfg(not(feature = "small-tables"))]
 pub const MAX_MEL_BINS: usize = 80;
+/// Most mel filters (the board's `small-tables`).
+#[cfg(feature = "small-tables")]
+pub const MAX_MEL_BINS: usize = 40;
 
-/// Most cepstral coefficients.
+/// Most cepstral coefficients (20 with the board's `small-tables` feature).
+#[cfg(not(feature = "small-tables"))]
 pub const MAX_MFCC: usize = 40;
+/// Most cepstral coefficients (the board's `small-tables`).
+#[cfg(feature = "small-tables")]
+pub const MAX_MFCC: usize = 20;
 
 const MAX_BINS: usize = MAX_FFT_LEN / 2 + 1;
 

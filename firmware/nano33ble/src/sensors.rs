@@ -14,8 +14,9 @@ use embassy_time::Timer;
 
 /// Microphone samples per block (32 ms at 16 kHz).
 pub const BLOCK: usize = 512;
-/// Blocks waiting for the protocol loop: 8 blocks hold 256 ms, more than one inference.
-pub static BLOCKS: Channel<CriticalSectionRawMutex, [i16; BLOCK], 8> = Channel::new();
+/// Blocks waiting for the protocol loop: 6 blocks hold 192 ms, more than one window's MFCC and
+/// inference (about 6.2 million instructions, roughly 0.1 s at 64 MHz).
+pub static BLOCKS: Channel<CriticalSectionRawMutex, [i16; BLOCK], 6> = Channel::new();
 /// Starts the microphone.
 pub static START: Signal<CriticalSectionRawMutex, ()> = Signal::new();
 /// Cleared to stop the microphone.
