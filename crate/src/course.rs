@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::activity::{ActivityData, ActivityModel, Features, Method, SpeedRules};
 use crate::audio::{mel_filter_figure, Audio};
 use crate::audit::{DataAudit, GroupAccuracy};
+use crate::device::{listen_to, Board, Listening, Simulator};
 use crate::digits::{Architecture, Digits, DigitsEvaluation, DigitsModel};
 use crate::error::{Error, Result};
 use crate::kws::{Augmentation, KeywordData, KwsEvaluation, KwsModel, KwsTrainer};
@@ -730,6 +731,141 @@ impl QuantizationLesson {
     }
 }
 
+/// Words in the Day 3 stream (the held-out speaker's first clips).
+pub const STREAM_WORDS: usize = 8;
+/// Quiet after each word of the stream, in samples at 16 kHz (0.6 s).
+const STREAM_PAUSE: usize = 9_600;
+/// A word counts as heard when the recognizer reports it this long after its middle, at most.
+pub const HEARD_WITHIN_MS: u32 = 1_300;
+
+/// Day 3 on the simulated board: the int8 keyword model deployed (the board's outputs equal the
+/// laptop's), and the board's keyword loop listening to a stream of the held-out speaker's words.
+#[derive(Debug, Clone)]
+pub struct BoardLesson {
+    /// Bytes deployed.
+    pub bytes: usize,
+    /// Test clips whose outputs on the simulated board equal the laptop's, and how many were
+    /// asked (`None` where the simulator cannot run: it needs a pseudo-terminal).
+    pub same_outputs: Option<(usize, usize)>,
+    /// The stream's words: label and middle, in seconds.
+    pub words: Vec<(String, f64)>,
+    /// What the board's keyword loop heard in the stream.
+    pub listening: Listening,
+    /// Words of the stream heard as themselves within [`HEARD_WITHIN_MS`].
+    pub heard: usize,
+    /// Other reports: a wrong word, or a word reported twice.
+    pub false_alarms: usize,
+    /// The held-out speaker.
+    pub speaker: String,
+}
+
+impl BoardLesson {
+    /// Deploys the int8 keyword model to a simulated board, compares 20 test clips, and listens
+    /// to a stream of [`STREAM_WORDS`] of the held-out speaker's words.
+    pub fn run(int8: &QuantizedModel, keywords: &KeywordLesson) -> Result<BoardLesson> {
+        let test = &keywords.test;
+        let same_outputs = match Simulator::start() {
+            Ok(sim) => {
+                let mut board = Board::open(sim.port())?;
+                board.deploy_with(int8, false)?;
+                let per = int8.model().input().len();
+                let features = test.features()?;
+                let mut same = 0;
+                let asked = features.chunks(per).take(20).count();
+                for clip in features.chunks(per).take(20) {
+                    let input = int8.quantize_input(clip)?;
+                    same += usize::from(board.predict(&input)? == int8.simulate(&input)?);
+                }
+                Some((same, asked))
+            }
+            Err(_) => None,
+        };
+        let mut samples = Vec::new();
+        let mut words = Vec::new();
+        for i in 0..STREAM_WORDS.min(test.len()) {
+            let clip = test.clips()[i].resample(16_000)?;
+            let middle = (samples.len() + clip.samples().len() / 2) as f64 / 16_000.0;
+            words.push((test.labels()[i].clone(), middle));
+            samples.extend_from_slice(clip.samples());
+            samples.extend(std::iter::repeat_n(0.0, STREAM_PAUSE));
+        }
+        let listening = listen_to(int8, &Audio::new(samples, 16_000)?)?;
+        let mut reported: Vec<(f64, String)> = listening
+            .heard()
+            .into_iter()
+            .map(|(t, label, _)| (t, label))
+            .collect();
+        let mut heard = 0;
+        for (label, middle) in &words {
+            let within = |&(t, ref l): &(f64, String)| {
+                l == label && t >= *middle && t <= middle + HEARD_WITHIN_MS as f64 / 1000.0
+            };
+            if let Some(i) = reported.iter().position(within) {
+                reported.remove(i);
+                heard += 1;
+            }
+        }
+        Ok(BoardLesson {
+            bytes: int8.size_bytes(),
+            same_outputs,
+            words,
+            listening,
+            heard,
+            false_alarms: reported.len(),
+            speaker: keywords.test_speaker.clone(),
+        })
+    }
+
+    /// Summary rows.
+    pub fn summary(&self, t: &mut Table) {
+        t.push(vec![
+            "board (simulated): int8 keywords CNN deployed".into(),
+            match self.same_outputs {
+                Some((same, asked)) => format!(
+                    "{} bytes; {same} of {asked} test clips: outputs equal the laptop's",
+                    self.bytes
+                ),
+                None => format!(
+                    "{} bytes; no simulator here (it needs a pseudo-terminal)",
+                    self.bytes
+                ),
+            },
+        ]);
+        t.push(vec![
+            format!("board (simulated): listening to {}", self.speaker),
+            format!(
+                "heard {} of {} words in {:.1} s ({} windows), {} false alarm(s)",
+                self.heard,
+                self.words.len(),
+                self.listening
+                    .windows
+                    .last()
+                    .map_or(0.0, |w| w.time_ms as f64 / 1000.0),
+                self.listening.windows.len(),
+                self.false_alarms
+            ),
+        ]);
+    }
+
+    /// JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "bytes": self.bytes,
+            "same_outputs": self.same_outputs.map(|(s, a)| serde_json::json!({"same": s, "asked": a})),
+            "stream_words": self.words.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+            "heard": self.listening.heard().iter().map(|(t, l, p)| serde_json::json!({"time_s": t, "label": l, "probability": p})).collect::<Vec<_>>(),
+            "words_heard_right": self.heard,
+            "false_alarms": self.false_alarms,
+            "windows": self.listening.windows.len(),
+        })
+    }
+
+    /// The lesson's figures.
+    pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
+        Ok(vec![("listening".into(), self.listening.figure())])
+    }
+}
+
 /// Every lesson of the kit so far, run on one activity dataset, one digits dataset and one
 /// keyword dataset.
 #[derive(Debug, Clone)]
@@ -742,6 +878,8 @@ pub struct Course {
     pub keywords: KeywordLesson,
     /// int8 quantization of the digits and keyword CNNs.
     pub quantization: QuantizationLesson,
+    /// The keyword model on the (simulated) board.
+    pub board: BoardLesson,
 }
 
 impl Course {
@@ -750,9 +888,11 @@ impl Course {
     pub fn run(activity: &ActivityData, digits: &Digits, keywords: &KeywordData) -> Result<Course> {
         let digits = DigitsLesson::run(digits, 1)?;
         let lesson = KeywordLesson::run(keywords, 7)?;
+        let quantization = QuantizationLesson::run(&digits, &lesson)?;
         Ok(Course {
             day1: Day1::run(activity)?,
-            quantization: QuantizationLesson::run(&digits, &lesson)?,
+            board: BoardLesson::run(&quantization.keywords, &lesson)?,
+            quantization,
             digits,
             keywords: lesson,
         })
@@ -764,6 +904,7 @@ impl Course {
         self.digits.summary(&mut t);
         self.keywords.summary(&mut t);
         self.quantization.summary(&mut t);
+        self.board.summary(&mut t);
         t
     }
 
@@ -773,6 +914,7 @@ impl Course {
         j["digits"] = self.digits.json();
         j["keywords"] = self.keywords.json();
         j["int8"] = self.quantization.json();
+        j["board"] = self.board.json();
         j
     }
 
@@ -787,6 +929,9 @@ impl Course {
         }
         for (i, (stem, fig)) in self.quantization.figures()?.into_iter().enumerate() {
             figs.push((format!("day2-int8-{:02}-{stem}", i + 1), fig));
+        }
+        for (i, (stem, fig)) in self.board.figures()?.into_iter().enumerate() {
+            figs.push((format!("day3-board-{:02}-{stem}", i + 1), fig));
         }
         Ok(figs)
     }

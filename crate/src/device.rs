@@ -879,6 +879,46 @@ impl Listening {
     }
 }
 
+/// What the board's keyword loop hears in `audio`, computed on the laptop with the board's code
+/// (the core's `Listener` and the recognizer's settings, a window every 250 ms): the windows and
+/// words a board or the simulator gives for this sound, with times from its start.
+pub fn listen_to(model: &QuantizedModel, audio: &Audio) -> Result<Listening> {
+    let m = model.model();
+    let mut listener = Box::new(Listener::new());
+    let refused = |e: tinyml_core::listen::ListenError| {
+        Error::Model(format!(
+            "the board cannot listen with this model ({e:?}): it takes a keyword model (MFCC of \
+             1 s at 16 kHz)"
+        ))
+    };
+    listener
+        .start(&m, RecognizerConfig::KEYWORDS)
+        .map_err(refused)?;
+    let pcm = audio.resample(MIC_RATE_HZ)?.to_pcm16();
+    let mut arena = vec![0i8; m.arena_bytes()];
+    let mut windows = Vec::new();
+    let mut rest = &pcm[..];
+    while listener.feed(&mut rest) {
+        let time_ms = ((pcm.len() - rest.len()) as u64 * 1000 / MIC_RATE_HZ as u64) as u32;
+        let mut scores = [0i8; MAX_CLASSES];
+        let w = listener
+            .infer(&m, &mut arena, time_ms, &mut scores)
+            .map_err(refused)?;
+        windows.push(ListenWindow {
+            time_ms,
+            heard: w.heard.map(|h| h.class as usize),
+            score: w.heard.map_or(0, |h| h.score),
+            outputs: scores[..w.outputs].to_vec(),
+        });
+    }
+    Ok(Listening {
+        labels: model.labels(),
+        output: m.output(),
+        windows,
+        simulated: true,
+    })
+}
+
 /// Accelerometer samples from the board, in g.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImuRecording {

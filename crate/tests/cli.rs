@@ -74,7 +74,10 @@ fn course_prints_the_summary_and_writes_figures() {
             Some((model, _)) if line.starts_with("digits ") => {
                 printed.iter().any(|p| p.starts_with(model))
             }
-            _ if line.starts_with("keywords ") || line.starts_with("int8 ") => {
+            _ if line.starts_with("keywords ")
+                || line.starts_with("int8 ")
+                || line.starts_with("board ") =>
+            {
                 let model = line.split_once(") ").map_or(line.as_str(), |m| m.0);
                 printed.iter().any(|p| p.starts_with(model))
             }
