@@ -35,8 +35,7 @@ pub struct Board {
     /// Whether the microphone works (Run and Stream on it). Without it both are refused with
     /// `BadSensor`, so that nobody waits for predictions that never come.
     pub microphone: bool,
-    /// Whether the IMU's accelerometer streams. Run on the IMU is always refused: no model file
-    /// takes accelerometer windows yet.
+    /// Whether the IMU's accelerometer works (Stream on it, and Run with an activity model).
     pub imu: bool,
 }
 
@@ -196,7 +195,7 @@ impl<F: Flash> Handler<F> {
             Request::Run { sensor: s } | Request::Stream { sensor: s } => {
                 let present = match s {
                     sensor::MIC => self.board.microphone,
-                    sensor::IMU => self.board.imu && of == kind::STREAM,
+                    sensor::IMU => self.board.imu,
                     _ => false,
                 };
                 if !present {
@@ -209,8 +208,14 @@ impl<F: Flash> Handler<F> {
                     let Some(model) = self.model() else {
                         return nak(ProtocolError::NoModel.code(), 0);
                     };
-                    // The microphone loop needs a keyword model (MFCC of 1 s at 16 kHz).
-                    if let Err(e) = crate::listen::keyword_front_end(&model) {
+                    // The microphone loop needs a keyword model (MFCC of 1 s at 16 kHz), the
+                    // accelerometer loop an activity model (features of a 50 Hz window).
+                    let fits = if s == sensor::MIC {
+                        crate::listen::keyword_front_end(&model).map(|_| ())
+                    } else {
+                        crate::motion::activity_front_end(&model).map(|_| ())
+                    };
+                    if let Err(e) = fits {
                         return nak(e.code(), s as u32);
                     }
                     self.state = State::Running(s);
@@ -466,7 +471,7 @@ mod tests {
             code: ProtocolError::BadSensor.code(),
             detail: sensor as u32,
         };
-        // This model takes 160 values, not a second of audio; no model takes the IMU.
+        // This model takes 160 values: neither a second of audio nor an accelerometer window.
         assert_eq!(
             s.reply(&run(sensor::MIC), &mut buf),
             bad_sensor(sensor::MIC)

@@ -35,6 +35,13 @@ pub const FEATURE_NAMES: [&str; FEATURE_COUNT] = [
     "peaks_per_s",
 ];
 
+/// An accelerometer value in g from the milligravities (`mg`) the board's IMU gives and the
+/// serial protocol carries. The laptop's recordings and the board's activity loop both convert
+/// with this, so they hand [`window_features`] the same numbers.
+pub fn mg_to_g(mg: i16) -> f32 {
+    mg as f32 / 1000.0
+}
+
 /// Why features could not be computed. Codes are stable: they travel over the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]

@@ -11,7 +11,8 @@
 //! - [`int8`] and [`model`]: the int8 kernels, the `.tkm` model file and the interpreter that
 //!   runs it (the laptop's simulator and the board run the same code);
 //! - [`listen`]: the board's keyword loop (a second of microphone samples every 250 ms, the
-//!   model, and a recognizer that turns scores into detections);
+//!   model, and a recognizer that turns scores into detections), and [`motion`], its activity
+//!   loop on the accelerometer;
 //! - [`protocol`] and [`cobs`]: the serial protocol between the laptop and the board;
 //! - [`store`]: the board's model store (two flash slots and commit records), and [`handler`],
 //!   the board's side of the protocol over it;
@@ -33,6 +34,7 @@ pub mod int8;
 pub mod listen;
 pub mod mfcc;
 pub mod model;
+pub mod motion;
 pub mod protocol;
 pub mod spectrum;
 pub mod store;

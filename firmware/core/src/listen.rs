@@ -48,15 +48,22 @@ pub enum ListenError {
     Model(ModelError),
     /// The features could not be computed.
     Features(MfccError),
+    /// The model does not take windows of the board's accelerometer (no motion front end,
+    /// another sample rate, a window longer than [`crate::motion::MAX_WINDOW`], or too many
+    /// classes).
+    NotAnActivityModel,
+    /// The accelerometer window's features could not be computed.
+    Motion(crate::imu::FeatureError),
 }
 
 impl ListenError {
     /// The Nak code: `BadSensor` for a model that does not take the microphone, else the model's.
     pub fn code(self) -> u8 {
         match self {
-            ListenError::NotAKeywordModel | ListenError::Features(_) => {
-                crate::protocol::ProtocolError::BadSensor.code()
-            }
+            ListenError::NotAKeywordModel
+            | ListenError::Features(_)
+            | ListenError::NotAnActivityModel
+            | ListenError::Motion(_) => crate::protocol::ProtocolError::BadSensor.code(),
             ListenError::Model(e) => e.code(),
         }
     }
@@ -85,6 +92,15 @@ impl RecognizerConfig {
         average_windows: 1,
         threshold: 204,
         suppression_ms: 1_000,
+    };
+
+    /// The activity loop's settings ([`crate::motion`]): the average of the last two windows
+    /// (a second apart with the course's 2 s windows and 1 s hop), reported at probability 0.5
+    /// and above, every window (an activity lasts: the LED keeps its colour while it does).
+    pub const ACTIVITIES: RecognizerConfig = RecognizerConfig {
+        average_windows: 2,
+        threshold: 128,
+        suppression_ms: 0,
     };
 }
 
@@ -130,6 +146,19 @@ impl Recognizer {
             last_class: 0,
             last_ms: 0,
         }
+    }
+
+    /// A recognizer of `model`'s classes, where those labelled "silence" or "unknown" are never
+    /// reported.
+    pub fn for_model(model: &Model, config: RecognizerConfig) -> Recognizer {
+        let classes = model.output().len().min(MAX_CLASSES);
+        let mut background = 0u32;
+        for c in 0..classes {
+            if BACKGROUND_LABELS.contains(&model.label(c)) {
+                background |= 1 << c;
+            }
+        }
+        Recognizer::new(config, classes, background)
     }
 
     fn windows(&self) -> usize {
@@ -269,14 +298,7 @@ impl Listener {
         self.ready = false;
         self.mfcc.plan(features).map_err(ListenError::Features)?;
         self.ready = true;
-        let classes = model.output().len();
-        let mut background = 0u32;
-        for c in 0..classes {
-            if BACKGROUND_LABELS.contains(&model.label(c)) {
-                background |= 1 << c;
-            }
-        }
-        self.recognizer = Recognizer::new(config, classes, background);
+        self.recognizer = Recognizer::for_model(model, config);
         self.filled = 0;
         Ok(())
     }

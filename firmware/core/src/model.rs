@@ -33,6 +33,8 @@ pub const MAX_FAN_IN: usize = 32_768;
 pub const MAX_ARENA: usize = 16 << 20;
 /// Bytes of the front end before the per-coefficient statistics (MFCC kind).
 pub const MFCC_FRONT_END_LEN: usize = 36;
+/// Bytes of the motion front end before its statistics.
+pub const MOTION_FRONT_END_LEN: usize = 12;
 
 /// A model file's identity: the CRC-32 of every byte before its last four, i.e. the CRC the
 /// file itself ends with. (The CRC-32 of a whole valid file, its own CRC included, is the same
@@ -264,6 +266,14 @@ fn f32_at(b: &[u8], at: usize) -> f32 {
     f32::from_bits(u32_at(b, at))
 }
 
+/// True when `n` means and standard deviations are finite and every deviation is positive.
+fn stats_ok(mean: &[u8], std: &[u8], n: usize) -> bool {
+    (0..n).all(|i| {
+        let (m, s) = (f32_at(mean, 4 * i), f32_at(std, 4 * i));
+        m.is_finite() && s.is_finite() && s > 0.0
+    })
+}
+
 /// `bytes[offset..offset + len]`, or [`ModelError::OutOfBounds`].
 fn section(bytes: &[u8], offset: u32, len: u32) -> Result<&[u8], ModelError> {
     let start = offset as usize;
@@ -429,12 +439,28 @@ pub enum FrontEnd<'a> {
         /// Per-coefficient training-set standard deviation, `f32` little-endian.
         std: &'a [u8],
     },
+    /// The [`crate::imu::window_features`] of an accelerometer window, then per-feature
+    /// standardisation `(x − mean) / std`, then quantization (the activity models).
+    Motion {
+        /// Accelerometer samples per second.
+        sample_rate_hz: u16,
+        /// Samples (x, y, z triples) in one window.
+        window: u16,
+        /// Samples between two windows on the board.
+        hop: u16,
+        /// Per-feature training-set mean, `f32` little-endian.
+        mean: &'a [u8],
+        /// Per-feature training-set standard deviation, `f32` little-endian.
+        std: &'a [u8],
+    },
 }
 
 /// Front-end kinds in the file.
 pub const FRONT_END_IMAGE: u8 = 1;
 /// Front-end kinds in the file.
 pub const FRONT_END_MFCC: u8 = 2;
+/// Front-end kinds in the file.
+pub const FRONT_END_MOTION: u8 = 3;
 
 /// Which kernels [`Model::invoke`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -636,10 +662,26 @@ impl<'a> Model<'a> {
                     && coefficients == config.coefficients()
                     && frames == config.frames(config.sample_rate_hz as usize)
                     && frames * coefficients == input
-                    && (0..coefficients).all(|i| {
-                        let (m, s) = (f32_at(mean, 4 * i), f32_at(std, 4 * i));
-                        m.is_finite() && s.is_finite() && s > 0.0
-                    });
+                    && stats_ok(mean, std, coefficients);
+                if ok {
+                    Ok(())
+                } else {
+                    Err(ModelError::BadFrontEnd)
+                }
+            }
+            FrontEnd::Motion {
+                sample_rate_hz,
+                window,
+                hop,
+                mean,
+                std,
+            } => {
+                let window = window as usize;
+                let ok = sample_rate_hz > 0
+                    && (crate::imu::MIN_WINDOW_LEN..=crate::imu::MAX_WINDOW_LEN).contains(&window)
+                    && (1..=window).contains(&(hop as usize))
+                    && input == crate::imu::FEATURE_COUNT
+                    && stats_ok(mean, std, crate::imu::FEATURE_COUNT);
                 if ok {
                     Ok(())
                 } else {
@@ -802,13 +844,28 @@ impl<'a> Model<'a> {
                     std: &stats[4 * coefficients..],
                 })
             }
+            FRONT_END_MOTION if f.len() >= MOTION_FRONT_END_LEN && f[1] == 0 => {
+                let features = u16_at(f, 10) as usize;
+                let stats = &f[MOTION_FRONT_END_LEN..];
+                if features != crate::imu::FEATURE_COUNT || stats.len() != 8 * features {
+                    return Err(ModelError::BadFrontEnd);
+                }
+                Ok(FrontEnd::Motion {
+                    sample_rate_hz: u16_at(f, 4),
+                    window: u16_at(f, 6),
+                    hop: u16_at(f, 8),
+                    mean: &stats[..4 * features],
+                    std: &stats[4 * features..],
+                })
+            }
             _ => Err(ModelError::BadFrontEnd),
         }
     }
 
     /// Turns the front end's real values into the model's int8 input: for MFCC, `features`
     /// (`frames × coefficients`, as [`crate::mfcc::Mfcc::process`] gives them) are changed in
-    /// place by the clip-mean subtraction and standardisation first; then every value is
+    /// place by the clip-mean subtraction and standardisation first; for motion, the
+    /// [`crate::imu::window_features`] are standardised; then every value is
     /// quantized with the input tensor's scale and zero point. The laptop and the board both
     /// call this, so they feed the network the same bytes.
     pub fn quantize_input(&self, features: &mut [f32], out: &mut [i8]) -> Result<(), ModelError> {
@@ -828,6 +885,11 @@ impl<'a> Model<'a> {
                 crate::mfcc::subtract_clip_mean(features, coefficients);
             }
             crate::mfcc::standardize(features, coefficients, |c| {
+                (f32_at(mean, 4 * c), f32_at(std, 4 * c))
+            });
+        }
+        if let FrontEnd::Motion { mean, std, .. } = self.front_end()? {
+            crate::mfcc::standardize(features, crate::imu::FEATURE_COUNT, |c| {
                 (f32_at(mean, 4 * c), f32_at(std, 4 * c))
             });
         }
