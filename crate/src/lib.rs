@@ -55,13 +55,14 @@ pub mod slides;
 /// What a lesson notebook `use`s: concrete types and functions only.
 pub mod prelude {
     pub use crate::activity::{
-        spectrum_figure, ActivityData, ActivityModel, Features, Method, SpeedRules, ACTIVITIES,
+        spectrum_figure, ActivityData, ActivityModel, ActivityNetwork, Features, Method,
+        SpeedRules, ACTIVITIES,
     };
     pub use crate::audio::{
         librosa_expression, mel_filter_figure, Audio, AudioFeatures, Spectrogram,
     };
     pub use crate::audit::{DataAudit, GroupAccuracy};
-    pub use crate::device::{Board, Simulator};
+    pub use crate::device::{Board, ImuRecording, Simulator};
     pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
     pub use crate::kws::{

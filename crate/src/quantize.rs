@@ -25,7 +25,8 @@ use serde::Serialize;
 use tinyml_core::int8::{quantize_multiplier, SOFTMAX_ONE, SOFTMAX_TABLE_LEN};
 use tinyml_core::model::{
     folded_bias, Budget, FrontEnd as CoreFrontEnd, Kernels, Model, ModelError, OpCode, CHANNEL_LEN,
-    FRONT_END_IMAGE, FRONT_END_MFCC, HEADER_LEN, MAGIC, MFCC_FRONT_END_LEN, OP_LEN, VERSION,
+    FRONT_END_IMAGE, FRONT_END_MFCC, FRONT_END_MOTION, HEADER_LEN, MAGIC, MFCC_FRONT_END_LEN,
+    MOTION_FRONT_END_LEN, OP_LEN, VERSION,
 };
 
 use crate::error::{Error, Result};
@@ -51,6 +52,8 @@ pub enum InputKind {
     Image,
     /// MFCC features of 1 s of audio, standardised (the keyword spotter).
     Keywords(KwsFrontEnd),
+    /// The features of an accelerometer window, standardised (the activity network).
+    Motion(crate::activity::MotionFrontEnd),
 }
 
 /// One op of the int8 plan, with its float weights and what follows it.
@@ -686,6 +689,25 @@ fn write(
                 f.f32(s);
             }
         }
+        InputKind::Motion(fe) => {
+            f.0.extend([FRONT_END_MOTION, 0, 0, 0]);
+            for v in [fe.sample_rate_hz as usize, fe.window, fe.hop, fe.mean.len()] {
+                if v > u16::MAX as usize {
+                    return Err(Error::Model(format!(
+                        "motion front end value {v} does not fit the model file (at most {})",
+                        u16::MAX
+                    )));
+                }
+                f.u16(v);
+            }
+            debug_assert_eq!(f.0.len() - front_at, MOTION_FRONT_END_LEN);
+            for &m in &fe.mean {
+                f.f32(m);
+            }
+            for &s in &fe.std {
+                f.f32(s);
+            }
+        }
     }
     let front_len = f.0.len() - front_at;
     f.align();
@@ -764,6 +786,7 @@ impl QuantizedModel {
         let kind = match model.front_end() {
             Ok(CoreFrontEnd::Image) => "digits",
             Ok(CoreFrontEnd::Mfcc { .. }) => "kws",
+            Ok(CoreFrontEnd::Motion { .. }) => "activity",
             _ => "model",
         };
         Ok(QuantizedModel {
@@ -987,6 +1010,15 @@ impl QuantizedModel {
                 serde_json::json!({"kind": "mfcc", "features": config, "clip_mean_normalization": clip_mean, "frames": frames, "coefficients": coefficients})
             }
             Ok(CoreFrontEnd::Image) => serde_json::json!({"kind": "image", "scale": "pixel / 255"}),
+            Ok(CoreFrontEnd::Motion {
+                sample_rate_hz,
+                window,
+                hop,
+                ..
+            }) => serde_json::json!({
+                "kind": "motion", "sample_rate_hz": sample_rate_hz, "window": window, "hop": hop,
+                "features": tinyml_core::imu::FEATURE_NAMES,
+            }),
             _ => serde_json::json!({"kind": "none"}),
         };
         serde_json::json!({
@@ -1148,11 +1180,20 @@ impl QuantizationReport {
 
     /// Shows the table in Jupyter.
     pub fn evcxr_display(&self) {
+        let ratio = self.float_bytes as f64 / self.int8_bytes.max(1) as f64;
+        let size = if ratio >= 1.0 {
+            format!("int8 is {ratio:.1}× smaller")
+        } else {
+            // A tiny network: the file's header, labels and feature statistics outweigh it.
+            format!(
+                "the int8 file is larger than the float weights alone (its header, labels, \
+                 feature settings and softmax table weigh more than {} weights)",
+                self.float_bytes / 4
+            )
+        };
         println!(
-            "{} examples; float and int8 disagree on {}; int8 is {:.1}× smaller",
-            self.examples,
-            self.disagreements,
-            self.float_bytes as f64 / self.int8_bytes.max(1) as f64
+            "{} examples; float and int8 disagree on {}; {size}",
+            self.examples, self.disagreements
         );
         self.table().evcxr_display();
     }

@@ -611,3 +611,98 @@ fn cli_quantize_inspect_eval_export() {
         &["percentile"],
     );
 }
+
+/// An activity network's int8 model: the motion front end (window, hop, feature statistics).
+fn activity_model() -> QuantizedModel {
+    use tinyml_kit::activity::MotionFrontEnd;
+    let net = Network::new(
+        Shape::Flat(12),
+        vec![
+            Layer::Dense { units: 6 },
+            Layer::Relu,
+            Layer::Dense { units: 3 },
+        ],
+        4,
+    )
+    .unwrap();
+    let front_end = MotionFrontEnd {
+        sample_rate_hz: 50,
+        window: 100,
+        hop: 50,
+        mean: (0..12).map(|i| i as f32 * 0.1).collect(),
+        std: vec![0.5; 12],
+    };
+    quantize(
+        &net,
+        &["WALKING", "RUNNING", "BIKING"].map(String::from),
+        &InputKind::Motion(front_end),
+        &calibration(&net, 20, 5),
+        &options("activity-mlp"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn motion_front_ends_are_checked_and_standardise_the_features() {
+    use tinyml_core::model::{FrontEnd, MOTION_FRONT_END_LEN};
+    let q = activity_model();
+    let m = q.model();
+    let Ok(FrontEnd::Motion {
+        sample_rate_hz,
+        window,
+        hop,
+        ..
+    }) = m.front_end()
+    else {
+        panic!("{:?}", m.front_end());
+    };
+    assert_eq!((sample_rate_hz, window, hop), (50, 100, 50));
+    // The input is (x − mean) / std, then quantized: the mean itself gives the zero point.
+    let mut features: Vec<f32> = (0..12).map(|i| i as f32 * 0.1).collect();
+    let mut input = [0i8; 12];
+    m.quantize_input(&mut features, &mut input).unwrap();
+    assert!(features.iter().all(|&v| v == 0.0), "{features:?}");
+    assert!(input.iter().all(|&v| v == m.input().zero_point as i8));
+
+    // Each field out of range: BadFrontEnd, with the file otherwise intact.
+    let at = u32_at(q.bytes(), 40);
+    let stats = at + MOTION_FRONT_END_LEN;
+    let broken: [(&str, usize, Vec<u8>); 7] = [
+        ("a flag", at + 1, vec![1]),
+        ("sample rate 0", at + 4, vec![0, 0]),
+        ("a window of 4 samples", at + 6, 4u16.to_le_bytes().to_vec()),
+        (
+            "a window of 600 samples",
+            at + 6,
+            600u16.to_le_bytes().to_vec(),
+        ),
+        (
+            "a hop longer than the window",
+            at + 8,
+            101u16.to_le_bytes().to_vec(),
+        ),
+        ("11 features", at + 10, 11u16.to_le_bytes().to_vec()),
+        (
+            "a standard deviation of 0",
+            stats + 48 + 8,
+            0f32.to_le_bytes().to_vec(),
+        ),
+    ];
+    for (what, offset, bytes) in broken {
+        let mut b = q.bytes().to_vec();
+        b[offset..offset + bytes.len()].copy_from_slice(&bytes);
+        reseal(&mut b);
+        assert_eq!(
+            Model::parse(&b).err(),
+            Some(ModelError::BadFrontEnd),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        QuantizedModel::from_bytes(q.bytes().to_vec(), "x")
+            .unwrap()
+            .labels()
+            .len(),
+        3
+    );
+}

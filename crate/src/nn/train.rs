@@ -144,6 +144,11 @@ impl TrainParams {
         self
     }
 
+    /// The seed (also the one to initialise a network with, for the same weights every run).
+    pub fn seed_value(&self) -> u64 {
+        self.seed
+    }
+
     fn validate(&self) -> Result<()> {
         if !(1..=10_000).contains(&self.epochs) {
             return Err(Error::param(
