@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::activity::{ActivityData, ActivityModel, Features, Method, SpeedRules};
+use crate::activity::{ActivityData, ActivityModel, ActivityNetwork, Features, Method, SpeedRules};
 use crate::audio::{mel_filter_figure, Audio};
 use crate::audit::{DataAudit, GroupAccuracy};
-use crate::device::{listen_to, Board, Listening, Simulator};
+use crate::device::{listen_to, watch, Board, ImuRecording, Listening, Simulator};
 use crate::digits::{Architecture, Digits, DigitsEvaluation, DigitsModel};
 use crate::error::{Error, Result};
 use crate::kws::{Augmentation, KeywordData, KwsEvaluation, KwsModel, KwsTrainer};
@@ -757,12 +757,29 @@ pub struct BoardLesson {
     pub false_alarms: usize,
     /// The held-out speaker.
     pub speaker: String,
+    /// The activity network (Day 1 data, Day 1's held-out people) in float and int8.
+    pub activity: QuantizationReport,
+    /// What the board's activity loop saw: one held-out person's session of each activity,
+    /// back to back.
+    pub watching: Listening,
+    /// The activities played: label, start and end in milliseconds.
+    pub activities: Vec<(String, u32, u32)>,
+    /// Windows within one activity, and those the board reported as that activity.
+    pub windows_judged: usize,
+    /// See `windows_judged`.
+    pub windows_right: usize,
 }
 
 impl BoardLesson {
     /// Deploys the int8 keyword model to a simulated board, compares 20 test clips, and listens
-    /// to a stream of [`STREAM_WORDS`] of the held-out speaker's words.
-    pub fn run(int8: &QuantizedModel, keywords: &KeywordLesson) -> Result<BoardLesson> {
+    /// to a stream of [`STREAM_WORDS`] of the held-out speaker's words; then trains the activity
+    /// network on `activity` (Day 1's split) and runs the board's activity loop on a held-out
+    /// person's movements.
+    pub fn run(
+        int8: &QuantizedModel,
+        keywords: &KeywordLesson,
+        activity: &ActivityData,
+    ) -> Result<BoardLesson> {
         let test = &keywords.test;
         let same_outputs = match Simulator::start() {
             Ok(sim) => {
@@ -805,6 +822,47 @@ impl BoardLesson {
                 heard += 1;
             }
         }
+        let people = activity.person_names().len();
+        let (train, test) = activity.split_by_people((people / 3).max(1), SPLIT_SEED)?;
+        let net = ActivityNetwork::train(&train, &ActivityNetwork::params().progress(false))?;
+        let activity_int8 = net.quantize(&train)?;
+        let report = net.quantization_report(&activity_int8, &test)?;
+        // One held-out session of each activity, back to back.
+        let mut played: Option<ImuRecording> = None;
+        let mut activities = Vec::new();
+        for label in test.label_names() {
+            let session = ImuRecording::from_activity(&test, &label)?;
+            let start = played.as_ref().map_or(0, |p| p.ax.len());
+            let end = start + session.ax.len();
+            let ms = |n: usize| (n as u64 * 1000 / session.sample_rate_hz as u64) as u32;
+            activities.push((label, ms(start), ms(end)));
+            match played.as_mut() {
+                None => played = Some(session),
+                Some(p) => {
+                    p.ax.extend(session.ax);
+                    p.ay.extend(session.ay);
+                    p.az.extend(session.az);
+                }
+            }
+        }
+        let played = played.ok_or_else(|| Error::Model("no activity to play".into()))?;
+        let watching = watch(&activity_int8, &played)?;
+        let window_ms = (net.front_end().window as u64 * 1000
+            / net.front_end().sample_rate_hz.max(1) as u64) as u32;
+        let (mut windows_judged, mut windows_right) = (0, 0);
+        for w in &watching.windows {
+            let start = w.time_ms.saturating_sub(window_ms);
+            let within = activities
+                .iter()
+                .find(|(_, from, to)| start >= *from && w.time_ms <= *to);
+            if let Some((label, _, _)) = within {
+                windows_judged += 1;
+                let seen = w
+                    .heard
+                    .map(|c| crate::device::class_label(&watching.labels, c));
+                windows_right += usize::from(seen.as_deref() == Some(label.as_str()));
+            }
+        }
         Ok(BoardLesson {
             bytes: int8.size_bytes(),
             same_outputs,
@@ -813,6 +871,11 @@ impl BoardLesson {
             heard,
             false_alarms: reported.len(),
             speaker: keywords.test_speaker.clone(),
+            activity: report,
+            watching,
+            activities,
+            windows_judged,
+            windows_right,
         })
     }
 
@@ -845,6 +908,25 @@ impl BoardLesson {
                 self.false_alarms
             ),
         ]);
+        t.push(vec![
+            "board activity network (int8, held-out people)".into(),
+            format!(
+                "{} (float {}), {} bytes, arena {} bytes",
+                percent(self.activity.int8_accuracy),
+                percent(self.activity.float_accuracy),
+                self.activity.int8_bytes,
+                self.activity.arena_bytes
+            ),
+        ]);
+        t.push(vec![
+            "board (simulated): watching the accelerometer".into(),
+            format!(
+                "right in {} of {} windows of {} activities",
+                self.windows_right,
+                self.windows_judged,
+                self.activities.len()
+            ),
+        ]);
     }
 
     /// JSON.
@@ -857,12 +939,19 @@ impl BoardLesson {
             "words_heard_right": self.heard,
             "false_alarms": self.false_alarms,
             "windows": self.listening.windows.len(),
+            "activity": self.activity.json(),
+            "activities_played": self.activities.iter().map(|(l, from, to)| serde_json::json!({"label": l, "from_ms": from, "to_ms": to})).collect::<Vec<_>>(),
+            "activity_windows_judged": self.windows_judged,
+            "activity_windows_right": self.windows_right,
         })
     }
 
     /// The lesson's figures.
     pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
-        Ok(vec![("listening".into(), self.listening.figure())])
+        Ok(vec![
+            ("listening".into(), self.listening.figure()),
+            ("watching".into(), self.watching.figure()),
+        ])
     }
 }
 
@@ -891,7 +980,7 @@ impl Course {
         let quantization = QuantizationLesson::run(&digits, &lesson)?;
         Ok(Course {
             day1: Day1::run(activity)?,
-            board: BoardLesson::run(&quantization.keywords, &lesson)?,
+            board: BoardLesson::run(&quantization.keywords, &lesson, activity)?,
             quantization,
             digits,
             keywords: lesson,

@@ -21,15 +21,18 @@ use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, SerialPortType};
 use tinyml_core::handler::{Board as BoardInfo, Handler, State};
-use tinyml_core::listen::{probability, Listener, RecognizerConfig, MAX_CLASSES};
+use tinyml_core::imu::mg_to_g;
+use tinyml_core::listen::{probability, ListenError, Listener, RecognizerConfig, MAX_CLASSES};
 use tinyml_core::mfcc::pcm16_to_f32;
 use tinyml_core::model::{Budget, ModelError, Tensor};
+use tinyml_core::motion::MotionListener;
 use tinyml_core::protocol::{
     decode_frame, encode_request, encode_response, kind, samples_le, sensor, FrameReader, Info,
     ProtocolError, Request, Response, Status, MAX_BODY, MAX_CHUNK, MAX_FRAME, MAX_PACKET,
 };
 use tinyml_core::store::{RamFlash, Store};
 
+use crate::activity::ActivityData;
 use crate::audio::Audio;
 use crate::error::{Error, Result};
 use crate::plot::{Figure, Table};
@@ -176,9 +179,15 @@ fn nak_message(of: u8, code: u8, detail: u32) -> String {
              (MFCC of 1 s at 16 kHz)"
                 .into()
         }
+        (_, Some(P::BadSensor)) if of == kind::RUN && detail == sensor::IMU as u32 => {
+            "the board cannot run its model on the accelerometer: that needs an activity model \
+             (`ActivityNetwork`, windows at 50 Hz) and a working IMU (rev1 boards' LSM9DS1, or \
+             the simulator; rev2's BMI270 is not supported yet)"
+                .into()
+        }
         (_, Some(P::BadSensor)) if detail == sensor::IMU as u32 => {
-            "the IMU cannot do that here: it streams on rev1 boards (LSM9DS1) and the simulator, \
-             and no model file takes the IMU yet"
+            "the IMU cannot do that here: it streams on rev1 boards (LSM9DS1) and the simulator \
+             (rev2's BMI270 is not supported yet)"
                 .into()
         }
         (_, Some(P::BadSensor)) => "no such sensor on this board".into(),
@@ -580,9 +589,44 @@ impl Board {
         seconds: f64,
         on_window: &mut dyn FnMut(&ListenWindow, &[String]),
     ) -> Result<Listening> {
+        self.run(Sensor::Microphone, seconds, on_window)
+    }
+
+    /// Watches for `seconds`: the board runs its activity model on its accelerometer (a window
+    /// as long as the model's, every hop the model says: 2 s windows every second for the
+    /// course's) and says which activity it sees. Prints the activity of each window.
+    pub fn watch(&mut self, seconds: f64) -> Result<Listening> {
+        self.watch_with(seconds, &mut |window, labels| {
+            if let Some(class) = window.heard {
+                println!(
+                    "{:6.2} s  {} ({:.0}%)",
+                    window.time_ms as f64 / 1000.0,
+                    class_label(labels, class),
+                    100.0 * window.probability()
+                );
+            }
+        })
+    }
+
+    /// [`Board::watch`], calling `on_window` with every window as it arrives (and the labels).
+    pub fn watch_with(
+        &mut self,
+        seconds: f64,
+        on_window: &mut dyn FnMut(&ListenWindow, &[String]),
+    ) -> Result<Listening> {
+        self.run(Sensor::Accelerometer, seconds, on_window)
+    }
+
+    /// Runs the model on `which` for `seconds`, then stops it.
+    fn run(
+        &mut self,
+        which: Sensor,
+        seconds: f64,
+        on_window: &mut dyn FnMut(&ListenWindow, &[String]),
+    ) -> Result<Listening> {
         let seconds = check_seconds(seconds)?;
         self.expect_ack(&Request::Run {
-            sensor: sensor::MIC,
+            sensor: which.code(),
         })?;
         let labels = self.labels.clone().unwrap_or_default();
         let mut windows = Vec::new();
@@ -615,6 +659,7 @@ impl Board {
         self.expect_ack(&Request::Stop)?;
         outcome?;
         Ok(Listening {
+            sensor: which,
             labels,
             output: self.output,
             windows,
@@ -635,13 +680,7 @@ impl Board {
     pub fn record_imu(&mut self, seconds: f64) -> Result<ImuRecording> {
         let want = (check_seconds(seconds)? * IMU_RATE_HZ as f64).round() as usize;
         let raw = self.stream(sensor::IMU, 3 * want)?;
-        let g = |v: i16| v as f32 / 1000.0;
-        Ok(ImuRecording {
-            sample_rate_hz: IMU_RATE_HZ,
-            ax: raw.chunks_exact(3).map(|t| g(t[0])).collect(),
-            ay: raw.chunks_exact(3).map(|t| g(t[1])).collect(),
-            az: raw.chunks_exact(3).map(|t| g(t[2])).collect(),
-        })
+        Ok(ImuRecording::from_mg(&raw))
     }
 
     /// `count` samples of a sensor, streamed.
@@ -767,12 +806,31 @@ pub fn class_label(labels: &[String], class: usize) -> String {
         .unwrap_or_else(|| format!("class {class}"))
 }
 
-/// One window of the board's keyword loop.
+/// A sensor the board runs its model on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sensor {
+    /// The PDM microphone (keyword models).
+    Microphone,
+    /// The IMU's accelerometer (activity models).
+    Accelerometer,
+}
+
+impl Sensor {
+    /// Its number in the serial protocol.
+    pub fn code(self) -> u8 {
+        match self {
+            Sensor::Microphone => sensor::MIC,
+            Sensor::Accelerometer => sensor::IMU,
+        }
+    }
+}
+
+/// One window of the board's keyword or activity loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenWindow {
     /// When the window ended, in milliseconds since the board started.
     pub time_ms: u32,
-    /// The class the recognizer heard in this window (a new word), if any.
+    /// The class the recognizer reported in this window (a new word, or the activity), if any.
     pub heard: Option<usize>,
     /// Its averaged score, 0–255 for probability 0–1.
     pub score: u8,
@@ -800,9 +858,11 @@ fn softmax_output() -> Tensor {
     }
 }
 
-/// What the board heard while listening.
+/// What the board heard while listening (or saw while watching its accelerometer).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listening {
+    /// The sensor the model ran on.
+    pub sensor: Sensor,
     /// The model's labels (empty when unknown: classes are then numbered).
     pub labels: Vec<String>,
     /// The model's output tensor (its quantization turns outputs into probabilities).
@@ -845,10 +905,11 @@ impl Listening {
 
     /// Each class's probability in every window, over time.
     pub fn figure(&self) -> Figure {
-        let title = if self.simulated {
-            "What the simulated board hears"
-        } else {
-            "What the board hears"
+        let title = match (self.sensor, self.simulated) {
+            (Sensor::Microphone, true) => "What the simulated board hears",
+            (Sensor::Microphone, false) => "What the board hears",
+            (Sensor::Accelerometer, true) => "What the simulated board feels",
+            (Sensor::Accelerometer, false) => "What the board feels",
         };
         let mut fig = Figure::lines(title, "time (s)", "probability");
         let classes = self.windows.first().map_or(0, |w| w.outputs.len());
@@ -867,10 +928,14 @@ impl Listening {
         fig
     }
 
-    /// Shows the words heard and the probabilities over time in Jupyter.
+    /// Shows the words heard (or activities seen) and the probabilities over time in Jupyter.
     pub fn evcxr_display(&self) {
+        let what = match self.sensor {
+            Sensor::Microphone => "word(s) heard",
+            Sensor::Accelerometer => "window(s) with an activity",
+        };
         println!(
-            "{} windows, {} word(s) heard",
+            "{} windows, {} {what}",
             self.windows.len(),
             self.heard().len()
         );
@@ -912,11 +977,67 @@ pub fn listen_to(model: &QuantizedModel, audio: &Audio) -> Result<Listening> {
         });
     }
     Ok(Listening {
+        sensor: Sensor::Microphone,
         labels: model.labels(),
         output: m.output(),
         windows,
         simulated: true,
     })
+}
+
+/// What the board's activity loop sees in `recording`, computed on the laptop with the board's
+/// code (the core's `MotionListener`, the model's window and hop, the recognizer's
+/// [`RecognizerConfig::ACTIVITIES`]): the windows a board or the simulator gives for these
+/// movements, with times from their start.
+pub fn watch(model: &QuantizedModel, recording: &ImuRecording) -> Result<Listening> {
+    let m = model.model();
+    let mut motion = Box::new(MotionListener::new());
+    motion
+        .start(&m, RecognizerConfig::ACTIVITIES)
+        .map_err(activity_refused)?;
+    if recording.sample_rate_hz != IMU_RATE_HZ {
+        return Err(Error::param(
+            "recording",
+            format!(
+                "{} Hz: the board's accelerometer runs at {IMU_RATE_HZ} Hz; record it again \
+                 from the board",
+                recording.sample_rate_hz
+            ),
+        ));
+    }
+    let mg = recording.to_mg();
+    let mut arena = vec![0i8; m.arena_bytes()];
+    let mut windows = Vec::new();
+    let mut rest = &mg[..];
+    while motion.feed(&mut rest) {
+        let samples = (mg.len() - rest.len()) / 3;
+        let time_ms = (samples as u64 * 1000 / IMU_RATE_HZ as u64) as u32;
+        let mut scores = [0i8; MAX_CLASSES];
+        let w = motion
+            .infer(&m, &mut arena, time_ms, &mut scores)
+            .map_err(activity_refused)?;
+        windows.push(ListenWindow {
+            time_ms,
+            heard: w.heard.map(|h| h.class as usize),
+            score: w.heard.map_or(0, |h| h.score),
+            outputs: scores[..w.outputs].to_vec(),
+        });
+    }
+    Ok(Listening {
+        sensor: Sensor::Accelerometer,
+        labels: model.labels(),
+        output: m.output(),
+        windows,
+        simulated: true,
+    })
+}
+
+fn activity_refused(e: ListenError) -> Error {
+    Error::Model(format!(
+        "the board cannot watch its accelerometer with this model ({e:?}): it takes an activity \
+         model (ActivityNetwork::quantize, windows of at most {} samples at {IMU_RATE_HZ} Hz)",
+        tinyml_core::motion::MAX_WINDOW
+    ))
 }
 
 /// Accelerometer samples from the board, in g.
@@ -933,6 +1054,76 @@ pub struct ImuRecording {
 }
 
 impl ImuRecording {
+    /// A recording from x, y, z triples in milligravities (what the board streams).
+    pub fn from_mg(triples: &[i16]) -> ImuRecording {
+        let axis = |k: usize| triples.chunks_exact(3).map(|t| mg_to_g(t[k])).collect();
+        ImuRecording {
+            sample_rate_hz: IMU_RATE_HZ,
+            ax: axis(0),
+            ay: axis(1),
+            az: axis(2),
+        }
+    }
+
+    /// The samples as the board's IMU gives them: x, y, z triples in milligravities (rounded,
+    /// and clamped to ±32.767 g).
+    pub fn to_mg(&self) -> Vec<i16> {
+        let mg = |g: f32| (g as f64 * 1000.0).round().clamp(-32_767.0, 32_767.0) as i16;
+        let n = self.ax.len().min(self.ay.len()).min(self.az.len());
+        (0..n)
+            .flat_map(|i| [mg(self.ax[i]), mg(self.ay[i]), mg(self.az[i])])
+            .collect()
+    }
+
+    /// The first session of `data` recorded with `label`, as one recording (its windows back to
+    /// back): what the board's accelerometer would give during that activity.
+    pub fn from_activity(data: &ActivityData, label: &str) -> Result<ImuRecording> {
+        let first = data
+            .windows
+            .iter()
+            .find(|w| w.label == label)
+            .ok_or_else(|| {
+                Error::param(
+                    "label",
+                    format!(
+                        "no window of {} is labelled {label:?} (labels: {})",
+                        data.source,
+                        data.label_names().join(", ")
+                    ),
+                )
+            })?;
+        if data.sample_rate_hz != IMU_RATE_HZ as f32 {
+            return Err(Error::param(
+                "data",
+                format!(
+                    "{} is sampled at {} Hz; the board's accelerometer runs at {IMU_RATE_HZ} Hz",
+                    data.source, data.sample_rate_hz
+                ),
+            ));
+        }
+        let session = data
+            .windows
+            .iter()
+            .filter(|w| w.person == first.person && w.session == first.session);
+        let mut recording = ImuRecording {
+            sample_rate_hz: IMU_RATE_HZ,
+            ax: Vec::new(),
+            ay: Vec::new(),
+            az: Vec::new(),
+        };
+        for w in session {
+            recording.ax.extend_from_slice(&w.ax);
+            recording.ay.extend_from_slice(&w.ay);
+            recording.az.extend_from_slice(&w.az);
+        }
+        Ok(recording)
+    }
+
+    /// Seconds of samples.
+    pub fn seconds(&self) -> f64 {
+        self.ax.len() as f64 / self.sample_rate_hz as f64
+    }
+
     /// Writes the recording as one session of the Day 1 activity CSV layout
     /// (`person,session,label,t_ms,ax,ay,az`), which `ActivityData::load` reads.
     pub fn save_csv(
@@ -982,6 +1173,9 @@ struct SimState {
     /// What the simulated microphone hears at the start of every Run or Stream (16-bit, 16 kHz);
     /// after it, a quiet room.
     sound: Vec<i16>,
+    /// What the simulated accelerometer gives at the start of every Run or Stream (x, y, z
+    /// triples in mg); after it, a walk.
+    movement: Vec<i16>,
     sensors: SimSensors,
 }
 
@@ -997,6 +1191,7 @@ struct SimSensors {
     /// Samples (or IMU triples) made since `started`.
     made: u64,
     listener: Box<Listener>,
+    motion: Box<MotionListener>,
     noise: u32,
 }
 
@@ -1009,6 +1204,7 @@ impl SimSensors {
             started_ms: 0,
             made: 0,
             listener: Box::new(Listener::new()),
+            motion: Box::new(MotionListener::new()),
             noise: 0x9e37_79b9,
         }
     }
@@ -1070,6 +1266,7 @@ impl Simulator {
             handler: Some(Handler::new(Store::open(flash, slot), SIMULATED)),
             arena: vec![0; SIMULATED.arena_ram],
             sound: Vec::new(),
+            movement: Vec::new(),
             sensors: SimSensors::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -1112,6 +1309,22 @@ impl Simulator {
     /// Plays the WAV file `path` (see [`Simulator::play`]).
     pub fn play_file(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         self.play(&Audio::load(path)?)
+    }
+
+    /// What the simulated accelerometer feels: `recording` (at 50 Hz, in mg as the IMU gives
+    /// it), from the start of every Run or Stream; a walk after it.
+    pub fn play_imu(&self, recording: &ImuRecording) -> Result<()> {
+        if recording.sample_rate_hz != IMU_RATE_HZ {
+            return Err(Error::param(
+                "recording",
+                format!(
+                    "{} Hz: the board's accelerometer runs at {IMU_RATE_HZ} Hz",
+                    recording.sample_rate_hz
+                ),
+            ));
+        }
+        self.state.lock().expect("simulator state").movement = recording.to_mg();
+        Ok(())
     }
 
     /// Cuts the power after `operations` more flash erases or writes (tests).
@@ -1189,12 +1402,14 @@ fn serve(mut port: serialport::TTYPort, state: Arc<Mutex<SimState>>, stop: Arc<A
 }
 
 /// Runs the simulated sensors up to now: microphone samples into the board's keyword loop
-/// ([`Listener`], the firmware's code) or out as Samples, accelerometer triples out as Samples.
+/// ([`Listener`], the firmware's code), accelerometer triples into its activity loop
+/// ([`MotionListener`]), or either out as Samples.
 fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
     let SimState {
         handler,
         arena,
         sound,
+        movement,
         sensors,
     } = s;
     let Some(handler) = handler.as_ref() else {
@@ -1206,10 +1421,14 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
         sensors.started = Instant::now();
         sensors.started_ms = sensors.boot.elapsed().as_millis() as u64;
         sensors.made = 0;
-        if state == State::Running(sensor::MIC) {
-            let started = handler
-                .model()
-                .map(|m| sensors.listener.start(&m, RecognizerConfig::KEYWORDS));
+        if let State::Running(which) = state {
+            let started = handler.model().map(|m| {
+                if which == sensor::MIC {
+                    sensors.listener.start(&m, RecognizerConfig::KEYWORDS)
+                } else {
+                    sensors.motion.start(&m, RecognizerConfig::ACTIVITIES)
+                }
+            });
             if !matches!(started, Some(Ok(()))) {
                 // The handler checked the model before it acknowledged Run.
                 return;
@@ -1218,8 +1437,8 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
     }
     let (which, rate) = match state {
         State::Idle => return,
-        State::Running(_) | State::Streaming(sensor::MIC) => (sensor::MIC, MIC_RATE_HZ),
-        State::Streaming(_) => (sensor::IMU, IMU_RATE_HZ),
+        State::Running(sensor::MIC) | State::Streaming(sensor::MIC) => (sensor::MIC, MIC_RATE_HZ),
+        State::Running(_) | State::Streaming(_) => (sensor::IMU, IMU_RATE_HZ),
     };
     let due = (sensors.started.elapsed().as_secs_f64() * rate as f64) as u64;
     // Values per sample: x, y, z for the IMU.
@@ -1237,8 +1456,12 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
         for i in 0..n {
             let at = start + i as u64;
             if which == sensor::IMU {
+                let played = movement.get(3 * at as usize..3 * at as usize + 3);
                 for (k, v) in walk(at as f64 / rate as f64).iter().enumerate() {
-                    values[3 * i + k] = (v + sensors.room() as f64).round() as i16;
+                    values[3 * i + k] = match played {
+                        Some(xyz) => xyz[k],
+                        None => (v + sensors.room() as f64).round() as i16,
+                    };
                 }
             } else {
                 values[i] = match sound.get(at as usize) {
@@ -1257,15 +1480,26 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
             });
             continue;
         }
-        while sensors.listener.feed(&mut rest) {
+        loop {
+            let due = match which {
+                sensor::MIC => sensors.listener.feed(&mut rest),
+                _ => sensors.motion.feed(&mut rest),
+            };
+            if !due {
+                break;
+            }
             // The window ends at the last sample taken, on the board's clock.
-            let heard_at = start + (n - rest.len()) as u64;
+            let heard_at = start + (n - rest.len() / per) as u64;
             let time_ms = (sensors.started_ms + heard_at * 1000 / rate as u64) as u32;
             let Some(model) = handler.model() else {
                 return;
             };
             let mut scores = [0i8; MAX_CLASSES];
-            let Ok(window) = sensors.listener.infer(&model, arena, time_ms, &mut scores) else {
+            let window = match which {
+                sensor::MIC => sensors.listener.infer(&model, arena, time_ms, &mut scores),
+                _ => sensors.motion.infer(&model, arena, time_ms, &mut scores),
+            };
+            let Ok(window) = window else {
                 return;
             };
             let mut bytes = [0u8; MAX_CLASSES];

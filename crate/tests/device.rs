@@ -14,9 +14,9 @@ use tinyml_core::listen::{probability, Recognizer, RecognizerConfig};
 use tinyml_core::mfcc::FeatureConfig;
 use tinyml_core::model::file_crc;
 use tinyml_core::protocol::{kind, Request, MAX_CHUNK};
-use tinyml_kit::activity::ActivityData;
+use tinyml_kit::activity::{ActivityData, ActivityNetwork};
 use tinyml_kit::audio::Audio;
-use tinyml_kit::device::{Board, Simulator};
+use tinyml_kit::device::{watch, Board, ImuRecording, Simulator};
 use tinyml_kit::kws::{FrontEnd, KeywordData, KwsArchitecture};
 use tinyml_kit::nn::Network;
 use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions, QuantizedModel};
@@ -540,5 +540,129 @@ fn cli_monitor_and_record_with_the_simulator() {
             "1",
         ]),
         &["cannot open"],
+    );
+}
+
+#[test]
+fn watching_runs_the_boards_activity_loop_on_what_its_accelerometer_feels() {
+    let (train, test) = ActivityData::course_default()
+        .split_by_people(4, 1)
+        .unwrap();
+    let net = ActivityNetwork::train(&train, &ActivityNetwork::params().progress(false)).unwrap();
+    let model = net.quantize(&train).unwrap();
+    let running = ImuRecording::from_activity(&test, "RUNNING").unwrap();
+    assert!(running.seconds() >= 6.0, "{} s", running.seconds());
+    let sim = Simulator::start().expect("simulator");
+    sim.play_imu(&running).unwrap();
+    let mut board = Board::open(sim.port()).expect("opens");
+    // Each loop refuses the other's model, clearly.
+    board.deploy_with(&keyword_model(5), false).unwrap();
+    let e = board.watch(1.0).unwrap_err().to_string();
+    assert!(e.contains("activity model"), "{e}");
+    board.deploy_with(&model, false).unwrap();
+    let e = board.listen(1.0).unwrap_err().to_string();
+    assert!(e.contains("keyword model"), "{e}");
+
+    let seen = board.watch_with(4.3, &mut |_, _| {}).expect("watches");
+    assert_eq!(seen.labels, model.labels());
+    // 2 s windows every second: at 2, 3 and 4 s.
+    let n = seen.windows.len();
+    assert!((2..=4).contains(&n), "{n} windows in 4.3 s");
+    // The same samples through the laptop's copy of the loop: the same bytes, window by window.
+    let laptop = watch(&model, &running).unwrap();
+    for (k, w) in seen.windows.iter().enumerate() {
+        assert_eq!(w.outputs, laptop.windows[k].outputs, "window {k}");
+        assert_eq!(w.heard, laptop.windows[k].heard, "window {k}");
+        if k > 0 {
+            assert_eq!(w.time_ms - seen.windows[k - 1].time_ms, 1_000);
+        }
+    }
+    // The held-out person's run is seen as running.
+    let labels: Vec<String> = laptop.heard().into_iter().map(|h| h.1).collect();
+    let right = labels.iter().filter(|l| *l == "RUNNING").count();
+    assert!(2 * right > laptop.windows.len(), "{labels:?}");
+    // And the laptop's int8 evaluation of the same model agrees with its float one.
+    let report = net.quantization_report(&model, &test).unwrap();
+    assert!(report.int8_accuracy > 0.8, "{report:?}");
+    answers_like_activity(&mut board, &model);
+}
+
+/// Predict on the board with activity inputs equals the laptop's interpreter.
+fn answers_like_activity(board: &mut Board, model: &QuantizedModel) {
+    let mut rng = Rng::new(8);
+    for _ in 0..10 {
+        let x: Vec<i8> = (0..12)
+            .map(|_| (rng.index(256) as i32 - 128) as i8)
+            .collect();
+        assert_eq!(board.predict(&x).unwrap(), model.simulate(&x).unwrap());
+    }
+}
+
+#[test]
+fn cli_trains_an_activity_model_and_monitors_the_simulated_accelerometer() {
+    let dir = scratch("cli_watch");
+    let (model, csv) = (dir.join("activity.tkm"), dir.join("run.csv"));
+    let (model_s, csv_s) = (model.to_str().unwrap(), csv.to_str().unwrap());
+    let trained = json(&tinyml(&["activity", "train", "--out", model_s, "--json"]));
+    assert!(
+        trained["int8_accuracy"].as_f64().unwrap() > 0.8,
+        "{trained}"
+    );
+    let inspect = json(&tinyml(&["inspect", model_s, "--json"]));
+    assert_eq!(inspect["front_end"]["kind"], "motion");
+    assert_eq!(
+        (
+            inspect["front_end"]["window"].as_u64(),
+            inspect["front_end"]["hop"].as_u64()
+        ),
+        (Some(100), Some(50))
+    );
+    // One person running: the simulated accelerometer plays it, the board says what it is.
+    let data = ActivityData::course_default();
+    let running: Vec<_> = data
+        .windows
+        .iter()
+        .filter(|w| w.person == "P01" && w.label == "RUNNING")
+        .cloned()
+        .collect();
+    ActivityData {
+        windows: running,
+        ..data
+    }
+    .save_csv(&csv)
+    .unwrap();
+    let out = tinyml(&[
+        "monitor",
+        "--simulate",
+        model_s,
+        "--imu",
+        csv_s,
+        "--seconds",
+        "4.4",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let lines: Vec<serde_json::Value> = common::stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!((2..=4).contains(&lines.len()), "{lines:?}");
+    let running = lines.iter().filter(|l| l["heard"] == "RUNNING").count();
+    assert!(2 * running > lines.len(), "{lines:?}");
+    // A keyword sensor for an activity model: a clear refusal.
+    let out = tinyml(&[
+        "monitor",
+        "--simulate",
+        model_s,
+        "--sensor",
+        "mic",
+        "--seconds",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("keyword model"),
+        "{}",
+        common::stderr(&out)
     );
 }

@@ -5,11 +5,11 @@ use std::process::{Command, ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 use tinyml_core::model::Budget;
-use tinyml_kit::activity::{ActivityData, ActivityModel, Method, SpeedRules};
+use tinyml_kit::activity::{ActivityData, ActivityModel, ActivityNetwork, Method, SpeedRules};
 use tinyml_kit::audio::{librosa_expression, Audio};
 use tinyml_kit::audit::DataAudit;
 use tinyml_kit::course::{write_figures, Course};
-use tinyml_kit::device::{class_label, Board, Simulator};
+use tinyml_kit::device::{class_label, Board, ImuRecording, ListenWindow, Simulator};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::kws::{
@@ -171,9 +171,14 @@ enum Cmd {
         /// quiet room after it).
         #[arg(long, value_name = "FILE.wav")]
         mic: Option<PathBuf>,
+        /// An activity CSV (Day 1 layout) whose first session the simulated accelerometer
+        /// plays at the start of every Run or Stream (a walk after it).
+        #[arg(long, value_name = "FILE.csv")]
+        imu: Option<PathBuf>,
     },
     /// Day 3: listen with the board: it runs its keyword model on its microphone and prints
-    /// the words it hears (a second of audio every 250 ms, averaged over 3 windows).
+    /// the words it hears (a second of audio every 250 ms), or its activity model on its
+    /// accelerometer and prints the activity of each window.
     Monitor {
         /// The serial port (default: the first Nano 33 BLE found).
         #[arg(long, conflicts_with = "simulate")]
@@ -187,6 +192,12 @@ enum Cmd {
         /// With --simulate: what its microphone plays.
         #[arg(long, value_name = "FILE.wav", requires = "simulate")]
         mic: Option<PathBuf>,
+        /// With --simulate: an activity CSV whose first session its accelerometer plays.
+        #[arg(long, value_name = "FILE.csv", requires = "simulate")]
+        imu: Option<PathBuf>,
+        /// `mic` or `imu` (default: `imu` for an activity model, else `mic`).
+        #[arg(long)]
+        sensor: Option<String>,
         /// How long to listen.
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
@@ -311,6 +322,25 @@ enum ActivityCmd {
         /// tree, logistic, knn or all.
         #[arg(long, default_value = "all")]
         model: String,
+        /// How many people to hold out for testing.
+        #[arg(long, default_value_t = 4)]
+        test_people: usize,
+        /// Seed of the choice of held-out people.
+        #[arg(long, default_value_t = tinyml_kit::course::SPLIT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        data: DataArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Day 3: train the activity network the board runs (12 features → 16 → one output per
+    /// activity), test it on held-out people in float and int8, and write the int8 `.tkm`
+    /// (deploy it, then `tinyml monitor --sensor imu`).
+    Train {
+        /// The int8 model file to write.
+        #[arg(long, value_name = "FILE.tkm")]
+        out: PathBuf,
         /// How many people to hold out for testing.
         #[arg(long, default_value_t = 4)]
         test_people: usize,
@@ -656,19 +686,23 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Cmd::Inspect { file, json } => inspect(&file, json),
         Cmd::Ports { json } => list_ports(json),
-        Cmd::Simulate { model, mic } => simulate(model.as_deref(), mic.as_deref()),
+        Cmd::Simulate { model, mic, imu } => {
+            simulate(model.as_deref(), mic.as_deref(), imu.as_deref())
+        }
         Cmd::Monitor {
             port,
             model,
             simulate,
             mic,
+            imu,
+            sensor,
             seconds,
             json,
         } => monitor(
             port.as_deref(),
             model.as_deref(),
-            simulate.as_deref(),
-            mic.as_deref(),
+            (simulate.as_deref(), mic.as_deref(), imu.as_deref()),
+            sensor.as_deref(),
             seconds,
             json,
         ),
@@ -855,6 +889,30 @@ fn activity(cmd: ActivityCmd) -> Result<()> {
                 print_json(
                     &serde_json::json!({ "test_people": test.person_names(), "models": results }),
                 );
+            }
+        }
+        ActivityCmd::Train {
+            out,
+            test_people,
+            seed,
+            data,
+            json,
+        } => {
+            let (train, test) = data.load()?.split_by_people(test_people, seed)?;
+            let params = ActivityNetwork::params().progress(!json);
+            let net = ActivityNetwork::train(&train, &params)?;
+            let int8 = net.quantize(&train)?;
+            let report = net.quantization_report(&int8, &test)?;
+            int8.save(&out)?;
+            if json {
+                let mut j = report.json();
+                j["test_people"] = test.person_names().into();
+                j["out"] = out.display().to_string().into();
+                print_json(&j);
+            } else {
+                println!("held-out people: {}", test.person_names().join(", "));
+                print!("{}", report.table());
+                println!("wrote {}", out.display());
             }
         }
         ActivityCmd::Audit { data, json } => {
@@ -1501,9 +1559,9 @@ fn open_board(port: Option<&str>) -> Result<Board> {
     }
 }
 
-fn simulate(model: Option<&Path>, mic: Option<&Path>) -> Result<()> {
+fn simulate(model: Option<&Path>, mic: Option<&Path>, imu: Option<&Path>) -> Result<()> {
     // The laptop's connection closes; the simulator keeps the model.
-    let (sim, _) = simulated_board(model, mic)?;
+    let (sim, _) = simulated_board(model, mic, imu)?;
     println!("{}", sim.port());
     eprintln!(
         "simulated Nano 33 BLE Sense (not a board) on {}{}; use it with --port {}. Ctrl-C stops it.",
@@ -1588,11 +1646,23 @@ fn predict(
     Ok(())
 }
 
-/// A simulator with `model` deployed and `mic` playing, and a board on it.
-fn simulated_board(model: Option<&Path>, mic: Option<&Path>) -> Result<(Simulator, Board)> {
+/// A simulator with `model` deployed, `mic` and `imu` playing, and a board on it.
+fn simulated_board(
+    model: Option<&Path>,
+    mic: Option<&Path>,
+    imu: Option<&Path>,
+) -> Result<(Simulator, Board)> {
     let sim = Simulator::start()?;
     if let Some(wav) = mic {
         sim.play_file(wav)?;
+    }
+    if let Some(csv) = imu {
+        let data = ActivityData::load(csv)?;
+        let first = data.windows.first().map(|w| w.label.clone());
+        let label = first.ok_or_else(|| {
+            Error::param("imu", format!("{}: no whole window to play", csv.display()))
+        })?;
+        sim.play_imu(&ImuRecording::from_activity(&data, &label)?)?;
     }
     let mut board = Board::open(sim.port())?;
     if let Some(path) = model {
@@ -1604,33 +1674,52 @@ fn simulated_board(model: Option<&Path>, mic: Option<&Path>) -> Result<(Simulato
 fn monitor(
     port: Option<&str>,
     model: Option<&Path>,
-    simulate: Option<&Path>,
-    mic: Option<&Path>,
+    (simulate, mic, imu): (Option<&Path>, Option<&Path>, Option<&Path>),
+    sensor: Option<&str>,
     seconds: f64,
     json: bool,
 ) -> Result<()> {
     let (_sim, mut board) = match simulate {
         Some(file) => {
-            let (sim, board) = simulated_board(Some(file), mic)?;
+            let (sim, board) = simulated_board(Some(file), mic, imu)?;
             (Some(sim), board)
         }
         None => (None, open_board(port)?),
     };
+    let mut kind = None;
     if let Some(path) = model {
-        board.use_model(&QuantizedModel::load(path)?, &path.display().to_string())?;
+        let q = QuantizedModel::load(path)?;
+        board.use_model(&q, &path.display().to_string())?;
+        kind = Some(q.kind);
+    } else if let Some(path) = simulate {
+        kind = Some(QuantizedModel::load(path)?.kind);
     }
+    let imu = match sensor {
+        Some("imu") => true,
+        Some("mic") => false,
+        Some(other) => {
+            return Err(Error::param("sensor", format!("'{other}': use mic or imu")));
+        }
+        None => kind.as_deref() == Some("activity"),
+    };
     if !json {
         eprintln!(
-            "listening for {seconds} s with the {} on {} (the first answer comes after 1 s)",
+            "{} for {seconds} s with the {} on {} (the first answer comes after {})",
+            if imu {
+                "watching the accelerometer"
+            } else {
+                "listening"
+            },
             if board.is_simulator() {
                 "simulated board"
             } else {
                 "board"
             },
-            board.port_name()
+            board.port_name(),
+            if imu { "one window" } else { "1 s" }
         );
     }
-    let listening = board.listen_with(seconds, &mut |w, labels| {
+    let mut show = |w: &ListenWindow, labels: &[String]| {
         let label = |c: usize| class_label(labels, c);
         if json {
             println!(
@@ -1650,12 +1739,22 @@ fn monitor(
                 100.0 * w.score as f64 / 255.0
             );
         }
-    })?;
+    };
+    let listening = if imu {
+        board.watch_with(seconds, &mut show)?
+    } else {
+        board.listen_with(seconds, &mut show)?
+    };
     if !json {
         eprintln!(
-            "{} windows, {} word(s) heard",
+            "{} windows, {} {}",
             listening.windows.len(),
-            listening.heard().len()
+            listening.heard().len(),
+            if imu {
+                "with an activity"
+            } else {
+                "word(s) heard"
+            }
         );
     }
     Ok(())
@@ -1740,7 +1839,7 @@ fn record(a: &RecordArgs) -> Result<()> {
     }
     let seconds = a.seconds.unwrap_or(if imu { 10.0 } else { 1.5 });
     let (_sim, mut board) = if a.simulate {
-        let (sim, board) = simulated_board(None, a.mic.as_deref())?;
+        let (sim, board) = simulated_board(None, a.mic.as_deref(), None)?;
         (Some(sim), board)
     } else {
         (None, open_board(a.port.as_deref())?)
