@@ -10,8 +10,11 @@
 //! - Run on the microphone: the core's keyword loop ([`Listener`]: a second of 16 kHz audio every
 //!   250 ms, MFCC, the model, the recognizer), a Prediction message per window, and the RGB LED
 //!   in the heard class's colour for a second;
-//! - Stream: raw microphone samples, or the accelerometer at 50 Hz (rev1's LSM9DS1; rev2's
-//!   BMI270 is recognised, which tells the revision, but not streamed yet);
+//! - Run on the accelerometer (rev1's LSM9DS1 at 50 Hz): the core's activity loop
+//!   ([`MotionListener`]: the model's window of x, y, z samples every hop, the Day 1 features,
+//!   the model), a Prediction message per window, and the LED in the activity's colour;
+//! - Stream: raw microphone samples, or the accelerometer at 50 Hz (rev2's BMI270 is
+//!   recognised, which tells the revision, but not read yet);
 //! - shows what it is doing on the RGB LED: green while a model is active, blue while a model is
 //!   being received, red after a panic; the orange LED is lit while a computer has the USB
 //!   device configured.
@@ -34,13 +37,14 @@ use embassy_nrf::twim::{self, Twim};
 use embassy_nrf::usb::vbus_detect::HardwareVbusDetect;
 use embassy_nrf::usb::Driver;
 use embassy_nrf::{bind_interrupts, peripherals, usb};
-use embassy_time::{with_timeout, Duration, Instant, Timer};
+use embassy_time::{with_timeout, Duration, Instant, Ticker, Timer};
 use embassy_usb::class::cdc_acm::{CdcAcmClass, State};
 use embassy_usb::driver::EndpointError;
 use embassy_usb::Builder;
 use static_cell::ConstStaticCell;
 use tinyml_core::handler::{Board, Handler, State as Doing};
 use tinyml_core::listen::{Listener, RecognizerConfig, MAX_CLASSES};
+use tinyml_core::motion::MotionListener;
 use tinyml_core::protocol::{
     encode_response, samples_le, sensor, FrameReader, Response, Status, MAX_FRAME,
 };
@@ -68,6 +72,8 @@ const SHOW_HEARD: Duration = Duration::from_secs(1);
 static ARENA_RAM: ConstStaticCell<[i8; ARENA]> = ConstStaticCell::new([0; ARENA]);
 /// The keyword loop's state (about 49 KB with the core's `small-tables`), in .bss.
 static LISTENER: ConstStaticCell<Listener> = ConstStaticCell::new(Listener::new());
+/// The activity loop's state (about 1 KB with `small-tables`), in .bss.
+static MOTION: ConstStaticCell<MotionListener> = ConstStaticCell::new(MotionListener::new());
 /// The microphone task runs here, above the protocol loop, so that inference never starves it.
 static SENSOR_EXECUTOR: InterruptExecutor = InterruptExecutor::new();
 /// The TWIM's buffer for writes from flash.
@@ -140,7 +146,10 @@ async fn main(_spawner: Spawner) {
     };
     let mut handler = Handler::new(Store::open(flash, SLOT), board);
     let arena = ARENA_RAM.take();
-    let listener = LISTENER.take();
+    let mut loops = Loops {
+        keywords: LISTENER.take(),
+        motion: MOTION.take(),
+    };
     rgb.show(handler.status());
 
     // USB: a CDC-ACM serial port, with the ids of Arduino's own Nano 33 BLE firmware.
@@ -186,7 +195,7 @@ async fn main(_spawner: Spawner) {
                 &mut handler,
                 &mut arena[..],
                 &mut reader,
-                listener,
+                &mut loops,
                 &mut twim,
             )
             .await;
@@ -238,25 +247,34 @@ impl Io<'_, '_> {
     }
 }
 
+/// The model loops on the sensors (one runs at a time).
+struct Loops {
+    /// The keyword loop on the microphone.
+    keywords: &'static mut Listener,
+    /// The activity loop on the accelerometer.
+    motion: &'static mut MotionListener,
+}
+
 /// Answers requests, and runs the sensors the handler says to, until the USB connection ends.
 async fn serve(
     io: &mut Io<'_, '_>,
     handler: &mut Handler<NvmcFlash>,
     arena: &mut [i8],
     reader: &mut FrameReader,
-    listener: &mut Listener,
+    loops: &mut Loops,
     twim: &mut Twim<'static>,
 ) -> Result<(), EndpointError> {
     let mut packet = [0u8; PACKET];
     let mut doing = handler.state();
     let mut triples = [0i16; IMU_BATCH];
     let mut n_triples = 0usize;
+    // The accelerometer's clock: a sample every 20 ms, however long the rest of the loop takes.
+    let mut ticker = Ticker::every(Duration::from_hz(sensor::IMU_RATE_HZ as u64));
     loop {
         let imu_tick = async {
-            if doing == Doing::Streaming(sensor::IMU) {
-                Timer::after_millis(20).await
-            } else {
-                core::future::pending::<()>().await
+            match doing {
+                Doing::Streaming(sensor::IMU) | Doing::Running(sensor::IMU) => ticker.next().await,
+                _ => core::future::pending::<()>().await,
             }
         };
         match select3(
@@ -277,15 +295,16 @@ async fn serve(
                     io.send_out(len).await?;
                     let now = handler.state();
                     if now != doing {
-                        start_sensors(now, handler, listener);
+                        start_sensors(now, handler, loops);
                         doing = now;
                         n_triples = 0;
+                        ticker.reset();
                     }
                 }
             }
             Either3::Second(block) => match doing {
-                Doing::Running(_) => {
-                    hear(io, handler, arena, listener, &block).await?;
+                Doing::Running(sensor::MIC) => {
+                    hear(io, handler, arena, loops.keywords, &block).await?;
                     io.show(handler.status());
                 }
                 Doing::Streaming(sensor::MIC) => {
@@ -301,6 +320,12 @@ async fn serve(
                 // Left over after a Stop.
                 _ => {}
             },
+            Either3::Third(()) if doing == Doing::Running(sensor::IMU) => {
+                if let Some(xyz) = sensors::acceleration_mg(twim).await {
+                    watch(io, handler, arena, loops.motion, &xyz).await?;
+                    io.show(handler.status());
+                }
+            }
             Either3::Third(()) => {
                 if let Some(xyz) = sensors::acceleration_mg(twim).await {
                     triples[3 * n_triples..3 * n_triples + 3].copy_from_slice(&xyz);
@@ -320,13 +345,20 @@ async fn serve(
     }
 }
 
-/// Starts or stops the microphone for what the handler now does.
-fn start_sensors(now: Doing, handler: &Handler<NvmcFlash>, listener: &mut Listener) {
+/// Starts the model loop, and starts or stops the microphone, for what the handler now does.
+fn start_sensors(now: Doing, handler: &Handler<NvmcFlash>, loops: &mut Loops) {
     use core::sync::atomic::Ordering;
     let mic = match now {
-        Doing::Running(_) => handler
+        Doing::Running(sensor::MIC) => handler
             .model()
-            .is_some_and(|m| listener.start(&m, RecognizerConfig::KEYWORDS).is_ok()),
+            .is_some_and(|m| loops.keywords.start(&m, RecognizerConfig::KEYWORDS).is_ok()),
+        Doing::Running(_) => {
+            // The handler checked the model before it acknowledged Run.
+            if let Some(m) = handler.model() {
+                let _ = loops.motion.start(&m, RecognizerConfig::ACTIVITIES);
+            }
+            false
+        }
         Doing::Streaming(s) => s == sensor::MIC,
         Doing::Idle => false,
     };
@@ -365,6 +397,35 @@ async fn hear(
             .await?;
     }
     Ok(())
+}
+
+/// Feeds one accelerometer sample to the activity loop; sends a Prediction per window.
+async fn watch(
+    io: &mut Io<'_, '_>,
+    handler: &Handler<NvmcFlash>,
+    arena: &mut [i8],
+    motion: &mut MotionListener,
+    xyz: &[i16; 3],
+) -> Result<(), EndpointError> {
+    let mut rest = &xyz[..];
+    if !motion.feed(&mut rest) {
+        return Ok(());
+    }
+    let Some(model) = handler.model() else {
+        return Ok(());
+    };
+    let time_ms = Instant::now().as_millis() as u32;
+    let mut scores = [0i8; MAX_CLASSES];
+    let Ok(window) = motion.infer(&model, arena, time_ms, &mut scores) else {
+        return Ok(());
+    };
+    if let Some(seen) = window.heard {
+        io.rgb.class(seen.class);
+        io.heard_until = Some(Instant::now() + SHOW_HEARD);
+    }
+    let mut bytes = [0u8; MAX_CLASSES];
+    io.send_message(&window.prediction(&scores, &mut bytes))
+        .await
 }
 
 /// Sends `bytes` in USB packets, and a zero-length packet after a full last one (the host's
