@@ -181,13 +181,12 @@ fn nak_message(of: u8, code: u8, detail: u32) -> String {
         }
         (_, Some(P::BadSensor)) if of == kind::RUN && detail == sensor::IMU as u32 => {
             "the board cannot run its model on the accelerometer: that needs an activity model \
-             (`ActivityNetwork`, windows at 50 Hz) and a working IMU (rev1 boards' LSM9DS1, or \
-             the simulator; rev2's BMI270 is not supported yet)"
+             (`ActivityNetwork`, windows at 50 Hz) and a working IMU (if the model is one, the \
+             board's IMU did not start: press reset and try again)"
                 .into()
         }
         (_, Some(P::BadSensor)) if detail == sensor::IMU as u32 => {
-            "the IMU cannot do that here: it streams on rev1 boards (LSM9DS1) and the simulator \
-             (rev2's BMI270 is not supported yet)"
+            "the board's IMU did not start (or the board has none): press reset and try again"
                 .into()
         }
         (_, Some(P::BadSensor)) => "no such sensor on this board".into(),

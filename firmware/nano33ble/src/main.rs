@@ -10,11 +10,10 @@
 //! - Run on the microphone: the core's keyword loop ([`Listener`]: a second of 16 kHz audio every
 //!   250 ms, MFCC, the model, the recognizer), a Prediction message per window, and the RGB LED
 //!   in the heard class's colour for a second;
-//! - Run on the accelerometer (rev1's LSM9DS1 at 50 Hz): the core's activity loop
+//! - Run on the accelerometer (rev1's LSM9DS1 or rev2's BMI270, at 50 Hz): the core's activity loop
 //!   ([`MotionListener`]: the model's window of x, y, z samples every hop, the Day 1 features,
 //!   the model), a Prediction message per window, and the LED in the activity's colour;
-//! - Stream: raw microphone samples, or the accelerometer at 50 Hz (rev2's BMI270 is
-//!   recognised, which tells the revision, but not read yet);
+//! - Stream: raw microphone samples, or the accelerometer at 50 Hz;
 //! - shows what it is doing on the RGB LED: green while a model is active, blue while a model is
 //!   being received, red after a panic; the orange LED is lit while a computer has the USB
 //!   device configured.
@@ -142,7 +141,7 @@ async fn main(_spawner: Spawner) {
         simulated: false,
         arena_ram: ARENA,
         microphone: true,
-        imu: imu == Imu::Lsm9ds1,
+        imu: imu.works(),
     };
     let mut handler = Handler::new(Store::open(flash, SLOT), board);
     let arena = ARENA_RAM.take();
@@ -196,7 +195,7 @@ async fn main(_spawner: Spawner) {
                 &mut arena[..],
                 &mut reader,
                 &mut loops,
-                &mut twim,
+                (&mut twim, imu),
             )
             .await;
             // Nobody to send predictions or samples to.
@@ -262,7 +261,7 @@ async fn serve(
     arena: &mut [i8],
     reader: &mut FrameReader,
     loops: &mut Loops,
-    twim: &mut Twim<'static>,
+    (twim, imu): (&mut Twim<'static>, Imu),
 ) -> Result<(), EndpointError> {
     let mut packet = [0u8; PACKET];
     let mut doing = handler.state();
@@ -321,13 +320,13 @@ async fn serve(
                 _ => {}
             },
             Either3::Third(()) if doing == Doing::Running(sensor::IMU) => {
-                if let Some(xyz) = sensors::acceleration_mg(twim).await {
+                if let Some(xyz) = sensors::acceleration_mg(twim, imu).await {
                     watch(io, handler, arena, loops.motion, &xyz).await?;
                     io.show(handler.status());
                 }
             }
             Either3::Third(()) => {
-                if let Some(xyz) = sensors::acceleration_mg(twim).await {
+                if let Some(xyz) = sensors::acceleration_mg(twim, imu).await {
                     triples[3 * n_triples..3 * n_triples + 3].copy_from_slice(&xyz);
                     n_triples += 1;
                 }
