@@ -706,3 +706,18 @@ fn motion_front_ends_are_checked_and_standardise_the_features() {
         3
     );
 }
+
+#[test]
+fn the_committed_activity_model_loads_with_its_motion_front_end() {
+    // The fuzzer's seed (tools/fuzz): `tinyml activity train` on the course data.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/activity-mlp.tkm");
+    let q = QuantizedModel::load(&path).unwrap();
+    assert_eq!(q.kind, "activity");
+    assert_eq!(q.labels(), ["WALKING", "RUNNING", "BIKING", "GOLFING"]);
+    let j = q.json();
+    assert_eq!(j["front_end"]["kind"], "motion");
+    assert_eq!(j["front_end"]["window"], 100);
+    let data = tinyml_kit::activity::ActivityData::course_default();
+    let right = q.evaluate_activities(&data).unwrap().accuracy();
+    assert!(right > 0.9, "{right}");
+}

@@ -1,6 +1,7 @@
 //! Fuzzes the `.tkm` loader and the interpreter: whatever the bytes, `Model::parse` (and the
 //! board's lighter `Model::parse_stored`) returns an error or a model, and a model it accepts
-//! runs (both kernel sets, the front end) without panicking or reading out of bounds.
+//! runs (both kernel sets, the front end, and the board's activity loop when the model is an
+//! activity model: whatever window and hop it claims) without panicking or reading out of bounds.
 //!
 //! Each input is tried twice: as given (most die at the CRC, as damaged files should), and
 //! "resealed" with its length and CRC rewritten, so that the fuzzer explores the checks behind
@@ -8,7 +9,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tinyml_core::listen::{RecognizerConfig, MAX_CLASSES};
 use tinyml_core::model::{Kernels, Model, HEADER_LEN};
+use tinyml_core::motion::{MotionListener, MAX_WINDOW};
 
 fn run(bytes: &[u8]) {
     for parse in [Model::parse, Model::parse_stored] {
@@ -33,6 +36,19 @@ fn exercise(model: Model) {
     let _ = model.quantize_input(&mut features, &mut quantized);
     for i in 0..=model.label_count() {
         let _ = model.label(i);
+    }
+    let mut motion = MotionListener::new();
+    if motion.start(&model, RecognizerConfig::ACTIVITIES).is_ok() {
+        let samples: Vec<i16> = (0..6 * MAX_WINDOW)
+            .map(|i| (i as i16).wrapping_mul(977))
+            .collect();
+        let mut rest = &samples[..];
+        let mut scores = [0i8; MAX_CLASSES];
+        while motion.feed(&mut rest) {
+            if motion.infer(&model, &mut arena, 0, &mut scores).is_err() {
+                break;
+            }
+        }
     }
 }
 
