@@ -176,13 +176,15 @@ fn nak_message(of: u8, code: u8, detail: u32) -> String {
         (_, Some(P::WrongInputSize)) => format!("the model takes {detail} input values"),
         (_, Some(P::BadSensor)) if of == kind::RUN && detail == sensor::MIC as u32 => {
             "the model on the board does not take the microphone: deploy a keyword model \
-             (MFCC of 1 s at 16 kHz)"
+             (MFCC of 1 s at 16 kHz); an activity model runs on the accelerometer instead \
+             (`board.watch`, `tinyml monitor --sensor imu`)"
                 .into()
         }
         (_, Some(P::BadSensor)) if of == kind::RUN && detail == sensor::IMU as u32 => {
             "the board cannot run its model on the accelerometer: that needs an activity model \
-             (`ActivityNetwork`, windows at 50 Hz) and a working IMU (if the model is one, the \
-             board's IMU did not start: press reset and try again)"
+             (`ActivityNetwork`: windows of at most 128 samples at 50 Hz; a keyword model \
+             listens instead, `board.listen`) and an IMU that started (if the model is one, \
+             press reset and try again)"
                 .into()
         }
         (_, Some(P::BadSensor)) if detail == sensor::IMU as u32 => {

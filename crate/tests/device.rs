@@ -570,6 +570,11 @@ fn watching_runs_the_boards_activity_loop_on_what_its_accelerometer_feels() {
     assert!((2..=4).contains(&n), "{n} windows in 4.3 s");
     // The same samples through the laptop's copy of the loop: the same bytes, window by window.
     let laptop = watch(&model, &running).unwrap();
+    // The first window ends after 2 s of samples, then one every second.
+    let times: Vec<u32> = laptop.windows.iter().map(|w| w.time_ms).collect();
+    let expected: Vec<u32> = (0..times.len() as u32).map(|k| 2_000 + 1_000 * k).collect();
+    assert_eq!(times, expected);
+    assert_eq!(times.len() as f64, running.seconds() - 1.0);
     for (k, w) in seen.windows.iter().enumerate() {
         assert_eq!(w.outputs, laptop.windows[k].outputs, "window {k}");
         assert_eq!(w.heard, laptop.windows[k].heard, "window {k}");
@@ -585,6 +590,21 @@ fn watching_runs_the_boards_activity_loop_on_what_its_accelerometer_feels() {
     let report = net.quantization_report(&model, &test).unwrap();
     assert!(report.int8_accuracy > 0.8, "{report:?}");
     answers_like_activity(&mut board, &model);
+
+    // Windows longer than the board's loop takes, and data that does not match the model: clear
+    // errors, before anything reaches a board.
+    let long = ActivityData::generator()
+        .people(2)
+        .seconds_per_activity(6)
+        .window_seconds(3)
+        .generate()
+        .unwrap();
+    let e = ActivityNetwork::train(&long, &ActivityNetwork::params().progress(false))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at most 128 samples"), "{e}");
+    let e = model.predict_activities(&long).unwrap_err().to_string();
+    assert!(e.contains("this model takes 100"), "{e}");
 }
 
 /// Predict on the board with activity inputs equals the laptop's interpreter.

@@ -4,7 +4,9 @@
 //! file, so that the board computes exactly the input the network was trained on.
 
 use tinyml_core::imu::{window_features, FEATURE_COUNT};
-use tinyml_core::model::Kernels;
+use tinyml_core::model::{FrontEnd, Kernels};
+use tinyml_core::motion::MAX_WINDOW;
+use tinyml_core::protocol::sensor::IMU_RATE_HZ;
 
 use crate::activity::data::ActivityData;
 use crate::activity::models::Features;
@@ -64,8 +66,22 @@ impl ActivityNetwork {
     }
 
     /// Learns the activities of `train` (its windows' length and sample rate become the
-    /// board's).
+    /// board's: 50 Hz, and at most 128 samples).
     pub fn train(train: &ActivityData, params: &TrainParams) -> Result<ActivityNetwork> {
+        if train.sample_rate_hz != IMU_RATE_HZ as f32 || train.window_len > MAX_WINDOW {
+            return Err(Error::param(
+                "train",
+                format!(
+                    "{} has windows of {} samples at {} Hz; the board's activity loop takes \
+                     {IMU_RATE_HZ} Hz and at most {MAX_WINDOW} samples ({:.2} s): load the data \
+                     with a shorter window (`ActivityData::load_with_window`)",
+                    train.source,
+                    train.window_len,
+                    train.sample_rate_hz,
+                    MAX_WINDOW as f64 / IMU_RATE_HZ as f64
+                ),
+            ));
+        }
         let labels = train.label_names();
         if labels.len() < 2 {
             return Err(Error::Model(format!(
@@ -210,6 +226,27 @@ impl QuantizedModel {
     pub fn predict_activities(&self, data: &ActivityData) -> Result<Vec<String>> {
         let model = self.model();
         let labels = self.labels();
+        let Ok(FrontEnd::Motion {
+            sample_rate_hz,
+            window,
+            ..
+        }) = model.front_end()
+        else {
+            return Err(Error::Model(format!(
+                "{}: not an activity model (its front end does not take accelerometer windows)",
+                self.kind
+            )));
+        };
+        if data.window_len != window as usize || data.sample_rate_hz != f32::from(sample_rate_hz) {
+            return Err(Error::param(
+                "data",
+                format!(
+                    "{} has windows of {} samples at {} Hz; this model takes {window} at \
+                     {sample_rate_hz} Hz (load it with the same window length)",
+                    data.source, data.window_len, data.sample_rate_hz
+                ),
+            ));
+        }
         let mut session = Session::new(&model);
         let mut out = Vec::with_capacity(data.len());
         for w in &data.windows {

@@ -195,7 +195,8 @@ enum Cmd {
         /// With --simulate: an activity CSV whose first session its accelerometer plays.
         #[arg(long, value_name = "FILE.csv", requires = "simulate")]
         imu: Option<PathBuf>,
-        /// `mic` or `imu` (default: `imu` for an activity model, else `mic`).
+        /// `mic` or `imu` (default: `imu` when --model or --simulate is an activity model, else
+        /// `mic`).
         #[arg(long)]
         sensor: Option<String>,
         /// How long to listen.

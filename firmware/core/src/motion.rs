@@ -12,12 +12,9 @@ use crate::listen::{probability, ListenError, Recognizer, RecognizerConfig, Wind
 use crate::model::{FrontEnd, Kernels, Model, ModelError};
 use crate::protocol::sensor::IMU_RATE_HZ;
 
-/// The longest window the board keeps, in samples (10.24 s at 50 Hz; 2.56 s with the board's
-/// `small-tables` feature, which keeps the firmware's RAM within its budget).
-#[cfg(not(feature = "small-tables"))]
-pub const MAX_WINDOW: usize = crate::imu::MAX_WINDOW_LEN;
-/// The longest window the board keeps (the board's `small-tables`).
-#[cfg(feature = "small-tables")]
+/// The longest window the activity loop keeps, in samples: 2.56 s at 50 Hz (the course's windows
+/// are 2 s). The same on the laptop as on the board, whose RAM budget sets it, so that the
+/// simulator refuses exactly the models the board refuses.
 pub const MAX_WINDOW: usize = 128;
 
 /// Checks that `model` takes windows of the board's accelerometer; gives its (window, hop) in
@@ -30,7 +27,8 @@ pub fn activity_front_end(model: &Model) -> Result<(usize, usize), ListenError> 
             hop,
             ..
         } if u32::from(sample_rate_hz) == IMU_RATE_HZ
-            && (window as usize) <= MAX_WINDOW
+            && (crate::imu::MIN_WINDOW_LEN..=MAX_WINDOW).contains(&(window as usize))
+            && (1..=window).contains(&hop)
             && model.output().len() <= MAX_CLASSES =>
         {
             Ok((window as usize, hop as usize))
@@ -39,8 +37,8 @@ pub fn activity_front_end(model: &Model) -> Result<(usize, usize), ListenError> 
     }
 }
 
-/// The activity loop's state: the last window of samples and the recognizer (about 1 KB with
-/// `small-tables`, 3.4 KB without). All zeros when idle, so the board keeps it in `.bss`.
+/// The activity loop's state: the last window of samples and the recognizer (about 1 KB). All
+/// zeros when idle, so the board keeps it in `.bss`.
 #[derive(Clone)]
 pub struct MotionListener {
     /// x, y, z in milligravities, oldest first.
@@ -101,7 +99,8 @@ impl MotionListener {
     }
 
     /// Runs the model on the last window (features, quantization, interpreter in `arena`),
-    /// writes its raw int8 outputs into `scores`, and moves on by the model's hop.
+    /// writes its raw int8 outputs into `scores`, and moves on by the model's hop (also when it
+    /// fails, so that the loop goes on with the next window).
     pub fn infer(
         &mut self,
         model: &Model,
@@ -121,6 +120,8 @@ impl MotionListener {
         for (i, xyz) in self.samples[..n].iter().enumerate() {
             (ax[i], ay[i], az[i]) = (mg_to_g(xyz[0]), mg_to_g(xyz[1]), mg_to_g(xyz[2]));
         }
+        self.samples.copy_within(self.hop..n, 0);
+        self.filled = n - self.hop;
         let mut features = window_features(&ax[..n], &ay[..n], &az[..n], IMU_RATE_HZ as f32)
             .map_err(ListenError::Motion)?;
         let mut input = [0i8; crate::imu::FEATURE_COUNT];
@@ -131,8 +132,6 @@ impl MotionListener {
         model
             .invoke(arena, &input, scores, Kernels::Optimized)
             .map_err(ListenError::Model)?;
-        self.samples.copy_within(self.hop..n, 0);
-        self.filled = n - self.hop;
         let mut probabilities = [0u8; MAX_CLASSES];
         for (p, &q) in probabilities.iter_mut().zip(scores.iter()) {
             *p = probability(&output, q);

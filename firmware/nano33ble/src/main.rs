@@ -64,6 +64,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Accelerometer values (x, y, z) per Samples message: 10 triples, 200 ms at 50 Hz.
 const IMU_BATCH: usize = 30;
+/// Between two accelerometer samples.
+const IMU_PERIOD: Duration = Duration::from_hz(sensor::IMU_RATE_HZ as u64);
 /// How long the LED shows a heard class.
 const SHOW_HEARD: Duration = Duration::from_secs(1);
 
@@ -268,7 +270,8 @@ async fn serve(
     let mut triples = [0i16; IMU_BATCH];
     let mut n_triples = 0usize;
     // The accelerometer's clock: a sample every 20 ms, however long the rest of the loop takes.
-    let mut ticker = Ticker::every(Duration::from_hz(sensor::IMU_RATE_HZ as u64));
+    let mut ticker = Ticker::every(IMU_PERIOD);
+    let mut last_tick = Instant::now();
     loop {
         let imu_tick = async {
             match doing {
@@ -319,13 +322,20 @@ async fn serve(
                 // Left over after a Stop.
                 _ => {}
             },
+            // Ticks that come back to back are the ticker catching up after the loop stalled
+            // (the laptop not reading): skipped, so that no sample is read twice.
+            Either3::Third(()) if last_tick.elapsed() < IMU_PERIOD / 2 => {
+                ticker.reset();
+            }
             Either3::Third(()) if doing == Doing::Running(sensor::IMU) => {
+                last_tick = Instant::now();
                 if let Some(xyz) = sensors::acceleration_mg(twim, imu).await {
                     watch(io, handler, arena, loops.motion, &xyz).await?;
                     io.show(handler.status());
                 }
             }
             Either3::Third(()) => {
+                last_tick = Instant::now();
                 if let Some(xyz) = sensors::acceleration_mg(twim, imu).await {
                     triples[3 * n_triples..3 * n_triples + 3].copy_from_slice(&xyz);
                     n_triples += 1;

@@ -143,7 +143,7 @@ pub async fn detect(twim: &mut Twim<'static>) -> Imu {
         {
             return Imu::Lsm9ds1;
         }
-        return Imu::None;
+        return Imu::Failed(1);
     }
     if twim
         .write_read(BMI270, &[BMI270_CHIP_ID], &mut id)
@@ -204,10 +204,18 @@ async fn start_bmi270(twim: &mut Twim<'static>) -> Result<(), StartError> {
         twim.write(BMI270, &chunk[..1 + part.len()]).await?;
     }
     twim.write(BMI270, &[BMI270_INIT_CTRL, 0x01]).await?;
-    Timer::after_millis(20).await;
-    twim.write_read(BMI270, &[BMI270_INTERNAL_STATUS], &mut status)
-        .await?;
-    if status[0] & 0x0F != BMI270_INIT_OK {
+    // The datasheet gives it 20 ms; Bosch's own driver polls. Up to 150 ms here.
+    let mut ready = false;
+    for _ in 0..30 {
+        Timer::after_millis(5).await;
+        twim.write_read(BMI270, &[BMI270_INTERNAL_STATUS], &mut status)
+            .await?;
+        if status[0] & 0x0F == BMI270_INIT_OK {
+            ready = true;
+            break;
+        }
+    }
+    if !ready {
         return Err(StartError::NotInitialised);
     }
     twim.write(BMI270, &[BMI270_PWR_CTRL, BMI270_ACC_EN])
@@ -221,16 +229,33 @@ async fn start_bmi270(twim: &mut Twim<'static>) -> Result<(), StartError> {
     Ok(())
 }
 
-/// One accelerometer sample, x, y, z in mg: LSM9DS1 at ±4 g, 0.122 mg per unit; BMI270 at
-/// ±4 g, 8192 units per g. (Register addresses auto-increment on both.)
+/// One accelerometer sample, x, y, z in mg, in the board's axes (rev1's): LSM9DS1 at ±4 g,
+/// 0.122 mg per unit; BMI270 at ±4 g, 8192 units per g, turned to rev1's axes as Arduino's
+/// BMI270 library does (x = −y, y = −x), so that recordings and models work on both revisions.
+/// (Register addresses auto-increment on both.)
 pub async fn acceleration_mg(twim: &mut Twim<'static>, imu: Imu) -> Option<[i16; 3]> {
     let mut raw = [0u8; 6];
-    let (address, register, mg): (u8, u8, fn(i32) -> i32) = match imu {
-        Imu::Lsm9ds1 => (LSM9DS1, LSM9DS1_OUT_X_XL, |v| v * 122 / 1000),
-        Imu::Bmi270 => (BMI270, BMI270_ACC_X_LSB, |v| v * 1000 / 8192),
+    let address = match imu {
+        Imu::Lsm9ds1 => LSM9DS1,
+        Imu::Bmi270 => BMI270,
         Imu::Failed(_) | Imu::None => return None,
     };
+    let register = if imu == Imu::Lsm9ds1 {
+        LSM9DS1_OUT_X_XL
+    } else {
+        BMI270_ACC_X_LSB
+    };
     twim.write_read(address, &[register], &mut raw).await.ok()?;
-    let axis = |k: usize| mg(i16::from_le_bytes([raw[2 * k], raw[2 * k + 1]]) as i32) as i16;
-    Some([axis(0), axis(1), axis(2)])
+    let axis = |k: usize| i16::from_le_bytes([raw[2 * k], raw[2 * k + 1]]) as i32;
+    let (x, y, z) = (axis(0), axis(1), axis(2));
+    let mg = |v: i32| v.clamp(-32_767, 32_767) as i16;
+    Some(if imu == Imu::Lsm9ds1 {
+        [mg(x * 122 / 1000), mg(y * 122 / 1000), mg(z * 122 / 1000)]
+    } else {
+        [
+            mg(-y * 1000 / 8192),
+            mg(-x * 1000 / 8192),
+            mg(z * 1000 / 8192),
+        ]
+    })
 }
