@@ -1186,8 +1186,8 @@ impl QuantizationReport {
         } else {
             // A tiny network: the file's header, labels and feature statistics outweigh it.
             format!(
-                "the int8 file is larger than the float weights alone (its header, labels, \
-                 feature settings and softmax table weigh more than {} weights)",
+                "the int8 file is larger than the float weights alone: its header, labels, \
+                 feature settings and softmax table take more bytes than its {} weights",
                 self.float_bytes / 4
             )
         };
