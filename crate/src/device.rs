@@ -573,14 +573,7 @@ impl Board {
     /// every 250 ms) and says which keywords it heard. Prints each word as it is heard.
     pub fn listen(&mut self, seconds: f64) -> Result<Listening> {
         self.listen_with(seconds, &mut |window, labels| {
-            if let Some(class) = window.heard {
-                println!(
-                    "{:6.2} s  heard \"{}\" ({:.0}%)",
-                    window.time_ms as f64 / 1000.0,
-                    class_label(labels, class),
-                    100.0 * window.probability()
-                );
-            }
+            print_reported(window, labels, Sensor::Microphone)
         })
     }
 
@@ -598,14 +591,7 @@ impl Board {
     /// course's) and says which activity it sees. Prints the activity of each window.
     pub fn watch(&mut self, seconds: f64) -> Result<Listening> {
         self.watch_with(seconds, &mut |window, labels| {
-            if let Some(class) = window.heard {
-                println!(
-                    "{:6.2} s  {} ({:.0}%)",
-                    window.time_ms as f64 / 1000.0,
-                    class_label(labels, class),
-                    100.0 * window.probability()
-                );
-            }
+            print_reported(window, labels, Sensor::Accelerometer)
         })
     }
 
@@ -799,6 +785,22 @@ fn check_seconds(seconds: f64) -> Result<f64> {
     }
 }
 
+/// Prints the class a window reported, if any: time, the word heard or the activity, probability.
+fn print_reported(window: &ListenWindow, labels: &[String], sensor: Sensor) {
+    if let Some(class) = window.heard {
+        let label = class_label(labels, class);
+        let label = match sensor {
+            Sensor::Microphone => format!("heard \"{label}\""),
+            Sensor::Accelerometer => label,
+        };
+        println!(
+            "{:6.2} s  {label} ({:.0}%)",
+            window.time_ms as f64 / 1000.0,
+            100.0 * window.probability()
+        );
+    }
+}
+
 /// The name of class `class` (`class N` when the labels are unknown).
 pub fn class_label(labels: &[String], class: usize) -> String {
     labels
@@ -840,6 +842,16 @@ pub struct ListenWindow {
 }
 
 impl ListenWindow {
+    /// A window of the core's loops, with the raw outputs it wrote into `scores`.
+    fn of(window: &tinyml_core::listen::Window, scores: &[i8]) -> ListenWindow {
+        ListenWindow {
+            time_ms: window.time_ms,
+            heard: window.heard.map(|h| h.class as usize),
+            score: window.heard.map_or(0, |h| h.score),
+            outputs: scores[..window.outputs].to_vec(),
+        }
+    }
+
     /// The heard word's averaged probability (0 when nothing was heard).
     pub fn probability(&self) -> f64 {
         self.score as f64 / 255.0
@@ -970,12 +982,7 @@ pub fn listen_to(model: &QuantizedModel, audio: &Audio) -> Result<Listening> {
         let w = listener
             .infer(&m, &mut arena, time_ms, &mut scores)
             .map_err(refused)?;
-        windows.push(ListenWindow {
-            time_ms,
-            heard: w.heard.map(|h| h.class as usize),
-            score: w.heard.map_or(0, |h| h.score),
-            outputs: scores[..w.outputs].to_vec(),
-        });
+        windows.push(ListenWindow::of(&w, &scores));
     }
     Ok(Listening {
         sensor: Sensor::Microphone,
@@ -1017,12 +1024,7 @@ pub fn watch(model: &QuantizedModel, recording: &ImuRecording) -> Result<Listeni
         let w = motion
             .infer(&m, &mut arena, time_ms, &mut scores)
             .map_err(activity_refused)?;
-        windows.push(ListenWindow {
-            time_ms,
-            heard: w.heard.map(|h| h.class as usize),
-            score: w.heard.map_or(0, |h| h.score),
-            outputs: scores[..w.outputs].to_vec(),
-        });
+        windows.push(ListenWindow::of(&w, &scores));
     }
     Ok(Listening {
         sensor: Sensor::Accelerometer,

@@ -205,18 +205,11 @@ impl ActivityNetwork {
     }
 
     fn check_data(&self, data: &ActivityData) -> Result<()> {
-        let rate = self.front_end.sample_rate_hz as f32;
-        if data.window_len != self.front_end.window || data.sample_rate_hz != rate {
-            return Err(Error::param(
-                "data",
-                format!(
-                    "{} has windows of {} samples at {} Hz; this model takes {} at {rate} Hz \
-                     (load it with the same window length)",
-                    data.source, data.window_len, data.sample_rate_hz, self.front_end.window
-                ),
-            ));
-        }
-        Ok(())
+        check_windows(
+            data,
+            self.front_end.window,
+            self.front_end.sample_rate_hz as f32,
+        )
     }
 }
 
@@ -237,16 +230,7 @@ impl QuantizedModel {
                 self.kind
             )));
         };
-        if data.window_len != window as usize || data.sample_rate_hz != f32::from(sample_rate_hz) {
-            return Err(Error::param(
-                "data",
-                format!(
-                    "{} has windows of {} samples at {} Hz; this model takes {window} at \
-                     {sample_rate_hz} Hz (load it with the same window length)",
-                    data.source, data.window_len, data.sample_rate_hz
-                ),
-            ));
-        }
+        check_windows(data, window as usize, f32::from(sample_rate_hz))?;
         let mut session = Session::new(&model);
         let mut out = Vec::with_capacity(data.len());
         for w in &data.windows {
@@ -278,6 +262,21 @@ impl QuantizedModel {
             &predicted,
         ))
     }
+}
+
+/// `data`'s windows are `window` samples at `rate_hz`, or an error that says what the model takes.
+fn check_windows(data: &ActivityData, window: usize, rate_hz: f32) -> Result<()> {
+    if data.window_len != window || data.sample_rate_hz != rate_hz {
+        return Err(Error::param(
+            "data",
+            format!(
+                "{} has windows of {} samples at {} Hz; this model takes {window} at {rate_hz} Hz \
+                 (load it with the same window length)",
+                data.source, data.window_len, data.sample_rate_hz
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn evaluation(

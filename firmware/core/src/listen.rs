@@ -355,23 +355,44 @@ impl Listener {
         model
             .quantize_input(features, &mut self.input[..n_in])
             .map_err(ListenError::Model)?;
-        let scores = &mut scores[..output.len()];
-        model
-            .invoke(arena, &self.input[..n_in], scores, Kernels::Optimized)
-            .map_err(ListenError::Model)?;
-        self.advance();
-        let mut probabilities = [0u8; MAX_CLASSES];
-        for (p, &q) in probabilities.iter_mut().zip(scores.iter()) {
-            *p = probability(&output, q);
-        }
-        Ok(Window {
+        let window = recognize(
+            model,
+            arena,
+            &self.input[..n_in],
             time_ms,
-            outputs: output.len(),
-            heard: self
-                .recognizer
-                .push(time_ms, &probabilities[..output.len()]),
-        })
+            scores,
+            &mut self.recognizer,
+        )?;
+        self.advance();
+        Ok(window)
     }
+}
+
+/// The end of both sensor loops: runs `model` on its int8 `input` in `arena`, writes the raw
+/// outputs into `scores`, and gives the window with what `recognizer` makes of their
+/// probabilities.
+pub(crate) fn recognize(
+    model: &Model,
+    arena: &mut [i8],
+    input: &[i8],
+    time_ms: u32,
+    scores: &mut [i8],
+    recognizer: &mut Recognizer,
+) -> Result<Window, ListenError> {
+    let output = model.output();
+    let scores = &mut scores[..output.len()];
+    model
+        .invoke(arena, input, scores, Kernels::Optimized)
+        .map_err(ListenError::Model)?;
+    let mut probabilities = [0u8; MAX_CLASSES];
+    for (p, &q) in probabilities.iter_mut().zip(scores.iter()) {
+        *p = probability(&output, q);
+    }
+    Ok(Window {
+        time_ms,
+        outputs: output.len(),
+        heard: recognizer.push(time_ms, &probabilities[..output.len()]),
+    })
 }
 
 #[cfg(test)]

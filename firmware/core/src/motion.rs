@@ -5,11 +5,11 @@
 //!
 //! The window and hop come from the model file (`FrontEnd::Motion`): a model trained on 2 s
 //! windows is run on 2 s windows. The laptop computes the same input bytes from the same samples
-//! (`QuantizedModel::predict_activity` converts with [`mg_to_g`] too).
+//! (`device::watch` converts with [`mg_to_g`] too).
 
 use crate::imu::{mg_to_g, window_features};
-use crate::listen::{probability, ListenError, Recognizer, RecognizerConfig, Window, MAX_CLASSES};
-use crate::model::{FrontEnd, Kernels, Model, ModelError};
+use crate::listen::{recognize, ListenError, Recognizer, RecognizerConfig, Window, MAX_CLASSES};
+use crate::model::{FrontEnd, Model, ModelError};
 use crate::protocol::sensor::IMU_RATE_HZ;
 
 /// The longest window the activity loop keeps, in samples: 2.56 s at 50 Hz (the course's windows
@@ -128,21 +128,7 @@ impl MotionListener {
         model
             .quantize_input(&mut features, &mut input)
             .map_err(ListenError::Model)?;
-        let scores = &mut scores[..output.len()];
-        model
-            .invoke(arena, &input, scores, Kernels::Optimized)
-            .map_err(ListenError::Model)?;
-        let mut probabilities = [0u8; MAX_CLASSES];
-        for (p, &q) in probabilities.iter_mut().zip(scores.iter()) {
-            *p = probability(&output, q);
-        }
-        Ok(Window {
-            time_ms,
-            outputs: output.len(),
-            heard: self
-                .recognizer
-                .push(time_ms, &probabilities[..output.len()]),
-        })
+        recognize(model, arena, &input, time_ms, scores, &mut self.recognizer)
     }
 }
 
