@@ -828,24 +828,17 @@ impl BoardLesson {
         let activity_int8 = net.quantize(&train)?;
         let report = net.quantization_report(&activity_int8, &test)?;
         // One held-out session of each activity, back to back.
-        let mut played: Option<ImuRecording> = None;
+        let mut played = ImuRecording::from_mg(&[]);
         let mut activities = Vec::new();
         for label in test.label_names() {
             let session = ImuRecording::from_activity(&test, &label)?;
-            let start = played.as_ref().map_or(0, |p| p.ax.len());
-            let end = start + session.ax.len();
-            let ms = |n: usize| (n as u64 * 1000 / session.sample_rate_hz as u64) as u32;
-            activities.push((label, ms(start), ms(end)));
-            match played.as_mut() {
-                None => played = Some(session),
-                Some(p) => {
-                    p.ax.extend(session.ax);
-                    p.ay.extend(session.ay);
-                    p.az.extend(session.az);
-                }
-            }
+            let ms = |n: usize| (n as u64 * 1000 / played.sample_rate_hz as u64) as u32;
+            let start = played.ax.len();
+            activities.push((label, ms(start), ms(start + session.ax.len())));
+            played.ax.extend(session.ax);
+            played.ay.extend(session.ay);
+            played.az.extend(session.az);
         }
-        let played = played.ok_or_else(|| Error::Model("no activity to play".into()))?;
         let watching = watch(&activity_int8, &played)?;
         let window_ms = (net.front_end().window as u64 * 1000
             / net.front_end().sample_rate_hz.max(1) as u64) as u32;
