@@ -59,7 +59,15 @@ impl Layer {
         let folded: Vec<i32> = (0..channels)
             .map(|ch| bias[ch].wrapping_sub(zp.wrapping_mul(sum(&weights, ch))))
             .collect();
-        let mult: Vec<i32> = (0..channels).map(|_| rng.int(1 << 30, i32::MAX)).collect();
+        // At the edges, multipliers of exactly 0.5 and 0.75 too: their products land on ties,
+        // where the rounding rules show.
+        let mult: Vec<i32> = (0..channels)
+            .map(|_| match (extreme, rng.below(3)) {
+                (true, 0) => 1 << 30,
+                (true, 1) => 3 << 29,
+                _ => rng.int(1 << 30, i32::MAX),
+            })
+            .collect();
         let shift: Vec<i32> = (0..channels)
             .map(|_| {
                 if extreme {
@@ -132,6 +140,12 @@ fn geometry(rng: &mut Rng, depthwise: bool) -> Geometry {
 
 fn check_conv(rng: &mut Rng, extreme: bool) {
     let g = geometry(rng, false);
+    check_conv_on(rng, g, extreme);
+}
+
+/// The reference, the dispatching `conv2d` (AVX2 on a laptop that has it) and the board's
+/// portable kernel on one random layer of geometry `g`: the same bytes.
+fn check_conv_on(rng: &mut Rng, g: Geometry, extreme: bool) {
     let k = g.patch_len();
     let (lo, hi) = if extreme { (127, 127) } else { (-128, 127) };
     let weights = if extreme {
@@ -171,6 +185,18 @@ fn check_conv(rng: &mut Rng, extreme: bool) {
         &mut patch,
     );
     assert_eq!(a, b, "conv2d {g:?}, zero point {}", layer.zp);
+    let mut c = vec![0i8; n];
+    int8::conv2d_portable(
+        &g,
+        layer.zp,
+        &layer.weights,
+        I32s(&layer.folded),
+        &q,
+        &input,
+        &mut c,
+        &mut patch,
+    );
+    assert_eq!(a, c, "portable conv2d {g:?}, zero point {}", layer.zp);
     assert!(a.iter().all(|&v| v >= layer.act.0 && v <= layer.act.1));
     let _ = layer.bias;
 }
@@ -265,6 +291,45 @@ fn optimised_kernels_equal_the_reference_at_the_edges() {
         check_depthwise(&mut rng, true);
         check_fully_connected(&mut rng, true);
     }
+}
+
+#[test]
+fn wide_filters_take_several_passes_or_the_portable_kernel() {
+    // 5×5 windows of 36 channels (900 taps: 8 channels per AVX2 pass, so 3 passes for 20), and
+    // of 44 channels (1,100 taps: more than the AVX2 kernel's stack buffers, so the portable
+    // kernel).
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    for (in_c, out_c) in [(36, 20), (44, 9)] {
+        for extreme in [false, true] {
+            let g = Geometry {
+                in_h: 7,
+                in_w: 6,
+                in_c,
+                out_h: 3,
+                out_w: 2,
+                out_c,
+                kh: 5,
+                kw: 5,
+                stride: 1,
+                pad_top: 0,
+                pad_left: 0,
+            };
+            check_conv_on(&mut rng, g, extreme);
+        }
+    }
+}
+
+#[test]
+fn laptops_with_avx2_use_it() {
+    #[cfg(target_arch = "x86_64")]
+    let expected = if std::is_x86_feature_detected!("avx2") {
+        "avx2"
+    } else {
+        "portable"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let expected = "portable";
+    assert_eq!(int8::vector_unit(), expected);
 }
 
 #[test]
