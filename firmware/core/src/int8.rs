@@ -327,9 +327,8 @@ fn dot(a: &[i8], b: &[u8]) -> i32 {
     acc
 }
 
-/// [`conv2d_reference`], faster: [`conv2d_portable`] (the board's), or on a laptop whose
-/// processor has AVX2 the same sums eight channels and four windows at a time (`int8/x86.rs`).
-/// Both give the reference's bytes.
+/// [`conv2d_reference`], faster: on a laptop, on the best [`VectorUnit`] its processor has
+/// (`int8/x86.rs`), else (and on the board) [`conv2d_portable`]. All give the reference's bytes.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     g: &Geometry,
@@ -341,21 +340,105 @@ pub fn conv2d(
     output: &mut [i8],
     patch: &mut [i8],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if x86::conv2d(g, in_zero_point, weights, folded_bias, q, input, output) {
-        return;
-    }
-    conv2d_portable(g, in_zero_point, weights, folded_bias, q, input, output, patch);
+    let unit = VectorUnit::best();
+    conv2d_on(
+        unit,
+        g,
+        in_zero_point,
+        weights,
+        folded_bias,
+        q,
+        input,
+        output,
+        patch,
+    );
 }
 
-/// The vector unit the laptop's convolutions use: `"avx2"`, or `"portable"` for the board's
-/// kernel (always on the board, and on processors without AVX2).
-pub fn vector_unit() -> &'static str {
+/// [`conv2d`] on the given unit: the portable kernel when the processor does not have it, or
+/// when the layer is larger than its stack buffers (filters of more than 1,024 taps, 2,048 with
+/// VNNI; images of more than 16,384 values). Tests run every unit against the reference.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_on(
+    unit: VectorUnit,
+    g: &Geometry,
+    in_zero_point: i32,
+    weights: &[u8],
+    folded_bias: I32s,
+    q: &Requant,
+    input: &[i8],
+    output: &mut [i8],
+    patch: &mut [i8],
+) {
     #[cfg(target_arch = "x86_64")]
-    if x86::has_avx2() {
-        return "avx2";
+    if x86::conv2d(
+        unit,
+        g,
+        in_zero_point,
+        weights,
+        folded_bias,
+        q,
+        input,
+        output,
+    ) {
+        return;
     }
-    "portable"
+    let _ = unit;
+    conv2d_portable(
+        g,
+        in_zero_point,
+        weights,
+        folded_bias,
+        q,
+        input,
+        output,
+        patch,
+    );
+}
+
+/// Where the convolution runs: the portable kernel (the board's: with its DSP instructions
+/// there), or a laptop processor's vector unit (x86_64, found at run time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorUnit {
+    /// Plain Rust, the board's kernel.
+    Portable,
+    /// AVX2 (x86_64): two int8 taps per 16-bit multiply-add (`VPMADDWD`).
+    Avx2,
+    /// AVX-512 VNNI (x86_64, on 256-bit registers): four taps per `VPDPBUSD`.
+    Avx512Vnni,
+}
+
+impl VectorUnit {
+    /// Every unit, fastest last.
+    pub const ALL: [VectorUnit; 3] = [
+        VectorUnit::Portable,
+        VectorUnit::Avx2,
+        VectorUnit::Avx512Vnni,
+    ];
+
+    /// Whether this processor has it (the portable kernel runs everywhere).
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return x86::has(self);
+        #[cfg(not(target_arch = "x86_64"))]
+        return self == VectorUnit::Portable;
+    }
+
+    /// The fastest one this processor has: what [`conv2d`] uses.
+    pub fn best() -> VectorUnit {
+        #[cfg(target_arch = "x86_64")]
+        return x86::best();
+        #[cfg(not(target_arch = "x86_64"))]
+        return VectorUnit::Portable;
+    }
+
+    /// `"portable"`, `"avx2"` or `"avx512-vnni"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            VectorUnit::Portable => "portable",
+            VectorUnit::Avx2 => "avx2",
+            VectorUnit::Avx512Vnni => "avx512-vnni",
+        }
+    }
 }
 
 /// [`conv2d_reference`], faster, in portable code (what the board runs): each window is copied
@@ -566,8 +649,40 @@ pub fn fully_connected_reference(
 }
 
 /// [`fully_connected_reference`], faster: one dot product per output with the zero point's
-/// share precomputed in `folded_bias`.
+/// share precomputed in `folded_bias`; on a laptop, compiled for the best [`VectorUnit`] its
+/// processor has.
 pub fn fully_connected(
+    weights: &[u8],
+    folded_bias: I32s,
+    q: &Requant,
+    input: &[i8],
+    output: &mut [i8],
+) {
+    fully_connected_on(VectorUnit::best(), weights, folded_bias, q, input, output);
+}
+
+/// [`fully_connected`] on the given unit (the portable code when the processor does not have
+/// it).
+pub fn fully_connected_on(
+    unit: VectorUnit,
+    weights: &[u8],
+    folded_bias: I32s,
+    q: &Requant,
+    input: &[i8],
+    output: &mut [i8],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if x86::fully_connected(unit, weights, folded_bias, q, input, output) {
+        return;
+    }
+    let _ = unit;
+    fully_connected_portable(weights, folded_bias, q, input, output);
+}
+
+/// [`fully_connected`] in portable code (the board's; on a laptop, the same source compiled
+/// for its vector unit).
+#[inline(always)]
+pub fn fully_connected_portable(
     weights: &[u8],
     folded_bias: I32s,
     q: &Requant,
@@ -590,8 +705,26 @@ pub fn fully_connected(
     }
 }
 
-/// Max pooling over `kh × kw` windows (no padding; input and output share scale and zero point).
+/// Max pooling over `kh × kw` windows (no padding; input and output share scale and zero point);
+/// on a laptop, compiled for the best [`VectorUnit`] its processor has.
 pub fn max_pool(g: &Geometry, input: &[i8], output: &mut [i8]) {
+    max_pool_on(VectorUnit::best(), g, input, output);
+}
+
+/// [`max_pool`] on the given unit (the portable code when the processor does not have it).
+pub fn max_pool_on(unit: VectorUnit, g: &Geometry, input: &[i8], output: &mut [i8]) {
+    #[cfg(target_arch = "x86_64")]
+    if x86::max_pool(unit, g, input, output) {
+        return;
+    }
+    let _ = unit;
+    max_pool_portable(g, input, output);
+}
+
+/// [`max_pool`] in portable code (the board's; on a laptop, the same source compiled for its
+/// vector unit).
+#[inline(always)]
+pub fn max_pool_portable(g: &Geometry, input: &[i8], output: &mut [i8]) {
     let c = g.in_c;
     let inside = g.pad_top == 0
         && g.pad_left == 0

@@ -1,7 +1,7 @@
 //! The faster int8 kernels against the reference kernels: random shapes with a fixed seed, and
 //! the edges (saturation at −128/127, odd sizes, strides, padding, extreme zero points).
 
-use tinyml_core::int8::{self, Geometry, I32s, Requant};
+use tinyml_core::int8::{self, Geometry, I32s, Requant, VectorUnit};
 
 /// xorshift64*: reproducible without dependencies.
 struct Rng(u64);
@@ -143,8 +143,8 @@ fn check_conv(rng: &mut Rng, extreme: bool) {
     check_conv_on(rng, g, extreme);
 }
 
-/// The reference, the dispatching `conv2d` (AVX2 on a laptop that has it) and the board's
-/// portable kernel on one random layer of geometry `g`: the same bytes.
+/// The reference, the dispatching `conv2d` and every vector unit this processor has (the
+/// board's portable kernel among them) on one random layer of geometry `g`: the same bytes.
 fn check_conv_on(rng: &mut Rng, g: Geometry, extreme: bool) {
     let k = g.patch_len();
     let (lo, hi) = if extreme { (127, 127) } else { (-128, 127) };
@@ -185,18 +185,21 @@ fn check_conv_on(rng: &mut Rng, g: Geometry, extreme: bool) {
         &mut patch,
     );
     assert_eq!(a, b, "conv2d {g:?}, zero point {}", layer.zp);
-    let mut c = vec![0i8; n];
-    int8::conv2d_portable(
-        &g,
-        layer.zp,
-        &layer.weights,
-        I32s(&layer.folded),
-        &q,
-        &input,
-        &mut c,
-        &mut patch,
-    );
-    assert_eq!(a, c, "portable conv2d {g:?}, zero point {}", layer.zp);
+    for unit in VectorUnit::ALL.into_iter().filter(|u| u.available()) {
+        let mut c = vec![0i8; n];
+        int8::conv2d_on(
+            unit,
+            &g,
+            layer.zp,
+            &layer.weights,
+            I32s(&layer.folded),
+            &q,
+            &input,
+            &mut c,
+            &mut patch,
+        );
+        assert_eq!(a, c, "conv2d on {unit:?}: {g:?}, zero point {}", layer.zp);
+    }
     assert!(a.iter().all(|&v| v >= layer.act.0 && v <= layer.act.1));
     let _ = layer.bias;
 }
@@ -271,6 +274,18 @@ fn check_fully_connected(rng: &mut Rng, extreme: bool) {
     );
     int8::fully_connected(&layer.weights, I32s(&layer.folded), &q, &input, &mut b);
     assert_eq!(a, b, "fully connected {inputs}→{outputs}");
+    for unit in VectorUnit::ALL.into_iter().filter(|u| u.available()) {
+        let mut c = vec![0i8; outputs];
+        int8::fully_connected_on(
+            unit,
+            &layer.weights,
+            I32s(&layer.folded),
+            &q,
+            &input,
+            &mut c,
+        );
+        assert_eq!(a, c, "fully connected on {unit:?}: {inputs}→{outputs}");
+    }
 }
 
 #[test]
@@ -295,11 +310,11 @@ fn optimised_kernels_equal_the_reference_at_the_edges() {
 
 #[test]
 fn wide_filters_take_several_passes_or_the_portable_kernel() {
-    // 5×5 windows of 36 channels (900 taps: 8 channels per AVX2 pass, so 3 passes for 20), and
-    // of 44 channels (1,100 taps: more than the AVX2 kernel's stack buffers, so the portable
-    // kernel).
+    // 5×5 windows of 36 channels (900 taps: 8 channels per AVX2 pass and 16 per VNNI pass, so
+    // 3 or 2 passes for 20), of 80 (2,000 taps: the portable kernel instead of AVX2, 2 passes
+    // of VNNI for 9) and of 100 (2,500 taps: the portable kernel on every unit).
     let mut rng = Rng(0x0123_4567_89ab_cdef);
-    for (in_c, out_c) in [(36, 20), (44, 9)] {
+    for (in_c, out_c) in [(36, 20), (80, 9), (100, 3)] {
         for extreme in [false, true] {
             let g = Geometry {
                 in_h: 7,
@@ -320,16 +335,27 @@ fn wide_filters_take_several_passes_or_the_portable_kernel() {
 }
 
 #[test]
-fn laptops_with_avx2_use_it() {
+fn laptops_use_their_fastest_vector_unit() {
     #[cfg(target_arch = "x86_64")]
-    let expected = if std::is_x86_feature_detected!("avx2") {
-        "avx2"
+    let expected = if std::is_x86_feature_detected!("avx512vnni")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512f")
+    {
+        VectorUnit::Avx512Vnni
+    } else if std::is_x86_feature_detected!("avx2") {
+        VectorUnit::Avx2
     } else {
-        "portable"
+        VectorUnit::Portable
     };
     #[cfg(not(target_arch = "x86_64"))]
-    let expected = "portable";
-    assert_eq!(int8::vector_unit(), expected);
+    let expected = VectorUnit::Portable;
+    assert_eq!(VectorUnit::best(), expected);
+    assert!(VectorUnit::Portable.available());
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        VectorUnit::Avx2.available(),
+        std::is_x86_feature_detected!("avx2")
+    );
 }
 
 #[test]
@@ -455,7 +481,13 @@ fn max_pool_equals_its_definition_on_random_shapes() {
     for _ in 0..300 {
         let k = 1 + rng.below(3);
         let stride = 1 + rng.below(3);
-        let (in_h, in_w, c) = (k + rng.below(8), k + rng.below(8), 1 + rng.below(20));
+        // Often multiples of 8 channels, which the vector units take 8 or 16 at a time.
+        let c = if rng.below(2) == 0 {
+            8 * (1 + rng.below(6))
+        } else {
+            1 + rng.below(20)
+        };
+        let (in_h, in_w) = (k + rng.below(8), k + rng.below(8));
         let g = Geometry {
             in_h,
             in_w,
@@ -472,6 +504,11 @@ fn max_pool_equals_its_definition_on_random_shapes() {
         let input = rng.bytes(in_h * in_w * c, -128, 127);
         let mut out = vec![0i8; g.out_h * g.out_w * c];
         int8::max_pool(&g, &input, &mut out);
+        for unit in VectorUnit::ALL.into_iter().filter(|u| u.available()) {
+            let mut on = vec![0i8; out.len()];
+            int8::max_pool_on(unit, &g, &input, &mut on);
+            assert_eq!(on, out, "max pool on {unit:?}: {g:?}");
+        }
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 for ch in 0..c {

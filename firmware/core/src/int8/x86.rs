@@ -1,73 +1,101 @@
-//! The convolution on the laptop's AVX2 unit (x86_64 only, chosen at run time).
+//! The convolution on the laptop's vector unit (x86_64 only, chosen at run time).
 //!
-//! The board runs the portable kernels (with its DSP instructions); a laptop that has AVX2 runs
-//! this one instead, which computes the same integers: products of int8 values summed in `i32`
-//! with wrapping additions (any order gives the same sum), then [`super::requantize`]'s rounding
-//! step for step on eight channels at once. `firmware/core/tests/int8.rs` checks it against the
-//! reference kernel byte for byte, on random shapes and at the edges.
+//! The board runs the portable kernel (with its DSP instructions); a laptop runs this one when
+//! its processor has AVX2, or better AVX-512 VNNI. Both compute the same integers as the
+//! reference: products of int8 values summed in `i32` with wrapping additions (any order gives
+//! the same sum), then [`super::requantize`]'s rounding step for step, eight channels at once.
+//! `firmware/core/tests/int8.rs` checks every unit the processor has against the reference
+//! kernel byte for byte, on random shapes and at the edges.
 //!
-//! How it is fast: the weights of up to [`MAX_PACKED`] values are repacked once per call as
-//! pairs of `i16` (two taps of one filter in each `i32`, eight filters side by side), and each
-//! window as pairs of `i16` too; `VPMADDWD` then multiplies a pair of taps by eight filters and
-//! adds the two products in one instruction, for four windows at a time. The per-channel
-//! constants are decoded once per call, and requantization runs on eight channels at once.
+//! How it is fast:
+//! - the input is copied once per call into a padded image (the padding is the input zero
+//!   point), so every window reads whole rows with no bounds to test;
+//! - the weights are repacked once per call, eight filters side by side, a group of taps of one
+//!   filter in each `i32`;
+//! - one instruction multiplies a group of taps of four windows by eight filters and adds the
+//!   products: `VPMADDWD` on AVX2 (two taps as `i16`), `VPDPBUSD` on AVX-512 VNNI (four taps,
+//!   the input offset by 128 to be unsigned, which the bias takes back);
+//! - each window value broadcast serves 16 filters, each weight load four windows;
+//! - the per-channel constants are decoded once per call, and requantization runs on eight
+//!   channels at once.
 //!
-//! The only `unsafe` is calling the `#[target_feature(enable = "avx2")]` function after the
-//! processor said it has AVX2, and the unaligned vector loads and stores, each on a slice whose
-//! length was checked just before.
+//! The `unsafe` here: calling a `#[target_feature]` function after the processor said it has
+//! the feature, reading a group of taps from the padded image at offsets checked once per call,
+//! and viewing buffers as initialised once they have been written.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use super::{Geometry, I32s, Requant};
+use super::{Geometry, I32s, Requant, VectorUnit as Unit};
 
 /// `i32` slots of the repacked weights (16 KB on the stack): 8-channel blocks of filters with up
-/// to 1,024 taps, and all 32 filters of one with up to 256. Larger layers take several passes
-/// over the image; larger filters use the portable kernel.
+/// to 1,024 taps (2,048 with VNNI), and all 32 filters of one with up to 256 (512). Layers with
+/// more channels take several passes over the image; larger filters use the portable kernel.
 const MAX_PACKED: usize = 4096;
-/// Values of the widened, padded input image (32 KB on the stack); larger images use the
-/// portable kernel.
-const MAX_WIDE: usize = 16 * 1024;
+/// Values of the padded input image (32 KB on the stack); larger images use the portable
+/// kernel.
+const MAX_IMAGE: usize = 16 * 1024;
 /// Windows computed together (each weight load serves four of them).
 const WINDOWS: usize = 4;
 /// Channels whose constants one pass decodes (on the stack).
 const MAX_CHANNELS: usize = 128;
 
-/// 0: not asked yet, 1: no AVX2, 2: AVX2.
-static AVX2: AtomicU8 = AtomicU8::new(0);
+/// What the processor has, asked once: bit 0 set once asked, bit 1 AVX2, bit 2 AVX-512 VNNI.
+static UNITS: AtomicU8 = AtomicU8::new(0);
 
-/// Whether this processor (and its operating system) can run AVX2 code. Asked once, with
+/// Whether this processor (and its operating system) can run `unit`'s code. Asked once, with
 /// `CPUID` and `XGETBV`, as `std::is_x86_feature_detected!` does (the core has no `std`).
-pub(super) fn has_avx2() -> bool {
-    match AVX2.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
-        _ => {
-            let yes = detect_avx2();
-            AVX2.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-            yes
-        }
+pub(super) fn has(unit: Unit) -> bool {
+    let mut units = UNITS.load(Ordering::Relaxed);
+    if units == 0 {
+        units = detect();
+        UNITS.store(units, Ordering::Relaxed);
     }
+    let bit = match unit {
+        Unit::Portable => return true,
+        Unit::Avx2 => 2,
+        Unit::Avx512Vnni => 4,
+    };
+    units & bit != 0
 }
 
-fn detect_avx2() -> bool {
-    let leaf0 = __cpuid(0);
-    if leaf0.eax < 7 {
-        return false;
+/// The best unit the processor has.
+pub(super) fn best() -> Unit {
+    [Unit::Avx512Vnni, Unit::Avx2]
+        .into_iter()
+        .find(|&u| has(u))
+        .unwrap_or(Unit::Portable)
+}
+
+fn detect() -> u8 {
+    let mut units = 1;
+    if __cpuid(0).eax < 7 {
+        return units;
     }
     let leaf1 = __cpuid(1);
     let osxsave = leaf1.ecx & (1 << 27) != 0;
     let avx = leaf1.ecx & (1 << 28) != 0;
-    let avx2 = __cpuid_count(7, 0).ebx & (1 << 5) != 0;
-    if !(osxsave && avx && avx2) {
-        return false;
+    if !(osxsave && avx) {
+        return units;
     }
     // SAFETY: XGETBV exists when CPUID reports OSXSAVE, checked above.
     let xcr0 = unsafe { xgetbv0() };
-    // The operating system saves the SSE and AVX registers.
-    xcr0 & 0b110 == 0b110
+    let leaf7 = __cpuid_count(7, 0);
+    // The operating system saves the SSE and AVX registers…
+    if xcr0 & 0b110 == 0b110 && leaf7.ebx & (1 << 5) != 0 {
+        units |= 2;
+        // …and AVX-512's (opmask, upper halves, upper 16): AVX512F, AVX512VL, AVX512_VNNI.
+        let avx512_state = xcr0 & 0b1110_0000 == 0b1110_0000;
+        let f = leaf7.ebx & (1 << 16) != 0;
+        let vl = leaf7.ebx & (1 << 31) != 0;
+        let vnni = leaf7.ecx & (1 << 11) != 0;
+        if avx512_state && f && vl && vnni {
+            units |= 4;
+        }
+    }
+    units
 }
 
 #[target_feature(enable = "xsave")]
@@ -75,12 +103,13 @@ unsafe fn xgetbv0() -> u64 {
     _xgetbv(0)
 }
 
-/// [`super::conv2d`] on AVX2, if this processor has it and the layer fits the stack buffers
+/// [`super::conv2d`] on `unit`, if this processor has it and the layer fits the stack buffers
 /// (the kit's models do); false to let the caller run the portable kernel. Needs full-length
 /// slices (the portable kernel handles short ones) and the model loader's ranges: multipliers
 /// ≥ 0 and an output zero point in `[−128, 127]`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn conv2d(
+    unit: Unit,
     g: &Geometry,
     in_zero_point: i32,
     weights: &[u8],
@@ -90,14 +119,10 @@ pub(super) fn conv2d(
     output: &mut [i8],
 ) -> bool {
     let k = g.patch_len();
-    let pairs = g.kh * (g.kw * g.in_c).div_ceil(2);
     let fits = k > 0
         && g.out_h > 0
         && g.out_w > 0
-        && pairs * 8 <= MAX_PACKED
-        && Padded::of(g)
-            .and_then(|p| p.len_of(g))
-            .is_some_and(|n| n <= MAX_WIDE)
+        && Layout::of(g, taps(unit)).is_some_and(|l| l.fits())
         && weights.len() >= k * g.out_c
         && folded_bias.len() >= g.out_c
         && q.multiplier.len() >= g.out_c
@@ -106,43 +131,221 @@ pub(super) fn conv2d(
         && output.len() >= g.out_h * g.out_w * g.out_c
         && (-128..=127).contains(&q.out_zero_point)
         && (0..g.out_c).all(|c| q.multiplier.get(c) >= 0);
-    if !fits || !has_avx2() {
+    if !fits || !has(unit) {
         return false;
     }
-    // SAFETY: the processor has AVX2 (checked just above).
-    unsafe { conv2d_avx2(g, in_zero_point, weights, folded_bias, q, input, output) };
+    let layer = Layer {
+        g,
+        in_zero_point,
+        weights,
+        folded_bias,
+        q,
+    };
+    match unit {
+        Unit::Portable => return false,
+        // SAFETY: the processor has the unit (checked just above).
+        Unit::Avx2 => unsafe { conv2d_avx2(&layer, input, output) },
+        // SAFETY: as above.
+        Unit::Avx512Vnni => unsafe { conv2d_vnni(&layer, input, output) },
+    }
     true
 }
 
-/// The input image with its padding around it, as far as the windows reach.
+/// [`super::fully_connected_portable`] compiled for `unit`, if the processor has it (the
+/// compiler vectorises its dot products); false otherwise.
+pub(super) fn fully_connected(
+    unit: Unit,
+    weights: &[u8],
+    folded_bias: I32s,
+    q: &Requant,
+    input: &[i8],
+    output: &mut [i8],
+) -> bool {
+    if !has(unit) {
+        return false;
+    }
+    match unit {
+        Unit::Portable => return false,
+        // SAFETY: the processor has the unit (checked just above).
+        Unit::Avx2 => unsafe { fully_connected_avx2(weights, folded_bias, q, input, output) },
+        // SAFETY: as above.
+        Unit::Avx512Vnni => unsafe {
+            fully_connected_avx512(weights, folded_bias, q, input, output)
+        },
+    }
+    true
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn fully_connected_avx2(w: &[u8], b: I32s, q: &Requant, x: &[i8], y: &mut [i8]) {
+    super::fully_connected_portable(w, b, q, x, y);
+}
+
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn fully_connected_avx512(w: &[u8], b: I32s, q: &Requant, x: &[i8], y: &mut [i8]) {
+    super::fully_connected_portable(w, b, q, x, y);
+}
+
+/// [`super::max_pool_portable`] compiled for `unit`, if the processor has it; false otherwise.
+pub(super) fn max_pool(unit: Unit, g: &Geometry, input: &[i8], output: &mut [i8]) -> bool {
+    if !has(unit) {
+        return false;
+    }
+    match unit {
+        Unit::Portable => return false,
+        // SAFETY: the processor has the unit (checked just above).
+        Unit::Avx2 => unsafe { max_pool_avx2(g, input, output) },
+        // SAFETY: as above.
+        Unit::Avx512Vnni => unsafe { max_pool_avx512(g, input, output) },
+    }
+    true
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn max_pool_avx2(g: &Geometry, input: &[i8], output: &mut [i8]) {
+    // SAFETY: AVX2, as this function.
+    if !unsafe { max_pool_windows(g, input, output) } {
+        super::max_pool_portable(g, input, output);
+    }
+}
+
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+unsafe fn max_pool_avx512(g: &Geometry, input: &[i8], output: &mut [i8]) {
+    // SAFETY: AVX2, as this function.
+    if !unsafe { max_pool_windows(g, input, output) } {
+        super::max_pool_portable(g, input, output);
+    }
+}
+
+/// Max pooling when every window is inside the image and the channels come in 16s or 8s (the
+/// kit's models): each output pixel's channels are 16 (or 8) bytes at a time, straight from
+/// the input rows. False, with nothing written, for other layers.
+#[target_feature(enable = "avx2")]
+unsafe fn max_pool_windows(g: &Geometry, input: &[i8], output: &mut [i8]) -> bool {
+    let c = g.in_c;
+    let step = if c % 16 == 0 { 16 } else { 8 };
+    let inside = g.pad_top == 0
+        && g.pad_left == 0
+        && g.out_h > 0
+        && g.out_w > 0
+        && g.kh > 0
+        && g.kw > 0
+        && (g.out_h - 1) * g.stride + g.kh <= g.in_h
+        && (g.out_w - 1) * g.stride + g.kw <= g.in_w;
+    if !(inside && c > 0 && c % 8 == 0)
+        || input.len() < g.in_h * g.in_w * c
+        || output.len() < g.out_h * g.out_w * c
+    {
+        return false;
+    }
+    let (x, y) = (input.as_ptr(), output.as_mut_ptr());
+    // SAFETY: every window is inside the image and `input` holds it, `output` holds every
+    // output pixel (checked above); `step` divides `c`, so each access stays in its pixel.
+    unsafe {
+        let load = |at: usize| {
+            if step == 16 {
+                _mm_loadu_si128(x.add(at).cast())
+            } else {
+                _mm_loadl_epi64(x.add(at).cast())
+            }
+        };
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let out = (oy * g.out_w + ox) * c;
+                let corner = (oy * g.stride * g.in_w + ox * g.stride) * c;
+                for ch in (0..c).step_by(step) {
+                    let mut m = _mm_set1_epi8(i8::MIN);
+                    for ky in 0..g.kh {
+                        for kx in 0..g.kw {
+                            let at = corner + (ky * g.in_w + kx) * c + ch;
+                            m = _mm_max_epi8(m, load(at));
+                        }
+                    }
+                    if step == 16 {
+                        _mm_storeu_si128(y.add(out + ch).cast(), m);
+                    } else {
+                        _mm_storel_epi64(y.add(out + ch).cast(), m);
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Taps per `i32` on a unit.
+fn taps(unit: Unit) -> usize {
+    match unit {
+        Unit::Avx512Vnni => 4,
+        _ => 2,
+    }
+}
+
+/// A layer's constants, as the caller gives them.
+struct Layer<'a, 'q> {
+    g: &'a Geometry,
+    in_zero_point: i32,
+    weights: &'a [u8],
+    folded_bias: I32s<'a>,
+    q: &'a Requant<'q>,
+}
+
+/// Where things are for a unit that takes `taps` taps per `i32`: the padded image (the input
+/// with its padding around it, as far as the windows reach) and the groups of taps.
 #[derive(Clone, Copy)]
-struct Padded {
-    /// Rows and columns.
+struct Layout {
+    /// Rows and columns of the padded image.
     h: usize,
     w: usize,
+    /// Values in one of its rows.
+    row: usize,
+    /// Values of the image, plus `taps − 1`: a filter row whose length is not a multiple of
+    /// `taps` reads past its end (with zero weights).
+    len: usize,
+    /// Groups of taps in one filter row, and in a whole filter.
+    row_groups: usize,
+    groups: usize,
 }
 
-impl Padded {
-    fn of(g: &Geometry) -> Option<Padded> {
-        let h = (g.out_h.checked_sub(1)?).checked_mul(g.stride)?.checked_add(g.kh)?;
-        let w = (g.out_w.checked_sub(1)?).checked_mul(g.stride)?.checked_add(g.kw)?;
-        Some(Padded { h, w })
+impl Layout {
+    fn of(g: &Geometry, taps: usize) -> Option<Layout> {
+        let h = (g.out_h.checked_sub(1)?)
+            .checked_mul(g.stride)?
+            .checked_add(g.kh)?;
+        let w = (g.out_w.checked_sub(1)?)
+            .checked_mul(g.stride)?
+            .checked_add(g.kw)?;
+        let row = w.checked_mul(g.in_c)?;
+        let len = h.checked_mul(row)?.checked_add(taps - 1)?;
+        let row_groups = g.kw.checked_mul(g.in_c)?.div_ceil(taps);
+        let groups = g.kh.checked_mul(row_groups)?;
+        Some(Layout {
+            h,
+            w,
+            row,
+            len,
+            row_groups,
+            groups,
+        })
     }
 
-    /// Values, plus one: a filter row of odd length reads one value past its end (with a zero
-    /// weight).
-    fn len_of(self, g: &Geometry) -> Option<usize> {
-        self.h.checked_mul(self.w)?.checked_mul(g.in_c)?.checked_add(1)
+    fn fits(&self) -> bool {
+        self.len <= MAX_IMAGE && self.groups * 8 <= MAX_PACKED
     }
 }
 
-/// Eight channels' requantization constants as vectors.
+/// Eight channels' requantization constants as vectors, decoded once per pass.
 #[derive(Clone, Copy)]
 struct Block {
     bias: __m256i,
     multiplier: __m256i,
+    /// The multipliers of the odd lanes, in the even lanes' places.
+    multiplier_odd: __m256i,
     left: __m256i,
     right: __m256i,
+    /// `2^right − 1` and half of it: `rounding_divide_by_pot`'s mask and threshold.
+    mask: __m256i,
+    half_mask: __m256i,
     /// `act_min − out_zero_point` and `act_max − out_zero_point`.
     low: __m256i,
     high: __m256i,
@@ -151,54 +354,166 @@ struct Block {
     any_left: bool,
 }
 
+impl Block {
+    /// Channels `8b..8b + 8` of `consts` (bias, multiplier, left, right shifts in parts of
+    /// `MAX_CHANNELS`).
+    #[target_feature(enable = "avx2")]
+    fn new(consts: &[i32], b: usize, q: &Requant) -> Block {
+        let part = |p: usize| load(&consts[p * MAX_CHANNELS + 8 * b..]);
+        let (multiplier, left, right) = (part(1), part(2), part(3));
+        let one = _mm256_set1_epi32(1);
+        let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+        let zp = q.out_zero_point;
+        Block {
+            bias: part(0),
+            multiplier,
+            multiplier_odd: _mm256_srli_epi64(multiplier, 32),
+            left,
+            right,
+            mask,
+            half_mask: _mm256_srli_epi32(mask, 1),
+            low: _mm256_set1_epi32(q.act_min as i32 - zp),
+            high: _mm256_set1_epi32(q.act_max as i32 - zp),
+            out_zero_point: _mm256_set1_epi32(zp),
+            any_left: _mm256_testz_si256(left, left) == 0,
+        }
+    }
+}
+
+/// Requantizes the sums of `count` windows (of four) for one block of eight channels and writes
+/// them: window i's values go to `output[at + i · stride..][..channels]`.
+#[inline(always)]
+unsafe fn write4(
+    sums: [__m256i; WINDOWS],
+    count: usize,
+    block: &Block,
+    output: &mut [i8],
+    at: usize,
+    stride: usize,
+    channels: usize,
+) {
+    for (i, &sum) in sums.iter().enumerate().take(count) {
+        let at = at + i * stride;
+        // SAFETY: AVX2 (every caller has it).
+        unsafe { store(requantize8(sum, block), &mut output[at..at + channels]) };
+    }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn conv2d_avx2(layer: &Layer, input: &[i8], output: &mut [i8]) {
+    // Taps as i16, two per i32: (w0, w1) · (x0, x1) summed by VPMADDWD.
+    let pack = |taps: &[u8]| {
+        let t = |i: usize| taps.get(i).map_or(0, |&w| w as i8 as i16) as u16 as u32;
+        (t(0) | t(1) << 16) as i32
+    };
+    // SAFETY: the caller's promises are `drive`'s.
+    let dot = |w: &[i32], x: &[i16], starts, offsets: &[usize]| unsafe {
+        dot4::<_, { Unit::Avx2 as u8 }>(w, x, starts, offsets)
+    };
+    // SAFETY: as above.
+    let dot2 = |w: &[i32], groups, x: &[i16], starts, offsets: &[usize]| unsafe {
+        dot4x2::<_, { Unit::Avx2 as u8 }>(w, groups, x, starts, offsets)
+    };
+    drive::<i16, 2>(layer, input, output, |x| x as i16, 0, pack, dot, dot2);
+}
+
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+unsafe fn conv2d_vnni(layer: &Layer, input: &[i8], output: &mut [i8]) {
+    // Taps as four i8 per i32; VPDPBUSD multiplies them by four unsigned input bytes, so the
+    // image holds x + 128 and the bias takes 128 · Σ w back.
+    let pack = |taps: &[u8]| {
+        let t = |i: usize| taps.get(i).copied().unwrap_or(0);
+        i32::from_le_bytes([t(0), t(1), t(2), t(3)])
+    };
+    // SAFETY: the caller's promises are `drive`'s.
+    let dot = |w: &[i32], x: &[u8], starts, offsets: &[usize]| unsafe {
+        dot4::<_, { Unit::Avx512Vnni as u8 }>(w, x, starts, offsets)
+    };
+    // SAFETY: as above.
+    let dot2 = |w: &[i32], groups, x: &[u8], starts, offsets: &[usize]| unsafe {
+        dot4x2::<_, { Unit::Avx512Vnni as u8 }>(w, groups, x, starts, offsets)
+    };
+    drive::<u8, 4>(
+        layer,
+        input,
+        output,
+        |x| (x as u8) ^ 0x80,
+        128,
+        pack,
+        dot,
+        dot2,
+    );
+}
+
+/// The convolution, for a unit that takes `TAPS` taps per `i32` from an image of `V`:
+/// `widen(x) = x + offset` as a `V`, `pack` puts up to `TAPS` weights in an `i32`, and `dot` /
+/// `dot2` are the unit's sums of products of four windows with one / two blocks of eight
+/// filters. Compiled for AVX2 (its closures too), and inlined into each unit's function.
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn conv2d_avx2(
-    g: &Geometry,
-    in_zero_point: i32,
-    weights: &[u8],
-    folded_bias: I32s,
-    q: &Requant,
+unsafe fn drive<V: Copy, const TAPS: usize>(
+    layer: &Layer,
     input: &[i8],
     output: &mut [i8],
+    widen: impl Fn(i8) -> V,
+    offset: i32,
+    pack: impl Fn(&[u8]) -> i32,
+    dot: impl Fn(&[i32], &[V], [usize; WINDOWS], &[usize]) -> [__m256i; WINDOWS],
+    dot2: impl Fn(
+        &[i32],
+        usize,
+        &[V],
+        [usize; WINDOWS],
+        &[usize],
+    ) -> ([__m256i; WINDOWS], [__m256i; WINDOWS]),
 ) {
+    let Layer {
+        g,
+        in_zero_point,
+        weights,
+        folded_bias,
+        q,
+    } = *layer;
+    let Some(at) = Layout::of(g, TAPS) else {
+        return;
+    };
     let k = g.patch_len();
     let row_len = g.kw * g.in_c;
-    let row_pairs = row_len.div_ceil(2);
-    let pairs = g.kh * row_pairs;
     let positions = g.out_h * g.out_w;
     // Channels per pass: as many 8-channel blocks as the packed weights hold.
-    let per_pass = ((MAX_PACKED / (pairs * 8)) * 8).min(MAX_CHANNELS);
+    let per_pass = ((MAX_PACKED / (at.groups * 8)) * 8).min(MAX_CHANNELS);
 
-    // The image as i16 inside its padding (the input zero point). Every value up to `used` is
-    // written before anything reads it.
-    let padded = Padded::of(g).unwrap_or(Padded { h: 0, w: 0 });
-    let used = padded.len_of(g).unwrap_or(0).min(MAX_WIDE);
-    let mut wide = [MaybeUninit::<i16>::uninit(); MAX_WIDE];
-    wide[..used].fill(MaybeUninit::new(in_zero_point.clamp(-128, 127) as i16));
-    let wide_row = padded.w * g.in_c;
-    let cols = g.in_w.min(padded.w.saturating_sub(g.pad_left));
-    for iy in 0..g.in_h.min(padded.h.saturating_sub(g.pad_top)) {
+    // The padded image. Every value up to `at.len` is written before anything reads it.
+    let mut image = [MaybeUninit::<V>::uninit(); MAX_IMAGE];
+    let Some(image) = image.get_mut(..at.len) else {
+        return;
+    };
+    image.fill(MaybeUninit::new(
+        widen(in_zero_point.clamp(-128, 127) as i8),
+    ));
+    let cols = g.in_w.min(at.w.saturating_sub(g.pad_left));
+    for iy in 0..g.in_h.min(at.h.saturating_sub(g.pad_top)) {
         let src = &input[iy * g.in_w * g.in_c..][..cols * g.in_c];
-        let at = (iy + g.pad_top) * wide_row + g.pad_left * g.in_c;
-        for (d, &x) in wide[at..at + cols * g.in_c].iter_mut().zip(src) {
-            *d = MaybeUninit::new(x as i16);
+        let start = (iy + g.pad_top) * at.row + g.pad_left * g.in_c;
+        for (d, &x) in image[start..start + cols * g.in_c].iter_mut().zip(src) {
+            *d = MaybeUninit::new(widen(x));
         }
     }
-    // SAFETY: `wide[..used]` was filled just above.
-    let wide: &[i16] = unsafe { core::slice::from_raw_parts(wide.as_ptr().cast(), used) };
+    // SAFETY: all of `image` was written just above.
+    let image: &[V] = unsafe { core::slice::from_raw_parts(image.as_ptr().cast(), image.len()) };
 
-    // Where tap pair j of a window starts, from the window's start: row ky, pair m.
+    // Where group j of a window starts, from the window's start: row ky, group m.
     let mut offsets = [0usize; MAX_PACKED / 8];
     for ky in 0..g.kh {
-        for m in 0..row_pairs {
-            offsets[ky * row_pairs + m] = ky * wide_row + 2 * m;
+        for m in 0..at.row_groups {
+            offsets[ky * at.row_groups + m] = ky * at.row + TAPS * m;
         }
     }
-    let offsets = &offsets[..pairs];
-    // The last window's last pair ends inside `wide` (so does every other's).
-    let last_start = ((g.out_h - 1) * padded.w + g.out_w - 1) * g.stride * g.in_c;
-    if last_start + offsets[pairs - 1] + 2 > wide.len() {
+    let offsets = &offsets[..at.groups];
+    // The last window's last group ends inside the image (so does every other's): the
+    // promise `dot` and `dot2` rely on.
+    let last_start = ((g.out_h - 1) * at.w + g.out_w - 1) * g.stride * g.in_c;
+    if last_start + offsets[at.groups - 1] + TAPS > image.len() {
         return;
     }
 
@@ -208,36 +523,38 @@ unsafe fn conv2d_avx2(
     while first < g.out_c {
         let n = per_pass.min(g.out_c - first);
         let blocks = n.div_ceil(8);
-        // Weights of block b, tap pair j, lane l at packed[(b·pairs + j)·8 + l]: the two taps
-        // of pair j (row ky, taps 2m and 2m + 1 of the row) of filter first + 8b + l, as two
-        // i16 (zero past the row or the channels).
-        for b in 0..blocks {
+        // Weights of block b, group j, lane l at packed[(b·groups + j)·8 + l]: group j of
+        // filter first + 8b + l (row ky, taps TAPS·m…), zero past the row or the channels.
+        let packed = &mut packed[..blocks * at.groups * 8];
+        for (b, block) in packed.chunks_exact_mut(at.groups * 8).enumerate() {
             for l in 0..8 {
                 let c = first + 8 * b + l;
-                let filter = if c < first + n {
-                    &weights[c * k..(c + 1) * k]
-                } else {
-                    &[][..]
-                };
-                for ky in 0..g.kh {
-                    let row = filter.get(ky * row_len..(ky + 1) * row_len).unwrap_or(&[]);
-                    for m in 0..row_pairs {
-                        let w0 = row.get(2 * m).map_or(0, |&w| w as i8 as i16);
-                        let w1 = row.get(2 * m + 1).map_or(0, |&w| w as i8 as i16);
-                        packed[(b * pairs + ky * row_pairs + m) * 8 + l] =
-                            MaybeUninit::new(pair(w0, w1));
-                    }
+                let slots = block[l..].iter_mut().step_by(8);
+                if c >= first + n {
+                    slots.for_each(|s| *s = MaybeUninit::new(0));
+                    continue;
+                }
+                let groups = weights[c * k..(c + 1) * k]
+                    .chunks_exact(row_len)
+                    .flat_map(|row| row.chunks(TAPS));
+                for (slot, taps) in slots.zip(groups) {
+                    *slot = MaybeUninit::new(pack(taps));
                 }
             }
         }
-        // SAFETY: the loop above wrote all `blocks · pairs · 8` of them.
+        // SAFETY: the loop above wrote every slot.
         let packed: &[i32] =
-            unsafe { core::slice::from_raw_parts(packed.as_ptr().cast(), blocks * pairs * 8) };
-        // Constants, per channel of the pass: bias, multiplier, left shift, right shift.
+            unsafe { core::slice::from_raw_parts(packed.as_ptr().cast(), packed.len()) };
+        // Constants, per channel of the pass: bias (less offset · Σ w), multiplier, left
+        // shift, right shift.
         for i in 0..blocks * 8 {
             let c = first + i;
             let (bias, m, shift) = if i < n {
-                (folded_bias.get(c), q.multiplier.get(c), q.shift.get(c))
+                let sum = weights[c * k..(c + 1) * k]
+                    .iter()
+                    .fold(0i32, |s, &w| s.wrapping_add(w as i8 as i32));
+                let bias = folded_bias.get(c).wrapping_sub(offset.wrapping_mul(sum));
+                (bias, q.multiplier.get(c), q.shift.get(c))
             } else {
                 (0, 0, 0)
             };
@@ -246,31 +563,23 @@ unsafe fn conv2d_avx2(
             consts[2 * MAX_CHANNELS + i] = shift.clamp(0, 31);
             consts[3 * MAX_CHANNELS + i] = (-shift).clamp(0, 31);
         }
-        let zp = q.out_zero_point;
-        let block = |b: usize| {
-            let at = |part: usize| load(&consts[part * MAX_CHANNELS + 8 * b..]);
-            let left = at(2);
-            Block {
-                bias: at(0),
-                multiplier: at(1),
-                left,
-                right: at(3),
-                low: _mm256_set1_epi32(q.act_min as i32 - zp),
-                high: _mm256_set1_epi32(q.act_max as i32 - zp),
-                out_zero_point: _mm256_set1_epi32(zp),
-                any_left: _mm256_testz_si256(left, left) == 0,
-            }
-        };
+        let mut decoded = [MaybeUninit::<Block>::uninit(); MAX_CHANNELS / 8];
+        for (b, d) in decoded[..blocks].iter_mut().enumerate() {
+            *d = MaybeUninit::new(Block::new(&consts, b, q));
+        }
+        // SAFETY: the first `blocks` were written just above.
+        let decoded: &[Block] =
+            unsafe { core::slice::from_raw_parts(decoded.as_ptr().cast(), blocks) };
 
         let (mut oy, mut ox) = (0, 0);
         let mut p0 = 0;
         while p0 < positions {
             let count = WINDOWS.min(positions - p0);
-            // Where each window starts in `wide` (a missing fourth repeats the last).
+            // Where each window starts in the image (a missing fourth repeats the last).
             let mut starts = [0usize; WINDOWS];
             for i in 0..WINDOWS {
                 if i < count {
-                    starts[i] = (oy * padded.w + ox) * g.stride * g.in_c;
+                    starts[i] = (oy * at.w + ox) * g.stride * g.in_c;
                     ox += 1;
                     if ox == g.out_w {
                         ox = 0;
@@ -280,27 +589,31 @@ unsafe fn conv2d_avx2(
                     starts[i] = starts[i - 1];
                 }
             }
-            for b in 0..blocks {
-                let w = &packed[b * pairs * 8..(b + 1) * pairs * 8];
-                // SAFETY: every start is at most `last_start`, checked above.
-                let sums = unsafe { dot4(w, wide, starts, offsets) };
-                let consts = block(b);
+            let write = |output: &mut [i8], b: usize, sums| {
+                let at = p0 * g.out_c + first + 8 * b;
                 let channels = (n - 8 * b).min(8);
-                for (i, &sum) in sums.iter().enumerate().take(count) {
-                    let at = (p0 + i) * g.out_c + first + 8 * b;
-                    store(requantize8(sum, &consts), &mut output[at..at + channels]);
-                }
+                // SAFETY: AVX2, as this function.
+                unsafe { write4(sums, count, &decoded[b], output, at, g.out_c, channels) };
+            };
+            // Two blocks at a time (each window value broadcast serves 16 filters), then the
+            // last one if the count is odd.
+            let span = at.groups * 8;
+            let mut b = 0;
+            while b + 2 <= blocks {
+                let w = &packed[b * span..(b + 2) * span];
+                let (one, two) = dot2(w, at.groups, image, starts, offsets);
+                write(output, b, one);
+                write(output, b + 1, two);
+                b += 2;
+            }
+            if b < blocks {
+                let w = &packed[b * span..(b + 1) * span];
+                write(output, b, dot(w, image, starts, offsets));
             }
             p0 += count;
         }
         first += n;
     }
-}
-
-/// Two `i16` in one `i32`, the first in the low half (VPMADDWD's pair order).
-#[inline(always)]
-fn pair(lo: i16, hi: i16) -> i32 {
-    (lo as u16 as u32 | (hi as u16 as u32) << 16) as i32
 }
 
 /// Eight `i32` from the start of `values` (at least eight long).
@@ -311,34 +624,89 @@ fn load(values: &[i32]) -> __m256i {
     unsafe { _mm256_loadu_si256(v.as_ptr().cast()) }
 }
 
-/// The sums of products of four windows with eight filters: `w` holds the packed tap pairs of
-/// eight filters, `wide` the padded image, where the windows start at `starts` and their tap
-/// pairs at `offsets` from there.
+/// The group of taps at `image[at..]`, four bytes, broadcast to eight lanes.
 ///
 /// # Safety
-/// AVX2, and `start + offset + 2 ≤ wide.len()` for every start and offset.
-#[target_feature(enable = "avx2")]
-unsafe fn dot4(
+/// `at` and the four bytes from there are inside `image`.
+#[inline(always)]
+unsafe fn broadcast<V>(image: &[V], at: usize) -> __m256i {
+    // SAFETY: in bounds (the caller's promise); an unaligned read.
+    let v = unsafe { image.as_ptr().add(at).cast::<i32>().read_unaligned() };
+    // SAFETY: AVX2 (every caller has it).
+    unsafe { _mm256_set1_epi32(v) }
+}
+
+/// `acc + Σ products of w's taps and x's`, on the unit `UNIT` (a [`Unit`] as `u8`).
+#[inline(always)]
+unsafe fn multiply_add<const UNIT: u8>(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+    // SAFETY: the unit's instructions exist (every caller is compiled for it).
+    unsafe {
+        if UNIT == Unit::Avx512Vnni as u8 {
+            _mm256_dpbusd_epi32(acc, x, w)
+        } else {
+            _mm256_add_epi32(acc, _mm256_madd_epi16(w, x))
+        }
+    }
+}
+
+/// The sums of products of four windows with eight filters: `w` holds the packed groups of
+/// taps of eight filters, `image` the padded image, where the windows start at `starts` and
+/// their groups of taps at `offsets` from there.
+///
+/// # Safety
+/// The unit's instructions, and `start + offset` plus one group inside `image` for every start
+/// and offset.
+#[inline(always)]
+unsafe fn dot4<V, const UNIT: u8>(
     w: &[i32],
-    wide: &[i16],
+    image: &[V],
     starts: [usize; WINDOWS],
     offsets: &[usize],
 ) -> [__m256i; WINDOWS] {
-    let base = wide.as_ptr();
-    let x = |i: usize, offset: usize| {
-        // SAFETY: in bounds (the caller's promise); an unaligned read of two i16.
-        let v = unsafe { base.add(starts[i] + offset).cast::<i32>().read_unaligned() };
-        _mm256_set1_epi32(v)
-    };
-    let mut acc = [_mm256_setzero_si256(); WINDOWS];
-    for (&offset, lanes) in offsets.iter().zip(w.chunks_exact(8)) {
-        let wj = load(lanes);
-        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(wj, x(0, offset)));
-        acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(wj, x(1, offset)));
-        acc[2] = _mm256_add_epi32(acc[2], _mm256_madd_epi16(wj, x(2, offset)));
-        acc[3] = _mm256_add_epi32(acc[3], _mm256_madd_epi16(wj, x(3, offset)));
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        let mut acc = [_mm256_setzero_si256(); WINDOWS];
+        for (&offset, lanes) in offsets.iter().zip(w.chunks_exact(8)) {
+            let wj = load(lanes);
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = multiply_add::<UNIT>(*a, wj, broadcast(image, starts[i] + offset));
+            }
+        }
+        acc
     }
-    acc
+}
+
+/// [`dot4`] for two blocks of eight filters (`w` holds both, `groups · 8` values each).
+///
+/// # Safety
+/// As [`dot4`].
+#[inline(always)]
+unsafe fn dot4x2<V, const UNIT: u8>(
+    w: &[i32],
+    groups: usize,
+    image: &[V],
+    starts: [usize; WINDOWS],
+    offsets: &[usize],
+) -> ([__m256i; WINDOWS], [__m256i; WINDOWS]) {
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        let (w0, w1) = w.split_at(groups * 8);
+        let mut a = [_mm256_setzero_si256(); WINDOWS];
+        let mut b = [_mm256_setzero_si256(); WINDOWS];
+        let taps = offsets
+            .iter()
+            .zip(w0.chunks_exact(8))
+            .zip(w1.chunks_exact(8));
+        for ((&offset, l0), l1) in taps {
+            let (u, v) = (load(l0), load(l1));
+            for i in 0..WINDOWS {
+                let x = broadcast(image, starts[i] + offset);
+                a[i] = multiply_add::<UNIT>(a[i], u, x);
+                b[i] = multiply_add::<UNIT>(b[i], v, x);
+            }
+        }
+        (a, b)
+    }
 }
 
 /// Writes the low byte of each of eight `i32` (already in `[−128, 127]`) to `out` (up to 8).
@@ -388,22 +756,14 @@ fn requantize8(sum: __m256i, c: &Block) -> __m256i {
     // fits in i32. Even lanes, then odd lanes, as 64-bit products.
     let half = _mm256_set1_epi64x(1 << 30);
     let even = _mm256_mul_epi32(shifted, c.multiplier);
-    let odd = _mm256_mul_epi32(
-        _mm256_srli_epi64(shifted, 32),
-        _mm256_srli_epi64(c.multiplier, 32),
-    );
+    let odd = _mm256_mul_epi32(_mm256_srli_epi64(shifted, 32), c.multiplier_odd);
     // The low 32 bits of a logical shift are those of the arithmetic one.
     let even = _mm256_srli_epi64(_mm256_add_epi64(even, half), 31);
     let odd = _mm256_slli_epi64(_mm256_srli_epi64(_mm256_add_epi64(odd, half), 31), 32);
     let high = _mm256_blend_epi32(even, odd, 0b1010_1010);
     // rounding_divide_by_pot(high, right).
-    let one = _mm256_set1_epi32(1);
-    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, c.right), one);
-    let remainder = _mm256_and_si256(high, mask);
-    let threshold = _mm256_sub_epi32(
-        _mm256_srli_epi32(mask, 1),
-        _mm256_cmpgt_epi32(zero, high),
-    );
+    let remainder = _mm256_and_si256(high, c.mask);
+    let threshold = _mm256_sub_epi32(c.half_mask, _mm256_cmpgt_epi32(zero, high));
     let v = _mm256_sub_epi32(
         _mm256_srav_epi32(high, c.right),
         _mm256_cmpgt_epi32(remainder, threshold),
