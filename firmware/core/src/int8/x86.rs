@@ -399,12 +399,45 @@ unsafe fn write4(
     }
 }
 
+/// [`write4`] for two adjacent blocks of eight channels, both full: sixteen values per window,
+/// packed to bytes together.
+#[inline(always)]
+unsafe fn write4x2(
+    sums: ([__m256i; WINDOWS], [__m256i; WINDOWS]),
+    count: usize,
+    blocks: (&Block, &Block),
+    output: &mut [i8],
+    at: usize,
+    stride: usize,
+) {
+    for i in 0..count {
+        let at = at + i * stride;
+        // SAFETY: AVX2 (every caller has it).
+        unsafe {
+            let one = requantize8(sums.0[i], blocks.0);
+            let two = requantize8(sums.1[i], blocks.1);
+            // Both in [−128, 127], so the saturating packs keep them: i16 [one 0–3, two 0–3 |
+            // one 4–7, two 4–7], then bytes, then the four dwords in channel order.
+            let words = _mm256_packs_epi32(one, two);
+            let bytes = _mm256_packs_epi16(words, words);
+            let ordered =
+                _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
+            let out = &mut output[at..at + 16];
+            _mm_storeu_si128(out.as_mut_ptr().cast(), _mm256_castsi256_si128(ordered));
+        }
+    }
+}
+
 #[target_feature(enable = "avx2")]
 unsafe fn conv2d_avx2(layer: &Layer, input: &[i8], output: &mut [i8]) {
     // Taps as i16, two per i32: (w0, w1) · (x0, x1) summed by VPMADDWD.
     let pack = |taps: &[u8]| {
-        let t = |i: usize| taps.get(i).map_or(0, |&w| w as i8 as i16) as u16 as u32;
-        (t(0) | t(1) << 16) as i32
+        let t = |w: u8| w as i8 as i16 as u16 as u32;
+        match *taps {
+            [w0, w1] => (t(w0) | t(w1) << 16) as i32,
+            [w0] => t(w0) as i32,
+            _ => 0,
+        }
     };
     // SAFETY: the caller's promises are `drive`'s.
     let dot = |w: &[i32], x: &[i16], starts, offsets: &[usize]| unsafe {
@@ -421,9 +454,12 @@ unsafe fn conv2d_avx2(layer: &Layer, input: &[i8], output: &mut [i8]) {
 unsafe fn conv2d_vnni(layer: &Layer, input: &[i8], output: &mut [i8]) {
     // Taps as four i8 per i32; VPDPBUSD multiplies them by four unsigned input bytes, so the
     // image holds x + 128 and the bias takes 128 · Σ w back.
-    let pack = |taps: &[u8]| {
-        let t = |i: usize| taps.get(i).copied().unwrap_or(0);
-        i32::from_le_bytes([t(0), t(1), t(2), t(3)])
+    let pack = |taps: &[u8]| match <[u8; 4]>::try_from(taps) {
+        Ok(four) => i32::from_le_bytes(four),
+        Err(_) => {
+            let t = |i: usize| taps.get(i).copied().unwrap_or(0);
+            i32::from_le_bytes([t(0), t(1), t(2), t(3)])
+        }
     };
     // SAFETY: the caller's promises are `drive`'s.
     let dot = |w: &[i32], x: &[u8], starts, offsets: &[usize]| unsafe {
@@ -602,8 +638,15 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
             while b + 2 <= blocks {
                 let w = &packed[b * span..(b + 2) * span];
                 let (one, two) = dot2(w, at.groups, image, starts, offsets);
-                write(output, b, one);
-                write(output, b + 1, two);
+                if 8 * b + 16 <= n {
+                    let at = p0 * g.out_c + first + 8 * b;
+                    let blocks = (&decoded[b], &decoded[b + 1]);
+                    // SAFETY: AVX2, as this function.
+                    unsafe { write4x2((one, two), count, blocks, output, at, g.out_c) };
+                } else {
+                    write(output, b, one);
+                    write(output, b + 1, two);
+                }
                 b += 2;
             }
             if b < blocks {
