@@ -239,6 +239,7 @@ unsafe fn max_pool_windows(g: &Geometry, input: &[i8], output: &mut [i8]) -> boo
         return false;
     }
     let (x, y) = (input.as_ptr(), output.as_mut_ptr());
+    let row = g.in_w * c;
     // SAFETY: every window is inside the image and `input` holds it, `output` holds every
     // output pixel (checked above); `step` divides `c`, so each access stays in its pixel.
     unsafe {
@@ -254,13 +255,21 @@ unsafe fn max_pool_windows(g: &Geometry, input: &[i8], output: &mut [i8]) -> boo
                 let out = (oy * g.out_w + ox) * c;
                 let corner = (oy * g.stride * g.in_w + ox * g.stride) * c;
                 for ch in (0..c).step_by(step) {
-                    let mut m = _mm_set1_epi8(i8::MIN);
-                    for ky in 0..g.kh {
-                        for kx in 0..g.kw {
-                            let at = corner + (ky * g.in_w + kx) * c + ch;
-                            m = _mm_max_epi8(m, load(at));
+                    let at = corner + ch;
+                    let m = if g.kh == 2 && g.kw == 2 {
+                        // The usual 2 × 2 window, unrolled.
+                        let top = _mm_max_epi8(load(at), load(at + c));
+                        let bottom = _mm_max_epi8(load(at + row), load(at + row + c));
+                        _mm_max_epi8(top, bottom)
+                    } else {
+                        let mut m = _mm_set1_epi8(i8::MIN);
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                m = _mm_max_epi8(m, load(at + ky * row + kx * c));
+                            }
                         }
-                    }
+                        m
+                    };
                     if step == 16 {
                         _mm_storeu_si128(y.add(out + ch).cast(), m);
                     } else {
