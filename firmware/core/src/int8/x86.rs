@@ -449,12 +449,12 @@ unsafe fn conv2d_avx2(layer: &Layer, input: &[i8], output: &mut [i8]) {
         }
     };
     // SAFETY: the caller's promises are `drive`'s.
-    let dot = |w: &[i32], x: &[i16], starts, offsets: &[usize]| unsafe {
-        dot4::<_, { Unit::Avx2 as u8 }>(w, x, starts, offsets)
+    let dot = |w: &[i32], init, x: &[i16], starts, offsets: &[usize]| unsafe {
+        dot4::<_, { Unit::Avx2 as u8 }>(w, init, x, starts, offsets)
     };
     // SAFETY: as above.
-    let dot2 = |w: &[i32], groups, x: &[i16], starts, offsets: &[usize]| unsafe {
-        dot4x2::<_, { Unit::Avx2 as u8 }>(w, groups, x, starts, offsets)
+    let dot2 = |w: &[i32], groups, init, x: &[i16], starts, offsets: &[usize]| unsafe {
+        dot4x2::<_, { Unit::Avx2 as u8 }>(w, groups, init, x, starts, offsets)
     };
     drive::<i16, 2>(layer, input, output, |x| x as i16, 0, pack, dot, dot2);
 }
@@ -471,12 +471,12 @@ unsafe fn conv2d_vnni(layer: &Layer, input: &[i8], output: &mut [i8]) {
         }
     };
     // SAFETY: the caller's promises are `drive`'s.
-    let dot = |w: &[i32], x: &[u8], starts, offsets: &[usize]| unsafe {
-        dot4::<_, { Unit::Avx512Vnni as u8 }>(w, x, starts, offsets)
+    let dot = |w: &[i32], init, x: &[u8], starts, offsets: &[usize]| unsafe {
+        dot4::<_, { Unit::Avx512Vnni as u8 }>(w, init, x, starts, offsets)
     };
     // SAFETY: as above.
-    let dot2 = |w: &[i32], groups, x: &[u8], starts, offsets: &[usize]| unsafe {
-        dot4x2::<_, { Unit::Avx512Vnni as u8 }>(w, groups, x, starts, offsets)
+    let dot2 = |w: &[i32], groups, init, x: &[u8], starts, offsets: &[usize]| unsafe {
+        dot4x2::<_, { Unit::Avx512Vnni as u8 }>(w, groups, init, x, starts, offsets)
     };
     drive::<u8, 4>(
         layer,
@@ -503,10 +503,11 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
     widen: impl Fn(i8) -> V,
     offset: i32,
     pack: impl Fn(&[u8]) -> i32,
-    dot: impl Fn(&[i32], &[V], [usize; WINDOWS], &[usize]) -> [__m256i; WINDOWS],
+    dot: impl Fn(&[i32], __m256i, &[V], [usize; WINDOWS], &[usize]) -> [__m256i; WINDOWS],
     dot2: impl Fn(
         &[i32],
         usize,
+        (__m256i, __m256i),
         &[V],
         [usize; WINDOWS],
         &[usize],
@@ -574,16 +575,18 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
         for (b, block) in packed.chunks_exact_mut(at.groups * 8).enumerate() {
             for l in 0..8 {
                 let c = first + 8 * b + l;
-                let slots = block[l..].iter_mut().step_by(8);
                 if c >= first + n {
-                    slots.for_each(|s| *s = MaybeUninit::new(0));
+                    for j in 0..at.groups {
+                        block[8 * j + l] = MaybeUninit::new(0);
+                    }
                     continue;
                 }
-                let groups = weights[c * k..(c + 1) * k]
-                    .chunks_exact(row_len)
-                    .flat_map(|row| row.chunks(TAPS));
-                for (slot, taps) in slots.zip(groups) {
-                    *slot = MaybeUninit::new(pack(taps));
+                let rows = weights[c * k..(c + 1) * k].chunks_exact(row_len);
+                for (ky, row) in rows.enumerate() {
+                    let first_group = ky * at.row_groups;
+                    for (m, taps) in row.chunks(TAPS).enumerate() {
+                        block[8 * (first_group + m) + l] = MaybeUninit::new(pack(taps));
+                    }
                 }
             }
         }
@@ -646,7 +649,8 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
             let mut b = 0;
             while b + 2 <= blocks {
                 let w = &packed[b * span..(b + 2) * span];
-                let (one, two) = dot2(w, at.groups, image, starts, offsets);
+                let init = (decoded[b].bias, decoded[b + 1].bias);
+                let (one, two) = dot2(w, at.groups, init, image, starts, offsets);
                 if 8 * b + 16 <= n {
                     let at = p0 * g.out_c + first + 8 * b;
                     let blocks = (&decoded[b], &decoded[b + 1]);
@@ -660,7 +664,7 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
             }
             if b < blocks {
                 let w = &packed[b * span..(b + 1) * span];
-                write(output, b, dot(w, image, starts, offsets));
+                write(output, b, dot(w, decoded[b].bias, image, starts, offsets));
             }
             p0 += count;
         }
@@ -701,9 +705,9 @@ unsafe fn multiply_add<const UNIT: u8>(acc: __m256i, w: __m256i, x: __m256i) -> 
     }
 }
 
-/// The sums of products of four windows with eight filters: `w` holds the packed groups of
-/// taps of eight filters, `image` the padded image, where the windows start at `starts` and
-/// their groups of taps at `offsets` from there.
+/// The accumulators of four windows for eight filters: `init` (the biases) plus the sums of
+/// products, where `w` holds the packed groups of taps of eight filters, `image` the padded
+/// image, the windows start at `starts` and their groups of taps at `offsets` from there.
 ///
 /// # Safety
 /// The unit's instructions, and `start + offset` plus one group inside `image` for every start
@@ -711,13 +715,14 @@ unsafe fn multiply_add<const UNIT: u8>(acc: __m256i, w: __m256i, x: __m256i) -> 
 #[inline(always)]
 unsafe fn dot4<V, const UNIT: u8>(
     w: &[i32],
+    init: __m256i,
     image: &[V],
     starts: [usize; WINDOWS],
     offsets: &[usize],
 ) -> [__m256i; WINDOWS] {
     // SAFETY: the caller's promises, passed on.
     unsafe {
-        let mut acc = [_mm256_setzero_si256(); WINDOWS];
+        let mut acc = [init; WINDOWS];
         for (&offset, lanes) in offsets.iter().zip(w.chunks_exact(8)) {
             let wj = load(lanes);
             for (i, a) in acc.iter_mut().enumerate() {
@@ -736,6 +741,7 @@ unsafe fn dot4<V, const UNIT: u8>(
 unsafe fn dot4x2<V, const UNIT: u8>(
     w: &[i32],
     groups: usize,
+    init: (__m256i, __m256i),
     image: &[V],
     starts: [usize; WINDOWS],
     offsets: &[usize],
@@ -743,8 +749,8 @@ unsafe fn dot4x2<V, const UNIT: u8>(
     // SAFETY: the caller's promises, passed on.
     unsafe {
         let (w0, w1) = w.split_at(groups * 8);
-        let mut a = [_mm256_setzero_si256(); WINDOWS];
-        let mut b = [_mm256_setzero_si256(); WINDOWS];
+        let mut a = [init.0; WINDOWS];
+        let mut b = [init.1; WINDOWS];
         let taps = offsets
             .iter()
             .zip(w0.chunks_exact(8))
@@ -783,13 +789,12 @@ fn store(v: __m256i, out: &mut [i8]) {
     }
 }
 
-/// [`super::ChannelTile::output`] on eight channels: bias, the saturating left shift,
+/// [`super::ChannelTile::output`] on eight channels' accumulators (bias included): the saturating left shift,
 /// `rounding_doubling_high_mul`, `rounding_divide_by_pot`, the zero point and the activation's
 /// clamp, each giving exactly the scalar code's integers.
 #[target_feature(enable = "avx2")]
-fn requantize8(sum: __m256i, c: &Block) -> __m256i {
+fn requantize8(acc: __m256i, c: &Block) -> __m256i {
     let zero = _mm256_setzero_si256();
-    let acc = _mm256_add_epi32(sum, c.bias);
     // ((acc as i64) << left) saturated to i32: the shift is exact between MIN >> left and
     // MAX >> left.
     let shifted = if c.any_left {
@@ -811,7 +816,8 @@ fn requantize8(sum: __m256i, c: &Block) -> __m256i {
     let odd = _mm256_mul_epi32(_mm256_srli_epi64(shifted, 32), c.multiplier_odd);
     // The low 32 bits of a logical shift are those of the arithmetic one.
     let even = _mm256_srli_epi64(_mm256_add_epi64(even, half), 31);
-    let odd = _mm256_slli_epi64(_mm256_srli_epi64(_mm256_add_epi64(odd, half), 31), 32);
+    // Bits 31–62 of the odd sums to the high halves (the blend keeps only those).
+    let odd = _mm256_slli_epi64(_mm256_add_epi64(odd, half), 1);
     let high = _mm256_blend_epi32(even, odd, 0b1010_1010);
     // rounding_divide_by_pot(high, right).
     let remainder = _mm256_and_si256(high, c.mask);
