@@ -21,11 +21,14 @@
 //! Float maths goes through [`libm`], a software implementation that gives the same bits on
 //! x86_64 and on the Cortex-M4.
 #![no_std]
-// `unsafe` only for the Cortex-M4's DSP instructions (int8.rs, feature `cortex-m4-dsp`).
+// `unsafe` only for the Cortex-M4's DSP instructions (int8.rs, feature `cortex-m4-dsp`) and the
+// laptop's vector units (cpu.rs, int8/x86.rs, mfcc.rs: run-time dispatch to AVX2 / AVX-512).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cobs;
+#[cfg(target_arch = "x86_64")]
+mod cpu;
 pub mod crc32;
 pub mod fft;
 pub mod handler;

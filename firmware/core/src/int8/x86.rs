@@ -26,9 +26,9 @@
 
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU8, Ordering};
 
 use super::{Geometry, I32s, Requant, VectorUnit as Unit};
+use crate::cpu;
 
 /// `i32` slots of the repacked weights (16 KB on the stack): 8-channel blocks of filters with up
 /// to 1,024 taps (2,048 with VNNI), and all 32 filters of one with up to 256 (512). Layers with
@@ -42,23 +42,13 @@ const WINDOWS: usize = 4;
 /// Channels whose constants one pass decodes (on the stack).
 const MAX_CHANNELS: usize = 128;
 
-/// What the processor has, asked once: bit 0 set once asked, bit 1 AVX2, bit 2 AVX-512 VNNI.
-static UNITS: AtomicU8 = AtomicU8::new(0);
-
-/// Whether this processor (and its operating system) can run `unit`'s code. Asked once, with
-/// `CPUID` and `XGETBV`, as `std::is_x86_feature_detected!` does (the core has no `std`).
+/// Whether this processor (and its operating system) can run `unit`'s code.
 pub(super) fn has(unit: Unit) -> bool {
-    let mut units = UNITS.load(Ordering::Relaxed);
-    if units == 0 {
-        units = detect();
-        UNITS.store(units, Ordering::Relaxed);
+    match unit {
+        Unit::Portable => true,
+        Unit::Avx2 => cpu::has_avx2(),
+        Unit::Avx512Vnni => cpu::has_avx512_vnni(),
     }
-    let bit = match unit {
-        Unit::Portable => return true,
-        Unit::Avx2 => 2,
-        Unit::Avx512Vnni => 4,
-    };
-    units & bit != 0
 }
 
 /// The best unit the processor has.
@@ -67,40 +57,6 @@ pub(super) fn best() -> Unit {
         .into_iter()
         .find(|&u| has(u))
         .unwrap_or(Unit::Portable)
-}
-
-fn detect() -> u8 {
-    let mut units = 1;
-    if __cpuid(0).eax < 7 {
-        return units;
-    }
-    let leaf1 = __cpuid(1);
-    let osxsave = leaf1.ecx & (1 << 27) != 0;
-    let avx = leaf1.ecx & (1 << 28) != 0;
-    if !(osxsave && avx) {
-        return units;
-    }
-    // SAFETY: XGETBV exists when CPUID reports OSXSAVE, checked above.
-    let xcr0 = unsafe { xgetbv0() };
-    let leaf7 = __cpuid_count(7, 0);
-    // The operating system saves the SSE and AVX registers…
-    if xcr0 & 0b110 == 0b110 && leaf7.ebx & (1 << 5) != 0 {
-        units |= 2;
-        // …and AVX-512's (opmask, upper halves, upper 16): AVX512F, AVX512VL, AVX512_VNNI.
-        let avx512_state = xcr0 & 0b1110_0000 == 0b1110_0000;
-        let f = leaf7.ebx & (1 << 16) != 0;
-        let vl = leaf7.ebx & (1 << 31) != 0;
-        let vnni = leaf7.ecx & (1 << 11) != 0;
-        if avx512_state && f && vl && vnni {
-            units |= 4;
-        }
-    }
-    units
-}
-
-#[target_feature(enable = "xsave")]
-unsafe fn xgetbv0() -> u64 {
-    _xgetbv(0)
 }
 
 /// [`super::conv2d`] on `unit`, if this processor has it and the layer fits the stack buffers
@@ -223,7 +179,7 @@ unsafe fn max_pool_avx512(g: &Geometry, input: &[i8], output: &mut [i8]) {
 #[target_feature(enable = "avx2")]
 unsafe fn max_pool_windows(g: &Geometry, input: &[i8], output: &mut [i8]) -> bool {
     let c = g.in_c;
-    let step = if c % 16 == 0 { 16 } else { 8 };
+    let step = if c.is_multiple_of(16) { 16 } else { 8 };
     let inside = g.pad_top == 0
         && g.pad_left == 0
         && g.out_h > 0
@@ -232,7 +188,7 @@ unsafe fn max_pool_windows(g: &Geometry, input: &[i8], output: &mut [i8]) -> boo
         && g.kw > 0
         && (g.out_h - 1) * g.stride + g.kh <= g.in_h
         && (g.out_w - 1) * g.stride + g.kw <= g.in_w;
-    if !(inside && c > 0 && c % 8 == 0)
+    if !(inside && c > 0 && c.is_multiple_of(8))
         || input.len() < g.in_h * g.in_w * c
         || output.len() < g.out_h * g.out_w * c
     {
