@@ -12,10 +12,11 @@
 //!   point), so every window reads whole rows with no bounds to test;
 //! - the weights are repacked once per call, eight filters side by side, a group of taps of one
 //!   filter in each `i32`;
-//! - one instruction multiplies a group of taps of four windows by eight filters and adds the
+//! - one instruction multiplies a group of taps of one window by eight filters and adds the
 //!   products: `VPMADDWD` on AVX2 (two taps as `i16`), `VPDPBUSD` on AVX-512 VNNI (four taps,
 //!   the input offset by 128 to be unsigned, which the bias takes back);
-//! - each window value broadcast serves 16 filters, each weight load four windows;
+//! - windows go eight at a time: each window value broadcast serves 16 filters, each weight
+//!   load four or eight windows (as many as the unit's registers hold accumulators for);
 //! - the per-channel constants are decoded once per call, and requantization runs on eight
 //!   channels at once.
 //!
@@ -37,8 +38,8 @@ const MAX_PACKED: usize = 4096;
 /// Values of the padded input image (32 KB on the stack); larger images use the portable
 /// kernel.
 const MAX_IMAGE: usize = 16 * 1024;
-/// Windows computed together (each weight load serves four of them).
-const WINDOWS: usize = 4;
+/// Windows computed together.
+const WINDOWS: usize = 8;
 /// Channels whose constants one pass decodes (on the stack).
 const MAX_CHANNELS: usize = 128;
 
@@ -345,10 +346,10 @@ impl Block {
     }
 }
 
-/// Requantizes the sums of `count` windows (of four) for one block of eight channels and writes
+/// Requantizes the sums of `count` windows (of a group) for one block of eight channels and writes
 /// them: window i's values go to `output[at + i · stride..][..channels]`.
 #[inline(always)]
-unsafe fn write4(
+unsafe fn write_group(
     sums: [__m256i; WINDOWS],
     count: usize,
     block: &Block,
@@ -364,10 +365,10 @@ unsafe fn write4(
     }
 }
 
-/// [`write4`] for two adjacent blocks of eight channels, both full: sixteen values per window,
+/// [`write_group`] for two adjacent blocks of eight channels, both full: sixteen values per window,
 /// packed to bytes together.
 #[inline(always)]
-unsafe fn write4x2(
+unsafe fn write_pair(
     sums: ([__m256i; WINDOWS], [__m256i; WINDOWS]),
     count: usize,
     blocks: (&Block, &Block),
@@ -406,11 +407,11 @@ unsafe fn conv2d_avx2(layer: &Layer, input: &[i8], output: &mut [i8]) {
     };
     // SAFETY: the caller's promises are `drive`'s.
     let dot = |w: &[i32], init, x: &[i16], starts, offsets: &[usize]| unsafe {
-        dot4::<_, { Unit::Avx2 as u8 }>(w, init, x, starts, offsets)
+        dot::<_, { Unit::Avx2 as u8 }>(w, init, x, starts, offsets)
     };
     // SAFETY: as above.
     let dot2 = |w: &[i32], groups, init, x: &[i16], starts, offsets: &[usize]| unsafe {
-        dot4x2::<_, { Unit::Avx2 as u8 }>(w, groups, init, x, starts, offsets)
+        dot2::<_, { Unit::Avx2 as u8 }>(w, groups, init, x, starts, offsets)
     };
     drive::<i16, 2>(layer, input, output, |x| x as i16, 0, pack, dot, dot2);
 }
@@ -428,11 +429,11 @@ unsafe fn conv2d_vnni(layer: &Layer, input: &[i8], output: &mut [i8]) {
     };
     // SAFETY: the caller's promises are `drive`'s.
     let dot = |w: &[i32], init, x: &[u8], starts, offsets: &[usize]| unsafe {
-        dot4::<_, { Unit::Avx512Vnni as u8 }>(w, init, x, starts, offsets)
+        dot::<_, { Unit::Avx512Vnni as u8 }>(w, init, x, starts, offsets)
     };
     // SAFETY: as above.
     let dot2 = |w: &[i32], groups, init, x: &[u8], starts, offsets: &[usize]| unsafe {
-        dot4x2::<_, { Unit::Avx512Vnni as u8 }>(w, groups, init, x, starts, offsets)
+        dot2::<_, { Unit::Avx512Vnni as u8 }>(w, groups, init, x, starts, offsets)
     };
     drive::<u8, 4>(
         layer,
@@ -448,7 +449,7 @@ unsafe fn conv2d_vnni(layer: &Layer, input: &[i8], output: &mut [i8]) {
 
 /// The convolution, for a unit that takes `TAPS` taps per `i32` from an image of `V`:
 /// `widen(x) = x + offset` as a `V`, `pack` puts up to `TAPS` weights in an `i32`, and `dot` /
-/// `dot2` are the unit's sums of products of four windows with one / two blocks of eight
+/// `dot2` are the unit's sums of products of a group of windows with one / two blocks of eight
 /// filters. Compiled for AVX2 (its closures too), and inlined into each unit's function.
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
@@ -579,7 +580,7 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
         let mut p0 = 0;
         while p0 < positions {
             let count = WINDOWS.min(positions - p0);
-            // Where each window starts in the image (a missing fourth repeats the last).
+            // Where each window starts in the image (missing ones at the end repeat the last).
             let mut starts = [0usize; WINDOWS];
             for i in 0..WINDOWS {
                 if i < count {
@@ -597,7 +598,7 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
                 let at = p0 * g.out_c + first + 8 * b;
                 let channels = (n - 8 * b).min(8);
                 // SAFETY: AVX2, as this function.
-                unsafe { write4(sums, count, &decoded[b], output, at, g.out_c, channels) };
+                unsafe { write_group(sums, count, &decoded[b], output, at, g.out_c, channels) };
             };
             // Two blocks at a time (each window value broadcast serves 16 filters), then the
             // last one if the count is odd.
@@ -611,7 +612,7 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
                     let at = p0 * g.out_c + first + 8 * b;
                     let blocks = (&decoded[b], &decoded[b + 1]);
                     // SAFETY: AVX2, as this function.
-                    unsafe { write4x2((one, two), count, blocks, output, at, g.out_c) };
+                    unsafe { write_pair((one, two), count, blocks, output, at, g.out_c) };
                 } else {
                     write(output, b, one);
                     write(output, b + 1, two);
@@ -661,15 +662,25 @@ unsafe fn multiply_add<const UNIT: u8>(acc: __m256i, w: __m256i, x: __m256i) -> 
     }
 }
 
-/// The accumulators of four windows for eight filters: `init` (the biases) plus the sums of
-/// products, where `w` holds the packed groups of taps of eight filters, `image` the padded
+/// Windows whose accumulators a unit keeps in registers at once: all eight with AVX-512's 32
+/// vector registers, four with AVX2's 16 (the group then takes two runs over the weights).
+const fn live<const UNIT: u8>() -> usize {
+    if UNIT == Unit::Avx512Vnni as u8 {
+        WINDOWS
+    } else {
+        4
+    }
+}
+
+/// The accumulators of a group of windows for eight filters: `init` (the biases) plus the sums
+/// of products, where `w` holds the packed groups of taps of eight filters, `image` the padded
 /// image, the windows start at `starts` and their groups of taps at `offsets` from there.
 ///
 /// # Safety
 /// The unit's instructions, and `start + offset` plus one group inside `image` for every start
 /// and offset.
 #[inline(always)]
-unsafe fn dot4<V, const UNIT: u8>(
+unsafe fn dot<V, const UNIT: u8>(
     w: &[i32],
     init: __m256i,
     image: &[V],
@@ -679,22 +690,26 @@ unsafe fn dot4<V, const UNIT: u8>(
     // SAFETY: the caller's promises, passed on.
     unsafe {
         let mut acc = [init; WINDOWS];
-        for (&offset, lanes) in offsets.iter().zip(w.chunks_exact(8)) {
-            let wj = load(lanes);
-            for (i, a) in acc.iter_mut().enumerate() {
-                *a = multiply_add::<UNIT>(*a, wj, broadcast(image, starts[i] + offset));
+        for first in (0..WINDOWS).step_by(live::<UNIT>()) {
+            for (&offset, lanes) in offsets.iter().zip(w.chunks_exact(8)) {
+                let wj = load(lanes);
+                for i in first..first + live::<UNIT>() {
+                    let x = broadcast(image, starts[i] + offset);
+                    acc[i] = multiply_add::<UNIT>(acc[i], wj, x);
+                }
             }
         }
         acc
     }
 }
 
-/// [`dot4`] for two blocks of eight filters (`w` holds both, `groups · 8` values each).
+/// [`dot`] for two blocks of eight filters (`w` holds both, `groups · 8` values each): each
+/// window value broadcast serves sixteen filters.
 ///
 /// # Safety
-/// As [`dot4`].
+/// As [`dot`].
 #[inline(always)]
-unsafe fn dot4x2<V, const UNIT: u8>(
+unsafe fn dot2<V, const UNIT: u8>(
     w: &[i32],
     groups: usize,
     init: (__m256i, __m256i),
@@ -707,16 +722,18 @@ unsafe fn dot4x2<V, const UNIT: u8>(
         let (w0, w1) = w.split_at(groups * 8);
         let mut a = [init.0; WINDOWS];
         let mut b = [init.1; WINDOWS];
-        let taps = offsets
-            .iter()
-            .zip(w0.chunks_exact(8))
-            .zip(w1.chunks_exact(8));
-        for ((&offset, l0), l1) in taps {
-            let (u, v) = (load(l0), load(l1));
-            for i in 0..WINDOWS {
-                let x = broadcast(image, starts[i] + offset);
-                a[i] = multiply_add::<UNIT>(a[i], u, x);
-                b[i] = multiply_add::<UNIT>(b[i], v, x);
+        for first in (0..WINDOWS).step_by(live::<UNIT>()) {
+            let taps = offsets
+                .iter()
+                .zip(w0.chunks_exact(8))
+                .zip(w1.chunks_exact(8));
+            for ((&offset, l0), l1) in taps {
+                let (u, v) = (load(l0), load(l1));
+                for i in first..first + live::<UNIT>() {
+                    let x = broadcast(image, starts[i] + offset);
+                    a[i] = multiply_add::<UNIT>(a[i], u, x);
+                    b[i] = multiply_add::<UNIT>(b[i], v, x);
+                }
             }
         }
         (a, b)
