@@ -316,6 +316,10 @@ struct Block {
     low: __m256i,
     high: __m256i,
     out_zero_point: __m256i,
+    /// The zero point, `act_min` and `act_max` in sixteen `i16` lanes.
+    zero_point16: __m256i,
+    act_min16: __m256i,
+    act_max16: __m256i,
     /// Some channel shifts left (the saturating step is skipped otherwise).
     any_left: bool,
 }
@@ -341,6 +345,9 @@ impl Block {
             low: _mm256_set1_epi32(q.act_min as i32 - zp),
             high: _mm256_set1_epi32(q.act_max as i32 - zp),
             out_zero_point: _mm256_set1_epi32(zp),
+            zero_point16: _mm256_set1_epi16(zp as i16),
+            act_min16: _mm256_set1_epi16(q.act_min as i16),
+            act_max16: _mm256_set1_epi16(q.act_max as i16),
             any_left: _mm256_testz_si256(left, left) == 0,
         }
     }
@@ -380,11 +387,16 @@ unsafe fn write_pair(
         let at = at + i * stride;
         // SAFETY: AVX2 (every caller has it).
         unsafe {
-            let one = requantize8(sums.0[i], blocks.0);
-            let two = requantize8(sums.1[i], blocks.1);
-            // Both in [−128, 127], so the saturating packs keep them: i16 [one 0–3, two 0–3 |
-            // one 4–7, two 4–7], then bytes, then the four dwords in channel order.
+            let one = rescale8(sums.0[i], blocks.0);
+            let two = rescale8(sums.1[i], blocks.1);
+            // To i16, saturating: [one 0–3, two 0–3 | one 4–7, two 4–7]. Then the zero point
+            // (saturating) and the clamp on sixteen lanes at once: a value saturated to ±32,767
+            // lands on the same end of the activation's range as the exact one would.
             let words = _mm256_packs_epi32(one, two);
+            let c = blocks.0;
+            let words = _mm256_adds_epi16(words, c.zero_point16);
+            let words = _mm256_min_epi16(_mm256_max_epi16(words, c.act_min16), c.act_max16);
+            // Bytes (already in range), then the four dwords in channel order.
             let bytes = _mm256_packs_epi16(words, words);
             let ordered =
                 _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
@@ -767,6 +779,17 @@ fn store(v: __m256i, out: &mut [i8]) {
 /// clamp, each giving exactly the scalar code's integers.
 #[target_feature(enable = "avx2")]
 fn requantize8(acc: __m256i, c: &Block) -> __m256i {
+    // saturating_add(zero point), then the clamp: with the zero point in [−128, 127], the same
+    // as clamping to [act_min − zp, act_max − zp] first and adding it after.
+    let v = rescale8(acc, c);
+    let v = _mm256_min_epi32(_mm256_max_epi32(v, c.low), c.high);
+    _mm256_add_epi32(v, c.out_zero_point)
+}
+
+/// [`requantize8`] up to the zero point: the saturating left shift,
+/// `rounding_doubling_high_mul` and `rounding_divide_by_pot`.
+#[target_feature(enable = "avx2")]
+fn rescale8(acc: __m256i, c: &Block) -> __m256i {
     let zero = _mm256_setzero_si256();
     // ((acc as i64) << left) saturated to i32: the shift is exact between MIN >> left and
     // MAX >> left.
@@ -795,12 +818,8 @@ fn requantize8(acc: __m256i, c: &Block) -> __m256i {
     // rounding_divide_by_pot(high, right).
     let remainder = _mm256_and_si256(high, c.mask);
     let threshold = _mm256_sub_epi32(c.half_mask, _mm256_cmpgt_epi32(zero, high));
-    let v = _mm256_sub_epi32(
+    _mm256_sub_epi32(
         _mm256_srav_epi32(high, c.right),
         _mm256_cmpgt_epi32(remainder, threshold),
-    );
-    // saturating_add(zero point), then the clamp: with the zero point in [−128, 127], the same
-    // as clamping to [act_min − zp, act_max − zp] first and adding it after.
-    let v = _mm256_min_epi32(_mm256_max_epi32(v, c.low), c.high);
-    _mm256_add_epi32(v, c.out_zero_point)
+    )
 }
