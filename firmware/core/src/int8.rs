@@ -12,7 +12,9 @@
 //! multiply-accumulate kernels have a faster version (`conv2d`, `depthwise_conv2d`,
 //! `fully_connected`) that must give the same bytes; the tests check that on random shapes and
 //! on the edges. Pooling, ReLU and softmax are one implementation each (they are already as
-//! plain as they get).
+//! plain as they get). On a laptop, the convolution, the dense layer and max pooling also run on
+//! the processor's [`VectorUnit`] (AVX2 or AVX-512 VNNI, found at run time, `int8/x86.rs`),
+//! computing the same integers; `*_on` runs them on a given unit, for the tests.
 //!
 //! Integer arithmetic only, with wrapping or saturating operations where a malformed model could
 //! overflow: no kernel panics, whatever the bytes. Shapes and lengths are the caller's to check

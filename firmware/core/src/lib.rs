@@ -18,6 +18,10 @@
 //!   the board's side of the protocol over it;
 //! - [`crc32`]: the checksum of model files and serial frames.
 //!
+//! On a laptop (x86_64), the heavy kernels (the int8 convolution, dense layer and max pooling,
+//! and the MFCC) also have builds for the processor's vector unit, picked at run time; they
+//! compute the same integers and the same `f32` bits as the board's build, which the tests check.
+//!
 //! Float maths goes through [`libm`], a software implementation that gives the same bits on
 //! x86_64 and on the Cortex-M4.
 #![no_std]
