@@ -8,7 +8,7 @@
 use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
 use core::sync::atomic::{AtomicU8, Ordering};
 
-/// Bit 0 set once asked, bit 1 AVX2, bit 2 AVX-512 VNNI (with AVX512F and AVX512VL).
+/// Bit 0 set once asked, bit 1 AVX2, bit 2 AVX-512 VNNI (with AVX512F, AVX512BW and AVX512VL).
 static UNITS: AtomicU8 = AtomicU8::new(0);
 
 const AVX2: u8 = 2;
@@ -29,7 +29,7 @@ pub(crate) fn has_avx2() -> bool {
 }
 
 /// The processor and its operating system run AVX-512 VNNI code on 256-bit registers
-/// (AVX512F, AVX512VL and AVX512_VNNI).
+/// (AVX512F, AVX512BW, AVX512VL and AVX512_VNNI: every feature the VNNI builds enable).
 pub(crate) fn has_avx512_vnni() -> bool {
     units() & AVX512_VNNI != 0
 }
@@ -51,12 +51,14 @@ fn detect() -> u8 {
     // The operating system saves the SSE and AVX registers…
     if xcr0 & 0b110 == 0b110 && leaf7.ebx & (1 << 5) != 0 {
         units |= AVX2;
-        // …and AVX-512's (opmask, upper halves, upper 16): AVX512F, AVX512VL, AVX512_VNNI.
+        // …and AVX-512's (opmask, upper halves, upper 16): AVX512F, AVX512BW, AVX512VL and
+        // AVX512_VNNI (a hypervisor may hide any one of them).
         let avx512_state = xcr0 & 0b1110_0000 == 0b1110_0000;
         let f = leaf7.ebx & (1 << 16) != 0;
+        let bw = leaf7.ebx & (1 << 30) != 0;
         let vl = leaf7.ebx & (1 << 31) != 0;
         let vnni = leaf7.ecx & (1 << 11) != 0;
-        if avx512_state && f && vl && vnni {
+        if avx512_state && f && bw && vl && vnni {
             units |= AVX512_VNNI;
         }
     }

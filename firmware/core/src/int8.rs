@@ -216,14 +216,16 @@ impl Geometry {
     /// The input row under output row `oy` and kernel row `ky`, if it is inside the image.
     #[inline(always)]
     fn row(&self, oy: usize, ky: usize) -> Option<usize> {
-        (oy * self.stride + ky)
+        oy.checked_mul(self.stride)?
+            .checked_add(ky)?
             .checked_sub(self.pad_top)
             .filter(|&y| y < self.in_h)
     }
 
     #[inline(always)]
     fn col(&self, ox: usize, kx: usize) -> Option<usize> {
-        (ox * self.stride + kx)
+        ox.checked_mul(self.stride)?
+            .checked_add(kx)?
             .checked_sub(self.pad_left)
             .filter(|&x| x < self.in_w)
     }
@@ -357,8 +359,10 @@ pub fn conv2d(
 }
 
 /// [`conv2d`] on the given unit: the portable kernel when the processor does not have it, or
-/// when the layer is larger than its stack buffers (filters of more than 1,024 taps, 2,048 with
-/// VNNI; images of more than 16,384 values). Tests run every unit against the reference.
+/// when the layer is larger than its stack buffers (filters of more than 512 groups of taps,
+/// a group being two taps of a kernel row with AVX2 and four with VNNI, so about 1,024 and
+/// 2,048 taps; a padded input of more than 16,384 values, as far as the windows reach). Tests
+/// run every unit against the reference.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_on(
     unit: VectorUnit,
@@ -728,10 +732,21 @@ pub fn max_pool_on(unit: VectorUnit, g: &Geometry, input: &[i8], output: &mut [i
 #[inline(always)]
 pub fn max_pool_portable(g: &Geometry, input: &[i8], output: &mut [i8]) {
     let c = g.in_c;
+    // In checked arithmetic, so that absurd shapes (which the loader rejects) cannot wrap into
+    // passing: then every index below is less than `input.len()`.
+    let reach = |out: usize, kernel: usize| {
+        out.saturating_sub(1)
+            .checked_mul(g.stride)?
+            .checked_add(kernel)
+    };
     let inside = g.pad_top == 0
         && g.pad_left == 0
-        && g.out_h.saturating_sub(1) * g.stride + g.kh <= g.in_h
-        && g.out_w.saturating_sub(1) * g.stride + g.kw <= g.in_w;
+        && reach(g.out_h, g.kh).is_some_and(|r| r <= g.in_h)
+        && reach(g.out_w, g.kw).is_some_and(|r| r <= g.in_w)
+        && g.in_h
+            .checked_mul(g.in_w)
+            .and_then(|n| n.checked_mul(c))
+            .is_some_and(|n| n <= input.len());
     if inside && g.out_h > 0 && g.out_w > 0 {
         // Every window inside the image: whole rows of channels at a time.
         for oy in 0..g.out_h {
@@ -757,6 +772,14 @@ pub fn max_pool_portable(g: &Geometry, input: &[i8], output: &mut [i8]) {
         return;
     }
     for oy in 0..g.out_h {
+        // Output rows are written in order: stop at the first that does not fit.
+        let row = g
+            .out_w
+            .checked_mul(c)
+            .and_then(|n| n.checked_mul(oy.checked_add(1)?));
+        if row.is_none_or(|end| end > output.len()) {
+            return;
+        }
         for ox in 0..g.out_w {
             for ch in 0..c {
                 let mut m = i8::MIN;

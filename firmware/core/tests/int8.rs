@@ -339,6 +339,7 @@ fn laptops_use_their_fastest_vector_unit() {
     #[cfg(target_arch = "x86_64")]
     let expected = if std::is_x86_feature_detected!("avx512vnni")
         && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512bw")
         && std::is_x86_feature_detected!("avx512f")
     {
         VectorUnit::Avx512Vnni
@@ -473,6 +474,99 @@ fn kernels_never_read_past_short_slices() {
     int8::max_pool(&g, &[1; 7], &mut out);
     int8::avg_pool(&g, &[1; 7], &mut out);
     int8::softmax(I32s(&[]), &[1, 2, 3], &mut out);
+}
+
+#[test]
+fn absurd_geometries_neither_panic_nor_overrun() {
+    // Sizes whose products overflow, a zero stride, padding beyond every window: each unit
+    // either runs on what the slices hold or leaves the layer to the portable kernel, which
+    // stops at the end of the slices. (The model loader rejects all of these; the kernels are
+    // public, so they must hold on their own. The fuzzer runs them under AddressSanitizer.)
+    let units = || VectorUnit::ALL.into_iter().filter(|u| u.available());
+    let one = |in_h, in_w, in_c, out_h, stride| Geometry {
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w: 1,
+        out_c: in_c,
+        kh: 1,
+        kw: 1,
+        stride,
+        pad_top: 0,
+        pad_left: 0,
+    };
+    let pools = [
+        (one(1, 1, 8, 1 << 61, 0), 8, 0),
+        (one(1 << 61, 1, 8, 1 << 61, 1), 0, 0),
+        (
+            Geometry {
+                kh: 2,
+                out_h: 2,
+                stride: usize::MAX,
+                ..one(1, 1, 8, 2, 1)
+            },
+            8,
+            16,
+        ),
+    ];
+    for (g, inputs, outputs) in pools {
+        for unit in units() {
+            let mut out = vec![0i8; outputs];
+            int8::max_pool_on(unit, &g, &vec![1; inputs], &mut out);
+        }
+    }
+    let q = Requant {
+        multiplier: I32s(&le(&[1 << 30])),
+        shift: I32s(&le(&[0])),
+        out_zero_point: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    let (weights, bias) = ([3u8], le(&[5]));
+    for unit in units() {
+        // 2^32 × 2^32 input values promised, none given.
+        let g = Geometry {
+            in_w: 1 << 32,
+            out_c: 1,
+            ..one(1 << 32, 1, 1, 1, 1)
+        };
+        let mut out = [0i8; 1];
+        let mut patch = [0i8; 1];
+        int8::conv2d_on(
+            unit,
+            &g,
+            0,
+            &weights,
+            I32s(&bias),
+            &q,
+            &[],
+            &mut out,
+            &mut patch,
+        );
+        // Padding wider than the window reaches: every window is padding, as in the reference.
+        for pad_left in [3, 5] {
+            let g = Geometry {
+                pad_left,
+                ..one(1, 1, 1, 1, 1)
+            };
+            let (mut a, mut b) = ([0i8; 1], [0i8; 1]);
+            int8::conv2d_reference(&g, 7, &weights, I32s(&bias), &q, &[9], &mut a);
+            let folded = le(&[5 - 7 * 3]);
+            int8::conv2d_on(
+                unit,
+                &g,
+                7,
+                &weights,
+                I32s(&folded),
+                &q,
+                &[9],
+                &mut b,
+                &mut patch,
+            );
+            assert_eq!(a, b, "{unit:?}, pad_left {pad_left}");
+        }
+    }
 }
 
 #[test]

@@ -32,7 +32,7 @@ use super::{Geometry, I32s, Requant, VectorUnit as Unit};
 use crate::cpu;
 
 /// `i32` slots of the repacked weights (16 KB on the stack): 8-channel blocks of filters with up
-/// to 1,024 taps (2,048 with VNNI), and all 32 filters of one with up to 256 (512). Layers with
+/// to about 1,024 taps (2,048 with VNNI), and all 32 filters of one with about 256 (512). Layers with
 /// more channels take several passes over the image; larger filters use the portable kernel.
 const MAX_PACKED: usize = 4096;
 /// Values of the padded input image (32 KB on the stack); larger images use the portable
@@ -75,17 +75,20 @@ pub(super) fn conv2d(
     input: &[i8],
     output: &mut [i8],
 ) -> bool {
-    let k = g.patch_len();
+    // Every size in checked arithmetic: a product that wrapped would pass the checks below.
+    let volume = |a: usize, b: usize, c: usize| a.checked_mul(b)?.checked_mul(c);
+    let k = volume(g.kh, g.kw, g.in_c).unwrap_or(0);
     let fits = k > 0
         && g.out_h > 0
         && g.out_w > 0
+        && g.stride > 0
         && Layout::of(g, taps(unit)).is_some_and(|l| l.fits())
-        && weights.len() >= k * g.out_c
+        && volume(k, g.out_c, 1).is_some_and(|n| weights.len() >= n)
         && folded_bias.len() >= g.out_c
         && q.multiplier.len() >= g.out_c
         && q.shift.len() >= g.out_c
-        && input.len() >= g.in_h * g.in_w * g.in_c
-        && output.len() >= g.out_h * g.out_w * g.out_c
+        && volume(g.in_h, g.in_w, g.in_c).is_some_and(|n| input.len() >= n)
+        && volume(g.out_h, g.out_w, g.out_c).is_some_and(|n| output.len() >= n)
         && (-128..=127).contains(&q.out_zero_point)
         && (0..g.out_c).all(|c| q.multiplier.get(c) >= 0);
     if !fits || !has(unit) {
@@ -99,13 +102,12 @@ pub(super) fn conv2d(
         q,
     };
     match unit {
-        Unit::Portable => return false,
+        Unit::Portable => false,
         // SAFETY: the processor has the unit (checked just above).
         Unit::Avx2 => unsafe { conv2d_avx2(&layer, input, output) },
         // SAFETY: as above.
         Unit::Avx512Vnni => unsafe { conv2d_vnni(&layer, input, output) },
     }
-    true
 }
 
 /// [`super::fully_connected_portable`] compiled for `unit`, if the processor has it (the
@@ -181,18 +183,22 @@ unsafe fn max_pool_avx512(g: &Geometry, input: &[i8], output: &mut [i8]) {
 unsafe fn max_pool_windows(g: &Geometry, input: &[i8], output: &mut [i8]) -> bool {
     let c = g.in_c;
     let step = if c.is_multiple_of(16) { 16 } else { 8 };
+    // Every size in checked arithmetic: a product that wrapped would pass the checks below.
+    let reach = |out: usize, kernel: usize| {
+        out.checked_sub(1)?
+            .checked_mul(g.stride)?
+            .checked_add(kernel)
+    };
+    let volume = |h: usize, w: usize| h.checked_mul(w)?.checked_mul(c);
     let inside = g.pad_top == 0
         && g.pad_left == 0
-        && g.out_h > 0
-        && g.out_w > 0
         && g.kh > 0
         && g.kw > 0
-        && (g.out_h - 1) * g.stride + g.kh <= g.in_h
-        && (g.out_w - 1) * g.stride + g.kw <= g.in_w;
-    if !(inside && c > 0 && c.is_multiple_of(8))
-        || input.len() < g.in_h * g.in_w * c
-        || output.len() < g.out_h * g.out_w * c
-    {
+        && reach(g.out_h, g.kh).is_some_and(|r| r <= g.in_h)
+        && reach(g.out_w, g.kw).is_some_and(|r| r <= g.in_w);
+    let held = volume(g.in_h, g.in_w).is_some_and(|n| input.len() >= n)
+        && volume(g.out_h, g.out_w).is_some_and(|n| output.len() >= n);
+    if !(inside && held && c > 0 && c.is_multiple_of(8)) {
         return false;
     }
     let (x, y) = (input.as_ptr(), output.as_mut_ptr());
@@ -407,7 +413,7 @@ unsafe fn write_pair(
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn conv2d_avx2(layer: &Layer, input: &[i8], output: &mut [i8]) {
+unsafe fn conv2d_avx2(layer: &Layer, input: &[i8], output: &mut [i8]) -> bool {
     // Taps as i16, two per i32: (w0, w1) · (x0, x1) summed by VPMADDWD.
     let pack = |taps: &[u8]| {
         let t = |w: u8| w as i8 as i16 as u16 as u32;
@@ -425,11 +431,11 @@ unsafe fn conv2d_avx2(layer: &Layer, input: &[i8], output: &mut [i8]) {
     let dot2 = |w: &[i32], groups, init, x: &[i16], starts, offsets: &[usize]| unsafe {
         dot2::<_, { Unit::Avx2 as u8 }>(w, groups, init, x, starts, offsets)
     };
-    drive::<i16, 2>(layer, input, output, |x| x as i16, 0, pack, dot, dot2);
+    drive::<i16, 2>(layer, input, output, |x| x as i16, 0, pack, dot, dot2)
 }
 
 #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
-unsafe fn conv2d_vnni(layer: &Layer, input: &[i8], output: &mut [i8]) {
+unsafe fn conv2d_vnni(layer: &Layer, input: &[i8], output: &mut [i8]) -> bool {
     // Taps as four i8 per i32; VPDPBUSD multiplies them by four unsigned input bytes, so the
     // image holds x + 128 and the bias takes 128 · Σ w back.
     let pack = |taps: &[u8]| match <[u8; 4]>::try_from(taps) {
@@ -456,13 +462,15 @@ unsafe fn conv2d_vnni(layer: &Layer, input: &[i8], output: &mut [i8]) {
         pack,
         dot,
         dot2,
-    );
+    )
 }
 
 /// The convolution, for a unit that takes `TAPS` taps per `i32` from an image of `V`:
 /// `widen(x) = x + offset` as a `V`, `pack` puts up to `TAPS` weights in an `i32`, and `dot` /
 /// `dot2` are the unit's sums of products of a group of windows with one / two blocks of eight
-/// filters. Compiled for AVX2 (its closures too), and inlined into each unit's function.
+/// filters (defined in each unit's `#[target_feature]` function, so compiled for it). The driver
+/// itself is compiled for AVX2. False, with nothing written, if the layer does not fit the
+/// stack buffers (the caller checked that it does).
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn drive<V: Copy, const TAPS: usize>(
@@ -481,7 +489,7 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
         [usize; WINDOWS],
         &[usize],
     ) -> ([__m256i; WINDOWS], [__m256i; WINDOWS]),
-) {
+) -> bool {
     let Layer {
         g,
         in_zero_point,
@@ -490,7 +498,7 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
         q,
     } = *layer;
     let Some(at) = Layout::of(g, TAPS) else {
-        return;
+        return false;
     };
     let k = g.patch_len();
     let row_len = g.kw * g.in_c;
@@ -501,13 +509,19 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
     // The padded image. Every value up to `at.len` is written before anything reads it.
     let mut image = [MaybeUninit::<V>::uninit(); MAX_IMAGE];
     let Some(image) = image.get_mut(..at.len) else {
-        return;
+        return false;
     };
     image.fill(MaybeUninit::new(
         widen(in_zero_point.clamp(-128, 127) as i8),
     ));
+    // Image rows and columns the windows reach (none if the padding is wider than they reach).
     let cols = g.in_w.min(at.w.saturating_sub(g.pad_left));
-    for iy in 0..g.in_h.min(at.h.saturating_sub(g.pad_top)) {
+    let rows = if cols == 0 {
+        0
+    } else {
+        g.in_h.min(at.h.saturating_sub(g.pad_top))
+    };
+    for iy in 0..rows {
         let src = &input[iy * g.in_w * g.in_c..][..cols * g.in_c];
         let start = (iy + g.pad_top) * at.row + g.pad_left * g.in_c;
         for (d, &x) in image[start..start + cols * g.in_c].iter_mut().zip(src) {
@@ -529,7 +543,7 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
     // promise `dot` and `dot2` rely on.
     let last_start = ((g.out_h - 1) * at.w + g.out_w - 1) * g.stride * g.in_c;
     if last_start + offsets[at.groups - 1] + TAPS > image.len() {
-        return;
+        return false;
     }
 
     let mut packed = [MaybeUninit::<i32>::uninit(); MAX_PACKED];
@@ -639,6 +653,7 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
         }
         first += n;
     }
+    true
 }
 
 /// Eight `i32` from the start of `values` (at least eight long).
