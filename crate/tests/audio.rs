@@ -427,6 +427,31 @@ fn cli_mfcc_and_kws_train_eval_predict() {
     let p = json(&tinyml(&["kws", "predict", "--model", m, w, "--json"]));
     assert!(p["label"].is_string() && p["probabilities"].as_array().unwrap().len() == 2);
 
+    // Each speaker held out in turn, in float and in the board's int8.
+    let f = json(&tinyml(&[
+        "kws",
+        "folds",
+        "--data",
+        d,
+        "--model",
+        "tiny_conv",
+        "--epochs",
+        "8",
+        "--augment",
+        "1",
+        "--json",
+    ]));
+    let folds = f["per_speaker"].as_object().unwrap();
+    assert_eq!(folds.len(), 3, "{f}");
+    let mean = folds.values().map(|a| a.as_f64().unwrap()).sum::<f64>() / 3.0;
+    assert!((f["mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{f}");
+    for speaker in folds.keys() {
+        let int8 = f["int8_per_speaker"][speaker].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&int8), "{f}");
+        assert!(f["disagreements"][speaker].as_u64().unwrap() <= 8, "{f}");
+    }
+    assert!(f["int8_mean"].as_f64().is_some(), "{f}");
+
     // int8: quantize on the training words, then the same commands on the .tkm.
     let q = dir.join("kws.tkm");
     let qs = q.to_str().unwrap();

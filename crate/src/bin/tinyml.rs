@@ -8,18 +8,17 @@ use tinyml_core::model::Budget;
 use tinyml_kit::activity::{ActivityData, ActivityModel, ActivityNetwork, Method, SpeedRules};
 use tinyml_kit::audio::{librosa_expression, Audio};
 use tinyml_kit::audit::DataAudit;
-use tinyml_kit::course::{write_figures, Course};
+use tinyml_kit::course::{write_figures, Course, CALIBRATION_EXAMPLES};
 use tinyml_kit::device::{class_label, Board, ImuRecording, ListenWindow, Simulator};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
-use tinyml_kit::kws::{
-    folds_table, Augmentation, KeywordData, KwsArchitecture, KwsModel, KwsTrainer,
-};
+use tinyml_kit::kws::{Augmentation, KeywordData, KwsArchitecture, KwsModel, KwsTrainer};
 use tinyml_kit::learn::ThresholdLearner;
 use tinyml_kit::metrics::percent;
 use tinyml_kit::nn::TrainParams;
+use tinyml_kit::plot::Table;
 use tinyml_kit::prelude::FeatureConfig;
-use tinyml_kit::quantize::{Calibration, QuantizedModel};
+use tinyml_kit::quantize::{Calibration, QuantizationReport, QuantizedModel};
 use tinyml_kit::search::{deep_blue, depth_table, TicTacToe};
 
 /// The TinyML course kit: lessons, figures and models from the command line.
@@ -1232,23 +1231,57 @@ fn kws(cmd: KwsCmd) -> Result<()> {
             for speaker in all.speaker_names() {
                 let (fit_on, test) = all.split_by_speaker(&[speaker.as_str()])?;
                 let model = trainer.fit(&train.augment(&fit_on)?, None)?;
-                let accuracy = model.evaluate(&test)?.accuracy();
+                // The board's model too, calibrated as `tinyml course` does.
+                let int8 = model.quantize(&fit_on.sample(CALIBRATION_EXAMPLES, 1)?)?;
+                let report = model.quantization_report(&int8, &test)?;
                 if !json {
-                    println!("{speaker}: {}", percent(accuracy));
+                    println!(
+                        "{speaker}: {} (int8 {})",
+                        percent(report.float_accuracy),
+                        percent(report.int8_accuracy)
+                    );
                 }
-                folds.push((speaker, accuracy));
+                folds.push((speaker, report));
             }
-            let mean = folds.iter().map(|f| f.1).sum::<f64>() / folds.len().max(1) as f64;
+            let n = folds.len().max(1) as f64;
+            let mean = folds.iter().map(|f| f.1.float_accuracy).sum::<f64>() / n;
+            let int8_mean = folds.iter().map(|f| f.1.int8_accuracy).sum::<f64>() / n;
             if json {
-                let per: serde_json::Map<String, serde_json::Value> = folds
-                    .iter()
-                    .map(|(s, a)| (s.clone(), serde_json::json!(a)))
-                    .collect();
-                print_json(
-                    &serde_json::json!({ "per_speaker": per, "mean": mean, "model": train.model, "epochs": train.epochs, "augment": train.augment }),
-                );
+                let per = |value: fn(&QuantizationReport) -> serde_json::Value| {
+                    folds
+                        .iter()
+                        .map(|(s, r)| (s.clone(), value(r)))
+                        .collect::<serde_json::Map<_, _>>()
+                };
+                print_json(&serde_json::json!({
+                    "per_speaker": per(|r| r.float_accuracy.into()),
+                    "mean": mean,
+                    "int8_per_speaker": per(|r| r.int8_accuracy.into()),
+                    "int8_mean": int8_mean,
+                    "disagreements": per(|r| r.disagreements.into()),
+                    "model": train.model,
+                    "epochs": train.epochs,
+                    "augment": train.augment,
+                }));
             } else {
-                print!("{}", folds_table(&folds));
+                let mut t = Table::new(&["test speaker", "float", "int8", "float ≠ int8"]);
+                for (speaker, r) in &folds {
+                    t.push(vec![
+                        speaker.clone(),
+                        percent(r.float_accuracy),
+                        percent(r.int8_accuracy),
+                        format!("{} of {}", r.disagreements, r.examples),
+                    ]);
+                }
+                let differ: usize = folds.iter().map(|f| f.1.disagreements).sum();
+                let clips: usize = folds.iter().map(|f| f.1.examples).sum();
+                t.push(vec![
+                    "mean".into(),
+                    percent(mean),
+                    percent(int8_mean),
+                    format!("{differ} of {clips}"),
+                ]);
+                print!("{t}");
             }
         }
     }
