@@ -216,16 +216,18 @@ impl Geometry {
     /// The input row under output row `oy` and kernel row `ky`, if it is inside the image.
     #[inline(always)]
     fn row(&self, oy: usize, ky: usize) -> Option<usize> {
-        oy.checked_mul(self.stride)?
-            .checked_add(ky)?
+        // Wrapping: an absurd geometry (which the loader rejects) gives a wrong row, never a
+        // panic; the filter and the slices' bounds keep it inside the image.
+        oy.wrapping_mul(self.stride)
+            .wrapping_add(ky)
             .checked_sub(self.pad_top)
             .filter(|&y| y < self.in_h)
     }
 
     #[inline(always)]
     fn col(&self, ox: usize, kx: usize) -> Option<usize> {
-        ox.checked_mul(self.stride)?
-            .checked_add(kx)?
+        ox.wrapping_mul(self.stride)
+            .wrapping_add(kx)
             .checked_sub(self.pad_left)
             .filter(|&x| x < self.in_w)
     }
@@ -772,14 +774,6 @@ pub fn max_pool_portable(g: &Geometry, input: &[i8], output: &mut [i8]) {
         return;
     }
     for oy in 0..g.out_h {
-        // Output rows are written in order: stop at the first that does not fit.
-        let row = g
-            .out_w
-            .checked_mul(c)
-            .and_then(|n| n.checked_mul(oy.checked_add(1)?));
-        if row.is_none_or(|end| end > output.len()) {
-            return;
-        }
         for ox in 0..g.out_w {
             for ch in 0..c {
                 let mut m = i8::MIN;
