@@ -480,8 +480,9 @@ fn kernels_never_read_past_short_slices() {
 fn absurd_geometries_neither_panic_nor_overrun() {
     // Sizes whose products overflow, a zero stride, padding beyond every window: each unit
     // either runs on what the slices hold or leaves the layer to the portable kernel, which
-    // reads and writes only inside the slices. (The model loader rejects all of these; the kernels are
-    // public, so they must hold on their own. The fuzzer runs them under AddressSanitizer.)
+    // reads and writes only inside the slices. (The model loader rejects all of these; the
+    // kernels are public, so they must hold on their own. The fuzzer runs them under
+    // AddressSanitizer.)
     let units = || VectorUnit::ALL.into_iter().filter(|u| u.available());
     let one = |in_h, in_w, in_c, out_h, stride| Geometry {
         in_h,
