@@ -283,6 +283,100 @@ fn training_learns_and_same_seed_gives_same_weights() {
     assert!(h1.epochs[0].loss > last.loss);
 }
 
+/// A small network with every kind of training layer the kit's models use.
+fn conv_net(seed: u64) -> Network {
+    let layers = vec![
+        Layer::Conv2d {
+            filters: 4,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Same,
+        },
+        Layer::Relu,
+        Layer::MaxPool { size: 2 },
+        Layer::Flatten,
+        Layer::Dropout { rate: 0.2 },
+        Layer::Dense { units: 3 },
+    ];
+    let input = Shape::Image {
+        height: 6,
+        width: 5,
+        channels: 1,
+    };
+    Network::new(input, layers, seed).unwrap()
+}
+
+#[test]
+fn half_batches_give_the_whole_batch_gradient() {
+    // One SGD step (learning rate 1) on a batch of 5, which training splits into 2 + 3: the
+    // change of the weights is the gradient of the mean loss over all 5.
+    let mut net = conv_net(2);
+    net.layers[4] = Layer::Dropout { rate: 0.0 };
+    let mut rng = Rng::new(9);
+    let x: Vec<f32> = (0..5 * 30).map(|_| rng.normal(0.0, 1.0) as f32).collect();
+    let y = vec![0, 2, 1, 1, 0];
+    let before = net.weights();
+
+    let input = to_input(&net.dev, &x, net.input).leaky_traced();
+    let logits = forward(&net.layers, &net.params, net.input, input, 5, true, false);
+    let mut targets = vec![0f32; 15];
+    for (i, &l) in y.iter().enumerate() {
+        targets[i * 3 + l] = 1.0;
+    }
+    let targets = net.dev.tensor_from_vec(targets, (5, 3));
+    let grads = cross_entropy_with_logits_loss(logits, targets).backward();
+    let whole: Vec<Vec<f32>> = net
+        .params
+        .iter()
+        .flatten()
+        .flat_map(|p| [grads.get(&p.weight).as_vec(), grads.get(&p.bias).as_vec()])
+        .collect();
+
+    TrainParams::new()
+        .epochs(1)
+        .batch_size(5)
+        .optimizer(Optimizer::Sgd)
+        .learning_rate(1.0)
+        .progress(false)
+        .fit(&mut net, &x, &y, None)
+        .unwrap();
+    for ((b, a), g) in before.iter().zip(net.weights()).zip(&whole) {
+        for ((b, a), g) in b.iter().zip(&a).zip(g) {
+            assert!(
+                (b - a - g).abs() <= 1e-6 + 1e-4 * g.abs(),
+                "{b} - {a} vs {g}"
+            );
+        }
+    }
+}
+
+#[test]
+fn training_does_not_depend_on_the_thread_count() {
+    let mut rng = Rng::new(3);
+    let x: Vec<f32> = (0..64 * 30).map(|_| rng.normal(0.0, 1.0) as f32).collect();
+    let y: Vec<usize> = (0..64).map(|i| i % 3).collect();
+    let train = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut net = conv_net(1);
+            TrainParams::new()
+                .epochs(3)
+                .batch_size(8)
+                .seed(6)
+                .progress(false)
+                .fit(&mut net, &x, &y, None)
+                .unwrap();
+            net.weights()
+        })
+    };
+    let one = train(1);
+    assert_eq!(one, train(2));
+    assert_eq!(one, train(3));
+}
+
 #[test]
 fn sgd_and_early_stopping_keep_the_best_epoch() {
     let (x, y) = blobs(200, 2);

@@ -216,6 +216,8 @@ impl TrainParams {
         // (validation accuracy, epoch, weights) of the best epoch so far.
         let mut best: Option<(f64, usize, Vec<Vec<f32>>)> = None;
         net.dev = Cpu::seed_from_u64(self.seed);
+        // One device per half batch: each draws its own dropout masks.
+        let devs = [net.dev.clone(), Cpu::seed_from_u64(self.seed ^ SECOND_HALF)];
         // Fresh tensors for the weights: dfdx tells tensors apart by an id from a global counter,
         // and a Jupyter kernel (evcxr) links every cell with its own copy of that counter, so
         // weights made in an earlier cell could share ids with this cell's tensors.
@@ -231,44 +233,37 @@ impl TrainParams {
             rng.shuffle(&mut order);
             let (mut loss_sum, mut correct) = (0.0f64, 0usize);
             for batch in order.chunks(self.batch_size) {
-                let mut xs = Vec::with_capacity(batch.len() * per);
-                let mut ys = vec![0f32; batch.len() * classes];
-                for (row, &i) in batch.iter().enumerate() {
-                    xs.extend_from_slice(&inputs[i * per..(i + 1) * per]);
-                    ys[row * classes + labels[i]] = 1.0;
+                // The batch's halves go forward and backward on both cores at once; their
+                // gradients are then averaged, weighted by size, in a fixed order, so the
+                // weights do not depend on how many threads there are.
+                let run = |part: &[usize], dev: &Cpu| half_step(&*net, part, inputs, labels, dev);
+                let done = if batch.len() >= 2 {
+                    let (a, b) = batch.split_at(batch.len() / 2);
+                    let (a, b) = rayon::join(|| run(a, &devs[0]), || run(b, &devs[1]));
+                    vec![a, b]
+                } else {
+                    vec![run(batch, &devs[0])]
+                };
+                let mut grads: Vec<Vec<f32>> =
+                    done[0].grads.iter().map(|g| vec![0.0; g.len()]).collect();
+                for part in &done {
+                    let share = part.examples as f32 / batch.len() as f32;
+                    for (sum, g) in grads.iter_mut().zip(&part.grads) {
+                        for (s, &v) in sum.iter_mut().zip(g) {
+                            *s += v * share;
+                        }
+                    }
+                    loss_sum += part.loss;
+                    correct += part.correct;
                 }
-                let x = to_input(&net.dev, &xs, net.input).leaky_traced();
-                let logits = forward(
-                    &net.layers,
-                    &net.params,
-                    net.input,
-                    x,
-                    batch.len(),
-                    true,
-                    false,
-                );
-                let predicted = argmax_rows(&values(&logits), classes);
-                correct += batch
-                    .iter()
-                    .zip(&predicted)
-                    .filter(|(&i, &p)| labels[i] == p)
-                    .count();
-                let targets = net.dev.tensor_from_vec(ys, (batch.len(), classes));
-                let loss = cross_entropy_with_logits_loss(logits, targets);
-                loss_sum += loss.array() as f64 * batch.len() as f64;
-                let grads = loss.backward();
                 step += 1;
-                let mut s = state.iter_mut();
+                let mut updates = state.iter_mut().zip(&grads);
                 for p in net.params.iter_mut().flatten() {
                     let Params { weight, bias } = p;
-                    let g = values(&grads.get(&*weight));
-                    s.next()
-                        .expect("one state per tensor")
-                        .update(weight, &g, self, step);
-                    let g = values(&grads.get(&*bias));
-                    s.next()
-                        .expect("one state per tensor")
-                        .update(bias, &g, self, step);
+                    let (s, g) = updates.next().expect("one state per tensor");
+                    s.update(weight, g, self, step);
+                    let (s, g) = updates.next().expect("one state per tensor");
+                    s.update(bias, g, self, step);
                 }
             }
             let val_accuracy = validation
@@ -312,6 +307,69 @@ impl TrainParams {
             net.set_weights(&weights)?;
         }
         Ok(history)
+    }
+}
+
+/// Seed of the second half batch's device, beside the training seed (any constant apart from
+/// zero gives it masks of its own).
+const SECOND_HALF: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// What one half batch gave: its gradients (each tensor's, in [`Network::weights`] order), its
+/// summed loss and right answers.
+struct HalfStep {
+    examples: usize,
+    grads: Vec<Vec<f32>>,
+    loss: f64,
+    correct: usize,
+}
+
+/// Forward and backward on the examples `part` of `inputs`, with dropout masks from `dev`.
+fn half_step(
+    net: &Network,
+    part: &[usize],
+    inputs: &[f32],
+    labels: &[usize],
+    dev: &Cpu,
+) -> HalfStep {
+    let per = net.input.len();
+    let classes = net.outputs();
+    let mut xs = Vec::with_capacity(part.len() * per);
+    let mut ys = vec![0f32; part.len() * classes];
+    for (row, &i) in part.iter().enumerate() {
+        xs.extend_from_slice(&inputs[i * per..(i + 1) * per]);
+        ys[row * classes + labels[i]] = 1.0;
+    }
+    let x = to_input(dev, &xs, net.input).leaky_traced();
+    let logits = forward(
+        &net.layers,
+        &net.params,
+        net.input,
+        x,
+        part.len(),
+        true,
+        false,
+    );
+    let predicted = argmax_rows(&values(&logits), classes);
+    let correct = part
+        .iter()
+        .zip(&predicted)
+        .filter(|(&i, &p)| labels[i] == p)
+        .count();
+    let targets = dev.tensor_from_vec(ys, (part.len(), classes));
+    let loss = cross_entropy_with_logits_loss(logits, targets);
+    let loss_sum = loss.array() as f64 * part.len() as f64;
+    let grads = loss.backward();
+    let grads = net
+        .params
+        .iter()
+        .flatten()
+        .flat_map(|p| [values(&grads.get(&p.weight)), values(&grads.get(&p.bias))])
+        .collect();
+    HalfStep {
+        examples: part.len(),
+        grads,
+        loss: loss_sum,
+        correct,
     }
 }
 
