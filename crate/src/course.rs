@@ -309,7 +309,7 @@ impl TrainedDigits {
 pub const MNIST_STATE_OF_THE_ART: f64 = 0.9991;
 
 impl DigitsLesson {
-    /// Trains both models with `seed` (about half a minute on 2 cores).
+    /// Trains both models with `seed` (under half a minute on 2 cores).
     pub fn run(digits: &Digits, seed: u64) -> Result<DigitsLesson> {
         let (train, validation) = digits.split(digits.len() / 10, seed)?;
         let augmented = train.augmented(2, 2, seed);
@@ -456,7 +456,7 @@ pub struct KeywordLesson {
     pub example_label: String,
 }
 
-/// Training settings of the keyword lesson in `tinyml course` (kept small: about half a minute).
+/// Training settings of the keyword lesson in `tinyml course` (kept small: under half a minute).
 pub const KEYWORD_EPOCHS: usize = 12;
 
 impl KeywordLesson {
@@ -965,7 +965,7 @@ pub struct Course {
 }
 
 impl Course {
-    /// Runs every lesson (about a minute and a half on 2 cores; the digits models train with
+    /// Runs every lesson (about 40 seconds on 2 cores; the digits models train with
     /// seed 1, the keyword model with seed 7).
     pub fn run(activity: &ActivityData, digits: &Digits, keywords: &KeywordData) -> Result<Course> {
         let digits = DigitsLesson::run(digits, 1)?;

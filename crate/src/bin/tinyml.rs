@@ -399,7 +399,7 @@ enum DigitsCmd {
         #[arg(long, default_value_t = 500)]
         validation: usize,
         /// Shifted copies (up to 2 pixels) of each training image added to the training set.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 6)]
         augment: usize,
         /// Model file to write.
         #[arg(long)]
@@ -751,8 +751,8 @@ fn course(
 ) -> Result<()> {
     if !json {
         println!(
-            "running every lesson (about a minute and a half: the digits lesson trains two \
-             networks, the keyword lesson one)..."
+            "running every lesson (about 40 seconds: the digits lesson trains two networks, \
+             the keyword lesson one)..."
         );
     }
     let course = Course::run(data, digits, words)?;
