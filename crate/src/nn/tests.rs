@@ -298,12 +298,7 @@ fn conv_net(seed: u64) -> Network {
         Layer::Dropout { rate: 0.2 },
         Layer::Dense { units: 3 },
     ];
-    let input = Shape::Image {
-        height: 6,
-        width: 5,
-        channels: 1,
-    };
-    Network::new(input, layers, seed).unwrap()
+    Network::new(img(6, 5, 1), layers, seed).unwrap()
 }
 
 #[test]
