@@ -98,6 +98,70 @@ fn int8_agrees_with_float() {
     assert!(agree >= 45, "float and int8 agree on {agree} of 50");
 }
 
+/// Convolutions each followed by a 2 × 2 max pooling, as in the course's CNNs, on odd sizes
+/// where the pooling drops a row and a column.
+fn conv_pool_model() -> QuantizedModel {
+    let conv = |filters| Layer::Conv2d {
+        filters,
+        kernel: 3,
+        stride: 1,
+        padding: Padding::Same,
+    };
+    let image = Shape::Image {
+        height: 11,
+        width: 9,
+        channels: 3,
+    };
+    let layers = vec![
+        conv(12),
+        Layer::Relu,
+        Layer::MaxPool { size: 2 },
+        conv(20),
+        Layer::Relu,
+        Layer::MaxPool { size: 2 },
+        Layer::Flatten,
+        Layer::Dense { units: 5 },
+    ];
+    let net = Network::new(image, layers, 3).expect("valid network");
+    let labels: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+    quantize(
+        &net,
+        &labels,
+        &InputKind::Raw,
+        &calibration(&net, 64, 4),
+        &options("test"),
+    )
+    .expect("quantizes")
+}
+
+/// A laptop runs each convolution and its pooling in one pass: the same bytes as the reference
+/// kernels op by op.
+#[test]
+fn convolutions_with_their_pooling_give_the_reference_bytes() {
+    let q = conv_pool_model();
+    let m = Model::parse(q.bytes()).expect("valid");
+    let codes: Vec<String> = q.json()["ops"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .map(|op| op["op"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(codes[..4], ["conv2d", "max_pool", "conv2d", "max_pool"]);
+    let mut arena = vec![0i8; m.arena_bytes()];
+    let (mut a, mut b) = ([0i8; 5], [0i8; 5]);
+    let mut rng = Rng::new(11);
+    for _ in 0..100 {
+        let x: Vec<i8> = (0..m.input().len())
+            .map(|_| rng.index(256) as u8 as i8)
+            .collect();
+        m.invoke(&mut arena, &x, &mut a, Kernels::Optimized)
+            .expect("runs");
+        m.invoke(&mut arena, &x, &mut b, Kernels::Reference)
+            .expect("runs");
+        assert_eq!(a, b);
+    }
+}
+
 #[test]
 fn model_file_holds_labels_shapes_and_passes_the_board_loader() {
     let (_, q) = every_op_model();
@@ -447,6 +511,7 @@ fn malformed_corpus_is_refused_with_the_right_codes() {
         std::fs::create_dir_all(&dir).expect("corpus folder");
         let (_, q) = every_op_model();
         std::fs::write(dir.join("../every-op.tkm"), q.bytes()).expect("writes");
+        std::fs::write(dir.join("../conv-pool.tkm"), conv_pool_model().bytes()).expect("writes");
         for (name, bytes, error) in malformed() {
             std::fs::write(dir.join(format!("{:02}-{name}.tkm", error.code())), bytes)
                 .expect("writes");
@@ -471,6 +536,8 @@ fn malformed_corpus_is_refused_with_the_right_codes() {
     assert!(files >= 25, "{files} files in the corpus");
     let good = std::fs::read(dir.join("../every-op.tkm")).expect("the committed good model");
     load_and_run(&good).expect("the committed good model still loads and runs");
+    let good = std::fs::read(dir.join("../conv-pool.tkm")).expect("the committed conv-pool model");
+    load_and_run(&good).expect("the committed conv-pool model still loads and runs");
 }
 
 #[test]

@@ -403,6 +403,79 @@ pub fn conv2d_on(
     );
 }
 
+/// [`conv2d`] followed by [`max_pool`] over 2 × 2 windows with stride 2 and no padding, in one
+/// pass on a laptop's vector unit: `output` is the pooling's output (`pool` its geometry,
+/// whose input is the convolution's output). Max pooling commutes with requantization, which
+/// never decreases as the accumulator grows, so the kernel requantizes only the largest of each
+/// four accumulators, and writes the two ops' bytes. False, with nothing written, when the
+/// processor has no vector unit, on the board, or for any other pooling: then run the two ops.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_max_pool(
+    g: &Geometry,
+    pool: &Geometry,
+    in_zero_point: i32,
+    weights: &[u8],
+    folded_bias: I32s,
+    q: &Requant,
+    input: &[i8],
+    output: &mut [i8],
+) -> bool {
+    let unit = VectorUnit::best();
+    conv2d_max_pool_on(
+        unit,
+        g,
+        pool,
+        in_zero_point,
+        weights,
+        folded_bias,
+        q,
+        input,
+        output,
+    )
+}
+
+/// [`conv2d_max_pool`] on the given unit (false on [`VectorUnit::Portable`]).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_max_pool_on(
+    unit: VectorUnit,
+    g: &Geometry,
+    pool: &Geometry,
+    in_zero_point: i32,
+    weights: &[u8],
+    folded_bias: I32s,
+    q: &Requant,
+    input: &[i8],
+    output: &mut [i8],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return x86::conv2d_max_pool(
+        unit,
+        g,
+        pool,
+        in_zero_point,
+        weights,
+        folded_bias,
+        q,
+        input,
+        output,
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (
+            unit,
+            g,
+            pool,
+            in_zero_point,
+            weights,
+            folded_bias,
+            q,
+            input,
+            output,
+        );
+        false
+    }
+}
+
 /// Where the convolution runs: the portable kernel (the board's: with its DSP instructions
 /// there), or a laptop processor's vector unit (x86_64, found at run time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

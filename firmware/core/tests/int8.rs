@@ -618,3 +618,107 @@ fn max_pool_equals_its_definition_on_random_shapes() {
         }
     }
 }
+
+/// A convolution and the 2 × 2 max pooling after it in one pass: the bytes of the two ops, on
+/// random layers and at the edges (ties, saturation, odd sizes where the pooling drops the last
+/// row or column, more channels than one pass decodes).
+#[test]
+fn convolution_and_pooling_in_one_pass_equal_the_two_ops() {
+    let mut rng = Rng(0xf00d_2222_3333_0005);
+    let mut fused = 0;
+    for round in 0..600 {
+        let extreme = round % 3 == 2;
+        let mut g = geometry(&mut rng, false);
+        if g.out_h < 2 || g.out_w < 2 {
+            continue;
+        }
+        if round % 50 == 0 {
+            // Channels beyond a pass (16 per pass of the keyword CNN's second layer's size).
+            g.out_c = 40 + rng.below(100);
+        }
+        let pool = Geometry {
+            in_h: g.out_h,
+            in_w: g.out_w,
+            in_c: g.out_c,
+            out_h: g.out_h / 2,
+            out_w: g.out_w / 2,
+            out_c: g.out_c,
+            kh: 2,
+            kw: 2,
+            stride: 2,
+            pad_top: 0,
+            pad_left: 0,
+        };
+        let k = g.patch_len();
+        let weights = if extreme {
+            vec![[127i8, -128][rng.below(2)]; k * g.out_c]
+        } else {
+            rng.bytes(k * g.out_c, -127, 127)
+        };
+        let layer = Layer::new(
+            &mut rng,
+            g.out_c,
+            weights,
+            |w, ch| w[ch * k..(ch + 1) * k].iter().map(|&v| v as i32).sum(),
+            extreme,
+        );
+        let (lo, hi) = if extreme { (127, 127) } else { (-128, 127) };
+        let input = rng.bytes(g.in_h * g.in_w * g.in_c, lo, hi);
+        let q = layer.requant();
+        let mut conv = vec![0i8; g.out_h * g.out_w * g.out_c];
+        int8::conv2d_reference(
+            &g,
+            layer.zp,
+            &layer.weights,
+            I32s(&layer.bias_le),
+            &q,
+            &input,
+            &mut conv,
+        );
+        let n = pool.out_h * pool.out_w * pool.out_c;
+        let mut expected = vec![0i8; n];
+        int8::max_pool_portable(&pool, &conv, &mut expected);
+        for unit in VectorUnit::ALL.into_iter().filter(|u| u.available()) {
+            let mut out = vec![0i8; n];
+            let ran = int8::conv2d_max_pool_on(
+                unit,
+                &g,
+                &pool,
+                layer.zp,
+                &layer.weights,
+                I32s(&layer.folded),
+                &q,
+                &input,
+                &mut out,
+            );
+            if ran {
+                fused += 1;
+                assert_eq!(out, expected, "on {unit:?}: {g:?}, zero point {}", layer.zp);
+            } else {
+                assert!(out.iter().all(|&v| v == 0), "wrote without running: {g:?}");
+            }
+            assert!(!(ran && unit == VectorUnit::Portable));
+        }
+        // Any other pooling is not fused.
+        let three = Geometry {
+            kh: 3,
+            kw: 3,
+            out_h: 1,
+            out_w: 1,
+            ..pool
+        };
+        let mut out = vec![0i8; g.out_c];
+        let q = layer.requant();
+        let w = &layer.weights;
+        let b = I32s(&layer.folded);
+        assert!(!int8::conv2d_max_pool(
+            &g, &three, layer.zp, w, b, &q, &input, &mut out
+        ));
+    }
+    // On a laptop with a vector unit the fused kernel ran (it is not a test of nothing).
+    #[cfg(target_arch = "x86_64")]
+    if VectorUnit::best() != VectorUnit::Portable {
+        assert!(fused > 300, "the fused kernel ran {fused} times");
+    }
+    let _ = fused;
+}

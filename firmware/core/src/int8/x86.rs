@@ -18,7 +18,11 @@
 //! - windows go eight at a time: each window value broadcast serves 16 filters, each weight
 //!   load four or eight windows (as many as the unit's registers hold accumulators for);
 //! - the per-channel constants are decoded once per call, and requantization runs on eight
-//!   channels at once.
+//!   channels at once;
+//! - a convolution followed by a 2 × 2 max pooling computes the four windows of each pooling
+//!   window together and requantizes only the largest accumulator (requantization never
+//!   decreases as the accumulator grows, so that is the largest output): a quarter of the
+//!   requantizations, and no pass over the convolution's output.
 //!
 //! The `unsafe` here: calling a `#[target_feature]` function after the processor said it has
 //! the feature, reading a group of taps from the padded image at offsets checked once per call,
@@ -75,9 +79,71 @@ pub(super) fn conv2d(
     input: &[i8],
     output: &mut [i8],
 ) -> bool {
+    let layer = Layer {
+        g,
+        in_zero_point,
+        weights,
+        folded_bias,
+        q,
+        pool: None,
+    };
+    run(unit, &layer, input, output)
+}
+
+/// [`super::conv2d_max_pool`] on `unit`: as [`conv2d`], for a convolution whose output a max
+/// pooling of 2 × 2 windows with stride 2 reads (`pool`), written straight to the pooling's
+/// output. False, with nothing written, for any other pooling.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conv2d_max_pool(
+    unit: Unit,
+    g: &Geometry,
+    pool: &Geometry,
+    in_zero_point: i32,
+    weights: &[u8],
+    folded_bias: I32s,
+    q: &Requant,
+    input: &[i8],
+    output: &mut [i8],
+) -> bool {
+    let halves = pool.kh == 2
+        && pool.kw == 2
+        && pool.stride == 2
+        && pool.pad_top == 0
+        && pool.pad_left == 0
+        && (pool.in_h, pool.in_w, pool.in_c) == (g.out_h, g.out_w, g.out_c)
+        && pool.out_c == g.out_c
+        && pool.out_h > 0
+        && pool.out_w > 0
+        && pool.out_h <= g.out_h / 2
+        && pool.out_w <= g.out_w / 2;
+    if !halves {
+        return false;
+    }
+    let layer = Layer {
+        g,
+        in_zero_point,
+        weights,
+        folded_bias,
+        q,
+        pool: Some((pool.out_h, pool.out_w)),
+    };
+    run(unit, &layer, input, output)
+}
+
+/// Runs `layer` on `unit` if the processor has it and the layer fits (see [`conv2d`]).
+fn run(unit: Unit, layer: &Layer, input: &[i8], output: &mut [i8]) -> bool {
+    let Layer {
+        g,
+        weights,
+        folded_bias,
+        q,
+        pool,
+        ..
+    } = *layer;
     // Every size in checked arithmetic: a product that wrapped would pass the checks below.
     let volume = |a: usize, b: usize, c: usize| a.checked_mul(b)?.checked_mul(c);
     let k = volume(g.kh, g.kw, g.in_c).unwrap_or(0);
+    let (out_h, out_w) = pool.unwrap_or((g.out_h, g.out_w));
     let fits = k > 0
         && g.out_h > 0
         && g.out_w > 0
@@ -88,25 +154,18 @@ pub(super) fn conv2d(
         && q.multiplier.len() >= g.out_c
         && q.shift.len() >= g.out_c
         && volume(g.in_h, g.in_w, g.in_c).is_some_and(|n| input.len() >= n)
-        && volume(g.out_h, g.out_w, g.out_c).is_some_and(|n| output.len() >= n)
+        && volume(out_h, out_w, g.out_c).is_some_and(|n| output.len() >= n)
         && (-128..=127).contains(&q.out_zero_point)
         && (0..g.out_c).all(|c| q.multiplier.get(c) >= 0);
     if !fits || !has(unit) {
         return false;
     }
-    let layer = Layer {
-        g,
-        in_zero_point,
-        weights,
-        folded_bias,
-        q,
-    };
     match unit {
         Unit::Portable => false,
         // SAFETY: the processor has the unit (checked just above).
-        Unit::Avx2 => unsafe { conv2d_avx2(&layer, input, output) },
+        Unit::Avx2 => unsafe { conv2d_avx2(layer, input, output) },
         // SAFETY: as above.
-        Unit::Avx512Vnni => unsafe { conv2d_vnni(&layer, input, output) },
+        Unit::Avx512Vnni => unsafe { conv2d_vnni(layer, input, output) },
     }
 }
 
@@ -254,12 +313,16 @@ fn taps(unit: Unit) -> usize {
 }
 
 /// A layer's constants, as the caller gives them.
+#[derive(Clone, Copy)]
 struct Layer<'a, 'q> {
     g: &'a Geometry,
     in_zero_point: i32,
     weights: &'a [u8],
     folded_bias: I32s<'a>,
     q: &'a Requant<'q>,
+    /// The output rows and columns of a 2 × 2 max pooling with stride 2 that follows, written
+    /// instead of the convolution's output.
+    pool: Option<(usize, usize)>,
 }
 
 /// Where things are for a unit that takes `taps` taps per `i32`: the padded image (the input
@@ -496,13 +559,24 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
         weights,
         folded_bias,
         q,
+        pool,
     } = *layer;
     let Some(at) = Layout::of(g, TAPS) else {
         return false;
     };
     let k = g.patch_len();
     let row_len = g.kw * g.in_c;
-    let positions = g.out_h * g.out_w;
+    // Windows in the order they are computed: every output position in turn; or, with a
+    // pooling after, the four windows of each pooling window in turn (a group of `WINDOWS`
+    // then holds whole pooling windows), whose largest accumulator gives one output.
+    let (per_output, out_w) = match pool {
+        Some((_, out_w)) => (4, out_w),
+        None => (1, g.out_w),
+    };
+    let positions = match pool {
+        Some((out_h, out_w)) => 4 * out_h * out_w,
+        None => g.out_h * g.out_w,
+    };
     // Channels per pass: as many 8-channel blocks as the packed weights hold.
     let per_pass = ((MAX_PACKED / (at.groups * 8)) * 8).min(MAX_CHANNELS);
 
@@ -602,6 +676,7 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
         let decoded: &[Block] =
             unsafe { core::slice::from_raw_parts(decoded.as_ptr().cast(), blocks) };
 
+        // The next output position (of the pooling, when there is one).
         let (mut oy, mut ox) = (0, 0);
         let mut p0 = 0;
         while p0 < positions {
@@ -610,21 +685,36 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
             let mut starts = [0usize; WINDOWS];
             for i in 0..WINDOWS {
                 if i < count {
-                    starts[i] = (oy * at.w + ox) * g.stride * g.in_c;
-                    ox += 1;
-                    if ox == g.out_w {
-                        ox = 0;
-                        oy += 1;
+                    let (y, x) = match pool {
+                        Some(_) => (2 * oy + (i % 4) / 2, 2 * ox + i % 2),
+                        None => (oy, ox),
+                    };
+                    starts[i] = (y * at.w + x) * g.stride * g.in_c;
+                    if (i + 1) % per_output == 0 {
+                        ox += 1;
+                        if ox == out_w {
+                            ox = 0;
+                            oy += 1;
+                        }
                     }
                 } else {
                     starts[i] = starts[i - 1];
                 }
             }
+            let (out_p0, out_count) = (p0 / per_output, count / per_output);
+            // The accumulators of each output: max pooling commutes with requantization,
+            // which never decreases as the accumulator grows, so the largest of four
+            // accumulators requantized is the largest of their four outputs.
+            let pooled = |sums: [__m256i; WINDOWS]| match pool {
+                Some(_) => max4(sums),
+                None => sums,
+            };
             let write = |output: &mut [i8], b: usize, sums| {
-                let at = p0 * g.out_c + first + 8 * b;
+                let at = out_p0 * g.out_c + first + 8 * b;
                 let channels = (n - 8 * b).min(8);
+                let sums = pooled(sums);
                 // SAFETY: AVX2, as this function.
-                unsafe { write_group(sums, count, &decoded[b], output, at, g.out_c, channels) };
+                unsafe { write_group(sums, out_count, &decoded[b], output, at, g.out_c, channels) };
             };
             // Two blocks at a time (each window value broadcast serves 16 filters), then the
             // last one if the count is odd.
@@ -635,10 +725,11 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
                 let init = (decoded[b].bias, decoded[b + 1].bias);
                 let (one, two) = dot2(w, at.groups, init, image, starts, offsets);
                 if 8 * b + 16 <= n {
-                    let at = p0 * g.out_c + first + 8 * b;
+                    let at = out_p0 * g.out_c + first + 8 * b;
                     let blocks = (&decoded[b], &decoded[b + 1]);
+                    let sums = (pooled(one), pooled(two));
                     // SAFETY: AVX2, as this function.
-                    unsafe { write_pair((one, two), count, blocks, output, at, g.out_c) };
+                    unsafe { write_pair(sums, out_count, blocks, output, at, g.out_c) };
                 } else {
                     write(output, b, one);
                     write(output, b + 1, two);
@@ -654,6 +745,20 @@ unsafe fn drive<V: Copy, const TAPS: usize>(
         first += n;
     }
     true
+}
+
+/// The largest of each four accumulators in turn, at the front: output `j` of a group of
+/// pooled windows is `max(sums[4j..4j + 4])` (the rest is left as it was).
+#[target_feature(enable = "avx2")]
+fn max4(sums: [__m256i; WINDOWS]) -> [__m256i; WINDOWS] {
+    const { assert!(WINDOWS.is_multiple_of(4)) };
+    let mut out = sums;
+    for (j, four) in sums.chunks_exact(4).enumerate() {
+        let top = _mm256_max_epi32(four[0], four[1]);
+        let bottom = _mm256_max_epi32(four[2], four[3]);
+        out[j] = _mm256_max_epi32(top, bottom);
+    }
+    out
 }
 
 /// Eight `i32` from the start of `values` (at least eight long).
