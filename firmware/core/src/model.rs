@@ -399,6 +399,18 @@ impl<'a> Op<'a> {
         }
     }
 
+    /// How this layer's accumulators become values of `output`: its constants `p`, the output's
+    /// zero point and the fused activation.
+    fn requant(&self, p: LayerParams<'a>, output: &Tensor) -> Requant<'a> {
+        Requant {
+            multiplier: p.multiplier,
+            shift: p.shift,
+            out_zero_point: output.zero_point,
+            act_min: self.act_min,
+            act_max: self.act_max,
+        }
+    }
+
     fn geometry(&self, input: &Tensor, output: &Tensor) -> Geometry {
         Geometry {
             in_h: input.h,
@@ -973,13 +985,7 @@ impl<'a> Model<'a> {
         );
         let (g, pooling) = (op.geometry(&xt, &yt), pool.geometry(&yt, &zt));
         let p = op.layer_params(yt.c);
-        let q = Requant {
-            multiplier: p.multiplier,
-            shift: p.shift,
-            out_zero_point: yt.zero_point,
-            act_min: op.act_min,
-            act_max: op.act_max,
-        };
+        let q = op.requant(p, &yt);
         let run = |x: &[i8], z: &mut [i8]| {
             int8::conv2d_max_pool(
                 &g,
@@ -1033,19 +1039,12 @@ impl<'a> Model<'a> {
         }
         let (x, y) = split_two(activations, xt.range(), yt.range())?;
         let g = op.geometry(&xt, &yt);
-        let requant = |p: LayerParams<'a>| Requant {
-            multiplier: p.multiplier,
-            shift: p.shift,
-            out_zero_point: yt.zero_point,
-            act_min: op.act_min,
-            act_max: op.act_max,
-        };
         let zp = xt.zero_point;
         let reference = kernels == Kernels::Reference;
         match op.code {
             OpCode::Conv2d => {
                 let p = op.layer_params(yt.c);
-                let q = requant(p);
+                let q = op.requant(p, &yt);
                 if reference {
                     int8::conv2d_reference(&g, zp, p.weights, p.bias, &q, x, y);
                 } else {
@@ -1054,7 +1053,7 @@ impl<'a> Model<'a> {
             }
             OpCode::DepthwiseConv2d => {
                 let p = op.layer_params(yt.c);
-                let q = requant(p);
+                let q = op.requant(p, &yt);
                 if reference {
                     int8::depthwise_conv2d_reference(&g, zp, p.weights, p.bias, &q, x, y);
                 } else {
@@ -1063,7 +1062,7 @@ impl<'a> Model<'a> {
             }
             OpCode::FullyConnected => {
                 let p = op.layer_params(yt.len());
-                let q = requant(p);
+                let q = op.requant(p, &yt);
                 if reference {
                     int8::fully_connected_reference(zp, p.weights, p.bias, &q, x, y);
                 } else {
