@@ -66,8 +66,8 @@ pub mod prelude {
     pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
     pub use crate::kws::{
-        folds_table, speaker_folds, Augmentation, KeywordData, KeywordPrediction, KwsArchitecture,
-        KwsEvaluation, KwsModel, KwsTrainer,
+        folds_table, speaker_folds, voice_curve, Augmentation, KeywordData, KeywordPrediction,
+        KwsArchitecture, KwsEvaluation, KwsModel, KwsTrainer, VoiceCurve,
     };
     pub use crate::learn::{count_mistakes, log_loss, sigmoid, ThresholdLearner, TrainingRun};
     pub use crate::metrics::{percent, ConfusionMatrix, Evaluation};

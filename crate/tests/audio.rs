@@ -452,6 +452,28 @@ fn cli_mfcc_and_kws_train_eval_predict() {
     }
     assert!(f["int8_mean"].as_f64().is_some(), "{f}");
 
+    // Accuracy against the number of voices trained on, with its figure.
+    let figures = dir.join("voices");
+    let v = json(&tinyml(&[
+        "kws",
+        "voices",
+        "--data",
+        d,
+        "--model",
+        "tiny_conv",
+        "--epochs",
+        "2",
+        "--augment",
+        "0",
+        "--figures",
+        figures.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(v["runs"].as_array().unwrap().len(), 9, "{v}");
+    assert_eq!(v["points"][0]["voices"], 1, "{v}");
+    assert_eq!(v["points"][1]["models"], 3, "{v}");
+    assert!(figures.join("kws-voices.png").is_file());
+
     // int8: quantize on the training words, then the same commands on the .tkm.
     let q = dir.join("kws.tkm");
     let qs = q.to_str().unwrap();
@@ -495,4 +517,56 @@ fn cli_mfcc_and_kws_train_eval_predict() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("'nope' is not in the data"));
+}
+
+#[test]
+fn the_voice_curve_trains_on_every_set_of_other_speakers() {
+    let dir = scratch("voices");
+    synthetic_dataset(&dir, &["aoo", "dooda"], &["ann", "ben", "cho"], 3);
+    let data = KeywordData::load(&dir).unwrap();
+    let trainer = KwsTrainer::params()
+        .architecture(KwsArchitecture::TinyConv)
+        .epochs(2)
+        .progress(false);
+    let augmentation = Augmentation::new().copies(1);
+    let curve = voice_curve(&data, &trainer, &augmentation, 3).unwrap();
+    // Each of 3 speakers held out, trained on {one other} twice and {both others} once.
+    assert_eq!(curve.runs.len(), 9);
+    for run in &curve.runs {
+        assert!(!run.train_speakers.contains(&run.test_speaker));
+        assert!((0.0..=1.0).contains(&run.accuracy));
+    }
+    // A run is the model trained on exactly its speakers, tested on exactly the held-out one.
+    for run in [&curve.runs[0], &curve.runs[2]] {
+        let train_on: Vec<&str> = run.train_speakers.iter().map(String::as_str).collect();
+        let others: Vec<&str> = ["ann", "ben", "cho"]
+            .into_iter()
+            .filter(|s| !train_on.contains(s))
+            .collect();
+        let (train, _) = data.split_by_speaker(&others).unwrap();
+        let (_, test) = data.split_by_speaker(&[&run.test_speaker]).unwrap();
+        let model = trainer
+            .fit(&train.augmented(&augmentation, 3).unwrap(), None)
+            .unwrap();
+        assert_eq!(model.evaluate(&test).unwrap().accuracy(), run.accuracy);
+    }
+    let points = curve.points();
+    assert_eq!(points.len(), 2);
+    assert_eq!((points[0].voices, points[0].models), (1, 6));
+    assert_eq!((points[1].voices, points[1].models), (2, 3));
+    let twos: Vec<f64> = curve
+        .runs
+        .iter()
+        .filter(|r| r.train_speakers.len() == 2)
+        .map(|r| r.accuracy)
+        .collect();
+    assert!((points[1].mean - twos.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+    assert!(points[1].min <= points[1].mean && points[1].mean <= points[1].max);
+    assert_eq!(curve.json()["points"][1]["models"], 3);
+    assert_eq!(curve.table().rows.len(), 2);
+    assert_eq!(curve.figure().series().len(), 2);
+    // One speaker is no curve.
+    let (_, ann) = data.split_by_speaker(&["ann"]).unwrap();
+    let e = voice_curve(&ann, &trainer, &augmentation, 3).unwrap_err();
+    assert!(e.to_string().contains("at least two speakers"), "{e}");
 }
