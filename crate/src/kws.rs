@@ -1301,8 +1301,11 @@ pub fn folds_table(folds: &[(String, f64)]) -> Table {
 }
 
 /// Most sets of training voices per held-out voice and count in [`voice_curve`] (five speakers
-/// have at most 6 sets of a given size; more speakers would mean thousands of trainings).
+/// have at most 6 sets of a given size).
 pub const MAX_VOICE_SETS: usize = 6;
+
+/// Most models [`voice_curve`] agrees to train (six speakers need 138; seven would need 217).
+pub const MAX_VOICE_MODELS: usize = 150;
 
 /// One model of a [`VoiceCurve`]: trained on `train_speakers`, tested on `test_speaker`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -1311,7 +1314,11 @@ pub struct VoiceRun {
     pub test_speaker: String,
     /// The voices it was trained on.
     pub train_speakers: Vec<String>,
-    /// Accuracy on every clip of `test_speaker`.
+    /// Clips trained on, before augmentation (generated silence included).
+    pub train_clips: usize,
+    /// Clips of `test_speaker`.
+    pub test_clips: usize,
+    /// Fraction of `test_speaker`'s clips recognised (0 to 1).
     pub accuracy: f64,
 }
 
@@ -1330,11 +1337,11 @@ pub struct VoicePoint {
     pub voices: usize,
     /// Models trained with that many voices.
     pub models: usize,
-    /// Their mean accuracy on the voice each one never heard.
+    /// Their mean accuracy on the voice each one never heard (0 to 1).
     pub mean: f64,
-    /// The worst of them.
+    /// The worst of them (0 to 1).
     pub min: f64,
-    /// The best of them.
+    /// The best of them (0 to 1).
     pub max: f64,
 }
 
@@ -1412,64 +1419,128 @@ impl VoiceCurve {
 
 /// Trains on 1, 2, … voices and tests on one never heard, to show what more speakers are
 /// worth. Each speaker in turn is held out; for each number of voices, models are trained on
-/// every set of that many other speakers (at most [`MAX_VOICE_SETS`] sets, spread over all of
-/// them), each with `augmentation` (and `seed`) and `trainer`. Prints a line per model on
+/// every set of that many other speakers (at most [`MAX_VOICE_SETS`] sets, evenly spaced among
+/// all of them), each with `augmentation` (and `seed`) and `trainer`. Prints a line per model on
 /// stderr as it goes: five speakers make 75 models, about 20 minutes on 2 cores with the
-/// course's settings.
+/// course's settings (`KwsTrainer::params().epochs(20)`, `Augmentation::new().copies(3)`, seed
+/// 7). Every training set is checked before the first model: the data needs 2 to 6 speakers, and
+/// every speaker at least two words (or generated silence beside one word).
 pub fn voice_curve(
     data: &KeywordData,
     trainer: &KwsTrainer,
     augmentation: &Augmentation,
     seed: u64,
 ) -> Result<VoiceCurve> {
+    augmentation.validate()?;
     let voices = data.voice_names();
     if voices.len() < 2 {
         return Err(Error::param(
             "data",
             format!(
-                "has {} voice(s): a curve over voices needs at least two speakers",
+                "has {} voice(s): a curve over voices needs recordings of at least two speakers",
                 voices.len()
             ),
         ));
     }
-    let plan = voice_plan(&voices);
+    let models = voice_model_count(voices.len());
+    if models > MAX_VOICE_MODELS {
+        return Err(Error::param(
+            "data",
+            format!(
+                "has {} voices, which would mean {models} models (more than {MAX_VOICE_MODELS}, \
+                 days of training): keep 6 speakers or fewer (`tinyml kws voices --speakers \
+                 a,b,…`, or `split_by_speaker`)",
+                voices.len()
+            ),
+        ));
+    }
+    let plan: Vec<(String, Vec<String>, KeywordData, KeywordData)> = voice_plan(&voices)
+        .into_iter()
+        .map(|(test_speaker, train_speakers)| {
+            let (train, test) = voice_split(data, &test_speaker, &train_speakers)?;
+            let words = train.label_names();
+            if words.len() < 2 {
+                return Err(Error::param(
+                    "data",
+                    format!(
+                        "training on {} alone gives one word ('{}'): each speaker needs at \
+                         least two words for a curve over voices",
+                        train_speakers.join(", "),
+                        words.first().map_or("none", String::as_str)
+                    ),
+                ));
+            }
+            Ok((test_speaker, train_speakers, train, test))
+        })
+        .collect::<Result<_>>()?;
     let mut runs = Vec::with_capacity(plan.len());
-    for (n, (test_speaker, train_speakers)) in plan.iter().enumerate() {
-        let left_out: Vec<&str> = voices
-            .iter()
-            .filter(|v| !train_speakers.contains(v))
-            .map(String::as_str)
-            .collect();
-        let (train, rest) = data.split_by_speaker(&left_out)?;
-        let test = rest.subset(|i| rest.speakers[i] == *test_speaker);
+    for (n, (test_speaker, train_speakers, train, test)) in plan.into_iter().enumerate() {
         let model = trainer.fit(&train.augmented(augmentation, seed)?, None)?;
         let accuracy = model.evaluate(&test)?.accuracy();
         eprintln!(
-            "model {} of {}: {test_speaker} after {} → {}",
+            "model {} of {models}: {test_speaker} after {} → {}",
             n + 1,
-            plan.len(),
             train_speakers.join(", "),
             percent(accuracy)
         );
         runs.push(VoiceRun {
-            test_speaker: test_speaker.clone(),
-            train_speakers: train_speakers.clone(),
+            test_speaker,
+            train_speakers,
+            train_clips: train.len(),
+            test_clips: test.len(),
             accuracy,
         });
     }
     Ok(VoiceCurve { runs })
 }
 
+/// `(train, test)` for one model of [`voice_curve`]: the clips of `train_speakers` (and any
+/// generated silence), and those of `test_speaker`.
+fn voice_split(
+    data: &KeywordData,
+    test_speaker: &str,
+    train_speakers: &[String],
+) -> Result<(KeywordData, KeywordData)> {
+    let left_out: Vec<String> = data
+        .voice_names()
+        .into_iter()
+        .filter(|v| !train_speakers.contains(v))
+        .collect();
+    let left_out: Vec<&str> = left_out.iter().map(String::as_str).collect();
+    let (train, rest) = data.split_by_speaker(&left_out)?;
+    let test = rest.subset(|i| rest.speakers[i] == test_speaker);
+    Ok((train, test))
+}
+
+/// Models [`voice_curve`] trains for `voices` speakers.
+fn voice_model_count(voices: usize) -> usize {
+    let others = voices.saturating_sub(1);
+    let sets: usize = (1..=others)
+        .map(|size| binomial(others, size).min(MAX_VOICE_SETS))
+        .sum();
+    voices.saturating_mul(sets)
+}
+
+/// `n` choose `k`, saturating.
+fn binomial(n: usize, k: usize) -> usize {
+    if k > n {
+        return 0;
+    }
+    (0..k.min(n - k)).fold(1usize, |c, i| c.saturating_mul(n - i) / (i + 1))
+}
+
 /// `(test speaker, training speakers)` of every model of [`voice_curve`].
 fn voice_plan(voices: &[String]) -> Vec<(String, Vec<String>)> {
     let mut plan = Vec::new();
-    for test in voices {
+    for (held_out, test) in voices.iter().enumerate() {
         let others: Vec<&String> = voices.iter().filter(|v| *v != test).collect();
         for size in 1..=others.len() {
             let sets = subsets_of_size(others.len(), size);
             let take = sets.len().min(MAX_VOICE_SETS);
-            // `take` sets evenly spaced over all of them (every set when there are few).
-            for set in (0..take).map(|j| &sets[j * sets.len() / take]) {
+            // `take` sets evenly spaced among all of them (every set when there are few),
+            // starting further along for each held-out speaker so that all sets get their turn.
+            let at = |j: usize| (j * sets.len() / take + held_out) % sets.len();
+            for set in (0..take).map(|j| &sets[at(j)]) {
                 let train = set.iter().map(|&i| others[i].clone()).collect();
                 plan.push((test.clone(), train));
             }
@@ -1674,5 +1745,37 @@ mod tests {
         assert_eq!(fours[0].as_slice(), ["s1", "s2", "s3", "s4"]);
         assert!(fours.last().unwrap()[0].as_str() >= "s3");
         assert_eq!(plan.len(), 9 * of_s0.len());
+        // Later held-out speakers start further along: s0's six single voices leave out s4 and
+        // s8, but over all nine held-out speakers every voice is trained on alone.
+        let singles = |t: &str| -> Vec<String> {
+            plan.iter()
+                .filter(|(test, train)| test == t && train.len() == 1)
+                .map(|(_, train)| train[0].clone())
+                .collect()
+        };
+        assert_eq!(singles("s0"), ["s1", "s2", "s3", "s5", "s6", "s7"]);
+        let everyone: BTreeSet<String> = (0..9).flat_map(|i| singles(&format!("s{i}"))).collect();
+        assert_eq!(everyone.len(), 9);
+        // The count the curve checks before training matches the plan.
+        for n in 2..=9 {
+            assert_eq!(
+                voice_model_count(n),
+                voice_plan(&names(n)).len(),
+                "{n} voices"
+            );
+        }
+        assert_eq!(
+            (
+                voice_model_count(5),
+                voice_model_count(6),
+                voice_model_count(7)
+            ),
+            (75, 138, 217)
+        );
+        assert!(voice_model_count(2_000) > MAX_VOICE_MODELS);
+        assert_eq!(
+            (binomial(8, 4), binomial(3, 5), binomial(60, 30)),
+            (70, 0, 118_264_581_564_861_424)
+        );
     }
 }

@@ -473,6 +473,31 @@ fn cli_mfcc_and_kws_train_eval_predict() {
     assert_eq!(v["points"][0]["voices"], 1, "{v}");
     assert_eq!(v["points"][1]["models"], 3, "{v}");
     assert!(figures.join("kws-voices.png").is_file());
+    let v = json(&tinyml(&[
+        "kws",
+        "voices",
+        "--data",
+        d,
+        "--model",
+        "tiny_conv",
+        "--epochs",
+        "1",
+        "--augment",
+        "0",
+        "--speakers",
+        "ann,cho",
+        "--json",
+    ]));
+    assert_eq!(v["runs"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["runs"][0]["test_speaker"], "ann", "{v}");
+    assert_eq!(v["runs"][0]["train_speakers"][0], "cho", "{v}");
+    let o = tinyml(&["kws", "voices", "--data", d, "--speakers", "ann,zed"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("'zed' is not a speaker") && !err.contains("panicked"),
+        "{err}"
+    );
 
     // int8: quantize on the training words, then the same commands on the .tkm.
     let q = dir.join("kws.tkm");
@@ -523,7 +548,12 @@ fn cli_mfcc_and_kws_train_eval_predict() {
 fn the_voice_curve_trains_on_every_set_of_other_speakers() {
     let dir = scratch("voices");
     synthetic_dataset(&dir, &["aoo", "dooda"], &["ann", "ben", "cho"], 3);
-    let data = KeywordData::load(&dir).unwrap();
+    // "dooda" becomes "unknown", and 4 clips of generated silence join every training set.
+    let data = KeywordData::load(&dir)
+        .unwrap()
+        .with_keywords(&["aoo"], 1)
+        .unwrap()
+        .with_silence(4, 1);
     let trainer = KwsTrainer::params()
         .architecture(KwsArchitecture::TinyConv)
         .epochs(2)
@@ -534,6 +564,10 @@ fn the_voice_curve_trains_on_every_set_of_other_speakers() {
     assert_eq!(curve.runs.len(), 9);
     for run in &curve.runs {
         assert!(!run.train_speakers.contains(&run.test_speaker));
+        assert_ne!(run.test_speaker, "(noise)");
+        // 6 clips per voice (3 of each word), plus the silence; the test is one voice.
+        assert_eq!(run.train_clips, 6 * run.train_speakers.len() + 4, "{run:?}");
+        assert_eq!(run.test_clips, 6, "{run:?}");
         assert!((0.0..=1.0).contains(&run.accuracy));
     }
     // A run is the model trained on exactly its speakers, tested on exactly the held-out one.
@@ -565,8 +599,19 @@ fn the_voice_curve_trains_on_every_set_of_other_speakers() {
     assert_eq!(curve.json()["points"][1]["models"], 3);
     assert_eq!(curve.table().rows.len(), 2);
     assert_eq!(curve.figure().series().len(), 2);
+
     // One speaker is no curve.
     let (_, ann) = data.split_by_speaker(&["ann"]).unwrap();
     let e = voice_curve(&ann, &trainer, &augmentation, 3).unwrap_err();
     assert!(e.to_string().contains("at least two speakers"), "{e}");
+    // A voice with one word cannot train alone; refused before the first model.
+    let one_word = dir.join("one_word");
+    synthetic_dataset(&one_word, &["aoo"], &["ann", "ben"], 2);
+    synthetic_dataset(&one_word, &["dooda"], &["ann"], 2);
+    let one_word = KeywordData::load(&one_word).unwrap();
+    let e = voice_curve(&one_word, &trainer, &augmentation, 3).unwrap_err();
+    assert!(e.to_string().contains("training on ben alone"), "{e}");
+    // Bad augmentation settings are refused before any training too.
+    let e = voice_curve(&data, &trainer, &Augmentation::new().copies(50), 3).unwrap_err();
+    assert!(e.to_string().contains("copies"), "{e}");
 }

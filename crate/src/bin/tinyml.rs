@@ -548,6 +548,9 @@ enum KwsCmd {
         data: KwsDataArg,
         #[command(flatten)]
         train: KwsTrainArgs,
+        /// Only these speakers (2 to 6; default: every speaker of the data).
+        #[arg(long, value_delimiter = ',')]
+        speakers: Vec<String>,
         /// Also write the figure (PNG and SVG) into this folder.
         #[arg(long)]
         figures: Option<PathBuf>,
@@ -1247,23 +1250,44 @@ fn kws(cmd: KwsCmd) -> Result<()> {
         KwsCmd::Voices {
             data,
             train,
+            speakers,
             figures,
             json,
         } => {
+            let mut all = data.load()?;
+            let voices = all.voice_names();
+            if let Some(s) = speakers.iter().find(|s| !voices.contains(s)) {
+                return Err(Error::param(
+                    "speakers",
+                    format!("'{s}' is not a speaker of the data ({})", voices.join(", ")),
+                ));
+            }
+            let left_out: Vec<&str> = voices
+                .iter()
+                .filter(|v| !speakers.is_empty() && !speakers.contains(v))
+                .map(String::as_str)
+                .collect();
+            if !left_out.is_empty() {
+                all = all.split_by_speaker(&left_out)?.0;
+            }
+            // Fail now, not after the training, when the figures cannot be written.
+            if let Some(dir) = &figures {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
             let curve = voice_curve(
-                &data.load()?,
+                &all,
                 &train.trainer(false)?,
                 &train.augmentation(),
                 train.seed,
             )?;
-            if let Some(dir) = figures {
-                let (png, _) = curve.figure().save(&dir, "kws-voices")?;
-                eprintln!("wrote {}", png.display());
-            }
             if json {
                 print_json(&curve.json());
             } else {
                 print!("{}", curve.table());
+            }
+            if let Some(dir) = figures {
+                let (png, _) = curve.figure().save(&dir, "kws-voices")?;
+                eprintln!("wrote {}", png.display());
             }
         }
         KwsCmd::Folds { data, train, json } => {
