@@ -384,6 +384,19 @@ impl KeywordData {
         Ok((train, test))
     }
 
+    /// Only the clips of `voices` (and any generated silence, which is nobody's voice).
+    pub fn with_voices(&self, voices: &[&str]) -> Result<KeywordData> {
+        let names = self.voice_names();
+        if let Some(v) = voices.iter().find(|v| !names.iter().any(|n| n == *v)) {
+            return Err(Error::param(
+                "speakers",
+                format!("'{v}' is not a speaker of the data ({})", names.join(", ")),
+            ));
+        }
+        let speakers = &self.speakers;
+        Ok(self.subset(|i| speakers[i] == NOISE_SPEAKER || voices.contains(&speakers[i].as_str())))
+    }
+
     /// At most `n` clips drawn at random with `seed` (all of them when there are no more), for
     /// example to calibrate int8 quantization.
     pub fn sample(&self, n: usize, seed: u64) -> Result<KeywordData> {
@@ -1454,27 +1467,34 @@ pub fn voice_curve(
             ),
         ));
     }
-    let plan: Vec<(String, Vec<String>, KeywordData, KeywordData)> = voice_plan(&voices)
-        .into_iter()
-        .map(|(test_speaker, train_speakers)| {
-            let (train, test) = voice_split(data, &test_speaker, &train_speakers)?;
-            let words = train.label_names();
-            if words.len() < 2 {
-                return Err(Error::param(
-                    "data",
-                    format!(
-                        "training on {} alone gives one word ('{}'): each speaker needs at \
-                         least two words for a curve over voices",
-                        train_speakers.join(", "),
-                        words.first().map_or("none", String::as_str)
-                    ),
-                ));
-            }
-            Ok((test_speaker, train_speakers, train, test))
-        })
-        .collect::<Result<_>>()?;
+    let plan = voice_plan(&voices);
+    // Every training set's words, from the labels alone (the clips are copied one model at a
+    // time, below).
+    for (_, train_speakers) in &plan {
+        let words: BTreeSet<&str> = (0..data.len())
+            .filter(|&i| {
+                let s = &data.speakers[i];
+                s == NOISE_SPEAKER || train_speakers.contains(s)
+            })
+            .map(|i| data.labels[i].as_str())
+            .collect();
+        if words.len() < 2 {
+            return Err(Error::param(
+                "data",
+                format!(
+                    "training on {} alone gives one word ('{}'): each speaker needs at least \
+                     two words for a curve over voices",
+                    train_speakers.join(", "),
+                    words.first().copied().unwrap_or("none")
+                ),
+            ));
+        }
+    }
     let mut runs = Vec::with_capacity(plan.len());
-    for (n, (test_speaker, train_speakers, train, test)) in plan.into_iter().enumerate() {
+    for (n, (test_speaker, train_speakers)) in plan.into_iter().enumerate() {
+        let train_on: Vec<&str> = train_speakers.iter().map(String::as_str).collect();
+        let train = data.with_voices(&train_on)?;
+        let test = data.subset(|i| data.speakers[i] == test_speaker);
         let model = trainer.fit(&train.augmented(augmentation, seed)?, None)?;
         let accuracy = model.evaluate(&test)?.accuracy();
         eprintln!(
@@ -1492,24 +1512,6 @@ pub fn voice_curve(
         });
     }
     Ok(VoiceCurve { runs })
-}
-
-/// `(train, test)` for one model of [`voice_curve`]: the clips of `train_speakers` (and any
-/// generated silence), and those of `test_speaker`.
-fn voice_split(
-    data: &KeywordData,
-    test_speaker: &str,
-    train_speakers: &[String],
-) -> Result<(KeywordData, KeywordData)> {
-    let left_out: Vec<String> = data
-        .voice_names()
-        .into_iter()
-        .filter(|v| !train_speakers.contains(v))
-        .collect();
-    let left_out: Vec<&str> = left_out.iter().map(String::as_str).collect();
-    let (train, rest) = data.split_by_speaker(&left_out)?;
-    let test = rest.subset(|i| rest.speakers[i] == test_speaker);
-    Ok((train, test))
 }
 
 /// Models [`voice_curve`] trains for `voices` speakers.

@@ -454,40 +454,25 @@ fn cli_mfcc_and_kws_train_eval_predict() {
 
     // Accuracy against the number of voices trained on, with its figure.
     let figures = dir.join("voices");
-    let v = json(&tinyml(&[
-        "kws",
-        "voices",
-        "--data",
-        d,
-        "--model",
-        "tiny_conv",
-        "--epochs",
-        "2",
-        "--augment",
-        "0",
-        "--figures",
-        figures.to_str().unwrap(),
-        "--json",
-    ]));
+    let voices = |more: &[&str]| {
+        let common = [
+            "kws",
+            "voices",
+            "--data",
+            d,
+            "--model",
+            "tiny_conv",
+            "--augment",
+            "0",
+        ];
+        json(&tinyml(&[&common[..], more, &["--json"]].concat()))
+    };
+    let v = voices(&["--epochs", "2", "--figures", figures.to_str().unwrap()]);
     assert_eq!(v["runs"].as_array().unwrap().len(), 9, "{v}");
     assert_eq!(v["points"][0]["voices"], 1, "{v}");
     assert_eq!(v["points"][1]["models"], 3, "{v}");
     assert!(figures.join("kws-voices.png").is_file());
-    let v = json(&tinyml(&[
-        "kws",
-        "voices",
-        "--data",
-        d,
-        "--model",
-        "tiny_conv",
-        "--epochs",
-        "1",
-        "--augment",
-        "0",
-        "--speakers",
-        "ann,cho",
-        "--json",
-    ]));
+    let v = voices(&["--epochs", "1", "--speakers", "ann,cho"]);
     assert_eq!(v["runs"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v["runs"][0]["test_speaker"], "ann", "{v}");
     assert_eq!(v["runs"][0]["train_speakers"][0], "cho", "{v}");

@@ -1255,20 +1255,9 @@ fn kws(cmd: KwsCmd) -> Result<()> {
             json,
         } => {
             let mut all = data.load()?;
-            let voices = all.voice_names();
-            if let Some(s) = speakers.iter().find(|s| !voices.contains(s)) {
-                return Err(Error::param(
-                    "speakers",
-                    format!("'{s}' is not a speaker of the data ({})", voices.join(", ")),
-                ));
-            }
-            let left_out: Vec<&str> = voices
-                .iter()
-                .filter(|v| !speakers.is_empty() && !speakers.contains(v))
-                .map(String::as_str)
-                .collect();
-            if !left_out.is_empty() {
-                all = all.split_by_speaker(&left_out)?.0;
+            if !speakers.is_empty() {
+                let keep: Vec<&str> = speakers.iter().map(String::as_str).collect();
+                all = all.with_voices(&keep)?;
             }
             // Fail now, not after the training, when the figures cannot be written.
             if let Some(dir) = &figures {
