@@ -24,6 +24,18 @@ use crate::plot::{ColorGrid, Figure};
 /// Longest audio file the kit reads, in seconds: split longer recordings into clips.
 pub const MAX_FILE_SECONDS: f64 = 3600.0;
 
+/// The file names [`Audio::load`] reads besides WAV (lower case, without the dot).
+pub const AUDIO_EXTENSIONS: [&str; 10] = [
+    "wav", "wave", "m4a", "mp4", "aac", "mp3", "ogg", "oga", "flac", "opus",
+];
+
+/// True when `path`'s extension is one of `extensions` (any case).
+pub(crate) fn has_extension(path: &Path, extensions: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| extensions.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
 /// Peak level of a clip after [`Audio::normalized`] (headroom below full scale); the board
 /// normalises each second of its microphone to the same peak.
 pub use tinyml_core::mfcc::NORMALIZED_PEAK;
@@ -59,16 +71,49 @@ impl Audio {
         })
     }
 
-    /// Reads a WAV file: 8, 16, 24 or 32-bit integer PCM or 32-bit float, any number of channels
-    /// (averaged to mono), any sample rate.
+    /// Reads an audio file, any sample rate, any number of channels (averaged to mono): WAV (8,
+    /// 16, 24 or 32-bit integer PCM or 32-bit float), or what phones and other apps save
+    /// ([`AUDIO_EXTENSIONS`]: m4a/AAC, mp3, Ogg Vorbis, FLAC). The file's first bytes decide, not
+    /// its name.
     pub fn load(path: impl AsRef<Path>) -> Result<Audio> {
         let path = path.as_ref();
+        let mut head = [0u8; 4];
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let n = std::io::Read::read(&mut (&file), &mut head).map_err(|e| Error::io(path, e))?;
+        let is_wav = n == 4 && matches!(&head, b"RIFF" | b"RIFX" | b"RF64");
+        let named_wav = has_extension(path, &["wav", "wave"]);
+        if is_wav || (named_wav && n < 4) {
+            Audio::load_wav(path)
+        } else if named_wav {
+            Err(Error::Audio {
+                path: path.to_path_buf(),
+                message: "not a WAV file (it does not start with RIFF): export it again as WAV, \
+                          or give it the name of its real format"
+                    .into(),
+            })
+        } else {
+            crate::decode::decode_file(path)
+        }
+    }
+
+    /// Reads a WAV file with hound (its header checked field by field for clear errors).
+    fn load_wav(path: &Path) -> Result<Audio> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        Audio::read_wav(std::io::BufReader::new(file), path)
+    }
+
+    /// Reads WAV bytes (for example a take sent by the browser recorder); `name` names them in
+    /// errors.
+    pub fn from_wav_bytes(bytes: &[u8], name: &str) -> Result<Audio> {
+        Audio::read_wav(std::io::Cursor::new(bytes), Path::new(name))
+    }
+
+    fn read_wav(input: impl std::io::Read, path: &Path) -> Result<Audio> {
         let bad = |message: String| Error::Audio {
             path: path.to_path_buf(),
             message,
         };
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let reader = hound::WavReader::new(std::io::BufReader::new(file)).map_err(|e| {
+        let reader = hound::WavReader::new(input).map_err(|e| {
             bad(format!(
                 "not a readable WAV file ({}): export it as WAV (PCM or float), for example \
                  with Audacity's File > Export > Export as WAV",
