@@ -37,6 +37,8 @@ use crate::quantize::{
     quantize, Calibration, InputKind, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
 };
 use crate::rng::Rng;
+pub use crate::words::speaker_of;
+use crate::words::{list_words, Skipped, MIN_TAKES};
 use tinyml_core::model::Kernels;
 
 /// The class of words that are not keywords.
@@ -57,6 +59,9 @@ pub struct KeywordData {
     files: Vec<String>,
     background: Vec<Audio>,
     config: FeatureConfig,
+    /// The kit's spoken digits (the stand-in): training adds no "unknown" or "silence" to them.
+    stand_in: bool,
+    skipped: Vec<Skipped>,
     /// Where the data came from.
     pub source: String,
     /// What is known about the recordings that the data cannot show (for the audit).
@@ -77,6 +82,7 @@ impl KeywordData {
             });
         }
         let mut data = KeywordData::load(&dir)?;
+        data.stand_in = true;
         data.source = "Free Spoken Digit Dataset (5 speakers)".into();
         data.notes.push(
             "every speaker of the default data is an adult man: accuracy on women's and \
@@ -91,44 +97,34 @@ impl KeywordData {
         KeywordData::load_with(dir, FeatureConfig::KEYWORDS)
     }
 
-    /// Reads a dataset folder for features of `config` (clips are resampled to its rate).
+    /// Reads a dataset folder for features of `config` (clips are resampled to its rate). Files
+    /// that are not recordings, or that cannot be decoded, are left out and listed in
+    /// [`KeywordData::skipped`]; a word whose every file is left out is an error.
     pub fn load_with(dir: impl AsRef<Path>, config: FeatureConfig) -> Result<KeywordData> {
         let dir = dir.as_ref();
         check_clip_config(&config)?;
-        let listing = list(dir)?;
+        let listing = list_words(dir)?;
+        let mut skipped = listing.skipped.clone();
+        // (file, label, speaker)
         let mut files: Vec<(PathBuf, String, String)> = Vec::new();
-        let mut background_files = Vec::new();
-        let mut folders = 0;
-        for entry in &listing {
-            if entry.is_dir() {
-                let label = file_name(entry);
-                if label.starts_with('.') {
-                    continue;
-                }
-                let wavs: Vec<PathBuf> = list(entry)?.into_iter().filter(|p| is_wav(p)).collect();
-                if label == BACKGROUND_DIR {
-                    background_files = wavs;
-                    continue;
-                }
-                folders += 1;
-                if wavs.is_empty() {
-                    return Err(Error::Audio {
-                        path: entry.clone(),
-                        message: format!(
-                            "the folder of '{label}' has no .wav files: record some (or remove \
-                             the folder)"
-                        ),
-                    });
-                }
-                for wav in wavs {
-                    let speaker = speaker_of(&wav);
-                    files.push((wav, label.clone(), speaker));
-                }
+        for word in &listing.words {
+            if word.files.is_empty() {
+                return Err(Error::Audio {
+                    path: dir.join(&word.id),
+                    message: format!(
+                        "the folder of '{}' has no recordings: record some (or remove the folder)",
+                        word.spelling
+                    ),
+                });
+            }
+            for file in &word.files {
+                files.push((file.clone(), word.spelling.clone(), speaker_of(file)));
             }
         }
-        if folders == 0 {
+        if listing.words.is_empty() {
             // A flat folder of {label}_{speaker}_{take}.wav (the original FSDD layout).
-            for wav in listing.iter().filter(|p| is_wav(p)) {
+            skipped.clear();
+            for wav in list(dir)?.iter().filter(|p| is_wav(p)) {
                 let stem = wav.file_stem().unwrap_or_default().to_string_lossy();
                 let parts: Vec<&str> = stem.splitn(3, '_').collect();
                 if parts.len() < 3 {
@@ -148,30 +144,73 @@ impl KeywordData {
                 message: "no recordings found: expected DIR/<word>/<speaker>_<n>.wav".into(),
             });
         }
-        let clips = files
+        let relative = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
+        let decoded: Vec<Result<Audio>> = files
             .par_iter()
             .map(|(path, _, _)| Audio::load(path)?.keyword_clip(&config))
-            .collect::<Result<Vec<Audio>>>()?;
-        let background = background_files
+            .collect();
+        let mut data = KeywordData {
+            clips: Vec::new(),
+            labels: Vec::new(),
+            speakers: Vec::new(),
+            files: Vec::new(),
+            background: Vec::new(),
+            config,
+            stand_in: false,
+            skipped: Vec::new(),
+            source: dir.display().to_string(),
+            notes: Vec::new(),
+        };
+        for ((path, label, speaker), clip) in files.into_iter().zip(decoded) {
+            match clip {
+                Ok(clip) => {
+                    data.clips.push(clip);
+                    data.labels.push(label);
+                    data.speakers.push(speaker);
+                    data.files.push(relative(&path));
+                }
+                Err(e) => skipped.push(Skipped {
+                    file: relative(&path),
+                    reason: match e {
+                        Error::Audio { message, .. } => message,
+                        other => other.to_string(),
+                    },
+                }),
+            }
+        }
+        for word in &listing.words {
+            if !data.labels.contains(&word.spelling) {
+                let why = skipped
+                    .iter()
+                    .find(|s| s.file.starts_with(&word.id))
+                    .map(|s| format!(" ({}: {})", s.file, s.reason))
+                    .unwrap_or_default();
+                return Err(Error::Audio {
+                    path: dir.join(&word.id),
+                    message: format!(
+                        "none of the recordings of '{}' can be read{why}",
+                        word.spelling
+                    ),
+                });
+            }
+        }
+        let background: Vec<Audio> = listing
+            .background
             .par_iter()
             .map(|path| Audio::load(path)?.resample(config.sample_rate_hz))
-            .collect::<Result<Vec<Audio>>>()?
+            .collect::<Result<Vec<Audio>>>()?;
+        data.background = background
             .into_iter()
             .filter(|a| a.samples().len() >= config.sample_rate_hz as usize)
             .collect();
-        Ok(KeywordData {
-            clips,
-            labels: files.iter().map(|f| f.1.clone()).collect(),
-            speakers: files.iter().map(|f| f.2.clone()).collect(),
-            files: files
-                .iter()
-                .map(|f| f.0.strip_prefix(dir).unwrap_or(&f.0).display().to_string())
-                .collect(),
-            background,
-            config,
-            source: dir.display().to_string(),
-            notes: Vec::new(),
-        })
+        data.skipped = skipped;
+        Ok(data)
+    }
+
+    /// Files of the dataset folder that are not used, and why (not recordings, or recordings
+    /// that cannot be decoded).
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
     }
 
     /// Number of clips.
@@ -219,7 +258,7 @@ impl KeywordData {
     pub fn voice_names(&self) -> Vec<String> {
         self.speaker_names()
             .into_iter()
-            .filter(|s| s != NOISE_SPEAKER)
+            .filter(|s| s != NOISE_SPEAKER && s != OTHER_WORDS_SPEAKER)
             .collect()
     }
 
@@ -266,6 +305,8 @@ impl KeywordData {
             files: idx.iter().map(|&i| self.files[i].clone()).collect(),
             background: self.background.clone(),
             config: self.config,
+            stand_in: self.stand_in,
+            skipped: self.skipped.clone(),
             source: self.source.clone(),
             notes: self.notes.clone(),
         }
@@ -326,6 +367,69 @@ impl KeywordData {
             data.files.push(format!("(silence {k})"));
         }
         data
+    }
+
+    /// Checks that every word has at least [`MIN_TAKES`] takes, naming the first that has not.
+    pub fn check_takes(&self) -> Result<()> {
+        for label in self.label_names() {
+            let n = self.labels.iter().filter(|l| **l == label).count();
+            if n < MIN_TAKES {
+                return Err(Error::param(
+                    "data",
+                    format!(
+                        "'{label}' has {n} take(s): a model needs at least {MIN_TAKES} takes of \
+                         a word to learn it; record more (or remove its folder)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The data a keyword spotter learns from: when these are the class's own words (not the
+    /// kit's spoken digits), adds an [`UNKNOWN`] class of other words (spoken digits from the
+    /// kit's data, by its five speakers) and a [`SILENCE`] class of noise, each as many clips
+    /// as the average word has, unless the data has such a class already or `unknown` /
+    /// `silence` is false. Says what it added in [`KeywordData::notes`].
+    pub fn with_others(&self, unknown: bool, silence: bool, seed: u64) -> Result<KeywordData> {
+        let mut data = self.clone();
+        if self.stand_in || self.is_empty() {
+            return Ok(data);
+        }
+        let words: Vec<String> = self
+            .label_names()
+            .into_iter()
+            .filter(|l| l != UNKNOWN && l != SILENCE)
+            .collect();
+        let per_word = self
+            .labels
+            .iter()
+            .filter(|l| words.contains(l))
+            .count()
+            .div_ceil(words.len().max(1));
+        let has = |label: &str| self.labels.iter().any(|l| l == label);
+        if unknown && !has(UNKNOWN) && per_word > 0 {
+            let others = other_words(self.config, &words, per_word, seed)?;
+            data.notes.push(format!(
+                "added {} \"{UNKNOWN}\" clips (other words: the kit's spoken digits) so the model \
+                 can say \"none of my words\"",
+                others.len()
+            ));
+            data = data.merged(&others)?;
+        }
+        if silence && !has(SILENCE) && per_word > 0 {
+            let from = if self.background.is_empty() {
+                "generated room noise"
+            } else {
+                "the _background_noise_ recordings"
+            };
+            data = data.with_silence(per_word, seed);
+            data.notes.push(format!(
+                "added {per_word} \"{SILENCE}\" clips ({from}) so the model can say \"nobody is \
+                 talking\""
+            ));
+        }
+        Ok(data)
     }
 
     /// One second of noise: a random second of a background recording (they are all at least
@@ -664,6 +768,64 @@ pub fn default_dir() -> PathBuf {
     }
 }
 
+/// The speaker of the [`UNKNOWN`] clips that [`KeywordData::with_others`] adds (other people's
+/// words, not a voice of the class: left out of speaker folds).
+pub const OTHER_WORDS_SPEAKER: &str = "(other words)";
+
+/// `count` clips of the kit's spoken digits as [`UNKNOWN`], none of them a digit in `avoid`.
+fn other_words(
+    config: FeatureConfig,
+    avoid: &[String],
+    count: usize,
+    seed: u64,
+) -> Result<KeywordData> {
+    let dir = default_dir();
+    let missing = |message: &str| Error::Audio {
+        path: dir.clone(),
+        message: format!(
+            "{message}: the \"unknown\" class is made of them; set TINYML_DATA to the folder \
+             that holds fsdd/, or train without it (`--no-unknown`, `.unknown(false)`)"
+        ),
+    };
+    let listing = list_words(&dir).map_err(|_| missing("the kit's spoken digits are not there"))?;
+    let mut files: Vec<PathBuf> = listing
+        .words
+        .iter()
+        .filter(|w| !avoid.contains(&w.spelling))
+        .flat_map(|w| w.files.iter().cloned())
+        .collect();
+    if files.is_empty() {
+        return Err(missing("no spoken digits to use"));
+    }
+    Rng::new(seed ^ 0x6f74_6865_7273).shuffle(&mut files);
+    files.truncate(count);
+    let clips = files
+        .par_iter()
+        .map(|path| Audio::load(path)?.keyword_clip(&config))
+        .collect::<Result<Vec<Audio>>>()?;
+    let n = clips.len();
+    Ok(KeywordData {
+        clips,
+        labels: vec![UNKNOWN.to_string(); n],
+        speakers: vec![OTHER_WORDS_SPEAKER.to_string(); n],
+        files: files
+            .iter()
+            .map(|p| {
+                format!(
+                    "(unknown: fsdd/{})",
+                    p.strip_prefix(&dir).unwrap_or(p).display()
+                )
+            })
+            .collect(),
+        background: Vec::new(),
+        config,
+        stand_in: false,
+        skipped: Vec::new(),
+        source: "the kit's spoken digits".into(),
+        notes: Vec::new(),
+    })
+}
+
 fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
@@ -673,24 +835,11 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned()
-}
-
 fn is_wav(path: &Path) -> bool {
     path.is_file()
         && path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
-}
-
-/// The speaker of a clip: its file name up to the first `_` (the whole name when it has none).
-pub fn speaker_of(path: &Path) -> String {
-    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    stem.split('_').next().unwrap_or(&stem).to_string()
 }
 
 /// Labels sorted with numbers in numeric order, then words, then `unknown` and `silence` last.
@@ -856,17 +1005,24 @@ pub struct FrontEnd {
 pub struct KwsTrainer {
     architecture: KwsArchitecture,
     clip_mean_normalization: bool,
+    add_unknown: bool,
+    add_silence: bool,
+    progress: bool,
     train: TrainParams,
     seed: u64,
 }
 
 impl KwsTrainer {
-    /// Defaults: the [`KwsArchitecture::Cnn`], clip mean normalisation on, 25 epochs, batch 32, Adam 1e-3, seed 7, progress
-    /// lines on, no early stopping.
+    /// Defaults: the [`KwsArchitecture::Cnn`], clip mean normalisation on, "unknown" and
+    /// "silence" added to the class's own words ([`KeywordData::with_others`]), 25 epochs,
+    /// batch 32, Adam 1e-3, seed 7, progress lines on, no early stopping.
     pub fn params() -> KwsTrainer {
         KwsTrainer {
             architecture: KwsArchitecture::Cnn,
             clip_mean_normalization: true,
+            add_unknown: true,
+            add_silence: true,
+            progress: true,
             train: TrainParams::new()
                 .epochs(25)
                 .batch_size(32)
@@ -922,12 +1078,36 @@ impl KwsTrainer {
 
     /// Print a line per epoch.
     pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
         self.train = self.train.progress(on);
         self
     }
 
-    /// Trains a model on `train`, watching accuracy on `validation` after each epoch.
+    /// Add an "unknown" class of other words (the kit's spoken digits) when the class's own
+    /// words have none (on by default; see [`KeywordData::with_others`]).
+    pub fn unknown(mut self, on: bool) -> Self {
+        self.add_unknown = on;
+        self
+    }
+
+    /// Add a "silence" class (background noise) when the class's own words have none (on by
+    /// default).
+    pub fn silence(mut self, on: bool) -> Self {
+        self.add_silence = on;
+        self
+    }
+
+    /// Trains a model on `train`, watching accuracy on `validation` after each epoch. The
+    /// class's own words get "unknown" and "silence" first, unless told not to; the kit's
+    /// spoken digits (the stand-in) are trained on as they are.
     pub fn fit(&self, train: &KeywordData, validation: Option<&KeywordData>) -> Result<KwsModel> {
+        let with_others = train.with_others(self.add_unknown, self.add_silence, self.seed)?;
+        if self.progress {
+            for note in &with_others.notes[train.notes.len()..] {
+                eprintln!("{note}");
+            }
+        }
+        let train = &with_others;
         let labels = train.label_names();
         if labels.len() < 2 {
             return Err(Error::param(

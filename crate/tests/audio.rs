@@ -146,7 +146,7 @@ fn bad_wav_files_are_clear_errors() {
 
     let text = dir.join("notes.wav");
     std::fs::write(&text, "these are my notes, not audio").unwrap();
-    assert!(audio_error(&text).contains("not a readable WAV file"));
+    assert!(audio_error(&text).contains("not a WAV file"));
 
     let e = audio_error(&dir.join("missing.wav"));
     assert!(e.contains("missing.wav"), "{e}");
@@ -250,7 +250,7 @@ fn bad_datasets_are_clear_errors() {
     synthetic_dataset(&dir, &["aoo"], &["ann"], 2);
     std::fs::create_dir_all(dir.join("dooda")).unwrap();
     let e = KeywordData::load(&dir).unwrap_err().to_string();
-    assert!(e.contains("'dooda' has no .wav files"), "{e}");
+    assert!(e.contains("'dooda' has no recordings"), "{e}");
 
     let one = scratch("one_class");
     synthetic_dataset(&one, &["aoo"], &["ann", "ben"], 3);
@@ -258,6 +258,8 @@ fn bad_datasets_are_clear_errors() {
     let e = KwsTrainer::params()
         .epochs(1)
         .progress(false)
+        .unknown(false)
+        .silence(false)
         .fit(&data, None)
         .unwrap_err();
     assert!(e.to_string().contains("only one class"), "{e}");
@@ -294,9 +296,22 @@ fn bad_datasets_are_clear_errors() {
     let broken = scratch("broken_clip");
     synthetic_dataset(&broken, &["aoo", "dooda"], &["ann"], 2);
     std::fs::write(broken.join("aoo/ann_9.wav"), b"RIFF").unwrap();
+    // A broken file is left out and listed with why; the rest loads.
+    let data = KeywordData::load(&broken).unwrap();
+    assert_eq!(data.len(), 4);
+    let skipped = data.skipped();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].file.ends_with("ann_9.wav"), "{skipped:?}");
+    assert!(
+        skipped[0].reason.contains("not a readable WAV"),
+        "{skipped:?}"
+    );
+    // A word none of whose files can be read is an error naming a file and why.
+    std::fs::create_dir_all(broken.join("hagoonee")).unwrap();
+    std::fs::write(broken.join("hagoonee/ann_1.wav"), b"RIFF").unwrap();
     let e = KeywordData::load(&broken).unwrap_err().to_string();
     assert!(
-        e.contains("ann_9.wav") && e.contains("not a readable WAV"),
+        e.contains("hagoonee/ann_1.wav") && e.contains("not a readable WAV"),
         "{e}"
     );
 }
@@ -403,7 +418,11 @@ fn cli_mfcc_and_kws_train_eval_predict() {
         m,
         "--json",
     ]));
-    assert_eq!(t["labels"], serde_json::json!(["aoo", "dooda"]));
+    // Own words get "unknown" (other words) and "silence" by default.
+    assert_eq!(
+        t["labels"],
+        serde_json::json!(["aoo", "dooda", "unknown", "silence"])
+    );
     assert!(
         t["test"]["accuracy"].as_f64().unwrap() >= 0.75,
         "{}",
@@ -425,7 +444,7 @@ fn cli_mfcc_and_kws_train_eval_predict() {
     assert_eq!(e["n"], 24);
     assert_eq!(e["per_speaker"].as_object().unwrap().len(), 3);
     let p = json(&tinyml(&["kws", "predict", "--model", m, w, "--json"]));
-    assert!(p["label"].is_string() && p["probabilities"].as_array().unwrap().len() == 2);
+    assert!(p["label"].is_string() && p["probabilities"].as_array().unwrap().len() == 4);
 
     // Each speaker held out in turn, in float and in the board's int8.
     let f = json(&tinyml(&[
@@ -499,7 +518,10 @@ fn cli_mfcc_and_kws_train_eval_predict() {
     ]));
     assert_eq!(j["front_end"]["kind"], "mfcc");
     assert_eq!(j["front_end"]["frames"], 49);
-    assert_eq!(j["labels"], serde_json::json!(["aoo", "dooda"]));
+    assert_eq!(
+        j["labels"],
+        serde_json::json!(["aoo", "dooda", "unknown", "silence"])
+    );
     assert_eq!(j["fits"]["ok"], true);
     let qe = json(&tinyml(&[
         "kws", "eval", "--model", qs, "--data", d, "--json",
@@ -513,7 +535,7 @@ fn cli_mfcc_and_kws_train_eval_predict() {
         "float {float}, int8 {int8}"
     );
     let qp = json(&tinyml(&["kws", "predict", "--model", qs, w, "--json"]));
-    assert_eq!(qp["probabilities"].as_array().unwrap().len(), 2);
+    assert_eq!(qp["probabilities"].as_array().unwrap().len(), 4);
 
     let o = tinyml(&[
         "kws",

@@ -80,3 +80,45 @@ pub fn too_big_mlp() -> tinyml_kit::quantize::QuantizedModel {
     )
     .expect("quantizes")
 }
+
+/// The path of a program the test needs (`None`: skip it here); under `CI` a missing program
+/// is a failure, since tools/setup installs it there.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let message = format!("{name} is not installed (tools/setup installs it)");
+        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+            panic!("{message}; CI is set, so this is a failure, not a skip");
+        }
+        eprintln!("skipped: {message}");
+    }
+    found
+}
+
+/// A generated voice saying `text` (espeak-ng: `voice` such as `en+f2`, pitch 0–99, speed in
+/// words per minute), written as WAV at `path`.
+pub fn espeak(espeak: &Path, path: &Path, voice: &str, pitch: u32, speed: u32, text: &str) {
+    let out = Command::new(espeak)
+        .args([
+            "-v",
+            voice,
+            "-p",
+            &pitch.to_string(),
+            "-s",
+            &speed.to_string(),
+            "-w",
+        ])
+        .arg(path)
+        .arg(text)
+        .output()
+        .expect("run espeak-ng");
+    assert!(
+        out.status.success(),
+        "espeak-ng failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
