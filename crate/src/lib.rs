@@ -21,6 +21,9 @@
 //! - [`audio`]: WAV files, resampling, 1 s clips, spectrograms, and the board's MFCC
 //!   (`tinyml_core::mfcc`);
 //! - [`kws`]: datasets of spoken words by speaker, augmentation, keyword CNNs;
+//! - [`recorder`]: the class records its own words in the browser;
+//! - [`words`]: the words' spellings, a take's quality, a class's folders pooled, audited and a
+//!   voice taken out again;
 //! - [`quantize`]: int8 post-training quantization into the board's model file, run by the
 //!   board's interpreter (`tinyml_core::model`).
 //!
@@ -36,6 +39,7 @@ pub mod activity;
 pub mod audio;
 pub mod audit;
 pub mod course;
+mod decode;
 pub mod device;
 pub mod digits;
 pub mod error;
@@ -48,9 +52,11 @@ pub mod metrics;
 pub mod nn;
 pub mod plot;
 pub mod quantize;
+pub mod recorder;
 pub mod rng;
 pub mod search;
 pub mod slides;
+pub mod words;
 
 /// What a lesson notebook `use`s: concrete types and functions only.
 pub mod prelude {
@@ -74,9 +80,11 @@ pub mod prelude {
     pub use crate::nn::{History, Layer, Network, Optimizer, Padding, Shape, TrainParams};
     pub use crate::plot::{Figure, Table};
     pub use crate::quantize::{Calibration, QuantizationReport, QuantizedModel};
+    pub use crate::recorder::Recorder;
     pub use crate::search::{
         deep_blue, depth_figure, depth_table, growth_figure, SearchCost, TicTacToe,
     };
+    pub use crate::words::{forget, pool, word_id, PoolReport, WordsAudit};
     pub use tinyml_core::mfcc::{FeatureConfig, MelScale};
     pub use tinyml_core::model::Budget;
 }

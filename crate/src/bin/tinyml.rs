@@ -21,6 +21,7 @@ use tinyml_kit::nn::TrainParams;
 use tinyml_kit::plot::Table;
 use tinyml_kit::prelude::FeatureConfig;
 use tinyml_kit::quantize::{Calibration, QuantizationReport, QuantizedModel};
+use tinyml_kit::recorder::{Recorder, DEFAULT_COUNTDOWN};
 use tinyml_kit::search::{deep_blue, depth_table, TicTacToe};
 
 /// The TinyML course kit: lessons, figures and models from the command line.
@@ -213,6 +214,10 @@ enum Cmd {
     /// imu` writes OUT/SPEAKER_LABEL_N.csv (person,session,label,t_ms,ax,ay,az). Existing files
     /// are never overwritten: numbering continues after them.
     Record(RecordArgs),
+    /// Day 2: a class's own words: pool the students' folders into one, audit it, take a voice
+    /// out again.
+    #[command(subcommand)]
+    Words(WordsCmd),
     /// Day 3: install the kit's firmware on the board, once (then models travel with `deploy`):
     /// the 1200-baud touch restarts the board into Arduino's bootloader, and Arduino's bossac
     /// erases, writes, verifies and restarts it. The image must start after the bootloader
@@ -435,10 +440,14 @@ struct KwsDataArg {
 
 impl KwsDataArg {
     fn load(&self) -> Result<KeywordData> {
-        match &self.data {
-            Some(dir) => KeywordData::load(dir),
-            None => KeywordData::course_default(),
+        let data = match &self.data {
+            Some(dir) => KeywordData::load(dir)?,
+            None => KeywordData::course_default()?,
+        };
+        for s in data.skipped() {
+            eprintln!("skipped {}: {}", s.file, s.reason);
         }
+        Ok(data)
     }
 
     /// The words with the features of a model (an int8 model carries its own).
@@ -485,6 +494,83 @@ impl KwsTrainArgs {
 }
 
 #[derive(Subcommand)]
+enum WordsCmd {
+    /// Copy the students' dataset folders into one class folder: speaker names made unique,
+    /// exact duplicate recordings left out, spellings merged (run it again to add new takes).
+    Pool {
+        /// The class folder (made if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// The students' folders (each `DIR/<word>/<speaker>_nohash_<n>.wav`).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Print JSON: `copied`, `duplicates`, `renamed`, `skipped`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Takes per word and speaker; takes that are too short, quiet, silent, clipped, duplicated
+    /// or unreadable; warnings about balance.
+    Audit {
+        /// The dataset folder.
+        dir: PathBuf,
+        /// Also write the figure (PNG and SVG) into this folder.
+        #[arg(long)]
+        figures: Option<PathBuf>,
+        /// Print JSON: `words`, `speakers`, `takes`, `findings`, `skipped`, `warnings`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete every recording of one speaker (when they ask), and list what was deleted.
+    Forget {
+        /// Whose recordings.
+        #[arg(long)]
+        speaker: String,
+        /// The dataset folder.
+        dir: PathBuf,
+    },
+}
+
+fn words_cmd(cmd: WordsCmd) -> Result<()> {
+    match cmd {
+        WordsCmd::Pool { out, dirs, json } => {
+            let report = tinyml_kit::words::pool(&out, &dirs)?;
+            if json {
+                print_json(&serde_json::to_value(&report).expect("a report serialises"));
+            } else {
+                println!("{}", report.summary());
+            }
+        }
+        WordsCmd::Audit { dir, figures, json } => {
+            let audit = tinyml_kit::words::WordsAudit::of_dir(&dir)?;
+            if let Some(folder) = &figures {
+                std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+            }
+            if json {
+                print_json(&audit.json());
+            } else {
+                print!("{}", audit.report());
+            }
+            if let Some(folder) = figures {
+                audit.figure().save(&folder, "words-audit")?;
+            }
+        }
+        WordsCmd::Forget { speaker, dir } => {
+            let deleted = tinyml_kit::words::forget(&dir, &speaker)?;
+            for file in &deleted {
+                println!("deleted {}", file.display());
+            }
+            println!(
+                "{} recording(s) of {speaker} deleted from {}; models trained before still \
+                 hold what they learned from them: train again",
+                deleted.len(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
 enum KwsCmd {
     /// Train a keyword model and save it (float model file with its feature configuration).
     Train {
@@ -493,9 +579,14 @@ enum KwsCmd {
         /// The words to recognise; every other word becomes "unknown" (default: every word).
         #[arg(long, value_delimiter = ',')]
         keywords: Vec<String>,
-        /// Add a "silence" class (background noise, or generated room noise).
+        /// Do not add an "unknown" class of other words (the kit's spoken digits) to a folder
+        /// of your own words that has none.
         #[arg(long)]
-        silence: bool,
+        no_unknown: bool,
+        /// Do not add a "silence" class (background noise, or generated room noise) to a folder
+        /// of your own words that has none.
+        #[arg(long)]
+        no_silence: bool,
         /// Speakers held out of training, to report accuracy on voices the model never heard.
         #[arg(long, value_delimiter = ',')]
         test_speakers: Vec<String>,
@@ -730,6 +821,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
         ),
         Cmd::Record(args) => record(&args),
+        Cmd::Words(cmd) => words_cmd(cmd),
         Cmd::Flash {
             firmware,
             port,
@@ -1154,22 +1246,23 @@ fn kws(cmd: KwsCmd) -> Result<()> {
         KwsCmd::Train {
             data,
             keywords,
-            silence,
+            no_unknown,
+            no_silence,
             test_speakers,
             train,
             out,
             json,
         } => {
-            let trainer = train.trainer(!json)?;
+            let trainer = train
+                .trainer(false)?
+                .unknown(!no_unknown)
+                .silence(!no_silence);
             let mut all = data.load()?;
             if !keywords.is_empty() {
                 let words: Vec<&str> = keywords.iter().map(String::as_str).collect();
                 all = all.with_keywords(&words, train.seed)?;
             }
-            if silence {
-                let per_class = all.len() / all.label_names().len().max(1);
-                all = all.with_silence(per_class, train.seed);
-            }
+            all.check_takes()?;
             let held: Vec<&str> = test_speakers.iter().map(String::as_str).collect();
             let (fit_on, test) = if held.is_empty() {
                 (all, None)
@@ -1177,7 +1270,14 @@ fn kws(cmd: KwsCmd) -> Result<()> {
                 let (a, b) = all.split_by_speaker(&held)?;
                 (a, Some(b))
             };
-            let model = trainer.fit(&train.augment(&fit_on)?, None)?;
+            let augmented = train.augment(&fit_on)?;
+            let fit_on = augmented.with_others(!no_unknown, !no_silence, train.seed)?;
+            if !json {
+                for note in &fit_on.notes[augmented.notes.len()..] {
+                    eprintln!("{note}");
+                }
+            }
+            let model = trainer.progress(!json).fit(&fit_on, None)?;
             model.save(&out)?;
             let test_eval = test.as_ref().map(|t| model.evaluate(t)).transpose()?;
             if json {
@@ -1851,14 +1951,22 @@ fn monitor(
 
 #[derive(Args)]
 struct RecordArgs {
-    /// `mic` or `imu`.
-    #[arg(long)]
-    sensor: String,
-    /// The word (or activity) being recorded.
-    #[arg(long)]
-    label: String,
-    /// How many recordings.
-    #[arg(long, default_value_t = 10)]
+    /// Record in a web page with this computer's microphone (a laptop or a Chromebook), instead
+    /// of the board: prints a link to open; every word of --words, --takes times.
+    #[arg(long, conflicts_with_all = ["sensor", "label", "port", "simulate"])]
+    browser: bool,
+    /// With --browser: the words in their real spelling, separated by commas
+    /// ("Yá'át'ééh,aoo',dooda,hágoónee'").
+    #[arg(long, value_delimiter = ',', requires = "browser")]
+    words: Vec<String>,
+    /// `mic` or `imu` (the board's sensor).
+    #[arg(long, required_unless_present = "browser")]
+    sensor: Option<String>,
+    /// The word (in its real spelling) or activity being recorded from the board.
+    #[arg(long, required_unless_present = "browser")]
+    label: Option<String>,
+    /// How many recordings (of each word, with --browser).
+    #[arg(long, visible_alias = "takes", default_value_t = 10)]
     count: usize,
     /// Seconds per recording (default: 1.5 for the microphone, 10 for the IMU).
     #[arg(long)]
@@ -1878,9 +1986,10 @@ struct RecordArgs {
     /// With --simulate: a WAV file its microphone plays at the start of each recording.
     #[arg(long, value_name = "FILE.wav", requires = "simulate")]
     mic: Option<PathBuf>,
-    /// Seconds of countdown before each recording.
-    #[arg(long, default_value_t = 1.0)]
-    countdown: f64,
+    /// Seconds of countdown before each recording (default: 1 from the board, 3 in the
+    /// browser).
+    #[arg(long)]
+    countdown: Option<f64>,
 }
 
 /// `dir/prefix{n}.ext` for the first `n` not taken, and `n`.
@@ -1892,19 +2001,18 @@ fn free_path(dir: &Path, prefix: &str, ext: &str) -> (u32, PathBuf) {
 }
 
 fn record(a: &RecordArgs) -> Result<()> {
-    let safe = |what: &'static str, v: &str| {
-        if v.is_empty() || v.contains(['/', '\\', '_', ',']) || v.starts_with('.') {
-            Err(Error::param(
-                what,
-                format!("{v:?} (use letters, digits, - or ' ; no _ / \\ or commas)"),
-            ))
-        } else {
-            Ok(())
-        }
+    if a.browser {
+        return record_in_browser(a);
+    }
+    let (Some(sensor), Some(label)) = (&a.sensor, &a.label) else {
+        return Err(Error::param(
+            "sensor",
+            "name --sensor and --label (or use --browser)",
+        ));
     };
-    safe("label", &a.label)?;
-    safe("speaker", &a.speaker)?;
-    let imu = match a.sensor.as_str() {
+    let speaker = tinyml_kit::words::check_speaker(&a.speaker)?;
+    let label = tinyml_kit::words::check_name("label", label)?;
+    let imu = match sensor.as_str() {
         "mic" => false,
         "imu" => true,
         other => {
@@ -1914,16 +2022,23 @@ fn record(a: &RecordArgs) -> Result<()> {
             ))
         }
     };
+    if imu && label.contains(['_', ',']) {
+        return Err(Error::param(
+            "label",
+            format!("{label:?} (an activity's name has no _ or comma)"),
+        ));
+    }
     if a.count == 0 || a.count > 1000 {
         return Err(Error::param(
             "count",
             format!("{} (use 1 to 1000)", a.count),
         ));
     }
-    if !(a.countdown.is_finite() && (0.0..=10.0).contains(&a.countdown)) {
+    let countdown = a.countdown.unwrap_or(1.0);
+    if !(countdown.is_finite() && (0.0..=10.0).contains(&countdown)) {
         return Err(Error::param(
             "countdown",
-            format!("{} (use 0 to 10 s)", a.countdown),
+            format!("{countdown} (use 0 to 10 s)"),
         ));
     }
     let seconds = a.seconds.unwrap_or(if imu { 10.0 } else { 1.5 });
@@ -1936,13 +2051,19 @@ fn record(a: &RecordArgs) -> Result<()> {
     let dir = if imu {
         a.out.clone()
     } else {
-        a.out.join(&a.label)
+        // The word's folder is its plain id; its spelling goes to words.txt.
+        let id = tinyml_kit::words::word_id(&label)?;
+        std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
+        let mut spellings = tinyml_kit::words::Spellings::load(&a.out)?;
+        spellings.insert(&id, &label);
+        spellings.save(&a.out)?;
+        a.out.join(id)
     };
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     for i in 0..a.count {
         let what = if imu { "do" } else { "say" };
-        eprint!("{}/{}: {what} \"{}\" ", i + 1, a.count, a.label);
-        let steps = (a.countdown * 2.0).round() as u32;
+        eprint!("{}/{}: {what} \"{label}\" ", i + 1, a.count);
+        let steps = (countdown * 2.0).round() as u32;
         for k in (1..=steps).rev() {
             eprint!("{}.. ", k.div_ceil(2));
             std::thread::sleep(std::time::Duration::from_millis(500));
@@ -1950,17 +2071,38 @@ fn record(a: &RecordArgs) -> Result<()> {
         eprint!("now ({seconds} s) ");
         let path = if imu {
             let r = board.record_imu(seconds)?;
-            let (session, path) = free_path(&dir, &format!("{}_{}_", a.speaker, a.label), "csv");
-            r.save_csv(&path, &a.speaker, session, &a.label)?;
+            let (session, path) = free_path(&dir, &format!("{speaker}_{label}_"), "csv");
+            r.save_csv(&path, &speaker, session, &label)?;
             path
         } else {
             let audio = board.record_audio(seconds)?;
-            let (_, path) = free_path(&dir, &format!("{}_nohash_", a.speaker), "wav");
+            let path = tinyml_kit::words::free_take_path(&dir, &speaker, "wav");
             audio.save(&path)?;
             path
         };
         eprintln!("-> {}", path.display());
     }
+    Ok(())
+}
+
+/// `tinyml record --browser`: serves the recorder until Ctrl-C (or every word has its takes).
+fn record_in_browser(a: &RecordArgs) -> Result<()> {
+    let words: Vec<&str> = a.words.iter().map(String::as_str).collect();
+    let countdown = a.countdown.unwrap_or(DEFAULT_COUNTDOWN as f64);
+    if !(countdown.is_finite() && (0.0..=10.0).contains(&countdown) && countdown.fract() == 0.0) {
+        return Err(Error::param(
+            "countdown",
+            format!("{countdown} (use a whole number of seconds, 0 to 10)"),
+        ));
+    }
+    let recorder = Recorder::start_with(&a.out, &words, &a.speaker, a.count, countdown as u32)?;
+    println!("{}", recorder.url());
+    eprintln!(
+        "open the link above in a browser on this computer and allow the microphone; the takes go \
+         to {} (press Ctrl-C when you are done)",
+        recorder.dir().display()
+    );
+    recorder.wait();
     Ok(())
 }
 
