@@ -328,7 +328,10 @@ fn a_student_records_words_in_chromium_and_a_silent_microphone_is_refused() {
             audio.duration_s()
         );
         let r = best_match(audio.samples(), &padded);
-        eprintln!("{}: correlation {r:.3} with the word played", take.display());
+        eprintln!(
+            "{}: correlation {r:.3} with the word played",
+            take.display()
+        );
         assert!(
             r > 0.8,
             "{}: correlation {r:.3} with the word played",
