@@ -14,6 +14,7 @@
 //! ```
 
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -652,6 +653,23 @@ impl Board {
             windows,
             simulated: self.is_simulator(),
         })
+    }
+
+    /// Records one take of the word spelled `spelling` by `speaker` from the microphone
+    /// ([`crate::recorder::TAKE_SECONDS`]) into the dataset folder `dir`, in the layout of the
+    /// browser recorder ([`crate::words::save_take`]), and returns the file.
+    pub fn record_take(
+        &mut self,
+        dir: impl AsRef<Path>,
+        spelling: &str,
+        speaker: &str,
+    ) -> Result<PathBuf> {
+        let dir = dir.as_ref();
+        // Names first: a bad one should not cost a recording.
+        crate::words::check_speaker(speaker)?;
+        crate::words::word_id(spelling)?;
+        let take = self.record_audio(crate::recorder::TAKE_SECONDS)?;
+        crate::words::save_take(dir, spelling, speaker, &take)
     }
 
     /// Streams `seconds` of the microphone (16 kHz, 16-bit) and gives it as audio.

@@ -41,6 +41,11 @@ pub use crate::words::speaker_of;
 use crate::words::{list_words, Skipped, MIN_TAKES};
 use tinyml_core::model::Kernels;
 
+/// The keywords that stand in for the class's own words before anyone has recorded.
+pub const STAND_IN_KEYWORDS: [&str; 3] = ["1", "2", "3"];
+/// The seed of the stand-in's choice of "unknown" and "silence" clips.
+const STAND_IN_SEED: u64 = 7;
+
 /// The class of words that are not keywords.
 pub const UNKNOWN: &str = "unknown";
 /// The class of no word at all (background noise).
@@ -89,6 +94,48 @@ impl KeywordData {
              children's voices is unknown until you test on them (record your class!)"
                 .into(),
         );
+        Ok(data)
+    }
+
+    /// The Day 2 data: the class's own words in `dir` when it holds recordings (with "unknown"
+    /// and "silence" added, [`KeywordData::with_others`]), or else the stand-in: the spoken
+    /// digits "1", "2" and "3" as keywords, the other digits as "unknown", and "silence". Says
+    /// which it is in [`KeywordData::notes`] and on the notebook's output.
+    pub fn class_words(dir: impl AsRef<Path>) -> Result<KeywordData> {
+        let dir = dir.as_ref();
+        let recorded = dir.is_dir() && list_words(dir)?.words.iter().any(|w| !w.files.is_empty());
+        let data = if recorded {
+            let own = KeywordData::load(dir)?;
+            for s in own.skipped() {
+                println!("skipped {}: {}", s.file, s.reason);
+            }
+            own.check_takes()?;
+            let mut data = own.with_others(true, true, STAND_IN_SEED)?;
+            data.notes.insert(
+                0,
+                format!(
+                    "your class's words from {} ({} speakers)",
+                    dir.display(),
+                    own.voice_names().len()
+                ),
+            );
+            data
+        } else {
+            let digits = KeywordData::course_default()?;
+            let words = digits.with_keywords(&STAND_IN_KEYWORDS, STAND_IN_SEED)?;
+            let mut data =
+                words.with_silence(words.len() / (STAND_IN_KEYWORDS.len() + 1), STAND_IN_SEED);
+            data.notes.insert(
+                0,
+                format!(
+                    "no recordings in {} yet: the spoken digits {} stand in for your words",
+                    dir.display(),
+                    STAND_IN_KEYWORDS.join(", ")
+                ),
+            );
+            data
+        };
+        println!("{}", data.notes[0]);
         Ok(data)
     }
 
@@ -251,6 +298,14 @@ impl KeywordData {
     /// The distinct labels, sorted (digits in order, then words).
     pub fn label_names(&self) -> Vec<String> {
         sorted_labels(&self.labels)
+    }
+
+    /// The keywords: [`KeywordData::label_names`] without [`UNKNOWN`] and [`SILENCE`].
+    pub fn keywords(&self) -> Vec<String> {
+        self.label_names()
+            .into_iter()
+            .filter(|l| l != UNKNOWN && l != SILENCE)
+            .collect()
     }
 
     /// The distinct speakers who recorded words: [`KeywordData::speaker_names`] without the

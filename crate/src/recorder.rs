@@ -23,7 +23,7 @@ use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::words::{check_speaker, free_take_path, speaker_of, take_problems, word_id, Spellings};
+use crate::words::{check_speaker, save_take, speaker_of, take_problems, word_id, Spellings};
 
 /// Seconds of each take (a word of up to 1.5 s, with room around it).
 pub const TAKE_SECONDS: f64 = 1.5;
@@ -445,13 +445,14 @@ fn keep_take(session: &Session, id: &str, body: &[u8]) -> Reply {
             json!({ "error": problem.advice(), "problem": problem.name() }),
         );
     }
-    let saved = audio.resample(TAKE_RATE_HZ).and_then(|a| {
-        let folder = session.dir.join(id);
-        std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
-        let path = free_take_path(&folder, &session.speaker, "wav");
-        a.save(&path)?;
-        Ok(path)
-    });
+    let spelling = session
+        .words
+        .iter()
+        .find(|(i, _)| i == id)
+        .map_or(id, |(_, s)| s.as_str());
+    let saved = audio
+        .resample(TAKE_RATE_HZ)
+        .and_then(|a| save_take(&session.dir, spelling, &session.speaker, &a));
     match saved {
         Ok(path) => Reply::json(
             200,

@@ -401,6 +401,25 @@ pub fn free_take_path(dir: &Path, speaker: &str, ext: &str) -> PathBuf {
         .expect("a free name")
 }
 
+/// Saves a take of the word spelled `spelling` by `speaker` into the dataset folder `dir`, as
+/// 16-bit WAV at `DIR/<word id>/<speaker>_nohash_<n>.wav` with the first free `n` (never over
+/// another file), and records the spelling in `DIR/words.txt`. Returns the file written.
+pub fn save_take(dir: &Path, spelling: &str, speaker: &str, take: &Audio) -> Result<PathBuf> {
+    let speaker = check_speaker(speaker)?;
+    let spelling = check_name("word", spelling)?;
+    let id = word_id(&spelling)?;
+    let folder = dir.join(&id);
+    std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+    let mut spellings = Spellings::load(dir)?;
+    if spellings.by_id.get(&id) != Some(&spelling) {
+        spellings.insert(&id, &spelling);
+        spellings.save(dir)?;
+    }
+    let path = free_take_path(&folder, &speaker, "wav");
+    take.save(&path)?;
+    Ok(path)
+}
+
 /// What [`pool`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PoolReport {
@@ -833,7 +852,9 @@ impl WordsAudit {
     /// Shows the table, the figure, the findings and the warnings in Jupyter.
     pub fn evcxr_display(&self) {
         self.table().evcxr_display();
-        self.figure().evcxr_display();
+        if !self.words.is_empty() && !self.speakers.is_empty() {
+            self.figure().evcxr_display();
+        }
         if !self.findings.is_empty() || !self.skipped.is_empty() {
             self.findings_table().evcxr_display();
         }

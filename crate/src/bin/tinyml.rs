@@ -551,7 +551,11 @@ fn words_cmd(cmd: WordsCmd) -> Result<()> {
                 print!("{}", audit.report());
             }
             if let Some(folder) = figures {
-                audit.figure().save(&folder, "words-audit")?;
+                if audit.words.is_empty() || audit.speakers.is_empty() {
+                    eprintln!("no recordings: no figure written");
+                } else {
+                    audit.figure().save(&folder, "words-audit")?;
+                }
             }
         }
         WordsCmd::Forget { speaker, dir } => {
@@ -1271,13 +1275,13 @@ fn kws(cmd: KwsCmd) -> Result<()> {
                 (a, Some(b))
             };
             let augmented = train.augment(&fit_on)?;
-            let fit_on = augmented.with_others(!no_unknown, !no_silence, train.seed)?;
+            let spotting = augmented.with_others(!no_unknown, !no_silence, train.seed)?;
             if !json {
-                for note in &fit_on.notes[augmented.notes.len()..] {
+                for note in &spotting.notes[augmented.notes.len()..] {
                     eprintln!("{note}");
                 }
             }
-            let model = trainer.progress(!json).fit(&fit_on, None)?;
+            let model = trainer.progress(!json).fit(&spotting, None)?;
             model.save(&out)?;
             let test_eval = test.as_ref().map(|t| model.evaluate(t)).transpose()?;
             if json {
@@ -1286,6 +1290,7 @@ fn kws(cmd: KwsCmd) -> Result<()> {
                     "labels": model.labels,
                     "train_clips": fit_on.len(),
                     "augmented_copies": train.augment,
+                    "added": &spotting.notes[augmented.notes.len()..],
                     "parameters": model.parameter_count(),
                     "history": model.history,
                     "test": test_eval.as_ref().map(|e| e.json()),
@@ -2048,17 +2053,10 @@ fn record(a: &RecordArgs) -> Result<()> {
     } else {
         (None, open_board(a.port.as_deref())?)
     };
-    let dir = if imu {
-        a.out.clone()
-    } else {
-        // The word's folder is its plain id; its spelling goes to words.txt.
-        let id = tinyml_kit::words::word_id(&label)?;
-        std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-        let mut spellings = tinyml_kit::words::Spellings::load(&a.out)?;
-        spellings.insert(&id, &label);
-        spellings.save(&a.out)?;
-        a.out.join(id)
-    };
+    if !imu {
+        tinyml_kit::words::word_id(&label)?;
+    }
+    let dir = a.out.clone();
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     for i in 0..a.count {
         let what = if imu { "do" } else { "say" };
@@ -2075,10 +2073,9 @@ fn record(a: &RecordArgs) -> Result<()> {
             r.save_csv(&path, &speaker, session, &label)?;
             path
         } else {
+            // The word's folder is its plain id; its spelling goes to words.txt.
             let audio = board.record_audio(seconds)?;
-            let path = tinyml_kit::words::free_take_path(&dir, &speaker, "wav");
-            audio.save(&path)?;
-            path
+            tinyml_kit::words::save_take(&dir, &label, &speaker, &audio)?
         };
         eprintln!("-> {}", path.display());
     }
