@@ -424,6 +424,14 @@ impl KeywordData {
         data
     }
 
+    /// True when every word of the data is a spoken digit of the kit's data (its folder, loaded
+    /// by path): no other words are left to be "unknown".
+    fn is_the_digits(&self) -> bool {
+        self.keywords()
+            .iter()
+            .all(|w| w.len() == 1 && w.chars().all(|c| c.is_ascii_digit()))
+    }
+
     /// Checks that every word has at least [`MIN_TAKES`] takes, naming the first that has not.
     pub fn check_takes(&self) -> Result<()> {
         for label in self.label_names() {
@@ -463,7 +471,7 @@ impl KeywordData {
             .count()
             .div_ceil(words.len().max(1));
         let has = |label: &str| self.labels.iter().any(|l| l == label);
-        if unknown && !has(UNKNOWN) && per_word > 0 {
+        if unknown && !has(UNKNOWN) && per_word > 0 && !self.is_the_digits() {
             let others = other_words(self.config, &words, per_word, seed)?;
             data.notes.push(format!(
                 "added {} \"{UNKNOWN}\" clips (other words: the kit's spoken digits) so the model \

@@ -11,17 +11,22 @@
 //! to `DIR/words.txt`.
 //!
 //! Requests without the token are refused and write nothing; names cannot leave `DIR`; a take
-//! may be at most [`MAX_TAKE_BYTES`].
+//! may be at most [`MAX_TAKE_BYTES`] (refused on its declared length, before it is read) and
+//! twice [`TAKE_SECONDS`]. The server is `std::net` with bounds on everything a client controls:
+//! a head of at most 16 KB, 10 s of silence closes a connection, at most 16 connections at once,
+//! and a panic in one request is caught.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use serde_json::json;
-use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::audio::Audio;
+use crate::audio::{has_extension, Audio, AUDIO_EXTENSIONS};
 use crate::error::{Error, Result};
 use crate::words::{check_speaker, save_take, speaker_of, take_problems, word_id, Spellings};
 
@@ -37,11 +42,17 @@ pub const DEFAULT_TAKES: usize = 10;
 pub const DEFAULT_COUNTDOWN: u32 = 3;
 /// The sample rate the takes are written at.
 pub const TAKE_RATE_HZ: u32 = 16_000;
+/// Longest request line and headers, in bytes.
+const MAX_HEAD_BYTES: usize = 16 << 10;
+/// Most connections served at once (a page makes two or three).
+const MAX_CONNECTIONS: usize = 16;
+/// A connection that sends nothing for this long is closed.
+const IDLE: Duration = Duration::from_secs(10);
 
 const PAGE: &str = include_str!("../assets/recorder.html");
 
 /// What the recorder serves: the folder, the words, who speaks.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Session {
     dir: PathBuf,
     /// `(id, spelling)` of each word, in the order given.
@@ -50,12 +61,14 @@ struct Session {
     takes: usize,
     countdown: u32,
     token: String,
+    /// Held while a take is written or deleted: one at a time.
+    writing: Mutex<()>,
 }
 
 /// A running browser recorder. It serves until [`Recorder::stop`] or the end of the program.
 pub struct Recorder {
     session: Arc<Session>,
-    server: Arc<Server>,
+    stopping: Arc<AtomicBool>,
     port: u16,
     thread: Option<JoinHandle<()>>,
 }
@@ -116,7 +129,12 @@ impl Recorder {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut spellings = Spellings::load(&dir)?;
         for (id, spelling) in &pairs {
-            spellings.insert(id, spelling);
+            match spellings.by_id(id) {
+                Some(known) if known != spelling => {
+                    return Err(crate::words::spelling_clash(&dir, spelling, known, id))
+                }
+                _ => spellings.insert(id, spelling),
+            }
         }
         // Writing words.txt first also shows at once whether the folder can be written.
         spellings.save(&dir)?;
@@ -127,29 +145,25 @@ impl Recorder {
             takes,
             countdown,
             token: random_token()?,
+            writing: Mutex::new(()),
         });
-        let server = Server::http("127.0.0.1:0")
+        let listener = TcpListener::bind("127.0.0.1:0")
             .map_err(|e| Error::Device(format!("cannot start the recorder's server: {e}")))?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .ok_or_else(|| Error::Device("the recorder's server has no port".into()))?;
-        let server = Arc::new(server);
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::Device(format!("the recorder's server has no port: {e}")))?
+            .port();
+        let stopping = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (server, session) = (Arc::clone(&server), Arc::clone(&session));
+            let (session, stopping) = (Arc::clone(&session), Arc::clone(&stopping));
             std::thread::Builder::new()
                 .name("tinyml-recorder".into())
-                .spawn(move || {
-                    for request in server.incoming_requests() {
-                        respond(&session, request);
-                    }
-                })
+                .spawn(move || serve(listener, session, stopping))
                 .map_err(|e| Error::Device(format!("cannot start the recorder: {e}")))?
         };
         Ok(Recorder {
             session,
-            server,
+            stopping,
             port,
             thread: Some(thread),
         })
@@ -201,7 +215,9 @@ impl Recorder {
 
     /// Stops serving (the page's requests fail from then on).
     pub fn stop(&mut self) {
-        self.server.unblock();
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wakes the accepting thread, which then sees `stopping`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -259,7 +275,9 @@ fn kept(session: &Session, id: &str) -> Vec<String> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file() && speaker_of(p) == session.speaker)
+        .filter(|p| {
+            p.is_file() && has_extension(p, &AUDIO_EXTENSIONS) && speaker_of(p) == session.speaker
+        })
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
     files.sort();
@@ -287,17 +305,139 @@ impl Reply {
     }
 }
 
-fn respond(session: &Session, mut request: Request) {
-    let reply = handle(session, &mut request);
-    let header = |k: &str, v: &str| Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("header");
-    let response = Response::from_data(reply.body)
-        .with_status_code(reply.status)
-        .with_header(header("Content-Type", reply.content_type))
-        .with_header(header("Cache-Control", "no-store"))
-        .with_header(header("X-Content-Type-Options", "nosniff"))
-        .with_header(header("Referrer-Policy", "no-referrer"));
+/// Accepts connections until stopped, each on a thread of its own (at most
+/// [`MAX_CONNECTIONS`] at once).
+fn serve(listener: TcpListener, session: Arc<Session>, stopping: Arc<AtomicBool>) {
+    let open = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            open.fetch_sub(1, Ordering::SeqCst);
+            continue; // dropped: the browser tries again
+        }
+        let (session, mine) = (Arc::clone(&session), Arc::clone(&open));
+        let spawned = std::thread::Builder::new()
+            .name("tinyml-recorder-request".into())
+            .spawn(move || {
+                // Whatever one request does, the others are still served.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    answer(&session, stream)
+                }));
+                mine.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            open.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A request as read: method, target (path and query), body.
+struct Request {
+    method: String,
+    target: String,
+    body: Vec<u8>,
+}
+
+/// Reads one request (head at most [`MAX_HEAD_BYTES`], body at most [`MAX_TAKE_BYTES`], refused
+/// on its Content-Length before it is read), answers it and closes the connection.
+fn answer(session: &Session, stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(IDLE));
+    let _ = stream.set_write_timeout(Some(IDLE));
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let reply = match read_request(&mut BufReader::new(stream)) {
+        Ok(request) => handle(session, &request),
+        Err(reply) => reply,
+    };
+    let reason = match reply.status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        413 => "Payload Too Large",
+        422 => "Unprocessable Entity",
+        _ => "Error",
+    };
+    let head = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
+         Referrer-Policy: no-referrer\r\nConnection: close\r\n\r\n",
+        reply.status,
+        reply.content_type,
+        reply.body.len()
+    );
     // A browser that went away mid-answer is no reason to stop serving the others.
-    let _ = request.respond(response);
+    let _ = writer
+        .write_all(head.as_bytes())
+        .and_then(|()| writer.write_all(&reply.body))
+        .and_then(|()| writer.flush());
+}
+
+fn read_request(reader: &mut impl BufRead) -> std::result::Result<Request, Reply> {
+    let bad = |what: &str| {
+        Reply::error(
+            400,
+            format!("not a request the recorder understands: {what}"),
+        )
+    };
+    let mut head = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let n = reader
+            .take((MAX_HEAD_BYTES - head.len().min(MAX_HEAD_BYTES)) as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|_| bad("it stopped arriving"))?;
+        head.extend_from_slice(&line);
+        if n == 0 || head.len() > MAX_HEAD_BYTES {
+            return Err(bad("its head is cut off or too long"));
+        }
+        let line = String::from_utf8(line).map_err(|_| bad("its head is not text"))?;
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            break;
+        }
+        lines.push(line);
+    }
+    let mut first = lines.first().ok_or_else(|| bad("it is empty"))?.split(' ');
+    let (Some(method), Some(target)) = (first.next(), first.next()) else {
+        return Err(bad("no method and path"));
+    };
+    let mut length = 0usize;
+    for line in &lines[1..] {
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("a bad Content-Length"))?;
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                return Err(bad("send the take with a Content-Length"));
+            }
+        }
+    }
+    if length > MAX_TAKE_BYTES {
+        return Err(Reply::error(
+            413,
+            format!(
+                "a take may be at most {} MB: record {TAKE_SECONDS} s takes with the page",
+                MAX_TAKE_BYTES >> 20
+            ),
+        ));
+    }
+    let mut body = vec![0u8; length];
+    reader
+        .read_exact(&mut body)
+        .map_err(|_| bad("the take did not arrive whole"))?;
+    Ok(Request {
+        method: method.to_string(),
+        target: target.to_string(),
+        body,
+    })
 }
 
 /// The query's parameters, percent-decoded.
@@ -343,8 +483,8 @@ fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-fn handle(session: &Session, request: &mut Request) -> Reply {
-    let url = request.url().to_string();
+fn handle(session: &Session, request: &Request) -> Reply {
+    let url = request.target.clone();
     let path = url.split('?').next().unwrap_or("");
     let params = query(&url);
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -354,13 +494,13 @@ fn handle(session: &Session, request: &mut Request) -> Reply {
             "this link's token is missing or wrong: open the link the recorder printed",
         );
     }
-    match (request.method(), path) {
-        (Method::Get, "/") => Reply {
+    match (request.method.as_str(), path) {
+        ("GET", "/") => Reply {
             status: 200,
             body: PAGE.as_bytes().to_vec(),
             content_type: "text/html; charset=utf-8",
         },
-        (Method::Get, "/session") => Reply::json(
+        ("GET", "/session") => Reply::json(
             200,
             json!({
                 "speaker": session.speaker,
@@ -374,19 +514,18 @@ fn handle(session: &Session, request: &mut Request) -> Reply {
                 })).collect::<Vec<_>>(),
             }),
         ),
-        (Method::Post, "/take") => {
+        ("POST", "/take") => {
             let Some(id) = known_word(session, param("word")) else {
                 return Reply::error(400, "no such word in this recording session");
             };
-            match read_body(request) {
-                Ok(body) => keep_take(session, &id, &body),
-                Err(reply) => reply,
-            }
+            let _one_at_a_time = session.writing.lock().unwrap_or_else(|e| e.into_inner());
+            keep_take(session, &id, &request.body)
         }
-        (Method::Delete, "/take") => {
+        ("DELETE", "/take") => {
             let Some(id) = known_word(session, param("word")) else {
                 return Reply::error(400, "no such word in this recording session");
             };
+            let _one_at_a_time = session.writing.lock().unwrap_or_else(|e| e.into_inner());
             delete_take(session, &id, param("file").unwrap_or(""))
         }
         _ => Reply::error(404, "no such page"),
@@ -403,32 +542,6 @@ fn known_word(session: &Session, id: Option<&str>) -> Option<String> {
         .map(|(i, _)| i.clone())
 }
 
-/// The request's body, at most [`MAX_TAKE_BYTES`].
-fn read_body(request: &mut Request) -> std::result::Result<Vec<u8>, Reply> {
-    let too_big = || {
-        Reply::error(
-            413,
-            format!(
-                "a take may be at most {} MB: record {TAKE_SECONDS} s takes with the page",
-                MAX_TAKE_BYTES >> 20
-            ),
-        )
-    };
-    if request.body_length().is_some_and(|n| n > MAX_TAKE_BYTES) {
-        return Err(too_big());
-    }
-    let mut body = Vec::new();
-    request
-        .as_reader()
-        .take(MAX_TAKE_BYTES as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| Reply::error(400, format!("the take did not arrive whole: {e}")))?;
-    if body.len() > MAX_TAKE_BYTES {
-        return Err(too_big());
-    }
-    Ok(body)
-}
-
 fn keep_take(session: &Session, id: &str, body: &[u8]) -> Reply {
     let audio = match Audio::from_wav_bytes(body, "the take") {
         Ok(a) => a,
@@ -439,6 +552,17 @@ fn keep_take(session: &Session, id: &str, body: &[u8]) -> Reply {
             )
         }
     };
+    if audio.duration_s() > 2.0 * TAKE_SECONDS || audio.sample_rate_hz() < 8_000 {
+        return Reply::error(
+            400,
+            format!(
+                "a take is {TAKE_SECONDS} s at 8 kHz or more, this one {:.1} s at {} Hz: \
+                 reload the page",
+                audio.duration_s(),
+                audio.sample_rate_hz()
+            ),
+        );
+    }
     if let Some(problem) = take_problems(&audio).into_iter().find(|p| p.refuses()) {
         return Reply::json(
             422,
@@ -475,7 +599,11 @@ fn delete_take(session: &Session, id: &str, file: &str) -> Reply {
     }
     let path = session.dir.join(id).join(file);
     match std::fs::remove_file(&path) {
-        Ok(()) => Reply::json(200, json!({ "kept": kept(session, id) })),
+        Ok(()) => {
+            // A word's last take gone: no empty folder left for training to trip on.
+            let _ = std::fs::remove_dir(session.dir.join(id));
+            Reply::json(200, json!({ "kept": kept(session, id) }))
+        }
         Err(e) => Reply::error(500, format!("could not delete {file}: {e}")),
     }
 }

@@ -173,6 +173,11 @@ impl Spellings {
         self.by_id.get(&id).cloned().unwrap_or(id)
     }
 
+    /// The spelling `words.txt` gives for folder `id`, if it has one.
+    pub fn by_id(&self, id: &str) -> Option<&str> {
+        self.by_id.get(id).map(String::as_str)
+    }
+
     /// The `(id, spelling)` pairs.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.by_id.iter().map(|(i, s)| (i.as_str(), s.as_str()))
@@ -411,13 +416,29 @@ pub fn save_take(dir: &Path, spelling: &str, speaker: &str, take: &Audio) -> Res
     let folder = dir.join(&id);
     std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
     let mut spellings = Spellings::load(dir)?;
-    if spellings.by_id.get(&id) != Some(&spelling) {
-        spellings.insert(&id, &spelling);
-        spellings.save(dir)?;
+    match spellings.by_id.get(&id) {
+        Some(known) if *known == spelling => {}
+        Some(known) => return Err(spelling_clash(dir, &spelling, known, &id)),
+        None => {
+            spellings.insert(&id, &spelling);
+            spellings.save(dir)?;
+        }
     }
     let path = free_take_path(&folder, &speaker, "wav");
     take.save(&path)?;
     Ok(path)
+}
+
+/// The error for a spelling whose folder id already belongs to another spelling.
+pub(crate) fn spelling_clash(dir: &Path, spelling: &str, known: &str, id: &str) -> Error {
+    Error::param(
+        "word",
+        format!(
+            "'{spelling}' would go into the folder '{id}' of '{known}' in {} ({WORDS_FILE}): use \
+             the spelling '{known}', or change that line of {WORDS_FILE} if it is wrong",
+            dir.display()
+        ),
+    )
 }
 
 /// What [`pool`] did.
@@ -574,7 +595,9 @@ pub fn pool(out: &Path, dirs: &[PathBuf]) -> Result<PoolReport> {
             let name = match names.get(&speaker).or(known_as.get(&speaker)) {
                 Some(n) => n.clone(),
                 None => {
-                    let name = check_speaker(&speaker).map_err(|e| Error::Audio {
+                    // A phone's "New Recording 3.m4a": the speaker's name gets dashes.
+                    let plain = speaker.replace([' ', ','], "-");
+                    let name = check_speaker(&plain).map_err(|e| Error::Audio {
                         path: file.clone(),
                         message: e.to_string(),
                     })?;
@@ -679,6 +702,10 @@ pub fn forget(dir: &Path, speaker: &str) -> Result<Vec<PathBuf>> {
     }
     for file in &theirs {
         std::fs::remove_file(file).map_err(|e| Error::io(file, e))?;
+        // A word nobody else recorded: its folder goes too (only when empty).
+        if let Some(folder) = file.parent() {
+            let _ = std::fs::remove_dir(folder);
+        }
     }
     Ok(theirs)
 }
@@ -830,8 +857,12 @@ impl WordsAudit {
     }
 
     /// As JSON (what `tinyml words audit --json` prints).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("an audit serialises")
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| {
+            Error::Model(format!(
+                "the audit cannot be written as JSON ({e}): rename files whose names are not text"
+            ))
+        })
     }
 
     /// The table, findings and warnings as text.

@@ -556,6 +556,36 @@ fn the_recorder_keeps_good_takes_and_refuses_everything_else() {
     drop(stream);
     assert!(!dir.join("aoo").exists(), "{:?}", tree(&dir));
 
+    // A client that claims an absurd length, or sends half a body and stalls, troubles only
+    // itself: the next requests are answered at once.
+    let mut absurd = std::net::TcpStream::connect(("127.0.0.1", recorder.port())).unwrap();
+    write!(
+        absurd,
+        "POST /take?word=aoo&t={token} HTTP/1.1\r\nContent-Length: 9000000000000000000\r\n\r\n"
+    )
+    .unwrap();
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", recorder.port())).unwrap();
+    write!(
+        stalled,
+        "POST /take?word=aoo&t={token} HTTP/1.1\r\nContent-Length: 2000\r\n\r\nhalf"
+    )
+    .unwrap();
+    absurd
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut status_line = [0u8; 12];
+    absurd.read_exact(&mut status_line).unwrap();
+    assert_eq!(&status_line, b"HTTP/1.1 413");
+    assert_eq!(http("GET", &with_token("/session"), None).0, 200);
+    drop(stalled);
+    // A long take at a low rate (4 MB would be an hour at 1 kHz): refused before resampling.
+    let long = wav_bytes(&word(100.0, 2_000, 20.0, 0.5), 2_000);
+    assert_eq!(
+        http("POST", &with_token("/take?word=aoo"), Some(&long)).0,
+        400
+    );
+    assert!(!dir.join("aoo").exists(), "{:?}", tree(&dir));
+
     // Deleting: only this speaker's own takes, by their listed names.
     let other = dir.join("yaateeh/ben_nohash_0.wav");
     std::fs::copy(&first, &other).unwrap();
@@ -588,6 +618,29 @@ fn the_recorder_keeps_good_takes_and_refuses_everything_else() {
             "yaateeh/shandiin_nohash_1.wav"
         ]
     );
+}
+
+#[test]
+fn a_words_last_take_deleted_leaves_no_folder_and_spellings_never_change_silently() {
+    let dir = scratch("words-recorder-last");
+    let recorder = Recorder::start_with(&dir, &["aoo'"], "ann", 3, 0).unwrap();
+    let url = recorder.local_url().replace("/?t=", "/take?word=aoo&t=");
+    let good = wav_bytes(&word(600.0, 48_000, 1.5, 0.5), 48_000);
+    assert_eq!(http("POST", &url, Some(&good)).0, 200);
+    let delete = format!("{url}&file=ann_nohash_0.wav");
+    assert_eq!(http("DELETE", &delete, None).0, 200);
+    assert!(!dir.join("aoo").exists());
+    let e = KeywordData::load(&dir).unwrap_err().to_string();
+    assert!(e.contains("no recordings"), "{e}");
+    // "Aoo" would share the folder of "aoo'": refused, naming the spelling the class uses.
+    let e = Recorder::start(&dir, &["Aoo"], "ben", 3)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("'aoo''"), "{e}");
+    let take = Audio::new(word(600.0, 16_000, 1.5, 0.5), 16_000).unwrap();
+    assert!(words::save_take(&dir, "Aoo", "ben", &take).is_err());
+    assert!(words::save_take(&dir, "aoo'", "ben", &take).is_ok());
 }
 
 #[test]

@@ -535,7 +535,12 @@ fn words_cmd(cmd: WordsCmd) -> Result<()> {
         WordsCmd::Pool { out, dirs, json } => {
             let report = tinyml_kit::words::pool(&out, &dirs)?;
             if json {
-                print_json(&serde_json::to_value(&report).expect("a report serialises"));
+                print_json(&serde_json::to_value(&report).map_err(|e| {
+                    Error::Model(format!(
+                        "the report cannot be written as JSON ({e}): rename files whose names \
+                         are not text"
+                    ))
+                })?);
             } else {
                 println!("{}", report.summary());
             }
@@ -546,7 +551,7 @@ fn words_cmd(cmd: WordsCmd) -> Result<()> {
                 std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
             }
             if json {
-                print_json(&audit.json());
+                print_json(&audit.json()?);
             } else {
                 print!("{}", audit.report());
             }
