@@ -202,18 +202,41 @@ fn nak_message(of: u8, code: u8, detail: u32) -> String {
     format!("{what} (request 0x{of:02x}, error {code})")
 }
 
+/// What to do when serial port `name` does not open.
+fn open_error(name: &str, e: &serialport::Error) -> String {
+    use serialport::ErrorKind;
+    match e.kind() {
+        ErrorKind::Io(std::io::ErrorKind::PermissionDenied) if cfg!(target_os = "linux") => {
+            format!(
+                "cannot open {name}: permission denied. On Linux a serial port belongs to the \
+                 `dialout` group: add yourself with `sudo usermod -aG dialout $USER`, then log \
+                 out and in again (Arch and Fedora may call the group `uucp`). If it still says \
+                 this right after plugging the board in, ModemManager may be probing the port: \
+                 wait a few seconds, or `sudo systemctl stop ModemManager`"
+            )
+        }
+        ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => format!(
+            "cannot open {name}: permission denied. Another program (the Arduino IDE's serial \
+             monitor, another notebook) may have it open: close it and try again"
+        ),
+        ErrorKind::NoDevice | ErrorKind::Io(std::io::ErrorKind::NotFound) => format!(
+            "cannot open {name}: no such port. Is the board plugged in? `tinyml ports` lists the \
+             ports"
+        ),
+        _ => format!(
+            "cannot open {name}: {e}. Is the board plugged in (`tinyml ports` lists the ports), \
+             or is another program (a serial monitor) using it?"
+        ),
+    }
+}
+
 impl Board {
     /// Opens the board on serial port `name` and says hello.
     pub fn open(name: &str) -> Result<Board> {
         let port = serialport::new(name, 115_200)
             .timeout(Duration::from_millis(50))
             .open()
-            .map_err(|e| {
-                Error::Device(format!(
-                    "cannot open {name}: {e}. Is the board plugged in (`tinyml ports` lists the \
-                     ports), or is another program (a serial monitor) using it?"
-                ))
-            })?;
+            .map_err(|e| Error::Device(open_error(name, &e)))?;
         Board::from_port(port, name)
     }
 
@@ -657,7 +680,9 @@ impl Board {
 
     /// Records one take of the word spelled `spelling` by `speaker` from the microphone
     /// ([`crate::recorder::TAKE_SECONDS`]) into the dataset folder `dir`, in the layout of the
-    /// browser recorder ([`crate::words::save_take`]), and returns the file.
+    /// browser recorder ([`crate::words::save_take`]), and returns the file. A silent, clipped
+    /// or too-short take is refused as the browser recorder refuses it
+    /// ([`crate::words::check_take`]), with what to do, and nothing is saved.
     pub fn record_take(
         &mut self,
         dir: impl AsRef<Path>,
@@ -669,6 +694,7 @@ impl Board {
         crate::words::check_speaker(speaker)?;
         crate::words::word_id(spelling)?;
         let take = self.record_audio(crate::recorder::TAKE_SECONDS)?;
+        crate::words::check_take(&take)?;
         crate::words::save_take(dir, spelling, speaker, &take)
     }
 

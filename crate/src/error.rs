@@ -47,6 +47,10 @@ pub enum Error {
     /// The board (or the simulator) could not be reached or refused a request.
     #[error("{0}")]
     Device(String),
+    /// The notebooks' Jupyter environment (JupyterLab, the Rust kernel, its build) is missing
+    /// or failed.
+    #[error("{0}")]
+    Lab(String),
     /// A figure could not be drawn or saved.
     #[error("figure '{title}': {message}")]
     Figure {

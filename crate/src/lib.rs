@@ -31,6 +31,8 @@
 //! - [`device`]: the board over USB serial (deploy without reflashing, predict), and the
 //!   simulator that runs the firmware's protocol, model store and interpreter.
 //!
+//! The classroom: [`lab`] (JupyterLab and a Rust kernel that starts warm).
+//!
 //! Shared: [`plot`] (figures that display themselves), [`metrics`], [`slides`] (every figure of
 //! the kit), [`course`] (the whole pipeline on the embedded data).
 #![warn(missing_docs)]
@@ -47,6 +49,7 @@ pub mod error;
 pub mod fetch;
 pub mod flash;
 pub mod kws;
+pub mod lab;
 pub mod learn;
 pub mod metrics;
 pub mod nn;
@@ -75,6 +78,7 @@ pub mod prelude {
         folds_table, speaker_folds, voice_curve, Augmentation, KeywordData, KeywordPrediction,
         KwsArchitecture, KwsEvaluation, KwsModel, KwsTrainer, VoiceCurve,
     };
+    pub use crate::lab::KitStatus;
     pub use crate::learn::{count_mistakes, log_loss, sigmoid, ThresholdLearner, TrainingRun};
     pub use crate::metrics::{percent, ConfusionMatrix, Evaluation};
     pub use crate::nn::{History, Layer, Network, Optimizer, Padding, Shape, TrainParams};

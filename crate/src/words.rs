@@ -429,6 +429,18 @@ pub fn save_take(dir: &Path, spelling: &str, speaker: &str, take: &Audio) -> Res
     Ok(path)
 }
 
+/// Refuses a take that is too short, silent or clipped ([`take_problems`]), with what to do; a
+/// quiet take passes. The browser recorder, the board's takes and `tinyml record` check alike.
+pub fn check_take(take: &Audio) -> Result<()> {
+    match take_problems(take).into_iter().find(|p| p.refuses()) {
+        Some(problem) => Err(Error::param(
+            "take",
+            format!("{} Nothing was saved.", problem.advice()),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The error for a spelling whose folder id already belongs to another spelling.
 pub(crate) fn spelling_clash(dir: &Path, spelling: &str, known: &str, id: &str) -> Error {
     Error::param(

@@ -428,10 +428,26 @@ fn lab_without_jupyter_says_how_to_install() {
         .unwrap();
     assert_fails_with(
         &o,
-        &[
-            "Rust kernel is missing",
-            "tinyml lab --install",
-            "tools/setup",
-        ],
+        &["JupyterLab", "missing", "tinyml lab --install", "tools/setup"],
+    );
+}
+
+#[test]
+fn the_kernel_without_evcxr_says_how_to_install_it() {
+    let empty = scratch("no-evcxr");
+    let o = Command::new(env!("CARGO_BIN_EXE_tinyml"))
+        .args(["kernel", "connection.json"])
+        .env("PATH", &empty)
+        .env("CARGO_HOME", &empty)
+        .env("TINYML_KERNELS", empty.join("kernels"))
+        .output()
+        .unwrap();
+    assert_fails_with(
+        &o,
+        &["evcxr_jupyter", "not installed", "tinyml lab --install"],
+    );
+    assert!(
+        !empty.join("kernels").exists(),
+        "no build folder is made for a kernel that cannot start"
     );
 }

@@ -686,3 +686,38 @@ fn cli_trains_an_activity_model_and_monitors_the_simulated_accelerometer() {
         common::stderr(&out)
     );
 }
+
+/// A port the user may not open (a pseudo-terminal with its mode taken away; as root, the
+/// command runs as `nobody`, since root opens anything): the message names the fix.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_port_without_permission_names_the_dialout_group() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_host, device) = serialport::TTYPort::pair().expect("a pseudo-terminal");
+    let name = serialport::SerialPort::name(&device).expect("the pty's name");
+    std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let exe = env!("CARGO_BIN_EXE_tinyml");
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    let out = if root {
+        let Some(setpriv) = common::tool("setpriv") else {
+            return;
+        };
+        Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", exe])
+            .args(["monitor", "--port", &name])
+            .output()
+            .expect("setpriv runs")
+    } else {
+        Command::new(exe)
+            .args(["monitor", "--port", &name])
+            .output()
+            .expect("tinyml runs")
+    };
+    assert_fails_with(
+        &out,
+        &["permission denied", "dialout", "log out", "ModemManager"],
+    );
+}

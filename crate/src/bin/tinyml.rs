@@ -15,6 +15,7 @@ use tinyml_kit::error::{Error, Result};
 use tinyml_kit::kws::{
     voice_curve, Augmentation, KeywordData, KwsArchitecture, KwsModel, KwsTrainer,
 };
+use tinyml_kit::lab::{self, Lab};
 use tinyml_kit::learn::ThresholdLearner;
 use tinyml_kit::metrics::percent;
 use tinyml_kit::nn::TrainParams;
@@ -272,11 +273,22 @@ enum Cmd {
     /// Datasets: download the full ones (the kit runs offline without them).
     #[command(subcommand)]
     Data(DataCmd),
-    /// Open the notebooks in JupyterLab (checks for the Rust kernel first).
+    /// Open the notebooks in JupyterLab, with the kit's Rust kernel built and warm.
     Lab {
-        /// Install what is missing (Python venv with JupyterLab, the evcxr kernel: ~15 min once).
+        /// Install what is missing first (a Python venv with JupyterLab, the evcxr kernel:
+        /// about 15 minutes once).
         #[arg(long)]
         install: bool,
+        /// Install the kernel and build the kit for the notebooks, then exit without starting
+        /// JupyterLab (for a server image, or before class).
+        #[arg(long)]
+        prepare: bool,
+    },
+    /// The kit's Jupyter kernel (its kernel spec runs this): evcxr in a kept build folder.
+    #[command(hide = true)]
+    Kernel {
+        /// The connection file Jupyter gives.
+        connection_file: PathBuf,
     },
 }
 
@@ -780,7 +792,11 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Search(SearchCmd::Minimax { board, depth, json }) => {
             minimax(&board, depth.as_deref(), json)
         }
-        Cmd::Lab { install } => lab(install),
+        Cmd::Lab { install, prepare } => lab(install, prepare),
+        Cmd::Kernel { connection_file } => {
+            let status = tinyml_kit::lab::run_kernel(&connection_file)?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
         Cmd::Digits(cmd) => digits(cmd),
         Cmd::Mfcc {
             file,
@@ -1501,65 +1517,91 @@ fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn lab(install: bool) -> Result<()> {
-    let root = repo_root();
-    let venv = std::env::var_os("TINYML_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".cache/tinyml-kit/venv")
-        });
-    let jupyter = venv.join("bin/jupyter");
-    let has_lab = Command::new(&jupyter)
-        .arg("lab")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let has_kernel = Command::new(&jupyter)
-        .args(["kernelspec", "list"])
-        .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim_start().starts_with("rust "))
-        });
-    if !(has_lab && has_kernel) {
-        let setup = root.join("tools/setup");
+fn lab(install: bool, prepare: bool) -> Result<()> {
+    let lab = Lab::new(repo_root())?;
+    let mut tools = lab.check();
+    let ready = |t: &lab::Tools| t.nbclient && t.evcxr.is_some() && (prepare || t.jupyter_lab);
+    if !ready(&tools) {
+        let setup = lab.repo.join("tools/setup");
         if !install {
-            return Err(Error::Model(format!(
-                "JupyterLab or the Rust kernel is missing (looked for {}).\n  Install them once with `tinyml lab --install` (runs {} --lab: a Python venv with JupyterLab, and `cargo install evcxr_jupyter --locked`, about 15 minutes)",
-                jupyter.display(),
-                setup.display()
+            return Err(Error::Lab(format!(
+                "{} missing (venv {}).\n  Install once with `tinyml lab --install` (runs {} --lab: a Python venv with JupyterLab, and evcxr_jupyter {} with cargo install: about 15 minutes, 1 GB)",
+                tools.missing().join(", "),
+                lab.venv.display(),
+                setup.display(),
+                lab::EVCXR_VERSION,
             )));
         }
         let status = Command::new("bash")
             .arg(&setup)
             .arg("--lab")
+            .env("TINYML_VENV", &lab.venv)
             .status()
             .map_err(|e| Error::io(&setup, e))?;
         if !status.success() {
-            return Err(Error::Model(format!(
+            return Err(Error::Lab(format!(
                 "{} --lab failed; see its output above",
                 setup.display()
             )));
         }
+        tools = lab.check();
+        if !ready(&tools) {
+            return Err(Error::Lab(format!(
+                "still missing after {} --lab: {}",
+                setup.display(),
+                tools.missing().join(", ")
+            )));
+        }
     }
-    let notebooks = root.join("notebooks");
+    if let Some(warning) = tools.version_warning() {
+        eprintln!("warning: {warning}");
+    }
+    let launcher = std::env::current_exe().map_err(|e| Error::io("tinyml", e))?;
+    let spec = lab.install_kernel(&lab.kernel_specs_dir(), &launcher, &[])?;
+    println!(
+        "kernel: \"{}\" ({})",
+        lab::KERNEL_DISPLAY_NAME,
+        spec.display()
+    );
+    if lab.is_warm()? {
+        println!(
+            "the kit is built for the notebooks ({})",
+            lab.kernels.template().display()
+        );
+    } else {
+        println!(
+            "building the kit for the notebooks, once per version of the kit (2 to 4 minutes the first time, progress below)"
+        );
+        let report = lab.warm(None)?;
+        println!(
+            "built in {:.0} s into {}",
+            report.seconds,
+            report.template.display()
+        );
+    }
+    if prepare {
+        return Ok(());
+    }
+    let notebooks = lab.repo.join("notebooks");
+    let mut command = Command::new(&lab.jupyter);
+    command
+        .arg("lab")
+        .arg(format!("--notebook-dir={}", notebooks.display()));
+    if lab::running_as_root() {
+        println!("running as root (as in a container): JupyterLab is started with --allow-root");
+        command.arg("--allow-root");
+    }
     println!(
         "starting JupyterLab in {} (Ctrl-C to stop)",
         notebooks.display()
     );
-    let status = Command::new(&jupyter)
-        .arg("lab")
-        .arg(format!("--notebook-dir={}", notebooks.display()))
-        .status()
-        .map_err(|e| Error::io(&jupyter, e))?;
+    let status = command.status().map_err(|e| Error::io(&lab.jupyter, e))?;
     if status.success() {
         Ok(())
     } else {
-        Err(Error::Model(format!("jupyter lab exited with {status}")))
+        Err(Error::Lab(format!(
+            "jupyter lab exited with {status}; its messages are above"
+        )))
     }
 }
 
@@ -2063,7 +2105,9 @@ fn record(a: &RecordArgs) -> Result<()> {
     }
     let dir = a.out.clone();
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    for i in 0..a.count {
+    let mut refused = 0;
+    let mut i = 0;
+    while i < a.count {
         let what = if imu { "do" } else { "say" };
         eprint!("{}/{}: {what} \"{label}\" ", i + 1, a.count);
         let steps = (countdown * 2.0).round() as u32;
@@ -2078,14 +2122,28 @@ fn record(a: &RecordArgs) -> Result<()> {
             r.save_csv(&path, &speaker, session, &label)?;
             path
         } else {
-            // The word's folder is its plain id; its spelling goes to words.txt.
+            // The word's folder is its plain id; its spelling goes to words.txt. A silent,
+            // clipped or too-short take is said and recorded again (three in a row: stop).
             let audio = board.record_audio(seconds)?;
+            if let Err(e) = tinyml_kit::words::check_take(&audio) {
+                refused += 1;
+                if refused == MAX_REFUSED_TAKES {
+                    return Err(e);
+                }
+                eprintln!("-> {e}; again");
+                continue;
+            }
             tinyml_kit::words::save_take(&dir, &label, &speaker, &audio)?
         };
+        refused = 0;
+        i += 1;
         eprintln!("-> {}", path.display());
     }
     Ok(())
 }
+
+/// Refused takes in a row after which `tinyml record` stops (the microphone is off, say).
+const MAX_REFUSED_TAKES: usize = 3;
 
 /// `tinyml record --browser`: serves the recorder until Ctrl-C (or every word has its takes).
 fn record_in_browser(a: &RecordArgs) -> Result<()> {

@@ -1,8 +1,12 @@
-//! Executes every lesson notebook under the evcxr `rust` Jupyter kernel and checks the result.
+//! Executes every lesson notebook under the kit's Rust kernel and checks the result.
 //!
-//! For each `*.ipynb` in `<repo>/notebooks/` (sorted by name, one after another) the test runs
-//! `jupyter execute --kernel_name=rust --allow-errors`, then reads the executed notebook and fails
-//! on:
+//! The kernel is the one `tinyml lab` installs (spec `tinyml`: this crate's `tinyml kernel`
+//! launching evcxr_jupyter in a kept build folder, see `tinyml_kit::lab`), so the test runs the
+//! classroom's road: first the kit is built once into the template (`Lab::warm`, as `tinyml lab`
+//! does; a no-op when nothing changed since the last run), then each `*.ipynb` in
+//! `<repo>/notebooks/` (sorted by name, one after another) gets a kernel whose build slot is
+//! copied from that template. For each notebook the test runs `jupyter execute --allow-errors`,
+//! then reads the executed notebook and fails on:
 //! - a non-zero exit of `jupyter execute` (the kernel died or did not start, a cell timed out),
 //! - an output of type `error` (a cell that did not compile: the compiler's message is quoted),
 //! - a stream output containing `panicked at` (a panic does not make `jupyter execute` fail),
@@ -12,12 +16,13 @@
 //!
 //! Files written under the target dir (`$CARGO_TARGET_DIR`, else `<repo>/target`):
 //! - `notebooks/NAME.out.ipynb`: the executed notebook (open it to see what went wrong),
-//! - `notebooks/NAME.timing.json`: wall time, median cell time and the slowest cell,
-//! - `evcxr/NAME/`: the kernel's build dir (`EVCXR_TMPDIR`), kept between runs so the notebook's
-//!   `:dep` crates build only once. Each notebook has its own, and notebooks run one at a time:
-//!   two kernels sharing one dir at once corrupt each other's builds. evcxr's crate there has no
-//!   `[workspace]` table, so the root Cargo.toml must `exclude = ["target"]`, or the kernel dies
-//!   at start ("Failed to load the project").
+//! - `notebooks/NAME.timing.json`: wall time, the setup cell's time, median cell time and the
+//!   slowest cell,
+//! - `notebooks/jupyter/kernels/tinyml/`: the kernel spec (given to Jupyter as `JUPYTER_PATH`,
+//!   so the user's own spec is left alone),
+//! - `notebooks/kernels/`: the kernel's template and slots (`TINYML_KERNELS`), kept between runs.
+//!   evcxr's crate there has no `[workspace]` table, so the root Cargo.toml must
+//!   `exclude = ["target"]`, or the kernel dies at start ("Failed to load the project").
 //!
 //! Environment:
 //! - `TINYML_NOTEBOOKS_DIR`: run the notebooks of this folder instead of `<repo>/notebooks`
@@ -26,22 +31,19 @@
 //! - `TINYML_JUPYTER`: the `jupyter` executable (`tools/test` sets it to the venv's). Otherwise
 //!   `$TINYML_VENV/bin/jupyter`, then `~/.cache/tinyml-kit/venv/bin/jupyter`, then `jupyter` on
 //!   `PATH`.
-//! - `CI`: when non-empty, a missing Jupyter or `rust` kernel fails the test; otherwise the test
+//! - `CI`: when non-empty, a missing Jupyter or evcxr_jupyter fails the test; otherwise the test
 //!   says "skipped" on stderr and passes, so `cargo test` works on a laptop without Jupyter.
 //!   `tools/setup` installs both.
 
 use serde_json::{json, Value};
 use std::fmt;
-use std::fs::{self, File, TryLockError};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use std::time::Instant;
-use tinyml_tests::{in_ci, non_empty_env, repo, target_dir};
-
-/// The Jupyter kernel spec that evcxr_jupyter installs.
-const KERNEL: &str = "rust";
+use tinyml_kit::lab::{self, KernelDirs, Lab, KERNEL_NAME};
 /// Longest a single cell may run, in seconds (a cold `:dep` build can take minutes).
 const CELL_TIMEOUT_SECS: u32 = 900;
 /// A code cell containing this comment must display a PNG figure.
@@ -63,9 +65,10 @@ fn notebooks_execute_without_errors() {
         note(&format!("notebooks: none found in {}", dir.display()));
         return;
     }
+    let kernel = Kernel::install(&jupyter).unwrap_or_else(|e| panic!("{e}"));
     let failures: Vec<String> = notebooks
         .iter()
-        .filter_map(|nb| run_notebook(&jupyter, nb).err())
+        .filter_map(|nb| run_notebook(&kernel, nb).err())
         .collect();
     assert!(
         failures.is_empty(),
@@ -78,6 +81,33 @@ fn notebooks_execute_without_errors() {
 
 // ---------------------------------------------------------------------------------------------
 // Where things are
+
+/// The repository's root.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate/ is in the repo")
+        .to_path_buf()
+}
+
+/// The workspace's target dir: `$CARGO_TARGET_DIR` (relative to the repo root), else
+/// `<repo>/target`.
+fn target_dir() -> PathBuf {
+    match non_empty_env("CARGO_TARGET_DIR") {
+        Some(dir) => repo().join(dir),
+        None => repo().join("target"),
+    }
+}
+
+/// The value of an environment variable, unless it is unset or empty.
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// True under CI: missing tools fail the test instead of skipping it.
+fn in_ci() -> bool {
+    non_empty_env("CI").is_some()
+}
 
 /// The folder of notebooks to run: `$TINYML_NOTEBOOKS_DIR`, else `<repo>/notebooks`.
 fn notebooks_dir() -> PathBuf {
@@ -104,64 +134,96 @@ fn list_notebooks(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(notebooks)
 }
 
-/// The files one notebook run reads and writes.
+/// The kit's kernel, installed for this test and warm.
+struct Kernel {
+    /// The `jupyter` program.
+    jupyter: PathBuf,
+    /// The folder given to Jupyter as `JUPYTER_PATH` (it holds `kernels/tinyml/`).
+    jupyter_path: PathBuf,
+    /// Where the executed notebooks and timings go.
+    out_dir: PathBuf,
+}
+
+impl Kernel {
+    /// Installs the kernel spec under the target dir (launcher: this crate's `tinyml`) and
+    /// builds the kit into its template, as `tinyml lab` does.
+    fn install(jupyter: &Path) -> Result<Self, String> {
+        let base = target_dir().join("notebooks");
+        let jupyter_path = base.join("jupyter");
+        let kernels = base.join("kernels");
+        let lab = Lab {
+            repo: repo(),
+            venv: PathBuf::new(),
+            jupyter: jupyter.to_path_buf(),
+            kernels: KernelDirs::at(&kernels),
+        };
+        let launcher = Path::new(env!("CARGO_BIN_EXE_tinyml"));
+        lab.install_kernel(
+            &jupyter_path.join("kernels"),
+            launcher,
+            &[("TINYML_KERNELS", &kernels)],
+        )
+        .map_err(|e| format!("cannot install the kernel spec: {e}"))?;
+        let report = lab
+            .warm(Some(&jupyter_path))
+            .map_err(|e| format!("cannot build the kit for the notebooks: {e}"))?;
+        if report.built {
+            note(&format!(
+                "notebooks: the kit built for the kernel in {:.0} s ({})",
+                report.seconds,
+                report.template.display()
+            ));
+        }
+        Ok(Kernel {
+            jupyter: jupyter.to_path_buf(),
+            jupyter_path,
+            out_dir: base,
+        })
+    }
+}
+
+/// The files one notebook run writes.
 struct RunPaths {
     /// The executed notebook.
     executed: PathBuf,
     /// The timing report.
     timing: PathBuf,
-    /// evcxr's build dir for this notebook (`EVCXR_TMPDIR`).
-    evcxr_tmp: PathBuf,
-    /// The lock file that keeps two test runs out of one build dir.
-    evcxr_lock: PathBuf,
 }
 
 impl RunPaths {
-    /// The paths for the notebook with file stem `stem`, creating their folders.
-    fn create(stem: &str) -> Result<Self, String> {
-        let out_dir = target_dir().join("notebooks");
-        let paths = RunPaths {
+    /// The paths for the notebook with file stem `stem`, creating their folder.
+    fn create(kernel: &Kernel, stem: &str) -> Result<Self, String> {
+        let out_dir = &kernel.out_dir;
+        fs::create_dir_all(out_dir)
+            .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+        Ok(RunPaths {
             executed: out_dir.join(format!("{stem}.out.ipynb")),
             timing: out_dir.join(format!("{stem}.timing.json")),
-            evcxr_tmp: target_dir().join("evcxr").join(stem),
-            evcxr_lock: target_dir().join("evcxr").join(format!("{stem}.lock")),
-        };
-        for dir in [&out_dir, &paths.evcxr_tmp] {
-            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        Ok(paths)
-    }
-
-    /// Locks this notebook's build dir, waiting while another test run (another checkout's
-    /// `cargo test` sharing the target dir, say) uses it. Unlocked when the file is dropped,
-    /// also if the process dies.
-    fn lock_build_dir(&self) -> Result<File, String> {
-        let path = &self.evcxr_lock;
-        let file =
-            File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) => note(&format!(
-                "notebooks: waiting for another run to unlock {}",
-                path.display()
-            )),
-            Err(TryLockError::Error(e)) => {
-                return Err(format!("cannot lock {}: {e}", path.display()))
-            }
-        }
-        file.lock()
-            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
-        Ok(file)
+        })
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Finding Jupyter and the kernel
 
-/// The `jupyter` executable, once it and the `rust` kernel are known to be installed.
+/// The `jupyter` executable, once it, nbclient and evcxr_jupyter are known to be installed.
 fn find_tools() -> Result<PathBuf, String> {
     let jupyter = find_jupyter()?;
-    check_rust_kernel(&jupyter)?;
+    let execute = Command::new(&jupyter).args(["execute", "--help"]).output();
+    if !execute.is_ok_and(|o| o.status.success()) {
+        return Err(format!(
+            "`{} execute` does not run (nbclient missing)",
+            jupyter.display()
+        ));
+    }
+    let evcxr = format!("evcxr_jupyter{}", std::env::consts::EXE_SUFFIX);
+    let cargo_bin = non_empty_env("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| non_empty_env("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .map(|home| home.join("bin").join(&evcxr));
+    if find_on_path(&evcxr).is_none() && !cargo_bin.is_some_and(|p| p.is_file()) {
+        return Err("evcxr_jupyter (the Rust kernel) is not installed".into());
+    }
     Ok(jupyter)
 }
 
@@ -198,42 +260,6 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Checks that Jupyter knows the `rust` kernel and that the kernel's program exists.
-fn check_rust_kernel(jupyter: &Path) -> Result<(), String> {
-    let output = Command::new(jupyter)
-        .args(["kernelspec", "list", "--json"])
-        .output()
-        .map_err(|e| format!("cannot run {} kernelspec list: {e}", jupyter.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{} kernelspec list failed: {}",
-            jupyter.display(),
-            tail(&String::from_utf8_lossy(&output.stderr), 5)
-        ));
-    }
-    let specs: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("cannot parse `jupyter kernelspec list --json`: {e}"))?;
-    let spec = &specs["kernelspecs"][KERNEL];
-    if spec.is_null() {
-        return Err(format!(
-            "Jupyter kernel `{KERNEL}` (evcxr_jupyter) is not installed"
-        ));
-    }
-    let program = spec["spec"]["argv"][0].as_str().unwrap_or_default();
-    let found = if Path::new(program).is_absolute() {
-        Path::new(program).is_file()
-    } else {
-        find_on_path(program).is_some()
-    };
-    if found {
-        Ok(())
-    } else {
-        Err(format!(
-            "the `{KERNEL}` kernel's program `{program}` does not exist"
-        ))
-    }
-}
-
 /// Fails under CI, otherwise prints why the notebooks are skipped.
 fn tools_missing(reason: &str) {
     let message = format!("notebooks not run: {reason}; run tools/setup to install what they need");
@@ -254,18 +280,17 @@ fn note(line: &str) {
 // Running one notebook
 
 /// Executes one notebook and checks it; the error is the whole report for this notebook.
-fn run_notebook(jupyter: &Path, notebook: &Path) -> Result<(), String> {
+fn run_notebook(kernel: &Kernel, notebook: &Path) -> Result<(), String> {
     let name = file_name(notebook);
     let stem = notebook
         .file_stem()
         .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
-    let paths = RunPaths::create(&stem)?;
-    let _lock = paths.lock_build_dir()?;
+    let paths = RunPaths::create(kernel, &stem)?;
     // A stale executed notebook from an earlier run must not be checked by mistake.
     let _ = fs::remove_file(&paths.executed);
 
     let started = Instant::now();
-    let output = execute(jupyter, notebook, &paths)?;
+    let output = execute(kernel, notebook, &paths)?;
     let seconds = started.elapsed().as_secs_f64();
     note(&format!(
         "notebook {name}: {seconds:.1} s ({})",
@@ -296,19 +321,19 @@ fn run_notebook(jupyter: &Path, notebook: &Path) -> Result<(), String> {
 /// `--allow-errors` makes a cell that fails to compile an `error` output in the executed notebook,
 /// which holds the compiler's message: without it `jupyter execute` exits 1 and its stderr quotes
 /// the cell but not the error. The run still fails on a kernel that dies or a cell that times out.
-fn execute(jupyter: &Path, notebook: &Path, paths: &RunPaths) -> Result<Output, String> {
+fn execute(kernel: &Kernel, notebook: &Path, paths: &RunPaths) -> Result<Output, String> {
     let folder = notebook.parent().unwrap_or(Path::new("."));
-    Command::new(jupyter)
+    Command::new(&kernel.jupyter)
         .arg("execute")
         .arg("--allow-errors")
-        .arg(format!("--kernel_name={KERNEL}"))
+        .arg(format!("--kernel_name={KERNEL_NAME}"))
         .arg(format!("--timeout={CELL_TIMEOUT_SECS}"))
         .arg(format!("--output={}", paths.executed.display()))
         .arg(notebook)
         .current_dir(folder)
-        .env("EVCXR_TMPDIR", &paths.evcxr_tmp)
+        .env("JUPYTER_PATH", &kernel.jupyter_path)
         .output()
-        .map_err(|e| format!("cannot run {} execute: {e}", jupyter.display()))
+        .map_err(|e| format!("cannot run {} execute: {e}", kernel.jupyter.display()))
 }
 
 /// The report for a failed `jupyter execute`: the failing cell if quoted, then stderr's tail
@@ -347,7 +372,7 @@ fn failure_hint(stderr: &str) -> Option<&'static str> {
              workspace, the root Cargo.toml needs `exclude = [\"target\"]` under [workspace]",
         )
     } else if stderr.contains("Kernel died") {
-        Some("the `rust` kernel died; run `evcxr_jupyter` by hand, or check `cargo` is on PATH")
+        Some("the kernel died; run `evcxr_jupyter` by hand, or check `cargo` is on PATH")
     } else {
         None
     }
@@ -583,18 +608,12 @@ struct CellTime {
 
 /// The run time of every cell that has nbclient's `metadata.execution` timestamps.
 fn cell_times(notebook: &Value) -> Vec<CellTime> {
-    cells(notebook)
-        .iter()
-        .enumerate()
-        .filter_map(|(index, cell)| {
-            let execution = &cell["metadata"]["execution"];
-            let start = parse_timestamp(execution["iopub.execute_input"].as_str()?)?;
-            let end = parse_timestamp(execution["shell.execute_reply"].as_str()?)?;
-            Some(CellTime {
-                cell: index + 1,
-                seconds: end - start,
-                source_head: head(&multiline(&cell["source"])),
-            })
+    lab::cell_seconds(notebook)
+        .into_iter()
+        .map(|(cell, seconds)| CellTime {
+            cell,
+            seconds,
+            source_head: head(&multiline(&cells(notebook)[cell - 1]["source"])),
         })
         .collect()
 }
@@ -623,6 +642,7 @@ fn timing_report(notebook: &str, total_seconds: f64, times: &[CellTime]) -> Valu
         "notebook": notebook,
         "total_seconds": round3(total_seconds),
         "cells_timed": times.len(),
+        "setup_cell_seconds": times.first().map(|t| round3(t.seconds)),
         "median_cell_seconds": median(&seconds).map(round3),
         "max_cell": slowest(times).map(|t| json!({
             "cell": t.cell,
@@ -638,8 +658,9 @@ fn report_timing(name: &str, total: f64, executed: &Value, path: &Path) -> Resul
     let seconds: Vec<f64> = times.iter().map(|t| t.seconds).collect();
     if let (Some(median), Some(max)) = (median(&seconds), slowest(&times)) {
         note(&format!(
-            "notebook {name}: cells timed: {}, median {median:.2} s, slowest: cell {} ({:.2} s) `{}`",
+            "notebook {name}: cells timed: {}, setup cell {:.2} s, median {median:.2} s, slowest: cell {} ({:.2} s) `{}`",
             times.len(),
+            times[0].seconds,
             max.cell,
             max.seconds,
             max.source_head
@@ -653,50 +674,6 @@ fn report_timing(name: &str, total: f64, executed: &Value, path: &Path) -> Resul
 /// Rounds to milliseconds, to keep reports readable.
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-/// Seconds since the Unix epoch of an ISO 8601 timestamp such as `2024-05-01T10:00:00.123456Z`
-/// or `2024-05-01T12:00:00.5+02:00` (a missing offset is taken as UTC).
-fn parse_timestamp(text: &str) -> Option<f64> {
-    let (date, time) = text.trim().split_once('T')?;
-    let mut ymd = date.splitn(3, '-').map(|part| part.parse::<i64>().ok());
-    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
-    let (clock, offset_seconds) = split_offset(time)?;
-    let mut hms = clock.splitn(3, ':');
-    let hours: i64 = hms.next()?.parse().ok()?;
-    let minutes: i64 = hms.next()?.parse().ok()?;
-    let seconds: f64 = hms.next()?.parse().ok()?;
-    let days = days_from_civil(year, month, day);
-    Some((days * 86_400 + hours * 3_600 + minutes * 60 - offset_seconds) as f64 + seconds)
-}
-
-/// Splits `10:00:00.5+02:00` into the clock time and the UTC offset in seconds.
-fn split_offset(time: &str) -> Option<(&str, i64)> {
-    if let Some(clock) = time.strip_suffix('Z') {
-        return Some((clock, 0));
-    }
-    match time.rfind(['+', '-']) {
-        Some(at) => {
-            let (clock, offset) = time.split_at(at);
-            let sign = if offset.starts_with('-') { -1 } else { 1 };
-            let (h, m) = offset[1..].split_once(':').unwrap_or((&offset[1..], "0"));
-            Some((
-                clock,
-                sign * (h.parse::<i64>().ok()? * 3_600 + m.parse::<i64>().ok()? * 60),
-            ))
-        }
-        None => Some((time, 0)),
-    }
-}
-
-/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -846,19 +823,5 @@ mod tests {
         assert_eq!(report["max_cell"]["cell"], json!(1));
         assert_eq!(report["max_cell"]["source_head"], json!(":dep plotters"));
         assert_eq!(timing_report("x.ipynb", 1.0, &[])["max_cell"], Value::Null);
-    }
-
-    #[test]
-    fn timestamps_parse_to_unix_seconds() {
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(
-            parse_timestamp("2000-03-01T00:00:01.25Z"),
-            Some(951_868_801.25)
-        );
-        assert_eq!(
-            parse_timestamp("2000-03-01T01:00:01.25+01:00"),
-            Some(951_868_801.25)
-        );
-        assert_eq!(parse_timestamp("not a time"), None);
     }
 }

@@ -1,0 +1,927 @@
+//! The notebooks' Jupyter environment: a Rust kernel that starts warm.
+//!
+//! evcxr, the Rust kernel, compiles a notebook's `:dep` crates in a build folder of its own,
+//! by default a new temporary folder for every kernel: each kernel start or restart compiled the
+//! kit and its ~110 crates again, one to three minutes on two cores. Here:
+//!
+//! - the kit installs its own kernel spec, [`KERNEL_NAME`] ("Rust (tinyml-kit)"), whose command
+//!   is `tinyml kernel`: a small launcher that runs evcxr in a **kept build folder**;
+//! - [`Lab::warm`] compiles the kit once into a **template** folder (`tinyml lab` does it, with
+//!   the compiler's progress in the terminal, and only when the kit changed since);
+//! - each kernel takes the first free **slot** (`slot-0`, `slot-1`, …, each locked by the kernel
+//!   that uses it for as long as it runs, so two notebooks open at once never share a build),
+//!   copied from the template when the template is newer than the slot. A restarted kernel finds
+//!   its slot already built: the notebook's `:dep` cell takes seconds.
+//!
+//! Cargo checks every build against the sources, so a slot never uses a stale kit: after an
+//! upgrade, a slot is either copied from the newly warmed template or compiles what changed.
+//!
+//! Folders (the cache folder is the platform's: `~/.cache` on Linux, `~/Library/Caches` on
+//! macOS, `%LOCALAPPDATA%` on Windows):
+//! - `<cache>/tinyml-kit/venv`: the Python venv with JupyterLab (`$TINYML_VENV` overrides);
+//! - `<cache>/tinyml-kit/kernels`: the template and the slots (`$TINYML_KERNELS` overrides);
+//!   `$TINYML_KERNEL_TEMPLATE` names a template elsewhere (a school server's shared, read-only
+//!   one), used when the kernels folder has none.
+
+use std::fs::{self, File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::{Instant, SystemTime};
+
+use serde_json::json;
+
+use crate::error::{Error, Result};
+
+/// The evcxr_jupyter version the notebooks are tested with (`tools/setup` installs this one).
+pub const EVCXR_VERSION: &str = "0.22.0";
+/// The name of the kit's kernel spec (the notebooks ask for it).
+pub const KERNEL_NAME: &str = "tinyml";
+/// The kernel's name in JupyterLab's launcher and kernel menu.
+pub const KERNEL_DISPLAY_NAME: &str = "Rust (tinyml-kit)";
+/// Most kernels one user runs at once (each has its own build slot, ~0.5 GB).
+pub const MAX_SLOTS: usize = 16;
+/// The notebooks' setup line, with `{kit}` for the kit's folder.
+const DEP_LINE: &str = ":dep tinyml-kit = { path = \"{kit}\", default-features = false }";
+/// The file in a build folder that says which warm build it holds.
+const STAMP_FILE: &str = ".tinyml-stamp";
+/// Set by the warm-up for the launcher it starts: use this build folder as it is.
+const KERNEL_DIR_ENV: &str = "TINYML_KERNEL_DIR";
+/// Longest the warm-up build may take, in seconds (a cold build takes 2–4 minutes on 2 cores).
+const WARM_TIMEOUT_SECS: u32 = 1800;
+
+/// Where the kit's Jupyter pieces live on this machine.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    /// The repository (the kit is used from a clone): `crate/` and `notebooks/` are in it.
+    pub repo: PathBuf,
+    /// The Python venv with JupyterLab and nbclient.
+    pub venv: PathBuf,
+    /// Its `jupyter` program.
+    pub jupyter: PathBuf,
+    /// The template and the slots of the kernel's build.
+    pub kernels: KernelDirs,
+}
+
+impl Lab {
+    /// The lab of the clone at `repo`, with folders from the environment or the platform's
+    /// cache folder.
+    pub fn new(repo: impl Into<PathBuf>) -> Result<Self> {
+        let venv = match env_path("TINYML_VENV") {
+            Some(venv) => venv,
+            None => kit_cache_dir()?.join("venv"),
+        };
+        Ok(Lab {
+            repo: repo.into(),
+            jupyter: venv_program(&venv, "jupyter"),
+            venv,
+            kernels: KernelDirs::from_env()?,
+        })
+    }
+
+    /// The kit's crate folder, as evcxr will see it (canonical: evcxr canonicalizes the
+    /// notebooks' relative `../crate`, and a build is only reused for the same path).
+    pub fn kit_dir(&self) -> Result<PathBuf> {
+        let dir = self.repo.join("crate");
+        dir.canonicalize().map_err(|e| Error::io(dir, e))
+    }
+
+    /// The folder of the venv's kernel specs (where [`Lab::install_kernel`] writes).
+    pub fn kernel_specs_dir(&self) -> PathBuf {
+        self.venv.join("share").join("jupyter").join("kernels")
+    }
+
+    /// What is installed and what is missing.
+    pub fn check(&self) -> Tools {
+        let jupyter = &self.jupyter;
+        let runs = |args: &[&str]| {
+            Command::new(jupyter)
+                .args(args)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        Tools {
+            jupyter_lab: runs(&["lab", "--version"]),
+            nbclient: runs(&["execute", "--help"]),
+            evcxr: find_evcxr(),
+            evcxr_version: installed_evcxr_version(),
+        }
+    }
+
+    /// Writes the kit's kernel spec into `specs_dir/tinyml/kernel.json`: `launcher kernel
+    /// {connection_file}`, with `env` added to the kernel's environment. Returns the spec's
+    /// folder.
+    pub fn install_kernel(
+        &self,
+        specs_dir: &Path,
+        launcher: &Path,
+        env: &[(&str, &Path)],
+    ) -> Result<PathBuf> {
+        let dir = specs_dir.join(KERNEL_NAME);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let env: serde_json::Map<String, serde_json::Value> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v.display().to_string())))
+            .collect();
+        let spec = json!({
+            "argv": [launcher.display().to_string(), "kernel", "{connection_file}"],
+            "display_name": KERNEL_DISPLAY_NAME,
+            "language": "rust",
+            "interrupt_mode": "message",
+            "env": env,
+        });
+        let path = dir.join("kernel.json");
+        let text = serde_json::to_string_pretty(&spec).map_err(|e| Error::Lab(e.to_string()))?;
+        fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
+        Ok(dir)
+    }
+
+    /// Whether the template holds a build of the kit as it is now.
+    pub fn is_warm(&self) -> Result<bool> {
+        let now = self.fingerprint()?;
+        Ok(read_stamp(&self.kernels.template()).is_some_and(|s| s == now))
+    }
+
+    /// Compiles the kit into the template build folder, as a notebook's setup cell would (a
+    /// headless kernel of spec [`KERNEL_NAME`] runs the notebooks' `:dep` line), unless it is
+    /// already built for the kit as it is now. The compiler's progress goes to this process's
+    /// terminal. `jupyter_path` is given to Jupyter as `JUPYTER_PATH` (where the kernel spec
+    /// is, when it is not in the venv).
+    pub fn warm(&self, jupyter_path: Option<&Path>) -> Result<WarmReport> {
+        let template = self.kernels.template();
+        fs::create_dir_all(&template).map_err(|e| Error::io(&template, e))?;
+        let _lock = lock_exclusive(&self.kernels.template_lock())?;
+        let fingerprint = self.fingerprint()?;
+        if read_stamp(&template).is_some_and(|s| s == fingerprint) {
+            return Ok(WarmReport {
+                built: false,
+                seconds: 0.0,
+                template,
+            });
+        }
+        // The kit's tested dependency versions: cargo keeps the lock file's versions.
+        let lock_file = template.join("Cargo.lock");
+        if !lock_file.exists() {
+            let ours = self.repo.join("Cargo.lock");
+            fs::copy(&ours, &lock_file).map_err(|e| Error::io(&ours, e))?;
+        }
+        let scratch = tempfile_dir(&self.kernels.home, "warm")?;
+        let notebook = scratch.join("warm.ipynb");
+        let setup = format!(
+            "{}\nuse tinyml_kit::prelude::*;",
+            DEP_LINE.replace("{kit}", &self.kit_dir()?.display().to_string())
+        );
+        let cells = [json!({
+            "cell_type": "code", "id": "setup", "metadata": {}, "outputs": [],
+            "execution_count": null, "source": setup,
+        })];
+        let nb = json!({
+            "cells": cells,
+            "metadata": {"kernelspec": {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME,
+                                        "language": "rust"}},
+            "nbformat": 4, "nbformat_minor": 5,
+        });
+        fs::write(&notebook, nb.to_string()).map_err(|e| Error::io(&notebook, e))?;
+        let started = Instant::now();
+        let mut command = Command::new(&self.jupyter);
+        command
+            .arg("execute")
+            .arg(format!("--kernel_name={KERNEL_NAME}"))
+            .arg(format!("--timeout={WARM_TIMEOUT_SECS}"))
+            .arg(format!(
+                "--output={}",
+                scratch.join("warm.out.ipynb").display()
+            ))
+            .arg(&notebook)
+            .env(KERNEL_DIR_ENV, &template);
+        if let Some(path) = jupyter_path {
+            command.env("JUPYTER_PATH", path);
+        }
+        let status = command.status().map_err(|e| Error::io(&self.jupyter, e));
+        let _ = fs::remove_dir_all(&scratch);
+        let status = status?;
+        if !status.success() {
+            return Err(Error::Lab(format!(
+                "building the kit for the notebooks failed ({status}); the compiler's messages are above. Run `tinyml lab --install` if the Rust kernel is missing"
+            )));
+        }
+        write_stamp(&template, &fingerprint)?;
+        Ok(WarmReport {
+            built: true,
+            seconds: started.elapsed().as_secs_f64(),
+            template,
+        })
+    }
+
+    /// What a build of the kit depends on, as a short text: the kit's sources and data (each
+    /// file's path, size and time), the lock file, the toolchain file and evcxr's version.
+    pub fn fingerprint(&self) -> Result<String> {
+        let mut hash = Fnv::new();
+        hash.add(EVCXR_VERSION.as_bytes());
+        hash.add(installed_evcxr_version().unwrap_or_default().as_bytes());
+        hash.add(self.kit_dir()?.display().to_string().as_bytes());
+        for part in [
+            "crate",
+            "firmware/core",
+            "data",
+            "Cargo.lock",
+            "rust-toolchain.toml",
+        ] {
+            hash_tree(&mut hash, &self.repo, &self.repo.join(part))?;
+        }
+        Ok(format!("kit {:016x}", hash.finish()))
+    }
+}
+
+/// What [`Lab::check`] found.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    /// JupyterLab runs from the venv.
+    pub jupyter_lab: bool,
+    /// `jupyter execute` runs from the venv (nbclient).
+    pub nbclient: bool,
+    /// The evcxr_jupyter program, when found.
+    pub evcxr: Option<PathBuf>,
+    /// The evcxr_jupyter version `cargo install` recorded, when known.
+    pub evcxr_version: Option<String>,
+}
+
+impl Tools {
+    /// What is missing, in words.
+    pub fn missing(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        if !self.jupyter_lab {
+            missing.push("JupyterLab".to_string());
+        }
+        if !self.nbclient {
+            missing.push("nbclient (jupyter execute)".to_string());
+        }
+        if self.evcxr.is_none() {
+            missing.push(format!("evcxr_jupyter {EVCXR_VERSION} (the Rust kernel)"));
+        }
+        missing
+    }
+
+    /// A warning when the installed evcxr is not the tested one.
+    pub fn version_warning(&self) -> Option<String> {
+        match &self.evcxr_version {
+            Some(v) if v != EVCXR_VERSION => Some(format!(
+                "evcxr_jupyter {v} is installed; the notebooks are tested with {EVCXR_VERSION}. If a notebook misbehaves, install the tested one: cargo install evcxr_jupyter --version {EVCXR_VERSION} --locked"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// What [`Lab::warm`] did.
+#[derive(Debug, Clone)]
+pub struct WarmReport {
+    /// Whether it compiled (false: the template was already warm).
+    pub built: bool,
+    /// How long the build took.
+    pub seconds: f64,
+    /// The template build folder.
+    pub template: PathBuf,
+}
+
+/// What a notebook's setup cell shows: the kit is loaded, which version, and which build folder
+/// this kernel uses (to tell a warm kernel from one that had to compile).
+#[derive(Debug, Clone)]
+pub struct KitStatus {
+    /// The kit's version.
+    pub version: String,
+    /// The kernel's build folder (`EVCXR_TMPDIR`), when the kernel says.
+    pub build_folder: Option<PathBuf>,
+}
+
+impl KitStatus {
+    /// The status of the kit in this process.
+    pub fn now() -> Self {
+        KitStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            build_folder: env_path("EVCXR_TMPDIR"),
+        }
+    }
+
+    /// Shown by the notebook: one line.
+    pub fn evcxr_display(&self) {
+        println!("{self}");
+    }
+}
+
+impl std::fmt::Display for KitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tinyml-kit {} is ready", self.version)?;
+        if let Some(dir) = &self.build_folder {
+            write!(f, " (kernel build folder {})", dir.display())?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Build slots
+
+/// The kernel's build folders: one template and up to [`MAX_SLOTS`] slots.
+#[derive(Debug, Clone)]
+pub struct KernelDirs {
+    /// The folder that holds them (`$TINYML_KERNELS`, or `<cache>/tinyml-kit/kernels`).
+    pub home: PathBuf,
+    /// A template elsewhere (`$TINYML_KERNEL_TEMPLATE`), used when `home` has none.
+    pub shared_template: Option<PathBuf>,
+}
+
+impl KernelDirs {
+    /// The folders `$TINYML_KERNELS` and `$TINYML_KERNEL_TEMPLATE` name, or the defaults.
+    pub fn from_env() -> Result<Self> {
+        let home = match env_path("TINYML_KERNELS") {
+            Some(home) => home,
+            None => kit_cache_dir()?.join("kernels"),
+        };
+        Ok(KernelDirs {
+            home,
+            shared_template: env_path("TINYML_KERNEL_TEMPLATE"),
+        })
+    }
+
+    /// The folders under `home`, with no shared template.
+    pub fn at(home: impl Into<PathBuf>) -> Self {
+        KernelDirs {
+            home: home.into(),
+            shared_template: None,
+        }
+    }
+
+    /// The template build folder that [`Lab::warm`] fills.
+    pub fn template(&self) -> PathBuf {
+        self.home.join("template")
+    }
+
+    fn template_lock(&self) -> PathBuf {
+        self.home.join("template.lock")
+    }
+
+    /// The template a new slot is copied from: this folder's when it holds a build, else the
+    /// shared one.
+    fn source_template(&self) -> Option<(PathBuf, String)> {
+        let own = self.template();
+        if let Some(stamp) = read_stamp(&own) {
+            return Some((own, stamp));
+        }
+        let shared = self.shared_template.clone()?;
+        let stamp = read_stamp(&shared)?;
+        Some((shared, stamp))
+    }
+
+    /// Takes the first free slot (locked until the returned [`KernelSlot`] is dropped, or the
+    /// process ends), copying the template into it when the template holds a newer build.
+    pub fn acquire(&self) -> Result<KernelSlot> {
+        fs::create_dir_all(&self.home).map_err(|e| Error::io(&self.home, e))?;
+        for index in 0..MAX_SLOTS {
+            let lock_path = self.home.join(format!("slot-{index}.lock"));
+            let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => continue,
+                Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+            }
+            let dir = self.home.join(format!("slot-{index}"));
+            let seeded = self.seed(&dir)?;
+            return Ok(KernelSlot {
+                index,
+                dir,
+                seeded,
+                _lock: lock,
+            });
+        }
+        Err(Error::Lab(format!(
+            "all {MAX_SLOTS} kernel build folders in {} are in use: shut down a notebook's kernel you no longer need (JupyterLab: Kernel > Shut Down Kernel)",
+            self.home.display()
+        )))
+    }
+
+    /// Copies the template into `slot` when their stamps differ. Returns what it did.
+    fn seed(&self, slot: &Path) -> Result<Seeded> {
+        let Some((template, stamp)) = self.source_template() else {
+            return Ok(Seeded::NoTemplate);
+        };
+        if read_stamp(slot).is_some_and(|s| s == stamp) {
+            return Ok(Seeded::AlreadyWarm);
+        }
+        // A warm-up in progress holds the template exclusively: then the slot builds for itself.
+        let lock_path = self.template_lock();
+        let lock = match File::open(&lock_path) {
+            Ok(lock) => Some(lock),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&lock_path, e)),
+        };
+        if let Some(lock) = &lock {
+            match lock.try_lock_shared() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(Seeded::TemplateBusy),
+                Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+            }
+        }
+        if slot.exists() {
+            fs::remove_dir_all(slot).map_err(|e| Error::io(slot, e))?;
+        }
+        copy_tree(&template, slot)?;
+        Ok(Seeded::Copied)
+    }
+}
+
+/// A build folder that one kernel holds.
+#[derive(Debug)]
+pub struct KernelSlot {
+    /// Its number.
+    pub index: usize,
+    /// The folder (the kernel's `EVCXR_TMPDIR`).
+    pub dir: PathBuf,
+    /// What happened to it before the kernel starts.
+    pub seeded: Seeded,
+    _lock: File,
+}
+
+/// How a slot was prepared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeded {
+    /// It already held the template's build.
+    AlreadyWarm,
+    /// The template was copied into it.
+    Copied,
+    /// There is no template yet (`tinyml lab` makes it): the kernel compiles the kit itself.
+    NoTemplate,
+    /// The template is being rebuilt right now: the kernel compiles what it needs itself.
+    TemplateBusy,
+}
+
+/// Runs evcxr_jupyter for the connection file Jupyter gives, in a build slot (or in
+/// `$TINYML_KERNEL_DIR`, set by [`Lab::warm`]). Returns evcxr's exit status. This is the kernel
+/// spec's command, `tinyml kernel {connection_file}`.
+pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
+    let evcxr = find_evcxr().ok_or_else(|| {
+        Error::Lab(format!(
+            "evcxr_jupyter, the Rust kernel, is not installed: run `tinyml lab --install` (or cargo install evcxr_jupyter --version {EVCXR_VERSION} --locked)"
+        ))
+    })?;
+    let (dir, _slot) = match env_path(KERNEL_DIR_ENV) {
+        Some(dir) => {
+            eprintln!("tinyml kernel: building in {}", dir.display());
+            (dir, None)
+        }
+        None => {
+            let slot = KernelDirs::from_env()?.acquire()?;
+            let how = match slot.seeded {
+                Seeded::AlreadyWarm => "warm",
+                Seeded::Copied => "warm: copied from the template",
+                Seeded::NoTemplate => "no warm build yet: the first cell compiles the kit (1-3 minutes); `tinyml lab` makes one",
+                Seeded::TemplateBusy => "the warm build is being refreshed: the first cell may compile",
+            };
+            eprintln!("tinyml kernel: build folder {} ({how})", slot.dir.display());
+            (slot.dir.clone(), Some(slot))
+        }
+    };
+    Command::new(&evcxr)
+        .arg("--control_file")
+        .arg(connection_file)
+        .env("EVCXR_TMPDIR", &dir)
+        .status()
+        .map_err(|e| Error::io(&evcxr, e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing an executed notebook
+
+/// `(cell, seconds)` for every cell of an executed notebook that has nbclient's
+/// `metadata.execution` timestamps (from the kernel's `execute_input` to its `execute_reply`);
+/// cells are numbered from 1 among all cells, markdown included.
+pub fn cell_seconds(notebook: &serde_json::Value) -> Vec<(usize, f64)> {
+    let cells = notebook["cells"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    cells
+        .iter()
+        .enumerate()
+        .filter_map(|(index, cell)| {
+            let execution = &cell["metadata"]["execution"];
+            let start = parse_timestamp(execution["iopub.execute_input"].as_str()?)?;
+            let end = parse_timestamp(execution["shell.execute_reply"].as_str()?)?;
+            Some((index + 1, end - start))
+        })
+        .collect()
+}
+
+/// Seconds since the Unix epoch of an ISO 8601 timestamp such as `2024-05-01T10:00:00.123456Z`
+/// or `2024-05-01T12:00:00.5+02:00` (a missing offset is taken as UTC).
+pub fn parse_timestamp(text: &str) -> Option<f64> {
+    let (date, time) = text.trim().split_once('T')?;
+    let mut ymd = date.splitn(3, '-').map(|part| part.parse::<i64>().ok());
+    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let (clock, offset_seconds) = split_offset(time)?;
+    let mut hms = clock.splitn(3, ':');
+    let hours: i64 = hms.next()?.parse().ok()?;
+    let minutes: i64 = hms.next()?.parse().ok()?;
+    let seconds: f64 = hms.next()?.parse().ok()?;
+    let days = days_from_civil(year, month, day);
+    Some((days * 86_400 + hours * 3_600 + minutes * 60 - offset_seconds) as f64 + seconds)
+}
+
+/// Splits `10:00:00.5+02:00` into the clock time and the UTC offset in seconds.
+fn split_offset(time: &str) -> Option<(&str, i64)> {
+    if let Some(clock) = time.strip_suffix('Z') {
+        return Some((clock, 0));
+    }
+    match time.rfind(['+', '-']) {
+        Some(at) => {
+            let (clock, offset) = time.split_at(at);
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            let (h, m) = offset[1..].split_once(':').unwrap_or((&offset[1..], "0"));
+            Some((
+                clock,
+                sign * (h.parse::<i64>().ok()? * 3_600 + m.parse::<i64>().ok()? * 60),
+            ))
+        }
+        None => Some((time, 0)),
+    }
+}
+
+/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding things
+
+/// The environment variable `name` as a path, when set and not empty.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `<the platform's cache folder>/tinyml-kit`.
+fn kit_cache_dir() -> Result<PathBuf> {
+    dirs::cache_dir()
+        .map(|dir| dir.join("tinyml-kit"))
+        .ok_or_else(|| {
+            Error::Lab(
+                "this system has no cache folder (no HOME?): set TINYML_VENV and TINYML_KERNELS"
+                    .into(),
+            )
+        })
+}
+
+/// A program in a venv: `bin/NAME` on Unix, `Scripts\NAME.exe` on Windows.
+pub fn venv_program(venv: &Path, name: &str) -> PathBuf {
+    if cfg!(windows) {
+        venv.join("Scripts").join(format!("{name}.exe"))
+    } else {
+        venv.join("bin").join(name)
+    }
+}
+
+/// Cargo's folder of installed programs (`$CARGO_HOME/bin`, or `~/.cargo/bin`).
+fn cargo_home() -> Option<PathBuf> {
+    env_path("CARGO_HOME").or_else(|| dirs::home_dir().map(|home| home.join(".cargo")))
+}
+
+/// evcxr_jupyter: on `PATH`, else in cargo's bin folder.
+fn find_evcxr() -> Option<PathBuf> {
+    let name = format!("evcxr_jupyter{}", std::env::consts::EXE_SUFFIX);
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join(&name));
+    let in_cargo = cargo_home().map(|home| home.join("bin").join(&name));
+    on_path.chain(in_cargo).find(|p| p.is_file())
+}
+
+/// The evcxr_jupyter version in cargo's record of installed crates (`.crates.toml`).
+fn installed_evcxr_version() -> Option<String> {
+    let record = fs::read_to_string(cargo_home()?.join(".crates.toml")).ok()?;
+    evcxr_version_in(&record)
+}
+
+/// The version in a `.crates.toml` line such as `"evcxr_jupyter 0.22.0 (registry+…)" = […]`.
+fn evcxr_version_in(record: &str) -> Option<String> {
+    record.lines().find_map(|line| {
+        let rest = line.trim_start().strip_prefix("\"evcxr_jupyter ")?;
+        Some(rest.split_whitespace().next()?.to_string())
+    })
+}
+
+/// Whether this process runs as root (Unix), where Jupyter needs `--allow-root`.
+pub fn running_as_root() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = fs::metadata("/proc/self") {
+            return meta.uid() == 0;
+        }
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+fn read_stamp(dir: &Path) -> Option<String> {
+    fs::read_to_string(dir.join(STAMP_FILE)).ok()
+}
+
+fn write_stamp(dir: &Path, stamp: &str) -> Result<()> {
+    let path = dir.join(STAMP_FILE);
+    fs::write(&path, stamp).map_err(|e| Error::io(&path, e))
+}
+
+/// Opens (creating) and locks `path` exclusively, waiting for others (saying so).
+fn lock_exclusive(path: &Path) -> Result<File> {
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(TryLockError::WouldBlock) => eprintln!(
+            "waiting: another `tinyml lab` is building the notebooks' kit ({})",
+            path.display()
+        ),
+        Err(TryLockError::Error(e)) => return Err(Error::io(path, e)),
+    }
+    file.lock().map_err(|e| Error::io(path, e))?;
+    Ok(file)
+}
+
+/// A new empty folder `parent/NAME-<n>`.
+fn tempfile_dir(parent: &Path, name: &str) -> Result<PathBuf> {
+    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    for n in std::process::id().. {
+        let dir = parent.join(format!("{name}-{n}"));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+    }
+    unreachable!("process ids are finite")
+}
+
+/// Copies the folder `from` to `to` (which must not exist), keeping each file's modification
+/// time: cargo compares the times of a build's outputs, which a copy must not reorder.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir(to).map_err(|e| Error::io(to, e))?;
+    let entries = fs::read_dir(from).map_err(|e| Error::io(from, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(from, e))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(|e| Error::io(&source, e))?;
+        if kind.is_dir() {
+            copy_tree(&source, &target)?;
+        } else if kind.is_file() {
+            fs::copy(&source, &target).map_err(|e| Error::io(&source, e))?;
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map_err(|e| Error::io(&source, e))?;
+            set_modified(&target, modified)?;
+        } else if kind.is_symlink() {
+            copy_symlink(&source, &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_modified(path: &Path, time: SystemTime) -> Result<()> {
+    let file = File::options()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.set_modified(time).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(unix)]
+fn copy_symlink(source: &Path, target: &Path) -> Result<()> {
+    let link = fs::read_link(source).map_err(|e| Error::io(source, e))?;
+    std::os::unix::fs::symlink(link, target).map_err(|e| Error::io(target, e))
+}
+
+#[cfg(not(unix))]
+fn copy_symlink(source: &Path, target: &Path) -> Result<()> {
+    fs::copy(source, target)
+        .map(drop)
+        .map_err(|e| Error::io(source, e))
+}
+
+/// Adds every file under `path` (or `path` itself) to `hash`: its path relative to `root`,
+/// its size and its modification time. Skips `target` folders.
+fn hash_tree(hash: &mut Fnv, root: &Path, path: &Path) -> Result<()> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n != "target"))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            hash_tree(hash, root, &entry)?;
+        }
+    } else {
+        let relative = path.strip_prefix(root).unwrap_or(path);
+        hash.add(relative.to_string_lossy().as_bytes());
+        hash.add(&meta.len().to_le_bytes());
+        let nanos = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        hash.add(&nanos.to_le_bytes());
+    }
+    Ok(())
+}
+
+/// FNV-1a, 64 bits: a stable hash for the fingerprint (std's hasher may change between
+/// releases).
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        // A separator, so that ("ab", "c") and ("a", "bc") differ.
+        self.0 = (self.0 ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tinyml-lab-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn evcxr_version_is_read_from_cargos_record() {
+        let record = "[v1]\n\"cargo-edit 0.12.0 (registry+https://github.com/rust-lang/crates.io-index)\" = [\"cargo-add\"]\n\"evcxr_jupyter 0.22.0 (registry+https://github.com/rust-lang/crates.io-index)\" = [\"evcxr_jupyter\"]\n";
+        assert_eq!(evcxr_version_in(record).as_deref(), Some("0.22.0"));
+        assert_eq!(evcxr_version_in("[v1]\n"), None);
+    }
+
+    #[test]
+    fn two_kernels_get_two_slots_and_a_freed_slot_is_reused() {
+        let home = scratch("slots");
+        let dirs = KernelDirs::at(&home);
+        let first = dirs.acquire().unwrap();
+        let second = dirs.acquire().unwrap();
+        assert_eq!((first.index, second.index), (0, 1));
+        assert_eq!(first.seeded, Seeded::NoTemplate);
+        drop(first);
+        let again = dirs.acquire().unwrap();
+        assert_eq!(again.index, 0, "a slot is free again when its kernel ends");
+        drop((second, again));
+        fs::remove_dir_all(home).unwrap();
+    }
+
+    #[test]
+    fn a_slot_is_copied_from_a_newer_template_and_kept_otherwise() {
+        let home = scratch("seed");
+        let dirs = KernelDirs::at(&home);
+        let template = dirs.template();
+        fs::create_dir_all(template.join("target/deps")).unwrap();
+        fs::write(template.join("target/deps/libkit.rlib"), b"kit v1").unwrap();
+        let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        set_modified(&template.join("target/deps/libkit.rlib"), old).unwrap();
+        write_stamp(&template, "kit 1").unwrap();
+
+        let slot = dirs.acquire().unwrap();
+        assert_eq!(slot.seeded, Seeded::Copied);
+        let copied = slot.dir.join("target/deps/libkit.rlib");
+        assert_eq!(fs::read(&copied).unwrap(), b"kit v1");
+        assert_eq!(
+            fs::metadata(&copied).unwrap().modified().unwrap(),
+            old,
+            "the copy keeps the file's time"
+        );
+        // What the kernel builds in its slot stays for the next start.
+        fs::write(slot.dir.join("target/deps/libctx.so"), b"cell").unwrap();
+        drop(slot);
+        let slot = dirs.acquire().unwrap();
+        assert_eq!(slot.seeded, Seeded::AlreadyWarm);
+        assert!(slot.dir.join("target/deps/libctx.so").exists());
+        drop(slot);
+
+        // A new warm build replaces the slot's.
+        fs::write(template.join("target/deps/libkit.rlib"), b"kit v2").unwrap();
+        write_stamp(&template, "kit 2").unwrap();
+        let slot = dirs.acquire().unwrap();
+        assert_eq!(slot.seeded, Seeded::Copied);
+        assert_eq!(
+            fs::read(slot.dir.join("target/deps/libkit.rlib")).unwrap(),
+            b"kit v2"
+        );
+        assert!(!slot.dir.join("target/deps/libctx.so").exists());
+        drop(slot);
+        fs::remove_dir_all(home).unwrap();
+    }
+
+    #[test]
+    fn a_template_being_rebuilt_is_not_copied() {
+        let home = scratch("busy");
+        let dirs = KernelDirs::at(&home);
+        fs::create_dir_all(dirs.template()).unwrap();
+        write_stamp(&dirs.template(), "kit 1").unwrap();
+        let warming = lock_exclusive(&dirs.template_lock()).unwrap();
+        let slot = dirs.acquire().unwrap();
+        assert_eq!(slot.seeded, Seeded::TemplateBusy);
+        drop((slot, warming));
+        let slot = dirs.acquire().unwrap();
+        assert_eq!(slot.seeded, Seeded::Copied);
+        drop(slot);
+        fs::remove_dir_all(home).unwrap();
+    }
+
+    #[test]
+    fn a_shared_template_serves_when_the_user_has_none() {
+        let home = scratch("shared");
+        let shared = home.join("shared");
+        fs::create_dir_all(&shared).unwrap();
+        fs::write(shared.join("Cargo.toml"), b"[package]").unwrap();
+        write_stamp(&shared, "kit 1").unwrap();
+        let dirs = KernelDirs {
+            home: home.join("user"),
+            shared_template: Some(shared),
+        };
+        let slot = dirs.acquire().unwrap();
+        assert_eq!(slot.seeded, Seeded::Copied);
+        assert!(slot.dir.join("Cargo.toml").exists());
+        drop(slot);
+        fs::remove_dir_all(home).unwrap();
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_the_kit() {
+        let repo = scratch("fingerprint");
+        fs::create_dir_all(repo.join("crate/src")).unwrap();
+        fs::create_dir_all(repo.join("crate/target")).unwrap();
+        fs::write(repo.join("crate/src/lib.rs"), "pub fn a() {}").unwrap();
+        let lab = Lab {
+            repo: repo.clone(),
+            venv: repo.join("venv"),
+            jupyter: repo.join("venv/bin/jupyter"),
+            kernels: KernelDirs::at(repo.join("kernels")),
+        };
+        let before = lab.fingerprint().unwrap();
+        assert_eq!(lab.fingerprint().unwrap(), before, "stable");
+        fs::write(repo.join("crate/target/junk"), "x").unwrap();
+        assert_eq!(
+            lab.fingerprint().unwrap(),
+            before,
+            "build output is ignored"
+        );
+        fs::write(repo.join("crate/src/lib.rs"), "pub fn a() { }").unwrap();
+        assert_ne!(lab.fingerprint().unwrap(), before, "a changed source");
+        fs::remove_dir_all(repo).unwrap();
+    }
+
+    #[test]
+    fn timestamps_parse_to_unix_seconds() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(
+            parse_timestamp("2000-03-01T00:00:01.25Z"),
+            Some(951_868_801.25)
+        );
+        assert_eq!(
+            parse_timestamp("2000-03-01T01:00:01.25+01:00"),
+            Some(951_868_801.25)
+        );
+        assert_eq!(parse_timestamp("not a time"), None);
+    }
+}
