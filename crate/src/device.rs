@@ -108,7 +108,7 @@ struct Reply {
 
 /// A board (or the simulator) on a serial port.
 pub struct Board {
-    port: Box<dyn SerialPort>,
+    port: Box<dyn Link>,
     name: String,
     reader: FrameReader,
     /// Bytes read but not yet given to `reader` (a read can hold several frames).
@@ -230,9 +230,55 @@ fn open_error(name: &str, e: &serialport::Error) -> String {
     }
 }
 
+/// What the laptop talks to a board over: a serial port, or the simulator's local socket.
+trait Link: Read + Write + Send {}
+
+impl<T: Read + Write + Send> Link for T {}
+
+/// How the name of a simulator reached over a local socket starts:
+/// `tcp://127.0.0.1:PORT/TOKEN` ([`Simulator::start_tcp`]).
+pub const SIMULATOR_SOCKET_SCHEME: &str = "tcp://";
+
+/// Connects to a simulator's local socket named `tcp://127.0.0.1:PORT/TOKEN` and gives its token.
+fn connect_simulator(name: &str) -> Result<std::net::TcpStream> {
+    let bad = || {
+        Error::Device(format!(
+            "{name}: not a simulator's address (tcp://127.0.0.1:PORT/TOKEN, as the simulator prints it)"
+        ))
+    };
+    let rest = name.strip_prefix(SIMULATOR_SOCKET_SCHEME).ok_or_else(bad)?;
+    let (address, token) = rest.split_once('/').ok_or_else(bad)?;
+    let address: std::net::SocketAddr = address.parse().map_err(|_| bad())?;
+    if !address.ip().is_loopback() || token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        return Err(bad());
+    }
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))
+        .map_err(|e| {
+            Error::Device(format!(
+                "cannot reach the simulator at {address}: {e}. Is it still running?"
+            ))
+        })?;
+    let setup = |e: std::io::Error| Error::Device(format!("{address}: {e}"));
+    stream.set_nodelay(true).map_err(setup)?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .map_err(setup)?;
+    stream
+        .write_all(format!("{token}\n").as_bytes())
+        .map_err(setup)?;
+    Ok(stream)
+}
+
+/// Longest token a simulator's socket accepts, in bytes.
+const MAX_TOKEN_BYTES: usize = 64;
+
 impl Board {
-    /// Opens the board on serial port `name` and says hello.
+    /// Opens the board on serial port `name` (or the simulator's address) and says hello.
     pub fn open(name: &str) -> Result<Board> {
+        if name.starts_with(SIMULATOR_SOCKET_SCHEME) {
+            let stream = connect_simulator(name)?;
+            return Board::from_link(Box::new(stream), name);
+        }
         let port = serialport::new(name, 115_200)
             .timeout(Duration::from_millis(50))
             .open()
@@ -266,6 +312,10 @@ impl Board {
 
     /// A board on an open port (for example one end of a pseudo-terminal).
     pub fn from_port(port: Box<dyn SerialPort>, name: &str) -> Result<Board> {
+        Board::from_link(Box::new(port), name)
+    }
+
+    fn from_link(port: Box<dyn Link>, name: &str) -> Result<Board> {
         let mut board = Board {
             port,
             name: name.to_string(),
@@ -387,7 +437,9 @@ impl Board {
             self.inbox_at = 0;
             let n = match self.port.read(&mut self.inbox) {
                 Ok(n) => n,
+                // A serial port's timeout; a socket's (WouldBlock on Unix).
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
                 Err(e) => {
                     self.inbox.clear();
@@ -1226,6 +1278,21 @@ struct SimState {
     sensors: SimSensors,
 }
 
+impl SimState {
+    /// A board just powered on, with an empty model store.
+    fn new() -> Self {
+        let slot = Budget::NANO_33_BLE.model_flash;
+        let flash = SimFlash::new(vec![0; Store::<SimFlash>::region_size(slot, PAGE)], PAGE);
+        SimState {
+            handler: Some(Handler::new(Store::open(flash, slot), SIMULATED)),
+            arena: vec![0; SIMULATED.arena_ram],
+            sound: Vec::new(),
+            movement: Vec::new(),
+            sensors: SimSensors::new(),
+        }
+    }
+}
+
 /// The simulated sensors' clocks, from the moment Run or Stream started.
 struct SimSensors {
     /// Since the simulator started (the board's clock).
@@ -1266,7 +1333,8 @@ impl SimSensors {
 }
 
 /// The board's firmware logic (protocol handler, model store, interpreter from `tinyml-core`)
-/// behind a pseudo-terminal: open [`Simulator::port`] as you would a board.
+/// behind a pseudo-terminal (Linux, macOS) or a local socket (Windows, or
+/// [`Simulator::start_tcp`]): open [`Simulator::port`] as you would a board.
 pub struct Simulator {
     port_name: String,
     state: Arc<Mutex<SimState>>,
@@ -1307,15 +1375,7 @@ impl Simulator {
             .name()
             .ok_or_else(|| Error::Device("the pseudo-terminal has no name".into()))?;
         drop(device_end);
-        let slot = Budget::NANO_33_BLE.model_flash;
-        let flash = SimFlash::new(vec![0; Store::<SimFlash>::region_size(slot, PAGE)], PAGE);
-        let state = Arc::new(Mutex::new(SimState {
-            handler: Some(Handler::new(Store::open(flash, slot), SIMULATED)),
-            arena: vec![0; SIMULATED.arena_ram],
-            sound: Vec::new(),
-            movement: Vec::new(),
-            sensors: SimSensors::new(),
-        }));
+        let state = Arc::new(Mutex::new(SimState::new()));
         let stop = Arc::new(AtomicBool::new(false));
         host_end
             .set_timeout(Duration::from_millis(20))
@@ -1332,15 +1392,46 @@ impl Simulator {
         })
     }
 
-    /// The simulator needs a pseudo-terminal: Linux or macOS.
+    /// Starts a simulated Nano 33 BLE Sense with an empty model store, on a local socket
+    /// (Windows has no pseudo-terminals).
     #[cfg(not(unix))]
     pub fn start() -> Result<Simulator> {
-        Err(Error::Device(
-            "the simulator needs a pseudo-terminal (Linux, macOS, or WSL on Windows)".into(),
-        ))
+        Simulator::start_tcp()
     }
 
-    /// The port to open, e.g. `/dev/pts/3`.
+    /// Starts a simulated board reached over a local socket instead of a pseudo-terminal: on
+    /// `127.0.0.1` at a random port, behind a random token, both in [`Simulator::port`]
+    /// (`tcp://127.0.0.1:PORT/TOKEN`), which [`Board::open`] and `--port` take as they take a
+    /// serial port. One client at a time, as a serial port; a client whose first line is not
+    /// the token is dropped and reaches nothing.
+    pub fn start_tcp() -> Result<Simulator> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| {
+            Error::Device(format!("cannot open a local socket for the simulator: {e}"))
+        })?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Error::Device(format!("simulator socket: {e}")))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::Device(format!("simulator socket: {e}")))?;
+        let token = crate::recorder::random_token()?;
+        let port_name = format!("{SIMULATOR_SOCKET_SCHEME}{address}/{token}");
+        let state = Arc::new(Mutex::new(SimState::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::spawn(move || serve_socket(listener, &token, &state, &stop))
+        };
+        Ok(Simulator {
+            port_name,
+            state,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The port to open: a pseudo-terminal such as `/dev/pts/3`, or
+    /// `tcp://127.0.0.1:PORT/TOKEN` for [`Simulator::start_tcp`].
     pub fn port(&self) -> &str {
         &self.port_name
     }
@@ -1405,21 +1496,16 @@ impl Drop for Simulator {
     }
 }
 
-/// The simulator's loop: bytes in, frames handled, responses out; and the sensors, in real time.
+/// The simulator's loop on its pseudo-terminal: bytes in, frames handled, responses out; and
+/// the sensors, in real time.
 #[cfg(unix)]
 fn serve(mut port: serialport::TTYPort, state: Arc<Mutex<SimState>>, stop: Arc<AtomicBool>) {
     let mut reader = FrameReader::new();
     let mut buf = [0u8; 512];
-    let mut out = [0u8; MAX_FRAME];
     while !stop.load(Ordering::Relaxed) {
-        {
-            let mut s = state.lock().expect("simulator state");
-            sense(&mut s, &mut |frame| {
-                // Nobody reading (the host went away): the message is dropped, as the board's
-                // USB write timeout drops it.
-                let _ = port.write_all(frame);
-            });
-        }
+        // Nobody reading (the host went away): a message is dropped, as the board's USB write
+        // timeout drops it.
+        sense_into(&state, &mut port);
         let n = match port.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
@@ -1429,23 +1515,116 @@ fn serve(mut port: serialport::TTYPort, state: Arc<Mutex<SimState>>, stop: Arc<A
                 continue;
             }
         };
-        for &b in &buf[..n] {
-            let len = match reader.push(b) {
-                None => continue,
-                Some(frame) => {
-                    let mut s = state.lock().expect("simulator state");
-                    let SimState { handler, arena, .. } = &mut *s;
-                    let Some(handler) = handler.as_mut() else {
-                        continue;
-                    };
-                    handler.handle_frame(frame, arena, &mut out)
+        if answer(&buf[..n], &mut reader, &state, &mut port).is_err() {
+            continue;
+        }
+    }
+}
+
+/// The simulator's loop on its local socket: one client at a time, admitted by its token.
+fn serve_socket(
+    listener: std::net::TcpListener,
+    token: &str,
+    state: &Mutex<SimState>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if let Some(stream) = admit(stream, token) {
+                    serve_client(stream, state, stop);
                 }
-            };
-            if port.write_all(&out[..len]).is_err() {
-                break;
+            }
+            Err(_) => {
+                // No client: the board runs on, its messages going nowhere.
+                sense_into(state, &mut std::io::sink());
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
     }
+}
+
+/// The client, once its first line (read within a second) is the token.
+fn admit(mut stream: std::net::TcpStream, token: &str) -> Option<std::net::TcpStream> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() <= MAX_TOKEN_BYTES {
+        match stream.read(&mut byte) {
+            Ok(1) if byte[0] == b'\n' => break,
+            Ok(1) => line.push(byte[0]),
+            _ => return None,
+        }
+    }
+    if line != token.as_bytes() {
+        return None;
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .ok()?;
+    stream.set_nodelay(true).ok()?;
+    Some(stream)
+}
+
+/// Serves one admitted client until it goes away.
+fn serve_client(mut stream: std::net::TcpStream, state: &Mutex<SimState>, stop: &AtomicBool) {
+    let mut reader = FrameReader::new();
+    let mut buf = [0u8; 512];
+    while !stop.load(Ordering::Relaxed) {
+        sense_into(state, &mut stream);
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(_) => return,
+        };
+        if answer(&buf[..n], &mut reader, state, &mut stream).is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs the sensors up to now, writing what they send to `link` (a failed write drops it).
+fn sense_into(state: &Mutex<SimState>, link: &mut dyn Write) {
+    let mut s = state.lock().expect("simulator state");
+    sense(&mut s, &mut |frame| {
+        let _ = link.write_all(frame);
+    });
+}
+
+/// Feeds `bytes` from the host to the board's handler and writes its answers to `link`.
+fn answer(
+    bytes: &[u8],
+    reader: &mut FrameReader,
+    state: &Mutex<SimState>,
+    link: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut out = [0u8; MAX_FRAME];
+    for &b in bytes {
+        let len = match reader.push(b) {
+            None => continue,
+            Some(frame) => {
+                let mut s = state.lock().expect("simulator state");
+                let SimState { handler, arena, .. } = &mut *s;
+                let Some(handler) = handler.as_mut() else {
+                    continue;
+                };
+                handler.handle_frame(frame, arena, &mut out)
+            }
+        };
+        link.write_all(&out[..len])?;
+    }
+    Ok(())
 }
 
 /// Runs the simulated sensors up to now: microphone samples into the board's keyword loop

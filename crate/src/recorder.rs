@@ -260,11 +260,12 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// 128 random bits from the operating system, as hex.
-fn random_token() -> Result<String> {
+/// 128 random bits from the operating system, as hex (the recorder's and the simulator's
+/// tokens).
+pub(crate) fn random_token() -> Result<String> {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes)
-        .map_err(|e| Error::Device(format!("no random numbers for the recorder's token: {e}")))?;
+        .map_err(|e| Error::Device(format!("no random numbers for a token: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

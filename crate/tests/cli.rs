@@ -74,6 +74,12 @@ fn course_prints_the_summary_and_writes_figures() {
             Some((model, _)) if line.starts_with("digits ") => {
                 printed.iter().any(|p| p.starts_with(model))
             }
+            // How many false alarms the board's loop raises depends on the keyword network's
+            // last digits too (seen under Windows: 14 for 13): the words heard are checked.
+            _ if line.starts_with("board (simulated): listening") => {
+                let heard = line.split_once(',').map_or(line.as_str(), |h| h.0);
+                printed.iter().any(|p| p.starts_with(heard))
+            }
             _ if line.starts_with("keywords ")
                 || line.starts_with("int8 ")
                 || line.starts_with("board ") =>
@@ -428,7 +434,12 @@ fn lab_without_jupyter_says_how_to_install() {
         .unwrap();
     assert_fails_with(
         &o,
-        &["JupyterLab", "missing", "tinyml lab --install", "tools/setup"],
+        &[
+            "JupyterLab",
+            "missing",
+            "tinyml lab --install",
+            "tools/setup",
+        ],
     );
 }
 

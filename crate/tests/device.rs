@@ -88,6 +88,52 @@ fn deploy_then_fifty_predictions_equal_the_laptop_byte_for_byte() {
     answers_like(&mut again, &model, 3);
 }
 
+/// The simulator on a local socket (as on Windows): the same board, and a client without the
+/// token reaches nothing.
+#[test]
+fn the_simulator_on_a_local_socket_needs_its_token() {
+    use std::io::{Read, Write};
+    let sim = Simulator::start_tcp().expect("simulator");
+    let name = sim.port().to_string();
+    let (address, token) = name
+        .strip_prefix("tcp://127.0.0.1:")
+        .and_then(|rest| rest.split_once('/'))
+        .expect("tcp://127.0.0.1:PORT/TOKEN");
+    assert_eq!(token.len(), 32, "128 random bits");
+    let address = format!("127.0.0.1:{address}");
+    for first_line in [
+        "\n".to_string(),
+        "0123\n".into(),
+        format!("{token}x\n"),
+        "A".repeat(200),
+    ] {
+        let mut stranger = std::net::TcpStream::connect(&address).expect("connects");
+        stranger.write_all(first_line.as_bytes()).unwrap();
+        // A hello frame after the line: it must get no answer, only the connection closed.
+        stranger.write_all(&[0, 1, 2, 3, 0]).ok();
+        stranger
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut reply = [0u8; 64];
+        let n = stranger.read(&mut reply).unwrap_or(0);
+        assert_eq!(n, 0, "a client with the wrong token got {n} bytes");
+    }
+    let forged = name.replace(token, &"0".repeat(32));
+    assert!(
+        Board::open(&forged).is_err(),
+        "a wrong token reaches no board"
+    );
+
+    let mut board = Board::open(&name).expect("opens with the token");
+    assert!(board.is_simulator());
+    let model = keyword_model(3);
+    board.deploy_with(&model, false).expect("deploys");
+    answers_like(&mut board, &model, 10);
+    drop(board);
+    let again = Board::open(&name).expect("reopens");
+    assert_eq!(again.info().active_crc, file_crc(model.bytes()));
+}
+
 /// A board with `old` active, and the new model to upload.
 fn with_active_model() -> (Simulator, QuantizedModel, QuantizedModel) {
     let sim = Simulator::start().expect("simulator");
@@ -376,6 +422,25 @@ fn chirp(seconds: f64, seed: u64) -> Vec<i16> {
         .collect()
 }
 
+/// A chirp that starts and stops like a spoken word: the tone sounds from 0.15 s to 0.45 s of
+/// every half second, over the noise (takes of a constant tone are refused as silent: nothing
+/// stands out of the background).
+fn word_like(seconds: f64, seed: u64) -> Vec<i16> {
+    let mut rng = Rng::new(seed);
+    chirp(seconds, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let t = (i as f64 / 16_000.0) % 0.5;
+            if (0.15..0.45).contains(&t) {
+                v
+            } else {
+                rng.normal(0.0, 500.0).round() as i16
+            }
+        })
+        .collect()
+}
+
 fn audio_of(pcm: &[i16]) -> Audio {
     Audio::new(pcm.iter().map(|&v| v as f32 / 32_768.0).collect(), 16_000).unwrap()
 }
@@ -462,7 +527,7 @@ fn cli_monitor_and_record_with_the_simulator() {
     let dir = scratch("cli_listen");
     let (model, wav) = (dir.join("kws.tkm"), dir.join("chirp.wav"));
     keyword_model(4).save(&model).unwrap();
-    audio_of(&chirp(2.0, 7)).save(&wav).unwrap();
+    audio_of(&word_like(2.0, 7)).save(&wav).unwrap();
     let (model_s, wav_s) = (model.to_str().unwrap(), wav.to_str().unwrap());
     let out = tinyml(&[
         "monitor",
@@ -527,6 +592,40 @@ fn cli_monitor_and_record_with_the_simulator() {
     assert!(data.join("ana_aoo_1.csv").exists());
     assert_eq!(ActivityData::load(&data).unwrap().len(), 2);
     assert_fails_with(&record(&["--sensor", "camera"]), &["use mic or imu"]);
+    // A microphone that hears nothing: each take is refused and recorded again, three times,
+    // then the command stops; nothing is saved.
+    let quiet = dir.join("quiet.wav");
+    audio_of(&vec![0i16; 32_000]).save(&quiet).unwrap();
+    let o = tinyml(&[
+        "record",
+        "--simulate",
+        "--mic",
+        quiet.to_str().unwrap(),
+        "--label",
+        "dooda",
+        "--count",
+        "1",
+        "--countdown",
+        "0",
+        "--out",
+        data_s,
+        "--sensor",
+        "mic",
+    ]);
+    let err = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("refused 3 times in a row\nerror: "), "{err}");
+    for piece in ["silent", "microphone", "Nothing was saved"] {
+        assert!(err.contains(piece), "{piece:?} in {err}");
+    }
+    assert_eq!(err.matches("Once more").count(), 2, "{err}");
+    assert!(
+        !data.join("dooda").exists()
+            || std::fs::read_dir(data.join("dooda"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
     assert_fails_with(
         &record(&["--sensor", "mic", "--speaker", "a/b"]),
         &["speaker"],

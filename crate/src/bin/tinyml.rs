@@ -165,7 +165,8 @@ enum Cmd {
         json: bool,
     },
     /// Day 3: a simulated Nano 33 BLE Sense (the firmware's protocol, model store and
-    /// interpreter) on a pseudo-terminal, until Ctrl-C. Prints the port to use with --port.
+    /// interpreter) on a pseudo-terminal (a local socket on Windows), until Ctrl-C. Prints the
+    /// port to use with --port.
     Simulate {
         /// An int8 model to start with (as if deployed).
         #[arg(long)]
@@ -2128,9 +2129,10 @@ fn record(a: &RecordArgs) -> Result<()> {
             if let Err(e) = tinyml_kit::words::check_take(&audio) {
                 refused += 1;
                 if refused == MAX_REFUSED_TAKES {
+                    eprintln!("-> refused {MAX_REFUSED_TAKES} times in a row");
                     return Err(e);
                 }
-                eprintln!("-> {e}; again");
+                eprintln!("-> {e} Once more:");
                 continue;
             }
             tinyml_kit::words::save_take(&dir, &label, &speaker, &audio)?
