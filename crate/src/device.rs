@@ -120,6 +120,9 @@ pub struct Board {
     labels: Option<Vec<String>>,
     /// Its output tensor (what turns raw outputs into probabilities).
     output: Tensor,
+    /// The simulator this board is, when [`Board::connect`] found no board and started one
+    /// (last: the port closes before the simulator stops).
+    simulator: Option<Simulator>,
 }
 
 impl std::fmt::Debug for Board {
@@ -310,6 +313,43 @@ impl Board {
         }
     }
 
+    /// The board plugged in if there is one ([`Board::open_auto`]), else a simulator started
+    /// for it; says which. The simulator lives as long as the returned board; its sensors are
+    /// fed with [`Board::simulate_sound`] and [`Board::simulate_movement`].
+    pub fn connect() -> Result<Board> {
+        match Board::open_auto() {
+            Ok(board) => {
+                println!("using the board: {}", board.summary());
+                Ok(board)
+            }
+            Err(why) => {
+                println!("{why}\n→ using the simulator");
+                let simulator = Simulator::start()?;
+                let mut board = Board::open(simulator.port())?;
+                board.simulator = Some(simulator);
+                Ok(board)
+            }
+        }
+    }
+
+    /// What the simulated microphone hears (see [`Simulator::play`]), when this board is the
+    /// simulator [`Board::connect`] started; a real board hears the room, so nothing happens.
+    pub fn simulate_sound(&self, audio: &Audio) -> Result<()> {
+        match &self.simulator {
+            Some(sim) => sim.play(audio),
+            None => Ok(()),
+        }
+    }
+
+    /// What the simulated accelerometer feels (see [`Simulator::play_imu`]), when this board is
+    /// the simulator [`Board::connect`] started; a real board feels its own movement.
+    pub fn simulate_movement(&self, recording: &ImuRecording) -> Result<()> {
+        match &self.simulator {
+            Some(sim) => sim.play_imu(recording),
+            None => Ok(()),
+        }
+    }
+
     /// A board on an open port (for example one end of a pseudo-terminal).
     pub fn from_port(port: Box<dyn SerialPort>, name: &str) -> Result<Board> {
         Board::from_link(Box::new(port), name)
@@ -325,6 +365,7 @@ impl Board {
             seq: 0,
             labels: None,
             output: softmax_output(),
+            simulator: None,
             info: Info {
                 protocol: 0,
                 firmware: [0; 3],

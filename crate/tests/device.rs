@@ -134,6 +134,26 @@ fn the_simulator_on_a_local_socket_needs_its_token() {
     assert_eq!(again.info().active_crc, file_crc(model.bytes()));
 }
 
+/// With no board plugged in, `Board::connect` starts a simulator and keeps it; the sensors are
+/// fed through the board.
+#[test]
+fn connect_without_a_board_uses_a_simulator_it_keeps() {
+    let mut board = Board::connect().expect("a board or the simulator");
+    assert!(
+        board.is_simulator(),
+        "no board is attached to these machines"
+    );
+    let played = audio_of(&word_like(1.0, 11));
+    board.simulate_sound(&played).unwrap();
+    let heard = board.record_audio(0.5).unwrap();
+    assert_eq!(heard.to_pcm16(), played.to_pcm16()[..8_000]);
+    let data = ActivityData::course_default();
+    board
+        .simulate_movement(&ImuRecording::from_activity(&data, "RUNNING").unwrap())
+        .unwrap();
+    assert_eq!(board.record_imu(1.0).unwrap().ax.len(), 50);
+}
+
 /// A board with `old` active, and the new model to upload.
 fn with_active_model() -> (Simulator, QuantizedModel, QuantizedModel) {
     let sim = Simulator::start().expect("simulator");
