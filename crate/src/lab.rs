@@ -480,12 +480,43 @@ pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
             (slot.dir.clone(), Some(slot))
         }
     };
-    Command::new(&evcxr)
+    let mut command = Command::new(&evcxr);
+    command
         .arg("--control_file")
         .arg(connection_file)
-        .env("EVCXR_TMPDIR", &dir)
-        .status()
-        .map_err(|e| Error::io(&evcxr, e))
+        .env("EVCXR_TMPDIR", &dir);
+    if let Some((name, value)) = std_library_path() {
+        command.env(name, value);
+    }
+    command.status().map_err(|e| Error::io(&evcxr, e))
+}
+
+/// The loader's search path with the Rust standard library's folder first, for the cells evcxr
+/// compiles. Each cell links `libstd` dynamically and finds it through a path relative to where
+/// rustc wrote it (`$ORIGIN/../..`); evcxr then moves the file one folder up, which breaks that
+/// path whenever the build folder shares a parent with the toolchain — a build folder in the
+/// home folder, where rustup keeps the toolchains ("dlopen failed" at kernel start). `None`
+/// when rustc does not say where its libraries are (the kernel then starts as before).
+fn std_library_path() -> Option<(&'static str, std::ffi::OsString)> {
+    let name = if cfg!(windows) {
+        "PATH"
+    } else if cfg!(target_os = "macos") {
+        "DYLD_FALLBACK_LIBRARY_PATH"
+    } else {
+        "LD_LIBRARY_PATH"
+    };
+    // In the notebook's folder (the kernel's), as evcxr asks: the kit's pinned toolchain.
+    let output = Command::new("rustc")
+        .args(["--print", "target-libdir"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let libdir = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
+    let mut paths = vec![libdir];
+    if let Some(old) = std::env::var_os(name) {
+        paths.extend(std::env::split_paths(&old));
+    }
+    Some((name, std::env::join_paths(paths).ok()?))
 }
 
 // ---------------------------------------------------------------------------------------------

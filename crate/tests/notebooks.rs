@@ -79,6 +79,69 @@ fn notebooks_execute_without_errors() {
     );
 }
 
+/// A kernel whose build folder is in the home folder, beside rustup's toolchains (the default on
+/// a laptop: `~/.cache/tinyml-kit/kernels`), runs its cells. evcxr moves each compiled cell one
+/// folder up, which breaks the cell's relative path to `libstd` there; the launcher gives the
+/// loader the toolchain's library folder ("dlopen failed" at kernel start before).
+#[test]
+fn a_kernel_building_in_the_home_folder_runs_its_cells() {
+    let jupyter = match find_tools() {
+        Ok(jupyter) => jupyter,
+        Err(reason) => return tools_missing(&reason),
+    };
+    let Some(home) = non_empty_env("HOME").map(PathBuf::from) else {
+        return note("skipped: no HOME");
+    };
+    let base = target_dir().join("notebooks-home");
+    let build = home
+        .join(".cache/tinyml-kit")
+        .join(format!("test-kernel-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&build);
+    fs::create_dir_all(&build).expect("a build folder in the home folder");
+    let lab = Lab {
+        repo: repo(),
+        venv: PathBuf::new(),
+        jupyter: jupyter.clone(),
+        kernels: KernelDirs::at(base.join("kernels")),
+    };
+    lab.install_kernel(
+        &base.join("jupyter/kernels"),
+        Path::new(env!("CARGO_BIN_EXE_tinyml")),
+        &[("TINYML_KERNEL_DIR", &build)],
+    )
+    .expect("the kernel spec");
+    let notebook = base.join("one-cell.ipynb");
+    let cell = json!([{"cell_type": "code", "id": "c", "metadata": {}, "outputs": [],
+                        "execution_count": null, "source": "40 + 2"}]);
+    let nb = json!({"cells": cell, "metadata": {}, "nbformat": 4, "nbformat_minor": 5});
+    fs::write(&notebook, nb.to_string()).unwrap();
+    let executed = base.join("one-cell.out.ipynb");
+    let out = Command::new(&jupyter)
+        .arg("execute")
+        .arg(format!("--kernel_name={KERNEL_NAME}"))
+        .arg(format!("--output={}", executed.display()))
+        .arg(&notebook)
+        .env("JUPYTER_PATH", base.join("jupyter"))
+        // As a class starts it: cargo gives tests the toolchain's library folder, people do
+        // not have it.
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("DYLD_FALLBACK_LIBRARY_PATH")
+        .output()
+        .expect("jupyter execute runs");
+    let _ = fs::remove_dir_all(&build);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the kernel failed:\n{}",
+        tail(&stderr, 30)
+    );
+    let result = read_notebook(&executed).expect("the executed notebook");
+    assert_eq!(
+        multiline(&cells(&result)[0]["outputs"][0]["data"]["text/plain"]),
+        "42"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Where things are
 
@@ -332,6 +395,10 @@ fn execute(kernel: &Kernel, notebook: &Path, paths: &RunPaths) -> Result<Output,
         .arg(notebook)
         .current_dir(folder)
         .env("JUPYTER_PATH", &kernel.jupyter_path)
+        // As a class starts it: cargo gives tests the toolchain's library folder, people do
+        // not have it.
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("DYLD_FALLBACK_LIBRARY_PATH")
         .output()
         .map_err(|e| format!("cannot run {} execute: {e}", kernel.jupyter.display()))
 }
