@@ -272,6 +272,17 @@ fn connect_simulator(name: &str) -> Result<std::net::TcpStream> {
     Ok(stream)
 }
 
+/// Whether a read with a timeout ended without data rather than failed: a serial port's
+/// timeout, a socket's (`WouldBlock` on Unix, `TimedOut` on Windows), or a signal.
+fn no_data_yet(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
 /// Longest token a simulator's socket accepts, in bytes.
 const MAX_TOKEN_BYTES: usize = 64;
 
@@ -478,10 +489,7 @@ impl Board {
             self.inbox_at = 0;
             let n = match self.port.read(&mut self.inbox) {
                 Ok(n) => n,
-                // A serial port's timeout; a socket's (WouldBlock on Unix).
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) if no_data_yet(&e) => 0,
                 Err(e) => {
                     self.inbox.clear();
                     return Err(Error::Device(format!(
@@ -1617,16 +1625,7 @@ fn serve_client(mut stream: std::net::TcpStream, state: &Mutex<SimState>, stop: 
         let n = match stream.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+            Err(e) if no_data_yet(&e) => continue,
             Err(_) => return,
         };
         if answer(&buf[..n], &mut reader, state, &mut stream).is_err() {

@@ -135,12 +135,6 @@ impl Lab {
         Ok(dir)
     }
 
-    /// Whether the template holds a build of the kit as it is now.
-    pub fn is_warm(&self) -> Result<bool> {
-        let now = self.fingerprint()?;
-        Ok(read_stamp(&self.kernels.template()).is_some_and(|s| s == now))
-    }
-
     /// Compiles the kit into the template build folder, as a notebook's setup cell would (a
     /// headless kernel of spec [`KERNEL_NAME`] runs the notebooks' `:dep` line), unless it is
     /// already built for the kit as it is now. The compiler's progress goes to this process's
@@ -623,7 +617,7 @@ fn cargo_home() -> Option<PathBuf> {
 }
 
 /// evcxr_jupyter: on `PATH`, else in cargo's bin folder.
-fn find_evcxr() -> Option<PathBuf> {
+pub fn find_evcxr() -> Option<PathBuf> {
     let name = format!("evcxr_jupyter{}", std::env::consts::EXE_SUFFIX);
     let on_path = std::env::var_os("PATH")
         .into_iter()

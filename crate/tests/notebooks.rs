@@ -279,12 +279,7 @@ fn find_tools() -> Result<PathBuf, String> {
             jupyter.display()
         ));
     }
-    let evcxr = format!("evcxr_jupyter{}", std::env::consts::EXE_SUFFIX);
-    let cargo_bin = non_empty_env("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| non_empty_env("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .map(|home| home.join("bin").join(&evcxr));
-    if find_on_path(&evcxr).is_none() && !cargo_bin.is_some_and(|p| p.is_file()) {
+    if lab::find_evcxr().is_none() {
         return Err("evcxr_jupyter (the Rust kernel) is not installed".into());
     }
     Ok(jupyter)
@@ -307,7 +302,7 @@ fn find_jupyter() -> Result<PathBuf, String> {
     venvs
         .into_iter()
         .flatten()
-        .map(|venv| venv.join("bin/jupyter"))
+        .map(|venv| lab::venv_program(&venv, "jupyter"))
         .find(|path| path.is_file())
         .or_else(|| find_on_path("jupyter"))
         .ok_or_else(|| {

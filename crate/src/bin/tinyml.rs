@@ -1564,21 +1564,18 @@ fn lab(install: bool, prepare: bool) -> Result<()> {
         lab::KERNEL_DISPLAY_NAME,
         spec.display()
     );
-    if lab.is_warm()? {
-        println!(
-            "the kit is built for the notebooks ({})",
-            lab.kernels.template().display()
-        );
-    } else {
-        println!(
-            "building the kit for the notebooks, once per version of the kit (2 to 4 minutes the first time, progress below)"
-        );
-        let report = lab.warm(None)?;
+    println!(
+        "the kit for the notebooks: compiled once per version of the kit (2 to 4 minutes the first time, progress below)"
+    );
+    let report = lab.warm(None)?;
+    if report.built {
         println!(
             "built in {:.0} s into {}",
             report.seconds,
             report.template.display()
         );
+    } else {
+        println!("already built ({})", report.template.display());
     }
     if prepare {
         return Ok(());
