@@ -71,6 +71,13 @@ impl Audio {
         })
     }
 
+    /// One of the kit's spoken digits (Free Spoken Digit Dataset, in [`crate::kws::default_dir`]):
+    /// `speaker` saying `digit`, take `take` (0–49). `Audio::spoken_digit("jackson", 7, 0)` reads
+    /// `fsdd/7/jackson_0.wav`, wherever the kit is installed.
+    pub fn spoken_digit(speaker: &str, digit: u8, take: u32) -> Result<Audio> {
+        Audio::load(crate::kws::default_dir().join(format!("{digit}/{speaker}_{take}.wav")))
+    }
+
     /// Reads an audio file, any sample rate, any number of channels (averaged to mono): WAV (8,
     /// 16, 24 or 32-bit integer PCM or 32-bit float), or what phones and other apps save
     /// ([`AUDIO_EXTENSIONS`]: m4a/AAC, mp3, Ogg Vorbis, FLAC). The file's first bytes decide, not

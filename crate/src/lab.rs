@@ -90,18 +90,94 @@ impl Lab {
         self.venv.join("share").join("jupyter").join("kernels")
     }
 
+    /// Installs what [`Lab::check`] finds missing, in the user's own folders (nothing
+    /// system-wide, no root): the venv with the pinned JupyterLab and nbclient
+    /// (`tools/lab-requirements.txt`), and evcxr_jupyter [`EVCXR_VERSION`] with `cargo install`.
+    /// Says what it installs before it does. The same on Linux, macOS and Windows.
+    pub fn install_tools(&self) -> Result<Tools> {
+        let python = venv_program(&self.venv, "python");
+        if runs(Command::new(&python).args(["-c", "import sys"])) {
+            println!("ok: Python venv already at {}", self.venv.display());
+        } else {
+            let base = find_python().ok_or_else(|| Error::Lab(no_python_message()))?;
+            println!(
+                "installing: a Python venv at {} ({})",
+                self.venv.display(),
+                base.join(" ")
+            );
+            if let Some(parent) = self.venv.parent() {
+                fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            let made = Command::new(base[0])
+                .args(&base[1..])
+                .args(["-m", "venv"])
+                .arg(&self.venv)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !made || !runs(Command::new(&python).args(["-c", "import sys"])) {
+                let _ = fs::remove_dir_all(&self.venv);
+                return Err(Error::Lab(no_venv_message(&base.join(" "))));
+            }
+        }
+        let tools = self.check();
+        if tools.jupyter_lab && tools.nbclient {
+            println!("ok: JupyterLab and nbclient already in the venv");
+        } else {
+            let requirements = self.repo.join("tools").join("lab-requirements.txt");
+            println!(
+                "installing: JupyterLab and nbclient into the venv (pip, the versions in {}: about 1 minute, 250 MB)",
+                requirements.display()
+            );
+            let status = Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet", "--requirement"])
+                .arg(&requirements)
+                .env("PIP_NO_INPUT", "1")
+                .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+                .status()
+                .map_err(|e| Error::io(&python, e))?;
+            if !status.success() {
+                return Err(Error::Lab(format!(
+                    "pip could not install JupyterLab ({status}; its messages are above). It needs PyPI (pypi.org) to be reachable; behind a proxy set HTTPS_PROXY, then run `tinyml lab --install` again"
+                )));
+            }
+        }
+        match (find_evcxr(), installed_evcxr_version()) {
+            (Some(path), version) => println!(
+                "ok: evcxr_jupyter {} already installed ({})",
+                version.as_deref().unwrap_or("?"),
+                path.display()
+            ),
+            (None, _) => {
+                let cargo = find_cargo().ok_or_else(|| {
+                    Error::Lab(
+                        "cargo is not found (on PATH or in ~/.cargo/bin): install Rust from https://rustup.rs, then run `tinyml lab --install` again".into(),
+                    )
+                })?;
+                println!(
+                    "installing: evcxr_jupyter {EVCXR_VERSION}, the Rust kernel, with cargo install (builds ~270 crates: about 15 minutes on 2 cores, 1 GB while it builds)"
+                );
+                let status = Command::new(&cargo)
+                    .args(["install", "evcxr_jupyter", "--locked", "--version"])
+                    .arg(EVCXR_VERSION)
+                    .current_dir(&self.repo)
+                    .status()
+                    .map_err(|e| Error::io(&cargo, e))?;
+                if !status.success() {
+                    return Err(Error::Lab(format!(
+                        "cargo install evcxr_jupyter failed ({status}; its messages are above). It needs crates.io to be reachable and a C compiler and linker (Linux: gcc; macOS: xcode-select --install; Windows: the Visual Studio Build Tools that rustup names)"
+                    )));
+                }
+            }
+        }
+        Ok(self.check())
+    }
+
     /// What is installed and what is missing.
     pub fn check(&self) -> Tools {
-        let jupyter = &self.jupyter;
-        let runs = |args: &[&str]| {
-            Command::new(jupyter)
-                .args(args)
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
+        let jupyter = |args: &[&str]| runs(Command::new(&self.jupyter).args(args));
         Tools {
-            jupyter_lab: runs(&["lab", "--version"]),
-            nbclient: runs(&["execute", "--help"]),
+            jupyter_lab: jupyter(&["lab", "--version"]),
+            nbclient: jupyter(&["execute", "--help"]),
             evcxr: find_evcxr(),
             evcxr_version: installed_evcxr_version(),
         }
@@ -135,6 +211,20 @@ impl Lab {
         Ok(dir)
     }
 
+    /// The environment the kit's kernel spec gives the kernel: the template [`Lab::warm`]
+    /// builds (so that a user with no build of their own, a student on a server, copies it) and
+    /// where Rust is when it is not in the user's home (`RUSTUP_HOME`, `CARGO_HOME`, as set now:
+    /// a server keeps one toolchain for everyone).
+    pub fn kernel_env(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut env = vec![("TINYML_KERNEL_TEMPLATE", self.kernels.template())];
+        for name in ["RUSTUP_HOME", "CARGO_HOME"] {
+            if let Some(value) = env_path(name) {
+                env.push((name, value));
+            }
+        }
+        env
+    }
+
     /// Compiles the kit into the template build folder, as a notebook's setup cell would (a
     /// headless kernel of spec [`KERNEL_NAME`] runs the notebooks' `:dep` line), unless it is
     /// already built for the kit as it is now. The compiler's progress goes to this process's
@@ -162,7 +252,7 @@ impl Lab {
         let notebook = scratch.join("warm.ipynb");
         let setup = format!(
             "{}\nuse tinyml_kit::prelude::*;",
-            DEP_LINE.replace("{kit}", &self.kit_dir()?.display().to_string())
+            dep_line(&self.kit_dir()?)
         );
         let cells = [json!({
             "cell_type": "code", "id": "setup", "metadata": {}, "outputs": [],
@@ -204,6 +294,54 @@ impl Lab {
             seconds: started.elapsed().as_secs_f64(),
             template,
         })
+    }
+
+    /// Copies the notebooks into `to` (a student's own folder, on a server or a laptop), their
+    /// setup line pointing at this kit's crate wherever `to` is. A notebook already in `to` is
+    /// kept as it is (it holds the student's work); so is everything else there.
+    pub fn copy_notebooks(&self, to: &Path) -> Result<NotebookCopy> {
+        let from = self.repo.join("notebooks");
+        fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
+        let same = |a: &Path, b: &Path| a.canonicalize().ok() == b.canonicalize().ok();
+        if same(&from, to) {
+            return Err(Error::Lab(format!(
+                "{} is the kit's own notebooks folder: give each student a folder of their own",
+                to.display()
+            )));
+        }
+        let line = dep_line(&self.kit_dir()?);
+        let mut names: Vec<PathBuf> = fs::read_dir(&from)
+            .map_err(|e| Error::io(&from, e))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|x| x == "ipynb"))
+            .collect();
+        names.sort();
+        let mut report = NotebookCopy {
+            folder: to.to_path_buf(),
+            copied: Vec::new(),
+            kept: Vec::new(),
+        };
+        for source in names {
+            let Some(name) = source.file_name().map(PathBuf::from) else {
+                continue;
+            };
+            let target = to.join(&name);
+            let text = fs::read_to_string(&source).map_err(|e| Error::io(&source, e))?;
+            let notebook = with_dep_line(&text, &line)
+                .map_err(|e| Error::Lab(format!("{}: {e}", source.display())))?;
+            // create_new: never overwrite a student's notebook, even one made a moment ago.
+            match File::options().write(true).create_new(true).open(&target) {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    file.write_all(notebook.as_bytes())
+                        .map_err(|e| Error::io(&target, e))?;
+                    report.copied.push(name);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => report.kept.push(name),
+                Err(e) => return Err(Error::io(&target, e)),
+            }
+        }
+        Ok(report)
     }
 
     /// What a build of the kit depends on, as a short text: the kit's sources and data (each
@@ -275,6 +413,90 @@ pub struct WarmReport {
     pub seconds: f64,
     /// The template build folder.
     pub template: PathBuf,
+}
+
+/// What [`Lab::copy_notebooks`] did.
+#[derive(Debug, Clone)]
+pub struct NotebookCopy {
+    /// The folder the notebooks went to.
+    pub folder: PathBuf,
+    /// The notebooks written.
+    pub copied: Vec<PathBuf>,
+    /// The notebooks already there, left as they were.
+    pub kept: Vec<PathBuf>,
+}
+
+impl std::fmt::Display for NotebookCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |list: &[PathBuf]| {
+            list.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(f, "{}: ", self.folder.display())?;
+        match (self.copied.is_empty(), self.kept.is_empty()) {
+            (false, true) => write!(f, "copied {}", names(&self.copied)),
+            (false, false) => write!(
+                f,
+                "copied {}; kept the student's own {}",
+                names(&self.copied),
+                names(&self.kept)
+            ),
+            (true, false) => write!(f, "all notebooks already there, kept as they are"),
+            (true, true) => write!(f, "no notebooks to copy"),
+        }
+    }
+}
+
+/// The notebooks' `:dep` line for the kit's crate at `kit`, as a TOML string that any path
+/// survives (Windows' `\\?\` prefix dropped, backslashes and quotes escaped).
+fn dep_line(kit: &Path) -> String {
+    let path = kit.display().to_string();
+    let path = path.strip_prefix(r"\\?\").unwrap_or(&path);
+    let escaped = path.replace('\\', r"\\").replace('"', r#"\""#);
+    DEP_LINE.replace("{kit}", &escaped)
+}
+
+/// A notebook (its JSON text) with its setup cell's `:dep tinyml-kit` line replaced by `line`.
+fn with_dep_line(notebook: &str, line: &str) -> std::result::Result<String, String> {
+    let mut nb: serde_json::Value =
+        serde_json::from_str(notebook).map_err(|e| format!("not a notebook ({e})"))?;
+    let cells = nb
+        .get_mut("cells")
+        .and_then(|c| c.as_array_mut())
+        .ok_or("not a notebook (no cells)")?;
+    for cell in cells {
+        let Some(source) = cell.get_mut("source") else {
+            continue;
+        };
+        let text = match source {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(parts) => parts.iter().filter_map(|p| p.as_str()).collect(),
+            _ => continue,
+        };
+        if !text.lines().any(|l| l.starts_with(":dep tinyml-kit")) {
+            continue;
+        }
+        let replaced: Vec<String> = text
+            .split_inclusive('\n')
+            .map(|part| match part.strip_prefix(":dep tinyml-kit") {
+                Some(_) if part.ends_with('\n') => format!("{line}\n"),
+                Some(_) => line.to_string(),
+                None => part.to_string(),
+            })
+            .collect();
+        *source = json!(replaced);
+        // As Jupyter writes notebooks: one space of indent.
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b" ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+        serde::Serialize::serialize(&nb, &mut ser).map_err(|e| e.to_string())?;
+        return String::from_utf8(out)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string());
+    }
+    Err("no `:dep tinyml-kit` setup line".into())
 }
 
 /// What a notebook's setup cell shows: the kit is loaded, which version, and which build folder
@@ -479,8 +701,26 @@ pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
         .arg("--control_file")
         .arg(connection_file)
         .env("EVCXR_TMPDIR", &dir);
-    if let Some((name, value)) = std_library_path() {
-        command.env(name, value);
+    // evcxr runs `cargo` and `rustc` by name: cargo's bin folder on PATH, wherever it is (a
+    // server keeps it outside the user's home, where no login script adds it).
+    let mut path: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(bin) = cargo_home().map(|home| home.join("bin")) {
+        if bin.is_dir() && !path.contains(&bin) {
+            path.push(bin);
+        }
+    }
+    let library = std_library_path(&path);
+    if let Some((name, value)) = &library {
+        if *name == "PATH" {
+            path = value.clone();
+        } else {
+            command.env(name, std::env::join_paths(value).unwrap_or_default());
+        }
+    }
+    if let Ok(joined) = std::env::join_paths(&path) {
+        command.env("PATH", joined);
     }
     command.status().map_err(|e| Error::io(&evcxr, e))
 }
@@ -491,7 +731,8 @@ pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
 /// path whenever the build folder shares a parent with the toolchain — a build folder in the
 /// home folder, where rustup keeps the toolchains ("dlopen failed" at kernel start). `None`
 /// when rustc does not say where its libraries are (the kernel then starts as before).
-fn std_library_path() -> Option<(&'static str, std::ffi::OsString)> {
+/// `path` is the kernel's `PATH` (where `rustc` is found).
+fn std_library_path(path: &[PathBuf]) -> Option<(&'static str, Vec<PathBuf>)> {
     let name = if cfg!(windows) {
         "PATH"
     } else if cfg!(target_os = "macos") {
@@ -502,15 +743,18 @@ fn std_library_path() -> Option<(&'static str, std::ffi::OsString)> {
     // In the notebook's folder (the kernel's), as evcxr asks: the kit's pinned toolchain.
     let output = Command::new("rustc")
         .args(["--print", "target-libdir"])
+        .env("PATH", std::env::join_paths(path).ok()?)
         .output()
         .ok()
         .filter(|o| o.status.success())?;
     let libdir = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
     let mut paths = vec![libdir];
-    if let Some(old) = std::env::var_os(name) {
+    if name == "PATH" {
+        paths.extend(path.iter().cloned());
+    } else if let Some(old) = std::env::var_os(name) {
         paths.extend(std::env::split_paths(&old));
     }
-    Some((name, std::env::join_paths(paths).ok()?))
+    Some((name, paths))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -611,6 +855,68 @@ pub fn venv_program(venv: &Path, name: &str) -> PathBuf {
     }
 }
 
+/// Whether a command runs and succeeds (its output dropped).
+fn runs(command: &mut Command) -> bool {
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The commands that may start Python 3 here, in the order they are tried: the launcher `py
+/// -3` first on Windows (python.org's installer puts it on PATH; `python` there may be the
+/// Microsoft Store's stub).
+fn python_candidates() -> Vec<Vec<&'static str>> {
+    if cfg!(windows) {
+        vec![vec!["py", "-3"], vec!["python"], vec!["python3"]]
+    } else {
+        vec![vec!["python3"], vec!["python"]]
+    }
+}
+
+/// The first command that runs Python 3.10 or newer (the oldest that the pinned JupyterLab runs on).
+fn find_python() -> Option<Vec<&'static str>> {
+    python_candidates().into_iter().find(|command| {
+        runs(Command::new(command[0]).args(&command[1..]).args([
+            "-c",
+            "import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)",
+        ]))
+    })
+}
+
+fn no_python_message() -> String {
+    let how = if cfg!(windows) {
+        "install Python 3 from https://www.python.org/downloads/ (tick \"Add python.exe to PATH\") or `winget install Python.Python.3.12`"
+    } else if cfg!(target_os = "macos") {
+        "install it with `xcode-select --install` or `brew install python`"
+    } else {
+        "install it with your package manager (Debian/Ubuntu: sudo apt-get install python3 python3-venv)"
+    };
+    format!(
+        "no Python 3.10 or newer found (tried {}): {how}, then run `tinyml lab --install` again",
+        python_candidates()
+            .iter()
+            .map(|c| c.join(" "))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn no_venv_message(python: &str) -> String {
+    let how = if cfg!(windows) || cfg!(target_os = "macos") {
+        "reinstall Python from https://www.python.org/downloads/"
+    } else {
+        "on Debian or Ubuntu install its venv module: sudo apt-get install python3-venv"
+    };
+    format!("`{python} -m venv` cannot make a venv: {how}, then run `tinyml lab --install` again")
+}
+
+/// cargo: on `PATH`, else in cargo's bin folder.
+fn find_cargo() -> Option<PathBuf> {
+    find_program("cargo")
+}
+
 /// Cargo's folder of installed programs (`$CARGO_HOME/bin`, or `~/.cargo/bin`).
 fn cargo_home() -> Option<PathBuf> {
     env_path("CARGO_HOME").or_else(|| dirs::home_dir().map(|home| home.join(".cargo")))
@@ -618,7 +924,12 @@ fn cargo_home() -> Option<PathBuf> {
 
 /// evcxr_jupyter: on `PATH`, else in cargo's bin folder.
 pub fn find_evcxr() -> Option<PathBuf> {
-    let name = format!("evcxr_jupyter{}", std::env::consts::EXE_SUFFIX);
+    find_program("evcxr_jupyter")
+}
+
+/// A program on `PATH`, else in cargo's bin folder.
+fn find_program(program: &str) -> Option<PathBuf> {
+    let name = format!("{program}{}", std::env::consts::EXE_SUFFIX);
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
@@ -917,12 +1228,7 @@ mod tests {
         fs::create_dir_all(repo.join("crate/src")).unwrap();
         fs::create_dir_all(repo.join("crate/target")).unwrap();
         fs::write(repo.join("crate/src/lib.rs"), "pub fn a() {}").unwrap();
-        let lab = Lab {
-            repo: repo.clone(),
-            venv: repo.join("venv"),
-            jupyter: repo.join("venv/bin/jupyter"),
-            kernels: KernelDirs::at(repo.join("kernels")),
-        };
+        let lab = test_lab(&repo);
         let before = lab.fingerprint().unwrap();
         assert_eq!(lab.fingerprint().unwrap(), before, "stable");
         fs::write(repo.join("crate/target/junk"), "x").unwrap();
@@ -934,6 +1240,90 @@ mod tests {
         fs::write(repo.join("crate/src/lib.rs"), "pub fn a() { }").unwrap();
         assert_ne!(lab.fingerprint().unwrap(), before, "a changed source");
         fs::remove_dir_all(repo).unwrap();
+    }
+
+    fn test_lab(repo: &Path) -> Lab {
+        Lab {
+            repo: repo.to_path_buf(),
+            venv: repo.join("venv"),
+            jupyter: repo.join("venv/bin/jupyter"),
+            kernels: KernelDirs::at(repo.join("kernels")),
+        }
+    }
+
+    #[test]
+    fn copied_notebooks_find_the_kit_and_a_students_own_notebook_is_kept() {
+        let repo = scratch("copy");
+        fs::create_dir_all(repo.join("crate")).unwrap();
+        fs::create_dir_all(repo.join("notebooks")).unwrap();
+        let notebook = |setup: &str, rest: &str| {
+            json!({"cells": [
+                {"cell_type": "markdown", "metadata": {}, "source": ["# Day 2\n"]},
+                {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": null,
+                 "source": [format!("{setup}\n"), "use tinyml_kit::prelude::*;"]},
+                {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": null,
+                 "source": [rest]},
+            ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+            .to_string()
+        };
+        let ours = ":dep tinyml-kit = { path = \"../crate\", default-features = false }";
+        fs::write(
+            repo.join("notebooks/day1.ipynb"),
+            notebook(ours, "let a = 1;"),
+        )
+        .unwrap();
+        fs::write(
+            repo.join("notebooks/day2.ipynb"),
+            notebook(ours, "let b = 2;"),
+        )
+        .unwrap();
+        fs::write(repo.join("notebooks/notes.md"), "not a notebook").unwrap();
+        let student = repo.join("home/shandiin/tinyml");
+        fs::create_dir_all(&student).unwrap();
+        fs::write(student.join("day2.ipynb"), "my work").unwrap();
+
+        let lab = test_lab(&repo);
+        let report = lab.copy_notebooks(&student).unwrap();
+        assert_eq!(report.copied, [PathBuf::from("day1.ipynb")]);
+        assert_eq!(report.kept, [PathBuf::from("day2.ipynb")]);
+        assert_eq!(
+            fs::read_to_string(student.join("day2.ipynb")).unwrap(),
+            "my work"
+        );
+        assert!(!student.join("notes.md").exists());
+
+        let copied: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(student.join("day1.ipynb")).unwrap()).unwrap();
+        let setup: String = copied["cells"][1]["source"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        let kit = lab.kit_dir().unwrap();
+        assert_eq!(
+            setup,
+            format!("{}\nuse tinyml_kit::prelude::*;", dep_line(&kit))
+        );
+        assert!(setup.contains(&kit.display().to_string()), "{setup}");
+        assert_eq!(copied["cells"][2]["source"][0], "let a = 1;");
+
+        let again = lab.copy_notebooks(&student).unwrap();
+        assert!(again.copied.is_empty(), "a second copy keeps the first");
+        assert!(lab.copy_notebooks(&repo.join("notebooks")).is_err());
+        fs::remove_dir_all(repo).unwrap();
+    }
+
+    #[test]
+    fn the_dep_line_survives_windows_paths() {
+        assert_eq!(
+            dep_line(Path::new(r"\\?\C:\Users\Ana\tinyml-kit\crate")),
+            r#":dep tinyml-kit = { path = "C:\\Users\\Ana\\tinyml-kit\\crate", default-features = false }"#
+        );
+        assert_eq!(
+            dep_line(Path::new("/opt/tinyml-kit/crate")),
+            r#":dep tinyml-kit = { path = "/opt/tinyml-kit/crate", default-features = false }"#
+        );
     }
 
     #[test]

@@ -432,15 +432,61 @@ fn lab_without_jupyter_says_how_to_install() {
         .env("TINYML_VENV", &venv)
         .output()
         .unwrap();
-    assert_fails_with(
-        &o,
-        &[
-            "JupyterLab",
-            "missing",
-            "tinyml lab --install",
-            "tools/setup",
-        ],
+    assert_fails_with(&o, &["JupyterLab", "missing", "tinyml lab --install"]);
+}
+
+#[test]
+fn lab_copies_the_notebooks_into_a_students_folder_keeping_their_work() {
+    let student = scratch("copy-notebooks").join("shandiin");
+    std::fs::create_dir_all(&student).unwrap();
+    std::fs::write(student.join("day2-keyword-spotting.ipynb"), "my own work").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tinyml"))
+        .args(["lab", "--copy-to"])
+        .arg(&student)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("kept the student's own day2-keyword-spotting.ipynb"),
+        "{said}"
     );
+    assert_eq!(
+        std::fs::read_to_string(student.join("day2-keyword-spotting.ipynb")).unwrap(),
+        "my own work"
+    );
+    let kit = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .canonicalize()
+        .unwrap();
+    for name in [
+        "day1-rules-vs-learning.ipynb",
+        "day1-neural-networks.ipynb",
+        "day3-deploy-to-arduino.ipynb",
+    ] {
+        let text = std::fs::read_to_string(student.join(name)).unwrap();
+        let notebook: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let setup = notebook["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["cell_type"] == "code")
+            .unwrap()["source"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            setup,
+            format!(
+                ":dep tinyml-kit = {{ path = \"{}\", default-features = false }}\n",
+                kit.display()
+            ),
+            "{name}"
+        );
+        assert!(
+            !text.contains("\"../"),
+            "{name} still has a path relative to the repository"
+        );
+    }
 }
 
 #[test]

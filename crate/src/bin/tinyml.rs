@@ -276,14 +276,23 @@ enum Cmd {
     Data(DataCmd),
     /// Open the notebooks in JupyterLab, with the kit's Rust kernel built and warm.
     Lab {
-        /// Install what is missing first (a Python venv with JupyterLab, the evcxr kernel:
-        /// about 15 minutes once).
+        /// Install what is missing first, in your own folders (a Python venv with JupyterLab,
+        /// the evcxr kernel: about 15 minutes once). The same on Linux, macOS and Windows.
         #[arg(long)]
         install: bool,
         /// Install the kernel and build the kit for the notebooks, then exit without starting
         /// JupyterLab (for a server image, or before class).
         #[arg(long)]
         prepare: bool,
+        /// With --install: install the venv and evcxr_jupyter only, then exit (what the tests
+        /// need; tools/setup runs this).
+        #[arg(long, requires = "install")]
+        tools_only: bool,
+        /// Copy the notebooks into DIR (a student's own folder, on a school server or a shared
+        /// laptop), their setup line pointing at this kit, then exit. Notebooks already there
+        /// are kept as they are.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["install", "prepare"])]
+        copy_to: Option<PathBuf>,
     },
     /// The kit's Jupyter kernel (its kernel spec runs this): evcxr in a kept build folder.
     #[command(hide = true)]
@@ -793,7 +802,18 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Search(SearchCmd::Minimax { board, depth, json }) => {
             minimax(&board, depth.as_deref(), json)
         }
-        Cmd::Lab { install, prepare } => lab(install, prepare),
+        Cmd::Lab {
+            install,
+            prepare,
+            tools_only,
+            copy_to,
+        } => match copy_to {
+            Some(dir) => {
+                println!("{}", Lab::new(repo_root())?.copy_notebooks(&dir)?);
+                Ok(())
+            }
+            None => lab(install, prepare, tools_only),
+        },
         Cmd::Kernel { connection_file } => {
             let status = tinyml_kit::lab::run_kernel(&connection_file)?;
             std::process::exit(status.code().unwrap_or(1));
@@ -1518,47 +1538,39 @@ fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn lab(install: bool, prepare: bool) -> Result<()> {
+fn lab(install: bool, prepare: bool, tools_only: bool) -> Result<()> {
     let lab = Lab::new(repo_root())?;
     let mut tools = lab.check();
-    let ready = |t: &lab::Tools| t.nbclient && t.evcxr.is_some() && (prepare || t.jupyter_lab);
+    let ready = |t: &lab::Tools| t.jupyter_lab && t.nbclient && t.evcxr.is_some();
+    if install && (tools_only || !ready(&tools)) {
+        tools = lab.install_tools()?;
+    }
     if !ready(&tools) {
-        let setup = lab.repo.join("tools/setup");
-        if !install {
-            return Err(Error::Lab(format!(
-                "{} missing (venv {}).\n  Install once with `tinyml lab --install` (runs {} --lab: a Python venv with JupyterLab, and evcxr_jupyter {} with cargo install: about 15 minutes, 1 GB)",
-                tools.missing().join(", "),
+        let missing = tools.missing().join(", ");
+        return Err(Error::Lab(if install {
+            format!("still missing after installing: {missing}")
+        } else {
+            format!(
+                "{missing} missing (venv {}).\n  Install once with `tinyml lab --install` (a Python venv with JupyterLab, and evcxr_jupyter {} with cargo install: about 15 minutes, 1 GB)",
                 lab.venv.display(),
-                setup.display(),
                 lab::EVCXR_VERSION,
-            )));
-        }
-        let status = Command::new("bash")
-            .arg(&setup)
-            .arg("--lab")
-            .env("TINYML_VENV", &lab.venv)
-            .status()
-            .map_err(|e| Error::io(&setup, e))?;
-        if !status.success() {
-            return Err(Error::Lab(format!(
-                "{} --lab failed; see its output above",
-                setup.display()
-            )));
-        }
-        tools = lab.check();
-        if !ready(&tools) {
-            return Err(Error::Lab(format!(
-                "still missing after {} --lab: {}",
-                setup.display(),
-                tools.missing().join(", ")
-            )));
-        }
+            )
+        }));
+    }
+    if tools_only {
+        println!(
+            "ok: the notebooks' tools are installed (venv {})",
+            lab.venv.display()
+        );
+        return Ok(());
     }
     if let Some(warning) = tools.version_warning() {
         eprintln!("warning: {warning}");
     }
     let launcher = std::env::current_exe().map_err(|e| Error::io("tinyml", e))?;
-    let spec = lab.install_kernel(&lab.kernel_specs_dir(), &launcher, &[])?;
+    let env = lab.kernel_env();
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let spec = lab.install_kernel(&lab.kernel_specs_dir(), &launcher, &env)?;
     println!(
         "kernel: \"{}\" ({})",
         lab::KERNEL_DISPLAY_NAME,
