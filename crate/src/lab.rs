@@ -233,6 +233,15 @@ impl Lab {
     pub fn warm(&self, jupyter_path: Option<&Path>) -> Result<WarmReport> {
         let template = self.kernels.template();
         fs::create_dir_all(&template).map_err(|e| Error::io(&template, e))?;
+        if let (Ok(inside), Ok(repo)) = (template.canonicalize(), self.repo.canonicalize()) {
+            if inside.starts_with(&repo) {
+                return Err(Error::Lab(format!(
+                    "the kernels folder {} is inside the kit's folder, where cargo takes a build for part of the kit's workspace: set TINYML_KERNELS to a folder outside {}",
+                    self.kernels.home.display(),
+                    repo.display()
+                )));
+            }
+        }
         let _lock = lock_exclusive(&self.kernels.template_lock())?;
         let fingerprint = self.fingerprint()?;
         if read_stamp(&template).is_some_and(|s| s == fingerprint) {
@@ -679,8 +688,10 @@ pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
             "evcxr_jupyter, the Rust kernel, is not installed: run `tinyml lab --install` (or cargo install evcxr_jupyter --version {EVCXR_VERSION} --locked)"
         ))
     })?;
+    let mut command = Command::new(&evcxr);
     let (dir, _slot) = match env_path(KERNEL_DIR_ENV) {
         Some(dir) => {
+            // The warm-up: it may download what the kit needs.
             eprintln!("tinyml kernel: building in {}", dir.display());
             (dir, None)
         }
@@ -693,10 +704,16 @@ pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
                 Seeded::TemplateBusy => "the warm build is being refreshed: the first cell may compile",
             };
             eprintln!("tinyml kernel: build folder {} ({how})", slot.dir.display());
+            // A notebook's kernel builds only what the warm-up downloaded: it never waits on
+            // the class's network (evcxr otherwise updates the crates.io index at every start,
+            // and a server without internet fails there). `CARGO_NET_OFFLINE=false` in the
+            // environment lets a notebook `:dep` other crates.
+            if std::env::var_os("CARGO_NET_OFFLINE").is_none() {
+                command.env("CARGO_NET_OFFLINE", "true");
+            }
             (slot.dir.clone(), Some(slot))
         }
     };
-    let mut command = Command::new(&evcxr);
     command
         .arg("--control_file")
         .arg(connection_file)
@@ -1311,6 +1328,16 @@ mod tests {
         let again = lab.copy_notebooks(&student).unwrap();
         assert!(again.copied.is_empty(), "a second copy keeps the first");
         assert!(lab.copy_notebooks(&repo.join("notebooks")).is_err());
+        fs::remove_dir_all(repo).unwrap();
+    }
+
+    #[test]
+    fn a_kernels_folder_inside_the_kit_is_refused() {
+        let repo = scratch("inside");
+        fs::create_dir_all(repo.join("crate")).unwrap();
+        let lab = test_lab(&repo);
+        let message = lab.warm(None).unwrap_err().to_string();
+        assert!(message.contains("TINYML_KERNELS"), "{message}");
         fs::remove_dir_all(repo).unwrap();
     }
 

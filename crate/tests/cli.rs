@@ -436,6 +436,29 @@ fn lab_without_jupyter_says_how_to_install() {
 }
 
 #[test]
+fn lab_install_without_python_says_where_to_get_it() {
+    let empty = scratch("no-python");
+    let o = Command::new(env!("CARGO_BIN_EXE_tinyml"))
+        .args(["lab", "--install"])
+        .env("PATH", &empty)
+        .env("TINYML_VENV", empty.join("venv"))
+        .output()
+        .unwrap();
+    let how = if cfg!(windows) {
+        "python.org"
+    } else if cfg!(target_os = "macos") {
+        "brew install python"
+    } else {
+        "python3-venv"
+    };
+    assert_fails_with(
+        &o,
+        &["no Python 3.10 or newer", how, "tinyml lab --install"],
+    );
+    assert!(!empty.join("venv").exists(), "nothing half-made is left");
+}
+
+#[test]
 fn lab_copies_the_notebooks_into_a_students_folder_keeping_their_work() {
     let student = scratch("copy-notebooks").join("shandiin");
     std::fs::create_dir_all(&student).unwrap();
@@ -455,9 +478,15 @@ fn lab_copies_the_notebooks_into_a_students_folder_keeping_their_work() {
         std::fs::read_to_string(student.join("day2-keyword-spotting.ipynb")).unwrap(),
         "my own work"
     );
+    // As a TOML string: Windows' \\?\ prefix dropped, backslashes escaped.
     let kit = Path::new(env!("CARGO_MANIFEST_DIR"))
         .canonicalize()
         .unwrap();
+    let kit = kit.display().to_string();
+    let kit = kit
+        .strip_prefix(r"\\?\")
+        .unwrap_or(&kit)
+        .replace('\\', r"\\");
     for name in [
         "day1-rules-vs-learning.ipynb",
         "day1-neural-networks.ipynb",
@@ -476,10 +505,7 @@ fn lab_copies_the_notebooks_into_a_students_folder_keeping_their_work() {
             .to_string();
         assert_eq!(
             setup,
-            format!(
-                ":dep tinyml-kit = {{ path = \"{}\", default-features = false }}\n",
-                kit.display()
-            ),
+            format!(":dep tinyml-kit = {{ path = \"{kit}\", default-features = false }}\n"),
             "{name}"
         );
         assert!(

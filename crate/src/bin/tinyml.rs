@@ -300,6 +300,16 @@ enum Cmd {
         /// The connection file Jupyter gives.
         connection_file: PathBuf,
     },
+    /// Each cell's time in an executed notebook (`jupyter execute`'s timestamps), one line per
+    /// cell: `CELL SECONDS` (for the measuring scripts: tools/server-image).
+    #[command(hide = true)]
+    CellTimes {
+        /// The executed notebook.
+        notebook: PathBuf,
+        /// Only the first timed cell's seconds (the setup cell).
+        #[arg(long)]
+        first: bool,
+    },
 }
 
 #[derive(Args)]
@@ -814,6 +824,26 @@ fn run(cli: Cli) -> Result<()> {
             }
             None => lab(install, prepare, tools_only),
         },
+        Cmd::CellTimes { notebook, first } => {
+            let text = std::fs::read_to_string(&notebook).map_err(|e| Error::io(&notebook, e))?;
+            let parsed: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::Lab(format!("{}: not a notebook ({e})", notebook.display())))?;
+            let times = lab::cell_seconds(&parsed);
+            if times.is_empty() {
+                return Err(Error::Lab(format!(
+                    "{}: no cell has execution times (run it with jupyter execute)",
+                    notebook.display()
+                )));
+            }
+            for (cell, seconds) in times.iter().take(if first { 1 } else { times.len() }) {
+                if first {
+                    println!("{seconds:.1}");
+                } else {
+                    println!("{cell} {seconds:.2}");
+                }
+            }
+            Ok(())
+        }
         Cmd::Kernel { connection_file } => {
             let status = tinyml_kit::lab::run_kernel(&connection_file)?;
             std::process::exit(status.code().unwrap_or(1));
