@@ -100,6 +100,8 @@ impl Lab {
             println!("ok: Python venv already at {}", self.venv.display());
         } else {
             let base = find_python().ok_or_else(|| Error::Lab(no_python_message()))?;
+            // A folder that was there before (a broken venv, someone's own) is never removed.
+            let existed = self.venv.exists();
             println!(
                 "installing: a Python venv at {} ({})",
                 self.venv.display(),
@@ -115,7 +117,9 @@ impl Lab {
                 .status()
                 .is_ok_and(|s| s.success());
             if !made || !runs(Command::new(&python).args(["-c", "import sys"])) {
-                let _ = fs::remove_dir_all(&self.venv);
+                if !existed {
+                    let _ = fs::remove_dir_all(&self.venv);
+                }
                 return Err(Error::Lab(no_venv_message(&base.join(" "))));
             }
         }
@@ -233,8 +237,9 @@ impl Lab {
     pub fn warm(&self, jupyter_path: Option<&Path>) -> Result<WarmReport> {
         let template = self.kernels.template();
         fs::create_dir_all(&template).map_err(|e| Error::io(&template, e))?;
+        // Under the kit's folder only in `target/`, which its workspace excludes.
         if let (Ok(inside), Ok(repo)) = (template.canonicalize(), self.repo.canonicalize()) {
-            if inside.starts_with(&repo) {
+            if inside.starts_with(&repo) && !inside.starts_with(repo.join("target")) {
                 return Err(Error::Lab(format!(
                     "the kernels folder {} is inside the kit's folder, where cargo takes a build for part of the kit's workspace: set TINYML_KERNELS to a folder outside {}",
                     self.kernels.home.display(),

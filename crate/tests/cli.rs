@@ -458,6 +458,44 @@ fn lab_install_without_python_says_where_to_get_it() {
     assert!(!empty.join("venv").exists(), "nothing half-made is left");
 }
 
+/// A Python whose venv module is missing (Debian without python3-venv) half-makes the venv:
+/// `tinyml lab --install` names the package and removes what it made, never a folder that was
+/// there before.
+#[cfg(target_os = "linux")]
+#[test]
+fn lab_install_with_python_but_no_venv_module_names_the_package() {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = scratch("no-venv-module");
+    let python = bin.join("python3");
+    std::fs::write(
+        &python,
+        "#!/bin/sh\nif [ \"$1\" = -m ]; then mkdir -p \"$3/bin\"; echo 'No module named venv'; exit 1; fi\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/bin:/usr/bin", bin.display());
+    let install = |venv: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tinyml"))
+            .args(["lab", "--install"])
+            .env("PATH", &path)
+            .env("TINYML_VENV", venv)
+            .output()
+            .unwrap()
+    };
+    let new = bin.join("new-venv");
+    assert_fails_with(&install(&new), &["python3 -m venv", "python3-venv"]);
+    assert!(!new.exists(), "the half-made venv is removed");
+
+    let theirs = bin.join("their-folder");
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::write(theirs.join("notes.txt"), "mine").unwrap();
+    assert_fails_with(&install(&theirs), &["python3-venv"]);
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
 #[test]
 fn lab_copies_the_notebooks_into_a_students_folder_keeping_their_work() {
     let student = scratch("copy-notebooks").join("shandiin");

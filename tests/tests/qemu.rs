@@ -9,7 +9,8 @@
 //!
 //! A second test counts the instructions of one inference of each model (and of the MFCC of
 //! one second of audio) with QEMU executing one instruction per translation block and logging
-//! each (`-singlestep -d exec,nochain`); it writes `target/qemu/instructions.json`.
+//! each (`-accel tcg,one-insn-per-tb=on`, or `-singlestep` before QEMU 8.1, with `-d
+//! exec,nochain`); it writes `target/qemu/instructions.json`.
 //! Instructions are not cycles: a Cortex-M4 takes one or more cycles per instruction (loads,
 //! multiplies-accumulate, branches and flash wait states cost more), so cycles are higher.
 //!
@@ -182,6 +183,29 @@ struct Run {
 
 /// Runs the harness on `cases` in a fresh folder; with `count`, traces every instruction and
 /// counts those between the markers at `markers`.
+/// QEMU's option for one guest instruction per translation block: `-singlestep` until QEMU 8.1
+/// replaced it with `-accel tcg,one-insn-per-tb=on` (QEMU 9 removed the old one; Debian 12 has
+/// 7.2, its backports 10).
+fn one_instruction_per_block() -> Vec<&'static str> {
+    let version = Command::new(QEMU)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let numbers: Vec<u32> = version
+        .split("version ")
+        .nth(1)
+        .unwrap_or("")
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    match numbers[..] {
+        [major, minor] if (major, minor) >= (8, 1) => vec!["-accel", "tcg,one-insn-per-tb=on"],
+        _ => vec!["-singlestep"],
+    }
+}
+
 fn run(elf: &Path, cases: &[Case], count: Option<(u64, u64)>) -> Run {
     let dir = target_dir()
         .join("qemu")
@@ -204,7 +228,8 @@ fn run(elf: &Path, cases: &[Case], count: Option<(u64, u64)>) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if count.is_some() {
-        cmd.args(["-singlestep", "-d", "exec,nochain"]);
+        cmd.args(one_instruction_per_block())
+            .args(["-d", "exec,nochain"]);
     }
     let started = Instant::now();
     let mut child = cmd.spawn().expect("qemu starts");
