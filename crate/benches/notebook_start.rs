@@ -134,10 +134,8 @@ fn run(lab: &Lab, jupyter_path: &Path, notebook: &Path, out: &Path) -> Run {
         .expect("jupyter execute runs");
     assert!(status.success(), "{} failed", notebook.display());
     let total = started.elapsed().as_secs_f64();
-    let executed: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out).expect("the executed notebook"))
-            .expect("JSON");
-    let seconds: Vec<f64> = lab::cell_seconds(&executed)
+    let seconds: Vec<f64> = lab::notebook_cell_seconds(out)
+        .expect("the executed notebook's cell times")
         .into_iter()
         .map(|(_, s)| s)
         .collect();

@@ -96,7 +96,8 @@ impl Lab {
     /// Says what it installs before it does. The same on Linux, macOS and Windows.
     pub fn install_tools(&self) -> Result<Tools> {
         let python = venv_program(&self.venv, "python");
-        if runs(Command::new(&python).args(["-c", "import sys"])) {
+        let venv_works = || runs(Command::new(&python).args(["-c", "import sys"]));
+        if venv_works() {
             println!("ok: Python venv already at {}", self.venv.display());
         } else {
             let base = find_python().ok_or_else(|| Error::Lab(no_python_message()))?;
@@ -110,13 +111,12 @@ impl Lab {
             if let Some(parent) = self.venv.parent() {
                 fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
             }
-            let made = Command::new(base[0])
-                .args(&base[1..])
+            let made = python_command(&base)
                 .args(["-m", "venv"])
                 .arg(&self.venv)
                 .status()
                 .is_ok_and(|s| s.success());
-            if !made || !runs(Command::new(&python).args(["-c", "import sys"])) {
+            if !made || !venv_works() {
                 if !existed {
                     let _ = fs::remove_dir_all(&self.venv);
                 }
@@ -733,12 +733,16 @@ pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
             path.push(bin);
         }
     }
-    let library = std_library_path(&path);
-    if let Some((name, value)) = &library {
-        if *name == "PATH" {
-            path = value.clone();
-        } else {
-            command.env(name, std::env::join_paths(value).unwrap_or_default());
+    if let Some(libdir) = std_library_dir(&path) {
+        match LIBRARY_PATH_VAR {
+            "PATH" => path.insert(0, libdir),
+            name => {
+                let old = std::env::var_os(name).unwrap_or_default();
+                let paths = std::iter::once(libdir).chain(std::env::split_paths(&old));
+                if let Ok(joined) = std::env::join_paths(paths) {
+                    command.env(name, joined);
+                }
+            }
         }
     }
     if let Ok(joined) = std::env::join_paths(&path) {
@@ -747,21 +751,23 @@ pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
     command.status().map_err(|e| Error::io(&evcxr, e))
 }
 
-/// The loader's search path with the Rust standard library's folder first, for the cells evcxr
-/// compiles. Each cell links `libstd` dynamically and finds it through a path relative to where
-/// rustc wrote it (`$ORIGIN/../..`); evcxr then moves the file one folder up, which breaks that
-/// path whenever the build folder shares a parent with the toolchain — a build folder in the
-/// home folder, where rustup keeps the toolchains ("dlopen failed" at kernel start). `None`
-/// when rustc does not say where its libraries are (the kernel then starts as before).
-/// `path` is the kernel's `PATH` (where `rustc` is found).
-fn std_library_path(path: &[PathBuf]) -> Option<(&'static str, Vec<PathBuf>)> {
-    let name = if cfg!(windows) {
-        "PATH"
-    } else if cfg!(target_os = "macos") {
-        "DYLD_FALLBACK_LIBRARY_PATH"
-    } else {
-        "LD_LIBRARY_PATH"
-    };
+/// The variable the platform's loader searches for shared libraries.
+const LIBRARY_PATH_VAR: &str = if cfg!(windows) {
+    "PATH"
+} else if cfg!(target_os = "macos") {
+    "DYLD_FALLBACK_LIBRARY_PATH"
+} else {
+    "LD_LIBRARY_PATH"
+};
+
+/// The Rust standard library's folder, which the kernel puts first in the loader's search path
+/// ([`LIBRARY_PATH_VAR`]) for the cells evcxr compiles. Each cell links `libstd` dynamically and
+/// finds it through a path relative to where rustc wrote it (`$ORIGIN/../..`); evcxr then moves
+/// the file one folder up, which breaks that path whenever the build folder shares a parent with
+/// the toolchain — a build folder in the home folder, where rustup keeps the toolchains ("dlopen
+/// failed" at kernel start). `None` when rustc does not say where its libraries are (the kernel
+/// then starts as before). `path` is the kernel's `PATH` (where `rustc` is found).
+fn std_library_dir(path: &[PathBuf]) -> Option<PathBuf> {
     // In the notebook's folder (the kernel's), as evcxr asks: the kit's pinned toolchain.
     let output = Command::new("rustc")
         .args(["--print", "target-libdir"])
@@ -769,14 +775,7 @@ fn std_library_path(path: &[PathBuf]) -> Option<(&'static str, Vec<PathBuf>)> {
         .output()
         .ok()
         .filter(|o| o.status.success())?;
-    let libdir = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
-    let mut paths = vec![libdir];
-    if name == "PATH" {
-        paths.extend(path.iter().cloned());
-    } else if let Some(old) = std::env::var_os(name) {
-        paths.extend(std::env::split_paths(&old));
-    }
-    Some((name, paths))
+    Some(PathBuf::from(String::from_utf8(output.stdout).ok()?.trim()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -800,6 +799,22 @@ pub fn cell_seconds(notebook: &serde_json::Value) -> Vec<(usize, f64)> {
             Some((index + 1, end - start))
         })
         .collect()
+}
+
+/// [`cell_seconds`] of the executed notebook at `path`, refusing a file that is not a notebook
+/// or has no timed cell (it was not run with `jupyter execute`).
+pub fn notebook_cell_seconds(path: &Path) -> Result<Vec<(usize, f64)>> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let notebook: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Lab(format!("{}: not a notebook ({e})", path.display())))?;
+    let times = cell_seconds(&notebook);
+    if times.is_empty() {
+        return Err(Error::Lab(format!(
+            "{}: no cell has execution times (run it with jupyter execute)",
+            path.display()
+        )));
+    }
+    Ok(times)
 }
 
 /// Seconds since the Unix epoch of an ISO 8601 timestamp such as `2024-05-01T10:00:00.123456Z`
@@ -899,12 +914,19 @@ fn python_candidates() -> Vec<Vec<&'static str>> {
 
 /// The first command that runs Python 3.10 or newer (the oldest that the pinned JupyterLab runs on).
 fn find_python() -> Option<Vec<&'static str>> {
-    python_candidates().into_iter().find(|command| {
-        runs(Command::new(command[0]).args(&command[1..]).args([
+    python_candidates().into_iter().find(|candidate| {
+        runs(python_command(candidate).args([
             "-c",
             "import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)",
         ]))
     })
+}
+
+/// A command that starts Python as `candidate` says (`["py", "-3"]`: program, then arguments).
+fn python_command(candidate: &[&str]) -> Command {
+    let mut command = Command::new(candidate[0]);
+    command.args(&candidate[1..]);
+    command
 }
 
 fn no_python_message() -> String {

@@ -825,20 +825,11 @@ fn run(cli: Cli) -> Result<()> {
             None => lab(install, prepare, tools_only),
         },
         Cmd::CellTimes { notebook, first } => {
-            let text = std::fs::read_to_string(&notebook).map_err(|e| Error::io(&notebook, e))?;
-            let parsed: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| Error::Lab(format!("{}: not a notebook ({e})", notebook.display())))?;
-            let times = lab::cell_seconds(&parsed);
-            if times.is_empty() {
-                return Err(Error::Lab(format!(
-                    "{}: no cell has execution times (run it with jupyter execute)",
-                    notebook.display()
-                )));
-            }
-            for (cell, seconds) in times.iter().take(if first { 1 } else { times.len() }) {
-                if first {
-                    println!("{seconds:.1}");
-                } else {
+            let times = lab::notebook_cell_seconds(&notebook)?;
+            if first {
+                println!("{:.1}", times[0].1);
+            } else {
+                for (cell, seconds) in times {
                     println!("{cell} {seconds:.2}");
                 }
             }
