@@ -29,6 +29,7 @@ use tinyml_core::mfcc::{normalize_peak, standardize, subtract_clip_mean, Feature
 use crate::audio::{plan, Audio, AudioFeatures, NORMALIZED_PEAK};
 use crate::audit::{DataAudit, GroupAccuracy};
 use crate::error::{Error, Result};
+use crate::fewshot::KwsEmbedding;
 use crate::metrics::{percent, Evaluation};
 use crate::nn::file::ModelHeader;
 use crate::nn::{argmax, softmax, History, Layer, Network, Padding, Shape, TrainParams};
@@ -551,6 +552,12 @@ impl KeywordData {
         Ok((train, test))
     }
 
+    /// Only the clips spoken by `voices` (no generated silence, no added other words).
+    pub fn only_voices(&self, voices: &[&str]) -> Result<KeywordData> {
+        let data = self.with_voices(voices)?;
+        Ok(data.subset(|i| voices.contains(&data.speakers[i].as_str())))
+    }
+
     /// Only the clips of `voices` (and any generated silence, which is nobody's voice).
     pub fn with_voices(&self, voices: &[&str]) -> Result<KeywordData> {
         let names = self.voice_names();
@@ -562,6 +569,69 @@ impl KeywordData {
         }
         let speakers = &self.speakers;
         Ok(self.subset(|i| speakers[i] == NOISE_SPEAKER || voices.contains(&speakers[i].as_str())))
+    }
+
+    /// Only the clips of `words` (each must be in the data), with the background noise.
+    pub fn only_words(&self, words: &[&str]) -> Result<KeywordData> {
+        let names = self.label_names();
+        if let Some(w) = words.iter().find(|w| !names.iter().any(|n| n == *w)) {
+            return Err(Error::param(
+                "words",
+                format!("'{w}' is not a word of the data ({})", names.join(", ")),
+            ));
+        }
+        Ok(self.subset(|i| words.contains(&self.labels[i].as_str())))
+    }
+
+    /// `n` takes of each word by `voice`, drawn with `seed`; for the words that are nobody's
+    /// voice (added "unknown" other words, generated "silence"), `n` of their clips. What one
+    /// student records for a few-shot model.
+    pub fn takes_of(&self, voice: &str, n: usize, seed: u64) -> Result<KeywordData> {
+        if n == 0 {
+            return Err(Error::param(
+                "takes",
+                "0 (a model needs at least one take of a word)",
+            ));
+        }
+        let voices = self.voice_names();
+        if !voices.iter().any(|v| v == voice) {
+            return Err(Error::param(
+                "voice",
+                format!(
+                    "'{voice}' is not a voice of the data ({})",
+                    voices.join(", ")
+                ),
+            ));
+        }
+        let mut rng = Rng::new(seed);
+        let mut keep = BTreeSet::new();
+        for label in self.label_names() {
+            let of = |who: &dyn Fn(&str) -> bool| -> Vec<usize> {
+                (0..self.len())
+                    .filter(|&i| self.labels[i] == label && who(&self.speakers[i]))
+                    .collect()
+            };
+            let mut clips = of(&|s| s == voice);
+            if clips.is_empty() {
+                clips = of(&|s| !voices.iter().any(|v| v == s));
+            }
+            if clips.is_empty() {
+                continue;
+            }
+            if clips.len() < n {
+                return Err(Error::param(
+                    "takes",
+                    format!(
+                        "{n}, but {voice} has {} take(s) of '{label}': ask for fewer, or record \
+                         more",
+                        clips.len()
+                    ),
+                ));
+            }
+            rng.shuffle(&mut clips);
+            keep.extend(clips.into_iter().take(n));
+        }
+        Ok(self.subset(|i| keep.contains(&i)))
     }
 
     /// At most `n` clips drawn at random with `seed` (all of them when there are no more), for
@@ -949,7 +1019,16 @@ pub enum KwsArchitecture {
     /// Depthwise-separable CNN (DS-CNN, "Hello Edge"): a convolution, then depthwise 3×3 +
     /// pointwise 1×1 blocks, average pooling, dense. Few weights for its accuracy.
     DsCnn,
+    /// The keyword embedding ([`crate::fewshot`]): the CNN's convolutions with a wider second
+    /// one, then a dense layer of [`EMBEDDING_SIZE`] values that says what a clip sounds like,
+    /// then the classes. Trained on a bank of many words; few-shot models keep all but the last
+    /// layer and learn only that.
+    Embedding,
 }
+
+/// Values in a keyword embedding (the outputs of [`KwsArchitecture::Embedding`]'s dense layer
+/// before the classes).
+pub const EMBEDDING_SIZE: usize = 64;
 
 impl KwsArchitecture {
     /// Parses `tiny_conv`, `cnn` or `ds_cnn`.
@@ -958,9 +1037,10 @@ impl KwsArchitecture {
             "tiny_conv" | "tinyconv" => Ok(KwsArchitecture::TinyConv),
             "cnn" => Ok(KwsArchitecture::Cnn),
             "ds_cnn" | "dscnn" => Ok(KwsArchitecture::DsCnn),
+            "embedding" => Ok(KwsArchitecture::Embedding),
             _ => Err(Error::param(
                 "model",
-                format!("'{s}' (use tiny_conv, cnn or ds_cnn)"),
+                format!("'{s}' (use tiny_conv, cnn, ds_cnn or embedding)"),
             )),
         }
     }
@@ -971,6 +1051,7 @@ impl KwsArchitecture {
             KwsArchitecture::TinyConv => "tiny_conv",
             KwsArchitecture::Cnn => "cnn",
             KwsArchitecture::DsCnn => "ds_cnn",
+            KwsArchitecture::Embedding => "embedding",
         }
     }
 
@@ -1031,6 +1112,22 @@ impl KwsArchitecture {
                 Layer::Dropout { rate: 0.3 },
                 Layer::Dense { units: classes },
             ],
+            KwsArchitecture::Embedding => vec![
+                conv(16, 3, 1, Padding::Same),
+                Layer::Relu,
+                Layer::MaxPool { size: 2 },
+                conv(32, 3, 1, Padding::Same),
+                Layer::Relu,
+                Layer::MaxPool { size: 2 },
+                Layer::Flatten,
+                Layer::Dropout { rate: 0.3 },
+                Layer::Dense {
+                    units: EMBEDDING_SIZE,
+                },
+                Layer::Relu,
+                Layer::Dropout { rate: 0.2 },
+                Layer::Dense { units: classes },
+            ],
         };
         (input, layers)
     }
@@ -1067,6 +1164,7 @@ pub struct FrontEnd {
 #[derive(Debug, Clone)]
 pub struct KwsTrainer {
     architecture: KwsArchitecture,
+    embedding: Option<Box<KwsEmbedding>>,
     clip_mean_normalization: bool,
     add_unknown: bool,
     add_silence: bool,
@@ -1082,6 +1180,7 @@ impl KwsTrainer {
     pub fn params() -> KwsTrainer {
         KwsTrainer {
             architecture: KwsArchitecture::Cnn,
+            embedding: None,
             clip_mean_normalization: true,
             add_unknown: true,
             add_silence: true,
@@ -1098,6 +1197,23 @@ impl KwsTrainer {
     /// The network.
     pub fn architecture(mut self, architecture: KwsArchitecture) -> Self {
         self.architecture = architecture;
+        self
+    }
+
+    /// Few-shot: keep `embedding` ([`crate::fewshot`]) as it is and learn only a last layer for
+    /// the words, which is enough for a handful of takes. Sets the few-shot defaults:
+    /// [`FEW_SHOT_EPOCHS`] epochs, batch [`FEW_SHOT_BATCH`], Adam [`FEW_SHOT_LEARNING_RATE`]
+    /// (change them after this call); the network and clip mean normalisation are the
+    /// embedding's.
+    pub fn few_shot(mut self, embedding: &KwsEmbedding) -> Self {
+        self.embedding = Some(Box::new(embedding.clone()));
+        self.architecture = KwsArchitecture::Embedding;
+        self.clip_mean_normalization = embedding.front_end().clip_mean_normalization;
+        self.train = self
+            .train
+            .epochs(FEW_SHOT_EPOCHS)
+            .batch_size(FEW_SHOT_BATCH)
+            .learning_rate(FEW_SHOT_LEARNING_RATE);
         self
     }
 
@@ -1182,6 +1298,9 @@ impl KwsTrainer {
                 ),
             ));
         }
+        if let Some(embedding) = &self.embedding {
+            return self.fit_head(embedding, train, labels, validation);
+        }
         let config = train.config();
         let frames = config.frames(config.sample_rate_hz as usize);
         let coefficients = config.coefficients();
@@ -1235,6 +1354,67 @@ impl KwsTrainer {
         })
     }
 }
+
+impl KwsTrainer {
+    /// Few-shot training: the clips through the frozen `embedding`, a new last layer learned on
+    /// what comes out, the two joined into one network.
+    fn fit_head(
+        &self,
+        embedding: &KwsEmbedding,
+        train: &KeywordData,
+        labels: Vec<String>,
+        validation: Option<&KeywordData>,
+    ) -> Result<KwsModel> {
+        let front_end = embedding.front_end().clone();
+        for data in std::iter::once(train).chain(validation) {
+            if data.config() != front_end.features {
+                return Err(Error::param(
+                    "data",
+                    "has other features than the embedding was trained on: load it with the \
+                     embedding's FeatureConfig",
+                ));
+            }
+        }
+        let targets = |data: &KeywordData| -> Result<Vec<usize>> {
+            data.labels()
+                .iter()
+                .map(|l| {
+                    labels.iter().position(|n| n == l).ok_or_else(|| {
+                        Error::param(
+                            "validation",
+                            format!("label '{l}' is not among the training labels"),
+                        )
+                    })
+                })
+                .collect()
+        };
+        let x = embedding.embed(train)?;
+        let y = targets(train)?;
+        let mut head = embedding.new_head(labels.len(), self.seed)?;
+        let history = match validation {
+            Some(v) => {
+                let vx = embedding.embed(v)?;
+                let vy = targets(v)?;
+                self.train.fit(&mut head, &x, &y, Some((&vx, &vy)))?
+            }
+            None => self.train.fit(&mut head, &x, &y, None)?,
+        };
+        Ok(KwsModel {
+            architecture: KwsArchitecture::Embedding,
+            network: embedding.with_head(&head)?,
+            labels,
+            front_end,
+            history: Some(history),
+        })
+    }
+}
+
+/// Epochs of a few-shot head ([`KwsTrainer::few_shot`]): it is one small layer on few clips.
+pub const FEW_SHOT_EPOCHS: usize = 60;
+/// Clips per step of a few-shot head.
+pub const FEW_SHOT_BATCH: usize = 16;
+/// Adam's step size for a few-shot head.
+pub const FEW_SHOT_LEARNING_RATE: f64 = 3e-3;
 
 fn standardisation(x: &[f32], coefficients: usize) -> (Vec<f32>, Vec<f32>) {
     let mut sum = vec![0f64; coefficients];

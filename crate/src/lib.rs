@@ -21,6 +21,8 @@
 //! - [`audio`]: WAV files, resampling, 1 s clips, spectrograms, and the board's MFCC
 //!   (`tinyml_core::mfcc`);
 //! - [`kws`]: datasets of spoken words by speaker, augmentation, keyword CNNs;
+//! - [`fewshot`]: a keyword embedding learned offline from a bank of generated words and real
+//!   voices, and few-shot models of a student's five takes on it;
 //! - [`recorder`]: the class records its own words in the browser;
 //! - [`words`]: the words' spellings, a take's quality, a class's folders pooled, audited and a
 //!   voice taken out again;
@@ -47,6 +49,7 @@ pub mod digits;
 pub mod error;
 #[cfg(feature = "cli")]
 pub mod fetch;
+pub mod fewshot;
 pub mod flash;
 pub mod kws;
 pub mod lab;
@@ -74,6 +77,7 @@ pub mod prelude {
     pub use crate::device::{Board, ImuRecording, Simulator};
     pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
+    pub use crate::fewshot::KwsEmbedding;
     pub use crate::kws::{
         folds_table, speaker_folds, voice_curve, Augmentation, KeywordData, KeywordPrediction,
         KwsArchitecture, KwsEvaluation, KwsModel, KwsTrainer, VoiceCurve,

@@ -24,8 +24,13 @@ use tinyml_kit::rng::Rng;
 
 /// A keyword CNN (the lesson's architecture, weights as initialised by `seed`), quantized.
 fn keyword_model(seed: u64) -> QuantizedModel {
+    keyword_model_of(KwsArchitecture::Cnn, seed)
+}
+
+/// A keyword network of `architecture` (weights as initialised by `seed`), quantized.
+fn keyword_model_of(architecture: KwsArchitecture, seed: u64) -> QuantizedModel {
     let config = FeatureConfig::KEYWORDS;
-    let (input, layers) = KwsArchitecture::Cnn.layers(49, 13, 4);
+    let (input, layers) = architecture.layers(49, 13, 4);
     let net = Network::new(input, layers, seed).expect("valid");
     let mut rng = Rng::new(seed);
     let calibration: Vec<f32> = (0..20 * 637).map(|_| rng.normal(0.0, 1.0) as f32).collect();
@@ -42,7 +47,7 @@ fn keyword_model(seed: u64) -> QuantizedModel {
         &calibration,
         &QuantizeOptions {
             calibration: Calibration::MinMax,
-            kind: "kws-cnn".into(),
+            kind: format!("kws-{}", architecture.name()),
         },
     )
     .expect("quantizes")
@@ -467,14 +472,27 @@ fn audio_of(pcm: &[i16]) -> Audio {
 
 #[test]
 fn listening_runs_the_boards_keyword_loop_on_what_its_microphone_hears() {
+    listens_like_the_laptop(&keyword_model(3));
+}
+
+/// A few-shot model (the embedding's network with a head of four words) runs on the board like
+/// any keyword model.
+#[test]
+fn a_few_shot_model_listens_on_the_board_like_the_laptop() {
+    let model = keyword_model_of(KwsArchitecture::Embedding, 4);
+    let size = model.size_bytes();
+    assert!(size < 100 * 1024, "{size} bytes");
+    listens_like_the_laptop(&model);
+}
+
+fn listens_like_the_laptop(model: &QuantizedModel) {
     let sim = Simulator::start().expect("simulator");
-    let model = keyword_model(3);
     let pcm = chirp(2.6, 5);
     sim.play(&audio_of(&pcm)).unwrap();
     let mut board = Board::open(sim.port()).expect("opens");
     let e = board.listen(1.0).unwrap_err().to_string();
     assert!(e.contains("no model yet"), "{e}");
-    board.deploy_with(&model, false).unwrap();
+    board.deploy_with(model, false).unwrap();
     let heard = board.listen_with(2.1, &mut |_, _| {}).expect("listens");
     assert_eq!(heard.labels, model.labels());
     let n = heard.windows.len();
@@ -507,7 +525,7 @@ fn listening_runs_the_boards_keyword_loop_on_what_its_microphone_hears() {
         assert_eq!(w.score, h.map_or(0, |h| h.score));
     }
     // Listening stopped: the board takes requests again.
-    answers_like(&mut board, &model, 3);
+    answers_like(&mut board, model, 3);
     let t = heard.table();
     assert_eq!(t.rows.len(), heard.heard().len());
 }

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use tinyml_core::mfcc::Mfcc;
 use tinyml_core::model::Kernels;
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
+use tinyml_kit::fewshot::KwsEmbedding;
 use tinyml_kit::kws::{KeywordData, KwsArchitecture, KwsTrainer};
 use tinyml_kit::nn::{Layer, Network, Padding, Shape, TrainParams};
 use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions, QuantizedModel};
@@ -405,6 +406,25 @@ fn train_keyword_models() -> (KeywordData, Vec<(String, QuantizedModel)>) {
         let q = m.quantize(&small).expect("quantizes");
         models.push((format!("kws-{}", arch.name()), q));
     }
+    // A few-shot model: an embedding (one epoch on "0" to "4") and a head learned on "5" to "9".
+    let bank = small.only_words(&["0", "1", "2", "3", "4"]).expect("words");
+    let new_words = small.only_words(&["5", "6", "7", "8", "9"]).expect("words");
+    let embedding = KwsTrainer::params()
+        .architecture(KwsArchitecture::Embedding)
+        .epochs(1)
+        .seed(5)
+        .progress(false)
+        .fit(&bank, None)
+        .expect("trains");
+    let embedding = KwsEmbedding::from_model(embedding, "test embedding").expect("an embedding");
+    let few = KwsTrainer::params()
+        .few_shot(&embedding)
+        .epochs(3)
+        .progress(false)
+        .fit(&new_words, None)
+        .expect("trains");
+    let q = few.quantize(&new_words).expect("quantizes");
+    models.push(("kws-few-shot (embedding + head)".into(), q));
     (test, models)
 }
 

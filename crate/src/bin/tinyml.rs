@@ -12,6 +12,10 @@ use tinyml_kit::course::{write_figures, Course, CALIBRATION_EXAMPLES};
 use tinyml_kit::device::{class_label, Board, ImuRecording, ListenWindow, Simulator};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
+use tinyml_kit::fewshot::{
+    bank_plan, embedding_data, embedding_trainer, make_bank, train_embedding, BankParams,
+    KwsEmbedding,
+};
 use tinyml_kit::kws::{
     voice_curve, Augmentation, KeywordData, KwsArchitecture, KwsModel, KwsTrainer,
 };
@@ -496,24 +500,50 @@ struct KwsTrainArgs {
     /// tiny_conv, cnn or ds_cnn.
     #[arg(long, default_value = "cnn")]
     model: String,
-    /// Passes over the training clips.
-    #[arg(long, default_value_t = 20)]
-    epochs: usize,
+    /// Passes over the training clips (default: 20; with --few-shot, 60 over the last layer).
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Seed of the weights, the augmentation and the shuffling.
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Altered copies of each training clip (shifted, faster or slower, with noise).
     #[arg(long, default_value_t = 3)]
     augment: usize,
+    /// Few-shot: learn only the last layer, on the kit's keyword embedding (data/kws_embedding.tkf;
+    /// five takes of a word are enough). --model is then the embedding's network.
+    #[arg(long)]
+    few_shot: bool,
+    /// The keyword embedding for --few-shot (default: the kit's).
+    #[arg(long, value_name = "FILE", requires = "few_shot")]
+    embedding: Option<PathBuf>,
 }
 
+/// Epochs of `tinyml kws train` from scratch.
+const KWS_EPOCHS: usize = 20;
+
 impl KwsTrainArgs {
+    /// The epochs training runs.
+    fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(if self.few_shot {
+            tinyml_kit::kws::FEW_SHOT_EPOCHS
+        } else {
+            KWS_EPOCHS
+        })
+    }
+
     fn trainer(&self, progress: bool) -> Result<KwsTrainer> {
-        Ok(KwsTrainer::params()
+        let mut trainer = KwsTrainer::params()
             .architecture(KwsArchitecture::parse(&self.model)?)
-            .epochs(self.epochs)
             .seed(self.seed)
-            .progress(progress))
+            .progress(progress);
+        if self.few_shot {
+            let embedding = match &self.embedding {
+                Some(path) => KwsEmbedding::load(path)?,
+                None => KwsEmbedding::bundled()?,
+            };
+            trainer = trainer.few_shot(&embedding);
+        }
+        Ok(trainer.epochs(self.epochs()))
     }
 
     fn augmentation(&self) -> Augmentation {
@@ -613,6 +643,44 @@ fn words_cmd(cmd: WordsCmd) -> Result<()> {
 
 #[derive(Subcommand)]
 enum KwsCmd {
+    /// Make a keyword bank: made-up words spoken by espeak-ng in 24 languages and many voices
+    /// (the words an embedding learns from; needs espeak-ng). Run again to finish a bank.
+    Bank {
+        /// The bank folder (new, or a bank made with the same settings).
+        #[arg(long)]
+        out: PathBuf,
+        /// Made-up words.
+        #[arg(long, default_value_t = BankParams::new().words)]
+        words: usize,
+        /// Takes of each word.
+        #[arg(long, default_value_t = BankParams::new().takes)]
+        takes: usize,
+        /// Seed of the words and voices.
+        #[arg(long, default_value_t = BankParams::new().seed)]
+        seed: u64,
+        /// Print JSON: written, kept, espeak_ng, seconds.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train a keyword embedding on a bank and the real voices of the spoken digits "0" to "4"
+    /// (the start of --few-shot models).
+    Embedding {
+        /// The bank folder (`tinyml kws bank`).
+        #[arg(long)]
+        bank: PathBuf,
+        /// Speakers of the spoken digits left out (to measure on voices it never heard).
+        #[arg(long, value_delimiter = ',')]
+        hold_out: Vec<String>,
+        /// Passes over the bank (default: the embedding trainer's).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// The embedding file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON: words, clips, held out, history, seconds.
+        #[arg(long)]
+        json: bool,
+    },
     /// Train a keyword model and save it (float model file with its feature configuration).
     Train {
         #[command(flatten)]
@@ -1310,6 +1378,68 @@ fn mfcc(
 
 fn kws(cmd: KwsCmd) -> Result<()> {
     match cmd {
+        KwsCmd::Bank {
+            out,
+            words,
+            takes,
+            seed,
+            json,
+        } => {
+            let plan = bank_plan(&BankParams { words, takes, seed })?;
+            let report = make_bank(&plan, &out, !json)?;
+            if json {
+                print_json(&serde_json::to_value(&report).expect("a report serialises"));
+            } else {
+                println!(
+                    "bank {}: {} words × {} takes ({} written, {} already there) by {} in {:.0} s",
+                    out.display(),
+                    words,
+                    takes,
+                    report.written,
+                    report.kept,
+                    report.espeak_ng,
+                    report.seconds
+                );
+            }
+        }
+        KwsCmd::Embedding {
+            bank,
+            hold_out,
+            epochs,
+            out,
+            json,
+        } => {
+            let started = std::time::Instant::now();
+            let held: Vec<&str> = hold_out.iter().map(String::as_str).collect();
+            let data = embedding_data(&bank, &held)?;
+            let mut trainer = embedding_trainer().progress(!json);
+            if let Some(epochs) = epochs {
+                trainer = trainer.epochs(epochs);
+            }
+            let embedding = train_embedding(&data, &trainer)?;
+            embedding.save(&out)?;
+            let seconds = started.elapsed().as_secs_f64();
+            if json {
+                print_json(&serde_json::json!({
+                    "words": embedding.words(),
+                    "clips": data.len(),
+                    "held_out": held,
+                    "parameters": embedding.model.parameter_count(),
+                    "history": embedding.model.history,
+                    "seconds": seconds,
+                    "out": out,
+                }));
+            } else {
+                println!(
+                    "saved {}: an embedding of {} words ({} clips, {} parameters) in {:.0} s",
+                    out.display(),
+                    embedding.words(),
+                    data.len(),
+                    embedding.model.parameter_count(),
+                    seconds
+                );
+            }
+        }
         KwsCmd::Train {
             data,
             keywords,
@@ -1483,7 +1613,7 @@ fn kws(cmd: KwsCmd) -> Result<()> {
                     "int8_mean": int8_mean,
                     "disagreements": per(|r| r.disagreements.into()),
                     "model": train.model,
-                    "epochs": train.epochs,
+                    "epochs": train.epochs(),
                     "augment": train.augment,
                 }));
             } else {

@@ -412,6 +412,61 @@ impl Network {
             .collect()
     }
 
+    /// The network cut before layer `at`: the layers before it (on this input) and the layers
+    /// from it on (on the shape the first part gives), each with its weights. For transfer
+    /// learning: the first part is a frozen feature extractor, the second a head to replace.
+    pub fn split_at(&self, at: usize) -> Result<(Network, Network)> {
+        if at == 0 || at >= self.layers.len() {
+            return Err(Error::param(
+                "at",
+                format!(
+                    "{at} (cut between layers: 1 to {} for this network)",
+                    self.layers.len().saturating_sub(1)
+                ),
+            ));
+        }
+        let middle = shapes(self.input, &self.layers)?[at];
+        let part = |input: Shape, range: std::ops::Range<usize>| Network {
+            input,
+            layers: self.layers[range.clone()].to_vec(),
+            params: self.params[range].to_vec(),
+            dev: self.dev.clone(),
+        };
+        Ok((part(self.input, 0..at), part(middle, at..self.layers.len())))
+    }
+
+    /// This network followed by `next`, whose input must be this network's output (a flat
+    /// vector of the same length will do).
+    pub fn then(&self, next: &Network) -> Result<Network> {
+        let out = *shapes(self.input, &self.layers)?
+            .last()
+            .expect("shapes holds the input");
+        let fits = out == next.input
+            || (matches!(next.input, Shape::Flat(_)) && out.len() == next.input.len());
+        if !fits {
+            return Err(Error::Model(format!(
+                "the second network takes {} but the first gives {}",
+                describe(next.input),
+                describe(out)
+            )));
+        }
+        let mut layers = self.layers.clone();
+        let mut params = self.params.clone();
+        if out != next.input && !matches!(layers.last(), Some(Layer::Flatten)) {
+            layers.push(Layer::Flatten);
+            params.push(None);
+        }
+        layers.extend(next.layers.iter().copied());
+        params.extend(next.params.iter().cloned());
+        tensor_lengths(self.input, &layers)?;
+        Ok(Network {
+            input: self.input,
+            layers,
+            params,
+            dev: self.dev.clone(),
+        })
+    }
+
     /// Replaces the weights with `weights` (as [`Network::weights`] gives them), checking sizes.
     pub fn set_weights(&mut self, weights: &[Vec<f32>]) -> Result<()> {
         let mut it = weights.iter();

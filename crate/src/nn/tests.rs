@@ -418,3 +418,53 @@ fn bad_training_input_is_refused() {
         .fit(&mut net, &[0.0; 4], &[0, 1], None)
         .is_err());
 }
+
+#[test]
+fn a_network_split_and_joined_again_gives_the_same_outputs() {
+    let input = Shape::Image {
+        height: 8,
+        width: 6,
+        channels: 1,
+    };
+    let layers = vec![
+        Layer::Conv2d {
+            filters: 4,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Same,
+        },
+        Layer::Relu,
+        Layer::MaxPool { size: 2 },
+        Layer::Flatten,
+        Layer::Dense { units: 5 },
+        Layer::Relu,
+        Layer::Dense { units: 3 },
+    ];
+    let net = Network::new(input, layers, 3).unwrap();
+    let x: Vec<f32> = (0..2 * 48)
+        .map(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0)
+        .collect();
+    for at in 1..net.layers().len() {
+        let (a, b) = net.split_at(at).unwrap();
+        assert_eq!(a.layers().len() + b.layers().len(), net.layers().len());
+        let middle = a.logits(&x).unwrap();
+        assert_eq!(
+            b.logits(&middle).unwrap(),
+            net.logits(&x).unwrap(),
+            "cut at {at}"
+        );
+        let joined = a.then(&b).unwrap();
+        assert_eq!(joined.layers(), net.layers(), "cut at {at}");
+        assert_eq!(joined.weights(), net.weights());
+    }
+    assert!(net.split_at(0).is_err() && net.split_at(7).is_err());
+    // A head on the flat output of an image: flattened in between.
+    let (convs, _) = net.split_at(3).unwrap();
+    let head = Network::new(Shape::Flat(48), vec![Layer::Dense { units: 2 }], 1).unwrap();
+    let joined = convs.then(&head).unwrap();
+    assert_eq!(joined.layers()[3], Layer::Flatten);
+    assert_eq!(joined.outputs(), 2);
+    let wrong = Network::new(Shape::Flat(7), vec![Layer::Dense { units: 2 }], 1).unwrap();
+    let e = convs.then(&wrong).unwrap_err().to_string();
+    assert!(e.contains("takes 7 but the first gives 4×3×4"), "{e}");
+}

@@ -1,0 +1,210 @@
+//! Few-shot keywords against training from scratch, on voices the models never heard.
+//!
+//! `cargo bench -p tinyml-kit --bench few_shot` takes N takes (1, 3, 5, 10, 20) of each of the
+//! spoken digits "5" to "9" from one speaker of data/fsdd, trains a model on them, and tests it
+//! on every clip of those words by each other speaker: every pairing of the five speakers. Two
+//! ways, side by side on the same takes: the default keyword CNN trained from scratch (as `tinyml
+//! kws train`: 20 epochs, 3 altered copies of each take), and a few-shot head on the keyword
+//! embedding (`--few-shot`: the same takes and copies). Both float and int8 (the board's
+//! interpreter, calibrated on the takes). Five words, no "unknown" or "silence": chance is 20%.
+//!
+//! The embedding is the measured one: trained on the keyword bank (target/kws-bank, made here
+//! with espeak-ng when missing, about 8 minutes) and the real voices of "0" to "4", never "5" to
+//! "9"; and, for each test speaker, one embedding trained without that speaker's voice at all
+//! (target/kws-embedding-without-NAME.tkf, trained when missing, a few minutes each), so the
+//! test voice is one neither the embedding nor the head ever heard. `--shipped` uses the kit's
+//! data/kws_embedding.tkf instead (which heard every speaker say "0" to "4").
+//!
+//! Prints a table (mean over the 20 pairings, with the lowest and highest) and writes the figure
+//! target/few-shot.png and .svg.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tinyml_kit::fewshot::{
+    bank_plan, embedding_data, embedding_trainer, make_bank, train_embedding, BankParams,
+    KwsEmbedding, FEW_TAKE_COPIES, NEW_WORDS,
+};
+use tinyml_kit::kws::{Augmentation, KeywordData, KwsModel, KwsTrainer};
+use tinyml_kit::plot::{Figure, Table};
+
+const TAKES: [usize; 5] = [1, 3, 5, 10, 20];
+/// Epochs from scratch, as `tinyml kws train`.
+const SCRATCH_EPOCHS: usize = 20;
+const SEED: u64 = 7;
+
+fn target() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// The measured embedding without `speaker`'s voice, trained (and kept) when missing.
+fn embedding_without(bank: &Path, speaker: &str) -> KwsEmbedding {
+    let path = target().join(format!("kws-embedding-without-{speaker}.tkf"));
+    if let Ok(e) = KwsEmbedding::load(&path) {
+        return e;
+    }
+    let started = Instant::now();
+    let data = embedding_data(bank, &[speaker]).expect("the bank and the spoken digits");
+    let embedding = train_embedding(&data, &embedding_trainer().progress(false)).expect("trains");
+    embedding.save(&path).expect("saved");
+    eprintln!(
+        "embedding without {speaker}: {} clips, {:.0} s",
+        data.len(),
+        started.elapsed().as_secs_f64()
+    );
+    embedding
+}
+
+/// Float and int8 accuracy of `model` on `test`.
+fn accuracy(model: &KwsModel, calibration: &KeywordData, test: &KeywordData) -> (f64, f64) {
+    let float = model.evaluate(test).expect("evaluates").accuracy();
+    let int8 = model
+        .quantize(calibration)
+        .expect("quantizes")
+        .evaluate_keywords(test)
+        .expect("evaluates")
+        .accuracy();
+    (float, int8)
+}
+
+#[derive(Default, Clone)]
+struct Cell(Vec<f64>);
+
+impl Cell {
+    fn mean(&self) -> f64 {
+        self.0.iter().sum::<f64>() / self.0.len().max(1) as f64
+    }
+
+    fn show(&self) -> String {
+        let lo = self.0.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = self.0.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!(
+            "{:.1}% ({:.0}–{:.0})",
+            100.0 * self.mean(),
+            100.0 * lo,
+            100.0 * hi
+        )
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let shipped = args.iter().any(|a| a == "--shipped");
+    // `--test NAME`: only that test voice (a quicker look; the table is then its pairings only).
+    let only_test = args
+        .iter()
+        .position(|a| a == "--test")
+        .and_then(|i| args.get(i + 1).cloned());
+    let bank = target().join("kws-bank");
+    if !bank.join("bank.json").is_file() || shipped {
+        if !shipped {
+            let plan = bank_plan(&BankParams::new()).expect("a plan");
+            let report = make_bank(&plan, &bank, true).expect("the bank (espeak-ng)");
+            eprintln!("bank: {:.0} s", report.seconds);
+        }
+    }
+    let digits = KeywordData::course_default()
+        .expect("the spoken digits")
+        .only_words(&NEW_WORDS)
+        .expect("5 to 9");
+    let speakers = digits.voice_names();
+    let embeddings: Vec<Option<KwsEmbedding>> = speakers
+        .iter()
+        .map(|s| {
+            if only_test.as_ref().is_some_and(|t| t != s) {
+                None
+            } else if shipped {
+                Some(KwsEmbedding::bundled().expect("data/kws_embedding.tkf"))
+            } else {
+                Some(embedding_without(&bank, s))
+            }
+        })
+        .collect();
+    let tests: Vec<KeywordData> = speakers
+        .iter()
+        .map(|s| digits.with_voices(&[s.as_str()]).expect("a speaker"))
+        .collect();
+    // [takes][method: scratch float, scratch int8, few-shot float, few-shot int8]
+    let mut cells = vec![vec![Cell::default(); 4]; TAKES.len()];
+    let mut seconds = [0.0f64; 2];
+    for (si, speaker) in speakers.iter().enumerate() {
+        for (ti, &n) in TAKES.iter().enumerate() {
+            let train = digits.takes_of(speaker, n, SEED).expect("takes");
+            let augmented = train
+                .augmented(&Augmentation::new().copies(FEW_TAKE_COPIES), SEED)
+                .expect("augments");
+            let started = Instant::now();
+            let scratch = KwsTrainer::params()
+                .unknown(false)
+                .silence(false)
+                .epochs(SCRATCH_EPOCHS)
+                .progress(false)
+                .fit(&augmented, None)
+                .expect("trains");
+            seconds[0] += started.elapsed().as_secs_f64();
+            for (ki, test) in tests.iter().enumerate() {
+                let Some(embedding) = embeddings[ki].as_ref().filter(|_| ki != si) else {
+                    continue;
+                };
+                let (f, q) = accuracy(&scratch, &augmented, test);
+                cells[ti][0].0.push(f);
+                cells[ti][1].0.push(q);
+                let started = Instant::now();
+                let few = KwsTrainer::params()
+                    .unknown(false)
+                    .silence(false)
+                    .few_shot(embedding)
+                    .progress(false)
+                    .fit(&augmented, None)
+                    .expect("trains");
+                seconds[1] += started.elapsed().as_secs_f64();
+                let (f, q) = accuracy(&few, &augmented, test);
+                cells[ti][2].0.push(f);
+                cells[ti][3].0.push(q);
+            }
+        }
+        eprintln!("trained on {speaker}");
+    }
+    let mut table = Table::new(&[
+        "takes per word",
+        "from scratch, float",
+        "from scratch, int8",
+        "few-shot, float",
+        "few-shot, int8",
+    ]);
+    for (ti, n) in TAKES.iter().enumerate() {
+        let mut row = vec![n.to_string()];
+        row.extend(cells[ti].iter().map(Cell::show));
+        table.push(row);
+    }
+    println!(
+        "words 5–9, {} pairings of a training voice and an unseen test voice ({}); mean (lowest–highest):",
+        cells[0][0].0.len(),
+        if shipped {
+            "the shipped embedding"
+        } else {
+            "an embedding per test voice, which never heard it"
+        }
+    );
+    println!("{table}");
+    println!(
+        "training time: from scratch {:.1} s in all, few-shot heads {:.1} s in all",
+        seconds[0], seconds[1]
+    );
+    let curve = |m: usize| {
+        TAKES
+            .iter()
+            .enumerate()
+            .map(|(ti, &n)| (n as f64, 100.0 * cells[ti][m].mean()))
+            .collect::<Vec<_>>()
+    };
+    let figure = Figure::lines(
+        "Few-shot keywords: accuracy on voices never heard (words 5–9)",
+        "takes per word",
+        "accuracy (%)",
+    )
+    .line("few-shot (embedding), int8", curve(3))
+    .line("from scratch, int8", curve(1));
+    let (png, _) = figure.save(target(), "few-shot").expect("figure");
+    println!("figure: {}", png.display());
+}
