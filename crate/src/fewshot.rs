@@ -23,9 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::kws::{
-    Augmentation, FrontEnd, KeywordData, KwsArchitecture, KwsModel, KwsTrainer, EMBEDDING_SIZE,
-};
+use crate::kws::{Augmentation, FrontEnd, KeywordData, KwsArchitecture, KwsModel, KwsTrainer};
 use crate::metrics::percent;
 use crate::nn::{Layer, Network};
 use crate::plot::Table;
@@ -509,8 +507,8 @@ pub fn embedding_data(bank: &Path, hold_out: &[&str]) -> Result<KeywordData> {
 }
 
 /// How an embedding is trained; every default is here: the [`KwsArchitecture::Embedding`]
-/// network, 30 epochs, batch 64, Adam 1e-3, one altered copy of every clip
-/// ([`embedding_augmentation`]), no "unknown" or "silence" (the bank's words are the classes).
+/// network, 30 epochs, batch 64, Adam 1e-3, no "unknown" or "silence" (the bank's words are
+/// the classes).
 pub fn embedding_trainer() -> KwsTrainer {
     KwsTrainer::params()
         .architecture(KwsArchitecture::Embedding)
@@ -521,28 +519,43 @@ pub fn embedding_trainer() -> KwsTrainer {
         .learning_rate(1e-3)
 }
 
-/// The altered copies an embedding learns from besides the clips themselves: one each, shifted,
-/// faster or slower, with noise ([`Augmentation::new`]'s settings).
-pub fn embedding_augmentation() -> Augmentation {
-    Augmentation::new().copies(1)
-}
+/// Altered copies (shifted, faster or slower, with noise: [`Augmentation::new`]'s settings) of
+/// each generated clip of the bank that an embedding learns from besides the clip itself.
+pub const BANK_COPIES: usize = 1;
+
+/// Altered copies of each real voice's clip: the few real voices weigh as much as they can
+/// without being learnt by heart, since they teach what the generated ones cannot.
+pub const REAL_VOICE_COPIES: usize = 9;
 
 /// Trains a keyword embedding on `data` ([`embedding_data`]) with `trainer`
 /// ([`embedding_trainer`]): a classifier over the bank's words whose last layer the few-shot
-/// models replace.
+/// models replace. The bank's clips get [`BANK_COPIES`] altered copies, the real voices
+/// [`REAL_VOICE_COPIES`].
 pub fn train_embedding(data: &KeywordData, trainer: &KwsTrainer) -> Result<KwsEmbedding> {
-    let augmented = data.augmented(&embedding_augmentation(), 1)?;
+    let real = data.only_words(&REAL_WORDS)?;
+    let bank_words: Vec<String> = data
+        .label_names()
+        .into_iter()
+        .filter(|l| !REAL_WORDS.contains(&l.as_str()))
+        .collect();
+    let bank_words: Vec<&str> = bank_words.iter().map(String::as_str).collect();
+    let bank = data.only_words(&bank_words)?;
+    let augmented = bank
+        .augmented(&Augmentation::new().copies(BANK_COPIES), 1)?
+        .merged(&real.augmented(&Augmentation::new().copies(REAL_VOICE_COPIES), 2)?)?;
     let model = trainer.fit(&augmented, None)?;
     KwsEmbedding::from_model(model, "the trained embedding")
 }
 
-/// A keyword embedding: a network that turns a clip's features into [`EMBEDDING_SIZE`] values
-/// that say what it sounds like, learned on many words; the start of every few-shot model.
+/// A keyword embedding: the convolutions of a network trained to tell a bank's many words
+/// apart, which turn a clip's features into values that say what it sounds like; the start of
+/// every few-shot model.
 #[derive(Debug, Clone)]
 pub struct KwsEmbedding {
     /// The classifier over the bank's words it was trained as (saved whole).
     pub model: KwsModel,
-    /// Every layer but the last (the part a few-shot model keeps).
+    /// Its layers up to the flattened output of the convolutions (the part a few-shot model
+    /// keeps).
     pub(crate) extractor: Network,
 }
 
@@ -585,8 +598,11 @@ impl KwsEmbedding {
                 model.architecture.name()
             )));
         }
-        let last = model.network.layers().len() - 1;
-        let (extractor, _) = model.network.split_at(last)?;
+        let flatten = expected
+            .iter()
+            .position(|l| *l == Layer::Flatten)
+            .expect("the embedding's network flattens");
+        let (extractor, _) = model.network.split_at(flatten + 1)?;
         Ok(KwsEmbedding { model, extractor })
     }
 
@@ -606,7 +622,12 @@ impl KwsEmbedding {
         self.model.labels.len()
     }
 
-    /// The embedding of every clip of `data`, [`EMBEDDING_SIZE`] values each.
+    /// Values per clip ([`KwsEmbedding::embed`]).
+    pub fn size(&self) -> usize {
+        self.extractor.outputs()
+    }
+
+    /// The embedding of every clip of `data`, [`KwsEmbedding::size`] values each.
     pub fn embed(&self, data: &KeywordData) -> Result<Vec<f32>> {
         let x = self.model.inputs(data)?;
         self.extractor.logits(&x)
@@ -620,7 +641,7 @@ impl KwsEmbedding {
     /// A fresh head: one dense layer from the embedding to `classes` outputs.
     pub(crate) fn new_head(&self, classes: usize, seed: u64) -> Result<Network> {
         Network::new(
-            crate::nn::Shape::Flat(EMBEDDING_SIZE),
+            crate::nn::Shape::Flat(self.size()),
             vec![Layer::Dense { units: classes }],
             seed,
         )
@@ -633,7 +654,7 @@ impl KwsEmbedding {
         println!(
             "a keyword embedding: {} values per clip, learned by telling {} words apart; {} \
              parameters ({} kept by every few-shot model)",
-            EMBEDDING_SIZE,
+            self.size(),
             self.words(),
             self.model.parameter_count(),
             self.extractor.parameter_count()
@@ -649,6 +670,20 @@ pub const FEW_TAKE_COPIES: usize = 3;
 
 /// The words the measured embedding never heard: the spoken digits "5" to "9".
 pub const NEW_WORDS: [&str; 5] = ["5", "6", "7", "8", "9"];
+
+/// The words of the Day 2 notebook's few-shot road: the class's own `words`
+/// ([`KeywordData::class_words`]) once somebody has recorded, or else the spoken digits
+/// [`NEW_WORDS`], which the kit's embedding never heard (it did hear the stand-in "1" to "3").
+pub fn few_shot_words(words: &KeywordData) -> Result<KeywordData> {
+    if !words.is_stand_in() {
+        return Ok(words.clone());
+    }
+    println!(
+        "nobody has recorded yet: the spoken digits {} stand in (the embedding never heard them)",
+        NEW_WORDS.join(", ")
+    );
+    KeywordData::course_default()?.only_words(&NEW_WORDS)
+}
 
 /// A few-shot model against a model trained from scratch, on the same few takes by one voice,
 /// both tested on every other voice ([`compare_few_shot`]).
@@ -830,13 +865,17 @@ mod tests {
         assert_eq!(model.architecture, KwsArchitecture::Embedding);
         assert_eq!(model.labels, ["5", "6", "7"]);
         assert_eq!(model.front_end, *embedding.front_end());
+        // The embedding's layers up to the flattened convolutions, then one new dense layer.
         let layers = model.network.layers();
         let kept = embedding.model.network.layers();
-        assert_eq!(layers[..layers.len() - 1], kept[..kept.len() - 1]);
-        assert_eq!(layers.last(), Some(&Layer::Dense { units: 3 }));
+        let flat = 1 + kept.iter().position(|l| *l == Layer::Flatten).unwrap();
+        assert_eq!(layers[..flat], kept[..flat]);
+        assert_eq!(layers[flat..], [Layer::Dense { units: 3 }]);
+        assert_eq!(embedding.size(), 12 * 3 * 32);
         // The embedding's weights are the few-shot model's, untouched.
         let (ours, theirs) = (model.network.weights(), embedding.model.network.weights());
-        assert_eq!(ours[..ours.len() - 2], theirs[..theirs.len() - 2]);
+        assert_eq!(ours.len(), 6);
+        assert_eq!(ours[..4], theirs[..4]);
         // Saved and loaded, it is a keyword model like any other, and runs in int8.
         let (network, header) = Network::from_file_bytes(&model.to_bytes(), "few-shot").unwrap();
         let loaded = KwsModel::from_parts(network, header, "few-shot").unwrap();

@@ -255,6 +255,12 @@ impl KeywordData {
         Ok(data)
     }
 
+    /// True for the kit's spoken digits standing in for the class's words
+    /// ([`KeywordData::course_default`], [`KeywordData::class_words`] before anyone recorded).
+    pub fn is_stand_in(&self) -> bool {
+        self.stand_in
+    }
+
     /// Files of the dataset folder that are not used, and why (not recordings, or recordings
     /// that cannot be decoded).
     pub fn skipped(&self) -> &[Skipped] {
@@ -1019,16 +1025,15 @@ pub enum KwsArchitecture {
     /// Depthwise-separable CNN (DS-CNN, "Hello Edge"): a convolution, then depthwise 3×3 +
     /// pointwise 1×1 blocks, average pooling, dense. Few weights for its accuracy.
     DsCnn,
-    /// The keyword embedding ([`crate::fewshot`]): the CNN's convolutions with a wider second
-    /// one, then a dense layer of [`EMBEDDING_SIZE`] values that says what a clip sounds like,
-    /// then the classes. Trained on a bank of many words; few-shot models keep all but the last
-    /// layer and learn only that.
+    /// The keyword embedding's network ([`crate::fewshot`]): the CNN's two convolutions, then a
+    /// dense layer of [`BOTTLENECK_SIZE`] values, then the classes. Trained on a bank of many
+    /// words, its convolutions learn what tells words apart; a few-shot model keeps them and
+    /// learns one dense layer on what they give.
     Embedding,
 }
 
-/// Values in a keyword embedding (the outputs of [`KwsArchitecture::Embedding`]'s dense layer
-/// before the classes).
-pub const EMBEDDING_SIZE: usize = 64;
+/// Values of the narrow dense layer that [`KwsArchitecture::Embedding`] is trained through.
+pub const BOTTLENECK_SIZE: usize = 64;
 
 impl KwsArchitecture {
     /// Parses `tiny_conv`, `cnn` or `ds_cnn`.
@@ -1122,7 +1127,7 @@ impl KwsArchitecture {
                 Layer::Flatten,
                 Layer::Dropout { rate: 0.3 },
                 Layer::Dense {
-                    units: EMBEDDING_SIZE,
+                    units: BOTTLENECK_SIZE,
                 },
                 Layer::Relu,
                 Layer::Dropout { rate: 0.2 },

@@ -77,7 +77,9 @@ pub mod prelude {
     pub use crate::device::{Board, ImuRecording, Simulator};
     pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
-    pub use crate::fewshot::KwsEmbedding;
+    pub use crate::fewshot::{
+        compare_few_shot, few_shot_words, FewShotComparison, KwsEmbedding, FEW_TAKES,
+    };
     pub use crate::kws::{
         folds_table, speaker_folds, voice_curve, Augmentation, KeywordData, KeywordPrediction,
         KwsArchitecture, KwsEvaluation, KwsModel, KwsTrainer, VoiceCurve,

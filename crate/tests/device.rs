@@ -18,20 +18,20 @@ use tinyml_kit::activity::{ActivityData, ActivityNetwork};
 use tinyml_kit::audio::Audio;
 use tinyml_kit::device::{watch, Board, ImuRecording, Simulator};
 use tinyml_kit::kws::{FrontEnd, KeywordData, KwsArchitecture};
-use tinyml_kit::nn::Network;
+use tinyml_kit::nn::{Layer, Network};
 use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions, QuantizedModel};
 use tinyml_kit::rng::Rng;
 
 /// A keyword CNN (the lesson's architecture, weights as initialised by `seed`), quantized.
 fn keyword_model(seed: u64) -> QuantizedModel {
-    keyword_model_of(KwsArchitecture::Cnn, seed)
+    let (input, layers) = KwsArchitecture::Cnn.layers(49, 13, 4);
+    let net = Network::new(input, layers, seed).expect("valid");
+    quantized_keyword_model(net, "cnn", seed)
 }
 
-/// A keyword network of `architecture` (weights as initialised by `seed`), quantized.
-fn keyword_model_of(architecture: KwsArchitecture, seed: u64) -> QuantizedModel {
+/// `net` (four keyword classes) quantized as a keyword model of `architecture`.
+fn quantized_keyword_model(net: Network, architecture: &str, seed: u64) -> QuantizedModel {
     let config = FeatureConfig::KEYWORDS;
-    let (input, layers) = architecture.layers(49, 13, 4);
-    let net = Network::new(input, layers, seed).expect("valid");
     let mut rng = Rng::new(seed);
     let calibration: Vec<f32> = (0..20 * 637).map(|_| rng.normal(0.0, 1.0) as f32).collect();
     let front_end = FrontEnd {
@@ -47,7 +47,7 @@ fn keyword_model_of(architecture: KwsArchitecture, seed: u64) -> QuantizedModel 
         &calibration,
         &QuantizeOptions {
             calibration: Calibration::MinMax,
-            kind: format!("kws-{}", architecture.name()),
+            kind: format!("kws-{architecture}"),
         },
     )
     .expect("quantizes")
@@ -479,7 +479,12 @@ fn listening_runs_the_boards_keyword_loop_on_what_its_microphone_hears() {
 /// any keyword model.
 #[test]
 fn a_few_shot_model_listens_on_the_board_like_the_laptop() {
-    let model = keyword_model_of(KwsArchitecture::Embedding, 4);
+    // The embedding's convolutions up to their flattened output, then a dense layer of 4 words.
+    let (input, mut layers) = KwsArchitecture::Embedding.layers(49, 13, 4);
+    let flat = 1 + layers.iter().position(|l| *l == Layer::Flatten).unwrap();
+    layers.truncate(flat);
+    layers.push(Layer::Dense { units: 4 });
+    let model = quantized_keyword_model(Network::new(input, layers, 4).unwrap(), "embedding", 4);
     let size = model.size_bytes();
     assert!(size < 100 * 1024, "{size} bytes");
     listens_like_the_laptop(&model);
