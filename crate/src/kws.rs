@@ -1322,19 +1322,7 @@ impl KwsTrainer {
         front_end.standardise(&mut x);
         let (input, layers) = self.architecture.layers(frames, coefficients, labels.len());
         let mut network = Network::new(input, layers, self.seed)?;
-        let targets = |data: &KeywordData| -> Result<Vec<usize>> {
-            data.labels()
-                .iter()
-                .map(|l| {
-                    labels.iter().position(|n| n == l).ok_or_else(|| {
-                        Error::param(
-                            "validation",
-                            format!("label '{l}' is not among the training labels"),
-                        )
-                    })
-                })
-                .collect()
-        };
+        let targets = |data: &KeywordData| class_indices(data, &labels);
         let y = targets(train)?;
         let history = match validation {
             Some(v) => {
@@ -1380,19 +1368,7 @@ impl KwsTrainer {
                 ));
             }
         }
-        let targets = |data: &KeywordData| -> Result<Vec<usize>> {
-            data.labels()
-                .iter()
-                .map(|l| {
-                    labels.iter().position(|n| n == l).ok_or_else(|| {
-                        Error::param(
-                            "validation",
-                            format!("label '{l}' is not among the training labels"),
-                        )
-                    })
-                })
-                .collect()
-        };
+        let targets = |data: &KeywordData| class_indices(data, &labels);
         let x = embedding.embed(train)?;
         let y = targets(train)?;
         let mut head = embedding.new_head(labels.len(), self.seed)?;
@@ -1420,6 +1396,21 @@ pub const FEW_SHOT_EPOCHS: usize = 60;
 pub const FEW_SHOT_BATCH: usize = 16;
 /// Adam's step size for a few-shot head.
 pub const FEW_SHOT_LEARNING_RATE: f64 = 3e-3;
+
+/// Each clip's class: the index of its label in `labels` (the training labels).
+fn class_indices(data: &KeywordData, labels: &[String]) -> Result<Vec<usize>> {
+    data.labels()
+        .iter()
+        .map(|l| {
+            labels.iter().position(|n| n == l).ok_or_else(|| {
+                Error::param(
+                    "validation",
+                    format!("label '{l}' is not among the training labels"),
+                )
+            })
+        })
+        .collect()
+}
 
 fn standardisation(x: &[f32], coefficients: usize) -> (Vec<f32>, Vec<f32>) {
     let mut sum = vec![0f64; coefficients];
