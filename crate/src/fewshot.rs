@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::audio::Audio;
 use crate::error::{Error, Result};
 use crate::kws::{Augmentation, FrontEnd, KeywordData, KwsArchitecture, KwsModel, KwsTrainer};
+use crate::lab::find_on_path;
 use crate::metrics::percent;
 use crate::nn::{Layer, Network};
 use crate::plot::Table;
@@ -353,7 +354,7 @@ pub struct BankReport {
 /// another plan's bank is refused.
 pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankReport> {
     let started = std::time::Instant::now();
-    let espeak = espeak_ng().ok_or_else(|| Error::Audio {
+    let espeak = find_on_path("espeak-ng").ok_or_else(|| Error::Audio {
         path: out.to_path_buf(),
         message: "espeak-ng is not installed, and it speaks the keyword bank: install it \
                   (Debian/Ubuntu: sudo apt-get install espeak-ng; macOS: brew install espeak-ng)"
@@ -459,20 +460,6 @@ pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankRepo
     })
 }
 
-/// The espeak-ng program on `PATH`.
-fn espeak_ng() -> Option<PathBuf> {
-    let name = if cfg!(windows) {
-        "espeak-ng.exe"
-    } else {
-        "espeak-ng"
-    };
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
 /// A bank of words (made by [`make_bank`]) with the real voices of the kit's spoken digits
 /// [`REAL_WORDS`] (by every speaker but `hold_out`), as one dataset to train an embedding on.
 pub fn embedding_data(bank: &Path, hold_out: &[&str]) -> Result<KeywordData> {
@@ -487,23 +474,21 @@ pub fn embedding_data(bank: &Path, hold_out: &[&str]) -> Result<KeywordData> {
     }
     let words = KeywordData::load(bank)?;
     let digits = KeywordData::course_default()?;
-    let voices: Vec<String> = digits
-        .voice_names()
-        .into_iter()
-        .filter(|v| !hold_out.contains(&v.as_str()))
-        .collect();
-    for h in hold_out {
-        if !digits.voice_names().iter().any(|v| v == h) {
-            return Err(Error::param(
-                "hold_out",
-                format!(
-                    "'{h}' is not a speaker of the spoken digits ({})",
-                    digits.voice_names().join(", ")
-                ),
-            ));
-        }
+    let names = digits.voice_names();
+    if let Some(h) = hold_out.iter().find(|h| !names.iter().any(|v| v == *h)) {
+        return Err(Error::param(
+            "hold_out",
+            format!(
+                "'{h}' is not a speaker of the spoken digits ({})",
+                names.join(", ")
+            ),
+        ));
     }
-    let voices: Vec<&str> = voices.iter().map(String::as_str).collect();
+    let voices: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|v| !hold_out.contains(v))
+        .collect();
     let real = digits.with_voices(&voices)?.only_words(&REAL_WORDS)?;
     words.merged(&real)
 }
@@ -535,13 +520,7 @@ pub const REAL_VOICE_COPIES: usize = 9;
 /// [`REAL_VOICE_COPIES`].
 pub fn train_embedding(data: &KeywordData, trainer: &KwsTrainer) -> Result<KwsEmbedding> {
     let real = data.only_words(&REAL_WORDS)?;
-    let bank_words: Vec<String> = data
-        .label_names()
-        .into_iter()
-        .filter(|l| !REAL_WORDS.contains(&l.as_str()))
-        .collect();
-    let bank_words: Vec<&str> = bank_words.iter().map(String::as_str).collect();
-    let bank = data.only_words(&bank_words)?;
+    let bank = data.subset(|i| !REAL_WORDS.contains(&data.labels()[i].as_str()));
     let augmented = bank
         .augmented(&Augmentation::new().copies(BANK_COPIES), 1)?
         .merged(&real.augmented(&Augmentation::new().copies(REAL_VOICE_COPIES), 2)?)?;
@@ -648,9 +627,7 @@ impl KwsEmbedding {
             seed,
         )
     }
-}
 
-impl KwsEmbedding {
     /// Shows what it is in Jupyter.
     pub fn evcxr_display(&self) {
         println!(

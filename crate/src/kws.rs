@@ -358,7 +358,7 @@ impl KeywordData {
         self.clip(i)
     }
 
-    fn subset(&self, keep: impl Fn(usize) -> bool) -> KeywordData {
+    pub(crate) fn subset(&self, keep: impl Fn(usize) -> bool) -> KeywordData {
         let idx: Vec<usize> = (0..self.len()).filter(|&i| keep(i)).collect();
         KeywordData {
             clips: idx.iter().map(|&i| self.clips[i].clone()).collect(),
@@ -1212,8 +1212,6 @@ impl KwsTrainer {
     /// embedding's.
     pub fn few_shot(mut self, embedding: &KwsEmbedding) -> Self {
         self.embedding = Some(Box::new(embedding.clone()));
-        self.architecture = KwsArchitecture::Embedding;
-        self.clip_mean_normalization = embedding.front_end().clip_mean_normalization;
         self.train = self
             .train
             .epochs(FEW_SHOT_EPOCHS)

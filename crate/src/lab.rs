@@ -974,12 +974,21 @@ pub fn find_evcxr() -> Option<PathBuf> {
 /// A program on `PATH`, else in cargo's bin folder.
 fn find_program(program: &str) -> Option<PathBuf> {
     let name = format!("{program}{}", std::env::consts::EXE_SUFFIX);
-    let on_path = std::env::var_os("PATH")
+    find_on_path(program).or_else(|| {
+        cargo_home()
+            .map(|home| home.join("bin").join(&name))
+            .filter(|p| p.is_file())
+    })
+}
+
+/// A program on `PATH` (with the platform's `.exe` where it has one).
+pub(crate) fn find_on_path(program: &str) -> Option<PathBuf> {
+    let name = format!("{program}{}", std::env::consts::EXE_SUFFIX);
+    std::env::var_os("PATH")
         .into_iter()
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join(&name));
-    let in_cargo = cargo_home().map(|home| home.join("bin").join(&name));
-    on_path.chain(in_cargo).find(|p| p.is_file())
+        .map(|dir| dir.join(&name))
+        .find(|p| p.is_file())
 }
 
 /// The evcxr_jupyter version in cargo's record of installed crates (`.crates.toml`).
