@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::front_end::InputKind;
 use crate::metrics::{percent, ConfusionMatrix};
 use crate::nn::file::ModelHeader;
 use crate::nn::{History, Layer, Network, Padding, Shape, TrainParams};
 use crate::plot::{Figure, GrayImage};
 use crate::quantize::{
-    quantize, Calibration, InputKind, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
+    quantize, Calibration, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
 };
 use crate::rng::Rng;
 use tinyml_core::model::{FrontEnd, Kernels, Model};

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::kws::{Augmentation, FrontEnd, KeywordData, KwsArchitecture, KwsModel, KwsTrainer};
+use crate::front_end::KeywordFrontEnd;
+use crate::kws::{Augmentation, KeywordData, KwsArchitecture, KwsModel, KwsTrainer};
 use crate::lab::find_on_path;
 use crate::metrics::percent;
 use crate::nn::{Layer, Network};
@@ -594,7 +595,7 @@ impl KwsEmbedding {
 
     /// The features it was trained on and their standardisation (every few-shot model on it
     /// uses the same).
-    pub fn front_end(&self) -> &FrontEnd {
+    pub fn front_end(&self) -> &KeywordFrontEnd {
         &self.model.front_end
     }
 

@@ -24,18 +24,19 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tinyml_core::mfcc::{normalize_peak, standardize, subtract_clip_mean, FeatureConfig};
+use tinyml_core::mfcc::{normalize_peak, FeatureConfig};
 
 use crate::audio::{plan, Audio, AudioFeatures, NORMALIZED_PEAK};
 use crate::audit::{DataAudit, GroupAccuracy};
 use crate::error::{Error, Result};
 use crate::fewshot::KwsEmbedding;
+use crate::front_end::{InputKind, KeywordFrontEnd};
 use crate::metrics::{percent, Evaluation};
 use crate::nn::file::ModelHeader;
 use crate::nn::{argmax, softmax, History, Layer, Network, Padding, Shape, TrainParams};
 use crate::plot::{Figure, Table};
 use crate::quantize::{
-    quantize, Calibration, InputKind, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
+    quantize, Calibration, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
 };
 use crate::rng::Rng;
 pub use crate::words::speaker_of;
@@ -1150,21 +1151,6 @@ fn check_clip_config(config: &FeatureConfig) -> Result<()> {
     Ok(())
 }
 
-/// What a keyword model needs besides its network: features and their standardisation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrontEnd {
-    /// The features the model was trained on.
-    pub features: FeatureConfig,
-    /// Subtract each clip's own mean from every coefficient first
-    /// ([`tinyml_core::mfcc::subtract_clip_mean`]).
-    #[serde(default)]
-    pub clip_mean_normalization: bool,
-    /// Mean of each coefficient over the training set.
-    pub mean: Vec<f32>,
-    /// Standard deviation of each coefficient over the training set.
-    pub std: Vec<f32>,
-}
-
 /// Training settings for a keyword model; every default is in [`KwsTrainer::params`].
 #[derive(Debug, Clone)]
 pub struct KwsTrainer {
@@ -1307,7 +1293,7 @@ impl KwsTrainer {
         let config = train.config();
         let frames = config.frames(config.sample_rate_hz as usize);
         let coefficients = config.coefficients();
-        let mut front_end = FrontEnd {
+        let mut front_end = KeywordFrontEnd {
             features: config,
             clip_mean_normalization: self.clip_mean_normalization,
             mean: vec![0.0; coefficients],
@@ -1430,28 +1416,6 @@ fn standardisation(x: &[f32], coefficients: usize) -> (Vec<f32>, Vec<f32>) {
     (mean, std)
 }
 
-impl FrontEnd {
-    /// Raw features (clips of `per_clip` values one after another) to network input: each
-    /// clip's mean when asked for, then the training set's standardisation.
-    fn prepare(&self, mut x: Vec<f32>, per_clip: usize) -> Vec<f32> {
-        self.subtract_clip_means(&mut x, per_clip);
-        self.standardise(&mut x);
-        x
-    }
-
-    fn subtract_clip_means(&self, x: &mut [f32], per_clip: usize) {
-        if self.clip_mean_normalization {
-            for clip in x.chunks_exact_mut(per_clip.max(1)) {
-                subtract_clip_mean(clip, self.mean.len());
-            }
-        }
-    }
-
-    fn standardise(&self, x: &mut [f32]) {
-        standardize(x, self.mean.len(), |c| (self.mean[c], self.std[c]));
-    }
-}
-
 /// A trained keyword spotter: network, labels and the features it expects.
 #[derive(Debug, Clone)]
 pub struct KwsModel {
@@ -1462,7 +1426,7 @@ pub struct KwsModel {
     /// Class names, one per output.
     pub labels: Vec<String>,
     /// Features and their standardisation.
-    pub front_end: FrontEnd,
+    pub front_end: KeywordFrontEnd,
     /// How training went (absent for a loaded model).
     pub history: Option<History>,
 }
@@ -1611,7 +1575,7 @@ impl KwsModel {
             .strip_prefix("kws-")
             .ok_or_else(|| bad(format!("a '{}' model, not a keyword model", header.kind)))
             .and_then(|a| KwsArchitecture::parse(a).map_err(|e| bad(e.to_string())))?;
-        let front_end: FrontEnd = header
+        let front_end: KeywordFrontEnd = header
             .front_end
             .ok_or_else(|| bad("no feature configuration in the file".into()))
             .and_then(|v| serde_json::from_value(v).map_err(|e| bad(format!("front end: {e}"))))?;

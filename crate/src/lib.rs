@@ -51,6 +51,7 @@ pub mod error;
 pub mod fetch;
 pub mod fewshot;
 pub mod flash;
+pub mod front_end;
 pub mod kws;
 pub mod lab;
 pub mod learn;

@@ -23,14 +23,16 @@ use std::path::Path;
 
 use serde::Serialize;
 use tinyml_core::int8::{quantize_multiplier, SOFTMAX_ONE, SOFTMAX_TABLE_LEN};
+use tinyml_core::model::file::{
+    encode_layer_params, encode_softmax_table, layer_params_len, ChannelParams, ModelFile,
+    SOFTMAX_PARAMS_LEN,
+};
 use tinyml_core::model::{
-    folded_bias, Budget, FrontEnd as CoreFrontEnd, Kernels, Model, ModelError, OpCode, CHANNEL_LEN,
-    FRONT_END_IMAGE, FRONT_END_MFCC, FRONT_END_MOTION, HEADER_LEN, MAGIC, MFCC_FRONT_END_LEN,
-    MOTION_FRONT_END_LEN, OP_LEN, VERSION,
+    folded_bias, Budget, FrontEnd, Kernels, Model, ModelError, Op, OpCode, Tensor, VERSION,
 };
 
 use crate::error::{Error, Result};
-use crate::kws::FrontEnd as KwsFrontEnd;
+use crate::front_end::InputKind;
 use crate::nn::{Layer, Network, Shape};
 use crate::plot::{Figure, Table};
 
@@ -41,19 +43,6 @@ pub enum Calibration {
     MinMax,
     /// The `p`-th and `(100 − p)`-th percentiles (e.g. `0.01`): clips rare outliers.
     Percentile(f32),
-}
-
-/// What the board does to raw data before the network (stored in the model file).
-#[derive(Debug, Clone, PartialEq)]
-pub enum InputKind {
-    /// The caller gives the network's input values directly.
-    Raw,
-    /// 0–255 pixels scaled by 1/255 (the digits).
-    Image,
-    /// MFCC features of 1 s of audio, standardised (the keyword spotter).
-    Keywords(KwsFrontEnd),
-    /// The features of an accelerometer window, standardised (the activity network).
-    Motion(crate::activity::MotionFrontEnd),
 }
 
 /// One op of the int8 plan, with its float weights and what follows it.
@@ -432,55 +421,26 @@ pub fn quantize(
     QuantizedModel::from_bytes(bytes, &options.kind)
 }
 
-/// Little-endian writer with 4-byte alignment of sections.
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u16(&mut self, v: usize) {
-        self.0.extend((v as u16).to_le_bytes());
-    }
-    fn u32(&mut self, v: usize) {
-        self.0.extend((v as u32).to_le_bytes());
-    }
-    fn i32(&mut self, v: i32) {
-        self.0.extend(v.to_le_bytes());
-    }
-    fn f32(&mut self, v: f32) {
-        self.0.extend(v.to_le_bytes());
-    }
-    fn align(&mut self) {
-        while !self.0.len().is_multiple_of(4) {
-            self.0.push(0);
-        }
-    }
-    fn patch_u32(&mut self, at: usize, v: usize) {
-        self.0[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes());
-    }
-}
-
 /// Quantized constants of one weighted op, in file order.
 fn layer_params(
     op: &PlanOp,
     (w, b): &(Vec<f32>, Vec<f32>),
     in_q: (f32, i32),
     out_q: (f32, i32),
-) -> Vec<u8> {
+) -> Result<Vec<u8>> {
     let outputs = b.len();
     let fan_in = w.len() / outputs.max(1);
     // Weight `k` of output channel `ch` in the float layout `[fan_in, outputs]` (depthwise:
     // `[kh·kw, channels]`).
     let get = |k: usize, ch: usize| w[k * outputs + ch];
-    let mut scales = vec![0f32; outputs];
-    let mut sums = vec![0i32; outputs];
     let mut q = vec![0i8; w.len()];
-    for (ch, s) in scales.iter_mut().enumerate() {
+    let mut channels = Vec::with_capacity(outputs);
+    for (ch, &float_bias) in b.iter().enumerate() {
         let max = (0..fan_in).map(|k| get(k, ch).abs()).fold(0f32, f32::max);
-        *s = if max > 0.0 { max / 127.0 } else { 1.0 };
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        let mut sum = 0i32;
         for k in 0..fan_in {
-            let v = (get(k, ch) / *s).round().clamp(-127.0, 127.0) as i8;
+            let v = (get(k, ch) / scale).round().clamp(-127.0, 127.0) as i8;
             // File layout: conv [oc][ky][kx][ic] and dense [out][in] are channel-major;
             // depthwise [ky][kx][c] keeps the float layout.
             let at = match op.code {
@@ -488,50 +448,54 @@ fn layer_params(
                 _ => ch * fan_in + k,
             };
             q[at] = v;
-            sums[ch] += v as i32;
+            sum += v as i32;
         }
+        let bias = (float_bias as f64 / (in_q.0 as f64 * scale as f64))
+            .round()
+            .clamp(i32::MIN as f64 / 4.0, i32::MAX as f64 / 4.0) as i32;
+        let (multiplier, shift) =
+            quantize_multiplier(in_q.0 as f64 * scale as f64 / out_q.0 as f64);
+        channels.push(ChannelParams {
+            bias,
+            folded_bias: folded_bias(bias, in_q.1, sum),
+            multiplier,
+            shift,
+            weight_scale: scale,
+        });
     }
-    let mut p = Writer(Vec::with_capacity(CHANNEL_LEN * outputs + q.len()));
-    let bias: Vec<i32> = (0..outputs)
-        .map(|ch| {
-            (b[ch] as f64 / (in_q.0 as f64 * scales[ch] as f64))
-                .round()
-                .clamp(i32::MIN as f64 / 4.0, i32::MAX as f64 / 4.0) as i32
-        })
-        .collect();
-    for &v in &bias {
-        p.i32(v);
-    }
-    for ch in 0..outputs {
-        p.i32(folded_bias(bias[ch], in_q.1, sums[ch]));
-    }
-    let mults: Vec<(i32, i32)> = scales
-        .iter()
-        .map(|&s| quantize_multiplier(in_q.0 as f64 * s as f64 / out_q.0 as f64))
-        .collect();
-    for &(m, _) in &mults {
-        p.i32(m);
-    }
-    for &(_, s) in &mults {
-        p.i32(s);
-    }
-    for &s in &scales {
-        p.f32(s);
-    }
-    p.0.extend(q.iter().map(|&v| v as u8));
-    p.0
+    let mut out = vec![0; layer_params_len(outputs, q.len())];
+    encode_layer_params(&channels, &q, &mut out).map_err(|e| core_error("quantize", e))?;
+    Ok(out)
 }
 
 /// The softmax table for an input of scale `scale`.
-fn softmax_table(scale: f32) -> Vec<u8> {
-    let mut p = Writer(Vec::with_capacity(4 * SOFTMAX_TABLE_LEN));
-    for d in 0..SOFTMAX_TABLE_LEN {
-        let e = (SOFTMAX_ONE as f64 * (-(d as f64) * scale as f64).exp()).round() as i32;
-        p.i32(e);
-    }
-    p.0
+fn softmax_table(scale: f32) -> Result<Vec<u8>> {
+    let table: [i32; SOFTMAX_TABLE_LEN] = std::array::from_fn(|d| {
+        (SOFTMAX_ONE as f64 * (-(d as f64) * scale as f64).exp()).round() as i32
+    });
+    let mut out = vec![0; SOFTMAX_PARAMS_LEN];
+    encode_softmax_table(&table, &mut out).map_err(|e| core_error("quantize", e))?;
+    Ok(out)
 }
 
+/// The fused activation's range `[min, max]` in the output's int8 values.
+fn activation_range(op: &PlanOp, (scale, zero_point): (f32, i32)) -> (i8, i8) {
+    let q = |v: f32| ((v / scale).round() as i32 + zero_point).clamp(-128, 127) as i8;
+    let clamps = matches!(
+        op.code,
+        OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected | OpCode::Relu
+    );
+    match op.activation {
+        1 if clamps => (q(0.0), 127),
+        2 if clamps => (q(0.0), q(6.0)),
+        _ if op.code.has_weights() => (-128, 127),
+        _ => (0, 0),
+    }
+}
+
+/// The `.tkm` bytes: the arena planned (two regions used in turn, an op reading one and writing
+/// the other, in-place ops where their input is, the convolution patch after both), every
+/// op's constants quantized, the file laid out by the core's [`ModelFile`].
 fn write(
     net: &Network,
     ops: &[PlanOp],
@@ -540,9 +504,7 @@ fn write(
     labels: &[String],
     input: &InputKind,
 ) -> Result<Vec<u8>> {
-    // Tensors: the input, then one per op. Arena: two regions used in turn (an op reads one
-    // and writes the other), in-place ops stay where their input is, the convolution patch
-    // after both.
+    // Tensors: the input, then one per op.
     let mut shapes = vec![hwc(net.input())];
     shapes.extend(ops.iter().map(|o| o.out));
     let len = |s: &(usize, usize, usize)| s.0 * s.1 * s.2;
@@ -561,159 +523,28 @@ fn write(
             .unwrap_or(0)
     };
     let (a, b) = (size(0), size(1));
-    let offset = |r: usize| if r == 0 { 0 } else { a };
     let mut patch = 0;
     for (k, op) in ops.iter().enumerate() {
         if op.code == OpCode::Conv2d {
             patch = patch.max(op.kernel.0 * op.kernel.1 * shapes[k].2);
         }
     }
-    let arena = a + b + patch;
-    for s in &shapes {
-        if s.0 > u16::MAX as usize || s.1 > u16::MAX as usize || s.2 > u16::MAX as usize {
-            return Err(Error::Model(format!(
-                "a tensor of {}×{}×{} does not fit the model format (dimensions up to 65535)",
-                s.0, s.1, s.2
-            )));
-        }
-    }
-    for op in ops {
-        if op.kernel.0 > 255 || op.stride > 255 || op.pad.iter().any(|&p| p > 255) {
-            return Err(Error::Model(
-                "kernels, strides and padding up to 255 fit the model format".into(),
-            ));
-        }
-    }
-
-    let mut f = Writer(Vec::new());
-    f.0.extend(MAGIC);
-    f.u16(VERSION as usize);
-    f.u16(HEADER_LEN);
-    f.u32(0); // file length, patched
-    f.u32(arena);
-    f.u16(shapes.len());
-    f.u16(ops.len());
-    f.u16(0); // input tensor
-    f.u16(ops.len()); // output tensor: the last op's
-    let table_at = f.0.len();
-    f.0.resize(HEADER_LEN, 0);
-    // Tensor table.
-    let tensors_at = f.0.len();
-    for (k, s) in shapes.iter().enumerate() {
-        f.u16(s.0);
-        f.u16(s.1);
-        f.u16(s.2);
-        f.u16(0);
-        f.u32(offset(region[k]));
-        f.f32(qparams[k].0);
-        f.i32(qparams[k].1);
-    }
-    // Op table (params offsets patched later).
-    let ops_at = f.0.len();
-    for (k, op) in ops.iter().enumerate() {
-        f.u8(op.code as u8);
-        f.u8(0);
-        f.u16(k);
-        f.u16(k + 1);
-        f.u8(op.kernel.0 as u8);
-        f.u8(op.kernel.1 as u8);
-        f.u8(op.stride as u8);
-        for p in op.pad {
-            f.u8(p as u8);
-        }
-        let (scale, zp) = qparams[k + 1];
-        let q = |v: f32| ((v / scale).round() as i32 + zp).clamp(-128, 127) as i8;
-        let (lo, hi) = match (op.code, op.activation) {
-            (
-                OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected | OpCode::Relu,
-                1,
-            ) => (q(0.0), 127),
-            (
-                OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected | OpCode::Relu,
-                2,
-            ) => (q(0.0), q(6.0)),
-            (OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected, _) => (-128, 127),
-            _ => (0, 0),
-        };
-        f.u8(lo as u8);
-        f.u8(hi as u8);
-        f.u8(0);
-        f.u32(0);
-        f.u32(0);
-        f.0.extend([0u8; 8]);
-    }
-    // Labels.
-    let labels_at = f.0.len();
-    for l in labels {
-        let b = l.as_bytes();
-        if b.is_empty() || b.len() > 255 {
-            return Err(Error::Model(format!(
-                "label '{l}': labels are 1 to 255 bytes of UTF-8"
-            )));
-        }
-        f.u8(b.len() as u8);
-        f.0.extend(b);
-    }
-    let labels_len = f.0.len() - labels_at;
-    f.align();
-    // Front end.
-    let front_at = f.0.len();
-    match input {
-        InputKind::Raw => {}
-        InputKind::Image => f.0.extend([FRONT_END_IMAGE, 0, 0, 0]),
-        InputKind::Keywords(fe) => {
-            let c = fe.features;
-            f.0.extend([FRONT_END_MFCC, fe.clip_mean_normalization as u8, 0, 0]);
-            f.u32(c.sample_rate_hz as usize);
-            for v in [
-                c.window_ms,
-                c.stride_ms,
-                c.fft_len,
-                c.num_mel_bins,
-                c.num_mfcc,
-            ] {
-                f.u16(v as usize);
-            }
-            f.u8(c.mel_scale as u8);
-            f.u8(c.slaney_norm as u8);
-            f.f32(c.fmin_hz);
-            f.f32(c.fmax_hz);
-            f.f32(c.preemphasis);
-            f.u16(c.frames(c.sample_rate_hz as usize));
-            f.u16(fe.mean.len());
-            debug_assert_eq!(f.0.len() - front_at, MFCC_FRONT_END_LEN);
-            for &m in &fe.mean {
-                f.f32(m);
-            }
-            for &s in &fe.std {
-                f.f32(s);
-            }
-        }
-        InputKind::Motion(fe) => {
-            f.0.extend([FRONT_END_MOTION, 0, 0, 0]);
-            for v in [fe.sample_rate_hz as usize, fe.window, fe.hop, fe.mean.len()] {
-                if v > u16::MAX as usize {
-                    return Err(Error::Model(format!(
-                        "motion front end value {v} does not fit the model file (at most {})",
-                        u16::MAX
-                    )));
-                }
-                f.u16(v);
-            }
-            debug_assert_eq!(f.0.len() - front_at, MOTION_FRONT_END_LEN);
-            for &m in &fe.mean {
-                f.f32(m);
-            }
-            for &s in &fe.std {
-                f.f32(s);
-            }
-        }
-    }
-    let front_len = f.0.len() - front_at;
-    f.align();
-    // Op constants, each 4-byte aligned.
-    for (k, op) in ops.iter().enumerate() {
-        let params = match op.code {
+    let tensors: Vec<Tensor> = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, &(h, w, c))| Tensor {
+            h,
+            w,
+            c,
+            offset: if region[k] == 0 { 0 } else { a },
+            scale: qparams[k].0,
+            zero_point: qparams[k].1,
+        })
+        .collect();
+    let params = ops
+        .iter()
+        .enumerate()
+        .map(|(k, op)| match op.code {
             OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected => {
                 let w = op
                     .layer
@@ -722,26 +553,55 @@ fn write(
                 layer_params(op, w, qparams[k], qparams[k + 1])
             }
             OpCode::Softmax => softmax_table(qparams[k].0),
-            _ => continue,
-        };
-        let at = f.0.len();
-        f.0.extend(&params);
-        f.align();
-        let rec = ops_at + k * OP_LEN;
-        f.patch_u32(rec + 16, at);
-        f.patch_u32(rec + 20, params.len());
-    }
-    f.patch_u32(table_at, tensors_at);
-    f.patch_u32(table_at + 4, ops_at);
-    f.patch_u32(table_at + 8, labels_at);
-    f.patch_u32(table_at + 12, labels_len);
-    f.patch_u32(table_at + 16, if front_len == 0 { 0 } else { front_at });
-    f.patch_u32(table_at + 20, front_len);
-    let total = f.0.len() + 4;
-    f.patch_u32(8, total);
-    let crc = tinyml_core::crc32::crc32(&f.0);
-    f.0.extend(crc.to_le_bytes());
-    Ok(f.0)
+            _ => Ok(Vec::new()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let records: Vec<Op> = ops
+        .iter()
+        .zip(&params)
+        .enumerate()
+        .map(|(k, (op, params))| {
+            let (act_min, act_max) = activation_range(op, qparams[k + 1]);
+            Op {
+                code: op.code,
+                input: k,
+                output: k + 1,
+                kh: op.kernel.0,
+                kw: op.kernel.1,
+                stride: op.stride,
+                pad: op.pad,
+                act_min,
+                act_max,
+                params,
+            }
+        })
+        .collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let statistics = input.statistics();
+    let file = ModelFile {
+        arena: a + b + patch,
+        tensors: &tensors,
+        ops: &records,
+        input: 0,
+        output: ops.len(),
+        labels: &labels,
+        front_end: input.to_core(&statistics)?,
+    };
+    let written = |e: ModelError| match e {
+        ModelError::BadTensor => {
+            Error::Model("a tensor does not fit the model format (dimensions up to 65535)".into())
+        }
+        ModelError::BadShape => {
+            Error::Model("kernels, strides and padding up to 255 fit the model format".into())
+        }
+        ModelError::BadLabels => {
+            Error::Model("labels are 1 to 255 bytes of UTF-8 in the model format".into())
+        }
+        e => core_error("quantize", e),
+    };
+    let mut bytes = vec![0; file.file_len().map_err(written)?];
+    file.write(&mut bytes).map_err(written)?;
+    Ok(bytes)
 }
 
 /// An int8 model: validated `.tkm` bytes and what `tinyml-core` makes of them.
@@ -784,9 +644,9 @@ impl QuantizedModel {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let model = Model::parse(&bytes).map_err(|e| core_error(&path.display().to_string(), e))?;
         let kind = match model.front_end() {
-            Ok(CoreFrontEnd::Image) => "digits",
-            Ok(CoreFrontEnd::Mfcc { .. }) => "kws",
-            Ok(CoreFrontEnd::Motion { .. }) => "activity",
+            Ok(FrontEnd::Image) => "digits",
+            Ok(FrontEnd::Mfcc { .. }) => "kws",
+            Ok(FrontEnd::Motion { .. }) => "activity",
             _ => "model",
         };
         Ok(QuantizedModel {
@@ -1000,7 +860,7 @@ impl QuantizedModel {
             })
             .collect();
         let front_end = match m.front_end() {
-            Ok(CoreFrontEnd::Mfcc {
+            Ok(FrontEnd::Mfcc {
                 config,
                 clip_mean,
                 frames,
@@ -1009,8 +869,8 @@ impl QuantizedModel {
             }) => {
                 serde_json::json!({"kind": "mfcc", "features": config, "clip_mean_normalization": clip_mean, "frames": frames, "coefficients": coefficients})
             }
-            Ok(CoreFrontEnd::Image) => serde_json::json!({"kind": "image", "scale": "pixel / 255"}),
-            Ok(CoreFrontEnd::Motion {
+            Ok(FrontEnd::Image) => serde_json::json!({"kind": "image", "scale": "pixel / 255"}),
+            Ok(FrontEnd::Motion {
                 sample_rate_hz,
                 window,
                 hop,

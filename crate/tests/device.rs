@@ -17,9 +17,11 @@ use tinyml_core::protocol::{kind, Request, MAX_CHUNK};
 use tinyml_kit::activity::{ActivityData, ActivityNetwork};
 use tinyml_kit::audio::Audio;
 use tinyml_kit::device::{watch, Board, ImuRecording, Simulator};
-use tinyml_kit::kws::{FrontEnd, KeywordData, KwsArchitecture};
+use tinyml_kit::front_end::InputKind;
+use tinyml_kit::front_end::KeywordFrontEnd;
+use tinyml_kit::kws::{KeywordData, KwsArchitecture};
 use tinyml_kit::nn::{Layer, Network};
-use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions, QuantizedModel};
+use tinyml_kit::quantize::{quantize, Calibration, QuantizeOptions, QuantizedModel};
 use tinyml_kit::rng::Rng;
 
 /// A keyword CNN (the lesson's architecture, weights as initialised by `seed`), quantized.
@@ -34,7 +36,7 @@ fn quantized_keyword_model(net: Network, architecture: &str, seed: u64) -> Quant
     let config = FeatureConfig::KEYWORDS;
     let mut rng = Rng::new(seed);
     let calibration: Vec<f32> = (0..20 * 637).map(|_| rng.normal(0.0, 1.0) as f32).collect();
-    let front_end = FrontEnd {
+    let front_end = KeywordFrontEnd {
         features: config,
         clip_mean_normalization: true,
         mean: vec![0.0; 13],

@@ -9,9 +9,11 @@ use std::path::PathBuf;
 
 use common::{assert_fails_with, json, reseal, scratch, tinyml, too_big_mlp};
 
+use tinyml_core::model::file::{header, op, tensor};
 use tinyml_core::model::{Budget, Kernels, Model, ModelError, HEADER_LEN, OP_LEN, TENSOR_LEN};
+use tinyml_kit::front_end::InputKind;
 use tinyml_kit::nn::{Layer, Network, Padding, Shape};
-use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions, QuantizedModel};
+use tinyml_kit::quantize::{quantize, Calibration, QuantizeOptions, QuantizedModel};
 use tinyml_kit::rng::Rng;
 
 fn options(kind: &str) -> QuantizeOptions {
@@ -153,14 +155,17 @@ fn convolutions_with_their_pooling_give_the_reference_bytes() {
     // region (the kit's planner shares it): the one pass reads its input in place.
     let mut bytes = q.bytes().to_vec();
     let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
-    let arena = u32_at(&bytes, 12);
-    let record = u32_at(&bytes, 24) as usize + 2 * TENSOR_LEN;
-    let len = (0..3)
-        .map(|i| u16::from_le_bytes([bytes[record + 2 * i], bytes[record + 2 * i + 1]]) as u32)
+    let arena = u32_at(&bytes, header::ARENA);
+    let record = u32_at(&bytes, header::TENSORS_AT) as usize + 2 * TENSOR_LEN;
+    let len = [tensor::HEIGHT, tensor::WIDTH, tensor::CHANNELS]
+        .map(|at| u16::from_le_bytes([bytes[record + at], bytes[record + at + 1]]) as u32)
+        .iter()
         .product::<u32>();
-    bytes[record + 8..record + 12].copy_from_slice(&arena.to_le_bytes());
+    let at = record + tensor::OFFSET;
+    bytes[at..at + 4].copy_from_slice(&arena.to_le_bytes());
     // Room for it, and still for the convolution patch after the activations.
-    bytes[12..16].copy_from_slice(&(2 * arena + len).to_le_bytes());
+    let at = header::ARENA;
+    bytes[at..at + 4].copy_from_slice(&(2 * arena + len).to_le_bytes());
     reseal(&mut bytes);
     same_bytes_on_both_kernel_sets(&Model::parse(&bytes).expect("still valid"));
 }
@@ -325,8 +330,8 @@ fn u32_at(b: &[u8], at: usize) -> usize {
 fn malformed() -> Vec<(&'static str, Vec<u8>, ModelError)> {
     let (_, q) = every_op_model();
     let good = q.bytes().to_vec();
-    let tensors = u32_at(&good, 24);
-    let ops = u32_at(&good, 28);
+    let tensors = u32_at(&good, header::TENSORS_AT);
+    let ops = u32_at(&good, header::OPS_AT);
     let edit = |f: &dyn Fn(&mut Vec<u8>), seal: bool| {
         let mut b = good.clone();
         f(&mut b);
@@ -339,8 +344,8 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, ModelError)> {
         |at: usize, v: u32| move |b: &mut Vec<u8>| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
     let set16 =
         |at: usize, v: u16| move |b: &mut Vec<u8>| b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-    let first_conv_params = u32_at(&good, ops + 16);
-    let softmax_params = u32_at(&good, ops + 7 * OP_LEN + 16);
+    let first_conv_params = u32_at(&good, ops + op::PARAMS_AT);
+    let softmax_params = u32_at(&good, ops + 7 * OP_LEN + op::PARAMS_AT);
     vec![
         ("empty", Vec::new(), ModelError::Truncated),
         (
@@ -381,7 +386,7 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, ModelError)> {
         ),
         (
             "version-2",
-            edit(&set16(4, 2), true),
+            edit(&set16(header::VERSION, 2), true),
             ModelError::UnsupportedVersion,
         ),
         (
@@ -391,30 +396,30 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, ModelError)> {
         ),
         (
             "tensor-table-past-end",
-            edit(&set32(24, 0x00FF_FFFF), true),
+            edit(&set32(header::TENSORS_AT, 0x00FF_FFFF), true),
             ModelError::OutOfBounds,
         ),
         (
             "op-table-in-header",
-            edit(&set32(28, 4), true),
+            edit(&set32(header::OPS_AT, 4), true),
             ModelError::OutOfBounds,
         ),
         (
             "params-past-end",
-            edit(&set32(ops + 16, 0xFFFF_FFF0), true),
+            edit(&set32(ops + op::PARAMS_AT, 0xFFFF_FFF0), true),
             ModelError::OutOfBounds,
         ),
         (
             "params-length-huge",
-            edit(&set32(ops + 20, 0x7FFF_FFFF), true),
+            edit(&set32(ops + op::PARAMS_LEN, 0x7FFF_FFFF), true),
             ModelError::OutOfBounds,
         ),
         (
             "params-one-byte-short",
             edit(
                 &|b| {
-                    let n = u32_at(b, ops + 20) as u32;
-                    set32(ops + 20, n - 1)(b)
+                    let n = u32_at(b, ops + op::PARAMS_LEN) as u32;
+                    set32(ops + op::PARAMS_LEN, n - 1)(b)
                 },
                 true,
             ),
@@ -422,16 +427,16 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, ModelError)> {
         ),
         (
             "unknown-op",
-            edit(&|b| b[ops] = 99, true),
+            edit(&|b| b[ops + op::CODE] = 99, true),
             ModelError::UnknownOp,
         ),
         (
             "huge-dims",
             edit(
                 &|b| {
-                    set16(tensors, 0xFFFF)(b);
-                    set16(tensors + 2, 0xFFFF)(b);
-                    set16(tensors + 4, 0xFFFF)(b)
+                    set16(tensors + tensor::HEIGHT, 0xFFFF)(b);
+                    set16(tensors + tensor::WIDTH, 0xFFFF)(b);
+                    set16(tensors + tensor::CHANNELS, 0xFFFF)(b)
                 },
                 true,
             ),
@@ -439,53 +444,57 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, ModelError)> {
         ),
         (
             "zero-dim",
-            edit(&set16(tensors + TENSOR_LEN + 4, 0), true),
+            edit(&set16(tensors + TENSOR_LEN + tensor::CHANNELS, 0), true),
             ModelError::BadTensor,
         ),
         (
             "nan-scale",
-            edit(&set32(tensors + 12, f32::NAN.to_bits()), true),
+            edit(&set32(tensors + tensor::SCALE, f32::NAN.to_bits()), true),
             ModelError::BadTensor,
         ),
         (
             "zero-point-300",
-            edit(&set32(tensors + 16, 300), true),
+            edit(&set32(tensors + tensor::ZERO_POINT, 300), true),
             ModelError::BadTensor,
         ),
         (
             "conv-output-shape",
-            edit(&set16(tensors + TENSOR_LEN, 11), true),
+            edit(&set16(tensors + TENSOR_LEN + tensor::HEIGHT, 11), true),
             ModelError::BadShape,
         ),
         (
             "stride-zero",
-            edit(&|b| b[ops + 8] = 0, true),
+            edit(&|b| b[ops + op::STRIDE] = 0, true),
             ModelError::BadShape,
         ),
         (
             "too-many-tensors",
-            edit(&set16(16, 65), true),
+            edit(&set16(header::TENSOR_COUNT, 65), true),
             ModelError::TooLarge,
         ),
-        ("no-ops", edit(&set16(18, 0), true), ModelError::TooLarge),
+        (
+            "no-ops",
+            edit(&set16(header::OP_COUNT, 0), true),
+            ModelError::TooLarge,
+        ),
         (
             "arena-too-small",
-            edit(&set32(12, 10), true),
+            edit(&set32(header::ARENA, 10), true),
             ModelError::BadArena,
         ),
         (
             "arena-huge",
-            edit(&set32(12, 0x7FFF_FFFF), true),
+            edit(&set32(header::ARENA, 0x7FFF_FFFF), true),
             ModelError::TooLarge,
         ),
         (
             "overlapping-tensors",
-            edit(&set32(tensors + TENSOR_LEN + 8, 0), true),
+            edit(&set32(tensors + TENSOR_LEN + tensor::OFFSET, 0), true),
             ModelError::BadArena,
         ),
         (
             "reads-unwritten-tensor",
-            edit(&set16(ops + OP_LEN + 2, 5), true),
+            edit(&set16(ops + OP_LEN + op::INPUT, 5), true),
             ModelError::BadGraph,
         ),
         (
@@ -505,15 +514,15 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, ModelError)> {
         ),
         (
             "labels-missing",
-            edit(&set32(36, 3), true),
+            edit(&set32(header::LABELS_LEN, 3), true),
             ModelError::BadLabels,
         ),
         (
             "front-end-garbage",
             edit(
                 &|b| {
-                    set32(40, tensors as u32)(b);
-                    set32(44, 8)(b)
+                    set32(header::FRONT_END_AT, tensors as u32)(b);
+                    set32(header::FRONT_END_LEN, 8)(b)
                 },
                 true,
             ),
@@ -701,7 +710,7 @@ fn cli_quantize_inspect_eval_export() {
 
 /// An activity network's int8 model: the motion front end (window, hop, feature statistics).
 fn activity_model() -> QuantizedModel {
-    use tinyml_kit::activity::MotionFrontEnd;
+    use tinyml_kit::front_end::MotionFrontEnd;
     let net = Network::new(
         Shape::Flat(12),
         vec![
@@ -731,6 +740,7 @@ fn activity_model() -> QuantizedModel {
 
 #[test]
 fn motion_front_ends_are_checked_and_standardise_the_features() {
+    use tinyml_core::model::file::front_end::{motion, FLAGS};
     use tinyml_core::model::{FrontEnd, MOTION_FRONT_END_LEN};
     let q = activity_model();
     let m = q.model();
@@ -752,23 +762,31 @@ fn motion_front_ends_are_checked_and_standardise_the_features() {
     assert!(input.iter().all(|&v| v == m.input().zero_point as i8));
 
     // Each field out of range: BadFrontEnd, with the file otherwise intact.
-    let at = u32_at(q.bytes(), 40);
+    let at = u32_at(q.bytes(), header::FRONT_END_AT);
     let stats = at + MOTION_FRONT_END_LEN;
     let broken: [(&str, usize, Vec<u8>); 7] = [
-        ("a flag", at + 1, vec![1]),
-        ("sample rate 0", at + 4, vec![0, 0]),
-        ("a window of 4 samples", at + 6, 4u16.to_le_bytes().to_vec()),
+        ("a flag", at + FLAGS, vec![1]),
+        ("sample rate 0", at + motion::SAMPLE_RATE, vec![0, 0]),
+        (
+            "a window of 4 samples",
+            at + motion::WINDOW,
+            4u16.to_le_bytes().to_vec(),
+        ),
         (
             "a window of 600 samples",
-            at + 6,
+            at + motion::WINDOW,
             600u16.to_le_bytes().to_vec(),
         ),
         (
             "a hop longer than the window",
-            at + 8,
+            at + motion::HOP,
             101u16.to_le_bytes().to_vec(),
         ),
-        ("11 features", at + 10, 11u16.to_le_bytes().to_vec()),
+        (
+            "11 features",
+            at + motion::FEATURES,
+            11u16.to_le_bytes().to_vec(),
+        ),
         (
             "a standard deviation of 0",
             stats + 48 + 8,
@@ -807,4 +825,15 @@ fn the_committed_activity_model_loads_with_its_motion_front_end() {
     let data = tinyml_kit::activity::ActivityData::course_default();
     let right = q.evaluate_activities(&data).unwrap().accuracy();
     assert!(right > 0.9, "{right}");
+}
+
+/// The quantizer still writes the committed models byte for byte (the format's writer moved
+/// into the core without changing a byte; any change to the layout shows here first).
+#[test]
+fn the_quantizer_writes_the_committed_models_byte_for_byte() {
+    let dir = corpus_dir();
+    let every_op = std::fs::read(dir.join("../every-op.tkm")).expect("committed");
+    let conv_pool = std::fs::read(dir.join("../conv-pool.tkm")).expect("committed");
+    assert!(every_op_model().1.bytes() == every_op.as_slice());
+    assert!(conv_pool_model().bytes() == conv_pool.as_slice());
 }

@@ -29,7 +29,8 @@ use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::fewshot::KwsEmbedding;
 use tinyml_kit::kws::{KeywordData, KwsArchitecture, KwsTrainer};
 use tinyml_kit::nn::{Layer, Network, Padding, Shape, TrainParams};
-use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions, QuantizedModel};
+use tinyml_kit::front_end::InputKind;
+use tinyml_kit::quantize::{quantize, Calibration, QuantizeOptions, QuantizedModel};
 use tinyml_kit::rng::Rng;
 use tinyml_tests::{build_firmware, in_ci, target_dir};
 

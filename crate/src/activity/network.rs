@@ -11,27 +11,13 @@ use tinyml_core::protocol::sensor::IMU_RATE_HZ;
 use crate::activity::data::ActivityData;
 use crate::activity::models::Features;
 use crate::error::{Error, Result};
+use crate::front_end::{InputKind, MotionFrontEnd};
 use crate::metrics::Evaluation;
 use crate::nn::{argmax, Layer, Network, Shape};
 use crate::nn::{History, TrainParams};
 use crate::quantize::{
-    quantize, Calibration, InputKind, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
+    quantize, Calibration, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
 };
-
-/// What the board does to accelerometer windows before the network (stored in the model file).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MotionFrontEnd {
-    /// Accelerometer samples per second (the board's: 50).
-    pub sample_rate_hz: u32,
-    /// Samples in one window (the training windows' length).
-    pub window: usize,
-    /// Samples between two windows on the board (half a window).
-    pub hop: usize,
-    /// Each feature's mean over the training windows.
-    pub mean: Vec<f32>,
-    /// Each feature's standard deviation over the training windows (> 0).
-    pub std: Vec<f32>,
-}
 
 /// A small network on the activity features: 12 standardised features → 16 ReLU units → one
 /// output per activity.

@@ -49,15 +49,17 @@ pub fn reseal(bytes: &mut [u8]) {
         return;
     }
     let n = bytes.len();
-    bytes[8..12].copy_from_slice(&(n as u32).to_le_bytes());
+    let at = tinyml_core::model::file::header::FILE_LEN;
+    bytes[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
     let crc = tinyml_core::crc32::crc32(&bytes[..n - 4]);
     bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// A 784 → 512 → 10 network in int8: 407 KB of weights, more than the board's 256 KB slot.
 pub fn too_big_mlp() -> tinyml_kit::quantize::QuantizedModel {
+    use tinyml_kit::front_end::InputKind;
     use tinyml_kit::nn::{Layer, Network, Shape};
-    use tinyml_kit::quantize::{quantize, Calibration, InputKind, QuantizeOptions};
+    use tinyml_kit::quantize::{quantize, Calibration, QuantizeOptions};
     let net = Network::new(
         Shape::Flat(784),
         vec![

@@ -8,21 +8,16 @@
 //! that). The byte layout is in `FORMAT.md` beside this crate.
 
 use crate::int8::{self, Geometry, I32s, Requant, SOFTMAX_ONE, SOFTMAX_TABLE_LEN};
-use crate::mfcc::{FeatureConfig, MelScale};
+use crate::mfcc::FeatureConfig;
 
-/// Magic bytes at the start of an int8 model.
-pub const MAGIC: [u8; 4] = *b"TKM8";
-/// The format version written and read.
-pub const VERSION: u16 = 1;
-/// Bytes of the fixed header.
-pub const HEADER_LEN: usize = 48;
-/// Bytes of one tensor record.
-pub const TENSOR_LEN: usize = 20;
-/// Bytes of one op record.
-pub const OP_LEN: usize = 32;
-/// Bytes per channel of a layer's constants before its weights: bias, folded bias, multiplier,
-/// shift (`i32`) and weight scale (`f32`).
-pub const CHANNEL_LEN: usize = 20;
+pub mod file;
+
+use file::{f32_at, header, u16_at, u32_at};
+pub use file::{
+    ChannelParams, ModelFile, CHANNEL_LEN, FRONT_END_IMAGE, FRONT_END_MFCC, FRONT_END_MOTION,
+    HEADER_LEN, MAGIC, MFCC_FRONT_END_LEN, MOTION_FRONT_END_LEN, OP_LEN, TENSOR_LEN, VERSION,
+};
+
 /// Most tensors in a model.
 pub const MAX_TENSORS: usize = 64;
 /// Most ops in a model.
@@ -31,11 +26,6 @@ pub const MAX_OPS: usize = 64;
 pub const MAX_FAN_IN: usize = 32_768;
 /// Largest arena a model may ask for (16 MiB; the board has 256 KiB of RAM in all).
 pub const MAX_ARENA: usize = 16 << 20;
-/// Bytes of the front end before the per-coefficient statistics (MFCC kind).
-pub const MFCC_FRONT_END_LEN: usize = 36;
-/// Bytes of the motion front end before its statistics.
-pub const MOTION_FRONT_END_LEN: usize = 12;
-
 /// A model file's identity: the CRC-32 of every byte before its last four, i.e. the CRC the
 /// file itself ends with. (The CRC-32 of a whole valid file, its own CRC included, is the same
 /// constant for every file, CRC's "residue", so it cannot tell two models apart.) BeginModel
@@ -252,20 +242,6 @@ impl core::fmt::Display for ModelError {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2)
-        .map_or(0, |x| u16::from_le_bytes([x[0], x[1]]))
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-}
-
-fn f32_at(b: &[u8], at: usize) -> f32 {
-    f32::from_bits(u32_at(b, at))
-}
-
 /// True when `n` means and standard deviations are finite and every deviation is positive.
 fn stats_ok(mean: &[u8], std: &[u8], n: usize) -> bool {
     (0..n).all(|i| {
@@ -467,13 +443,6 @@ pub enum FrontEnd<'a> {
     },
 }
 
-/// Front-end kinds in the file.
-pub const FRONT_END_IMAGE: u8 = 1;
-/// Front-end kinds in the file.
-pub const FRONT_END_MFCC: u8 = 2;
-/// Front-end kinds in the file.
-pub const FRONT_END_MOTION: u8 = 3;
-
 /// Which kernels [`Model::invoke`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernels {
@@ -526,27 +495,27 @@ impl<'a> Model<'a> {
         if bytes[..4] != MAGIC {
             return Err(ModelError::BadMagic);
         }
-        if u16_at(bytes, 4) != VERSION {
+        if u16_at(bytes, header::VERSION) != VERSION {
             return Err(ModelError::UnsupportedVersion);
         }
-        let file_len = u32_at(bytes, 8) as usize;
+        let file_len = u32_at(bytes, header::FILE_LEN) as usize;
         if file_len > bytes.len() {
             return Err(ModelError::Truncated);
         }
-        if u16_at(bytes, 6) as usize != HEADER_LEN || file_len != bytes.len() {
+        if u16_at(bytes, header::HEADER_LEN) as usize != HEADER_LEN || file_len != bytes.len() {
             return Err(ModelError::BadHeader);
         }
         let body = &bytes[..file_len - 4];
         if checks == Checks::All && crate::crc32::crc32(body) != u32_at(bytes, file_len - 4) {
             return Err(ModelError::BadChecksum);
         }
-        let tensors = u16_at(bytes, 16) as usize;
-        let ops = u16_at(bytes, 18) as usize;
+        let tensors = u16_at(bytes, header::TENSOR_COUNT) as usize;
+        let ops = u16_at(bytes, header::OP_COUNT) as usize;
         if tensors == 0 || tensors > MAX_TENSORS || ops == 0 || ops > MAX_OPS {
             return Err(ModelError::TooLarge);
         }
-        let tensors_at = u32_at(bytes, 24);
-        let ops_at = u32_at(bytes, 28);
+        let tensors_at = u32_at(bytes, header::TENSORS_AT);
+        let ops_at = u32_at(bytes, header::OPS_AT);
         // Tables and sections must lie in the body, after the header.
         let in_body = |offset: u32, len: usize| -> Result<&'a [u8], ModelError> {
             if (offset as usize) < HEADER_LEN && len > 0 {
@@ -556,9 +525,15 @@ impl<'a> Model<'a> {
         };
         in_body(tensors_at, tensors * TENSOR_LEN)?;
         in_body(ops_at, ops * OP_LEN)?;
-        let labels = in_body(u32_at(bytes, 32), u32_at(bytes, 36) as usize)?;
-        let front_end = in_body(u32_at(bytes, 40), u32_at(bytes, 44) as usize)?;
-        let arena = u32_at(bytes, 12) as usize;
+        let labels = in_body(
+            u32_at(bytes, header::LABELS_AT),
+            u32_at(bytes, header::LABELS_LEN) as usize,
+        )?;
+        let front_end = in_body(
+            u32_at(bytes, header::FRONT_END_AT),
+            u32_at(bytes, header::FRONT_END_LEN) as usize,
+        )?;
+        let arena = u32_at(bytes, header::ARENA) as usize;
         if arena > MAX_ARENA {
             return Err(ModelError::TooLarge);
         }
@@ -568,8 +543,8 @@ impl<'a> Model<'a> {
             activations_end: 0,
             tensors,
             ops,
-            input: u16_at(bytes, 20) as usize,
-            output: u16_at(bytes, 22) as usize,
+            input: u16_at(bytes, header::INPUT) as usize,
+            output: u16_at(bytes, header::OUTPUT) as usize,
             tensors_at: tensors_at as usize,
             ops_at: ops_at as usize,
             labels,
@@ -588,12 +563,11 @@ impl<'a> Model<'a> {
         for i in 0..self.tensors {
             let at = self.tensors_at + i * TENSOR_LEN;
             let b = self.bytes;
-            let (h, w, c) = (u16_at(b, at), u16_at(b, at + 2), u16_at(b, at + 4));
-            if u16_at(b, at + 6) != 0 {
+            if u16_at(b, at + file::tensor::RESERVED) != 0 {
                 return Err(ModelError::BadHeader);
             }
             let t = self.tensor(i);
-            let len = h as u64 * w as u64 * c as u64;
+            let len = t.h as u64 * t.w as u64 * t.c as u64;
             let zp_ok = (-128..=127).contains(&t.zero_point);
             let scale_ok = t.scale.is_finite() && t.scale > 0.0;
             let fits = t.offset as u64 + len <= MAX_ARENA as u64;
@@ -707,13 +681,14 @@ impl<'a> Model<'a> {
     pub fn tensor(&self, i: usize) -> Tensor {
         let at = self.tensors_at + i.min(self.tensors.saturating_sub(1)) * TENSOR_LEN;
         let b = self.bytes;
+        use file::tensor::*;
         Tensor {
-            h: u16_at(b, at) as usize,
-            w: u16_at(b, at + 2) as usize,
-            c: u16_at(b, at + 4) as usize,
-            offset: u32_at(b, at + 8) as usize,
-            scale: f32_at(b, at + 12),
-            zero_point: u32_at(b, at + 16) as i32,
+            h: u16_at(b, at + HEIGHT) as usize,
+            w: u16_at(b, at + WIDTH) as usize,
+            c: u16_at(b, at + CHANNELS) as usize,
+            offset: u32_at(b, at + OFFSET) as usize,
+            scale: f32_at(b, at + SCALE),
+            zero_point: u32_at(b, at + ZERO_POINT) as i32,
         }
     }
 
@@ -722,12 +697,13 @@ impl<'a> Model<'a> {
         let at = self.ops_at + i * OP_LEN;
         let b: &'a [u8] = self.bytes;
         let r = b.get(at..at + OP_LEN).ok_or(ModelError::OutOfBounds)?;
-        let code = OpCode::from_code(r[0]).ok_or(ModelError::UnknownOp)?;
-        if r[1] != 0 || r[15] != 0 || r[24..].iter().any(|&x| x != 0) {
+        use file::op::*;
+        let code = OpCode::from_code(r[CODE]).ok_or(ModelError::UnknownOp)?;
+        if r[RESERVED] != 0 || r[RESERVED_2] != 0 || r[RESERVED_TAIL..].iter().any(|&x| x != 0) {
             return Err(ModelError::BadHeader);
         }
-        let params_at = u32_at(r, 16);
-        let params_len = u32_at(r, 20);
+        let params_at = u32_at(r, PARAMS_AT);
+        let params_len = u32_at(r, PARAMS_LEN);
         let params = if params_len == 0 {
             &b[..0]
         } else if (params_at as usize) < HEADER_LEN {
@@ -737,19 +713,14 @@ impl<'a> Model<'a> {
         };
         Ok(Op {
             code,
-            input: u16_at(r, 2) as usize,
-            output: u16_at(r, 4) as usize,
-            kh: r[6] as usize,
-            kw: r[7] as usize,
-            stride: r[8] as usize,
-            pad: [
-                r[9] as usize,
-                r[10] as usize,
-                r[11] as usize,
-                r[12] as usize,
-            ],
-            act_min: r[13] as i8,
-            act_max: r[14] as i8,
+            input: u16_at(r, INPUT) as usize,
+            output: u16_at(r, OUTPUT) as usize,
+            kh: r[KERNEL_HEIGHT] as usize,
+            kw: r[KERNEL_WIDTH] as usize,
+            stride: r[STRIDE] as usize,
+            pad: core::array::from_fn(|k| r[PAD + k] as usize),
+            act_min: r[ACT_MIN] as i8,
+            act_max: r[ACT_MAX] as i8,
             params,
         })
     }
@@ -810,68 +781,7 @@ impl<'a> Model<'a> {
 
     /// The front end, or why it is invalid.
     pub fn front_end(&self) -> Result<FrontEnd<'a>, ModelError> {
-        let f: &'a [u8] = self.front_end;
-        if f.is_empty() {
-            return Ok(FrontEnd::None);
-        }
-        if f.len() < 4 || f[2] != 0 || f[3] != 0 {
-            return Err(ModelError::BadFrontEnd);
-        }
-        match f[0] {
-            FRONT_END_IMAGE if f.len() == 4 && f[1] == 0 => Ok(FrontEnd::Image),
-            FRONT_END_MFCC if f.len() >= MFCC_FRONT_END_LEN && f[1] <= 1 => {
-                let mel_scale = match f[18] {
-                    0 => MelScale::Htk,
-                    1 => MelScale::Slaney,
-                    _ => return Err(ModelError::BadFrontEnd),
-                };
-                if f[19] > 1 {
-                    return Err(ModelError::BadFrontEnd);
-                }
-                let config = FeatureConfig {
-                    sample_rate_hz: u32_at(f, 4),
-                    window_ms: u16_at(f, 8),
-                    stride_ms: u16_at(f, 10),
-                    fft_len: u16_at(f, 12),
-                    num_mel_bins: u16_at(f, 14),
-                    num_mfcc: u16_at(f, 16),
-                    mel_scale,
-                    slaney_norm: f[19] == 1,
-                    fmin_hz: f32_at(f, 20),
-                    fmax_hz: f32_at(f, 24),
-                    preemphasis: f32_at(f, 28),
-                };
-                let frames = u16_at(f, 32) as usize;
-                let coefficients = u16_at(f, 34) as usize;
-                let stats = &f[MFCC_FRONT_END_LEN..];
-                if stats.len() != 8 * coefficients {
-                    return Err(ModelError::BadFrontEnd);
-                }
-                Ok(FrontEnd::Mfcc {
-                    config,
-                    clip_mean: f[1] == 1,
-                    frames,
-                    coefficients,
-                    mean: &stats[..4 * coefficients],
-                    std: &stats[4 * coefficients..],
-                })
-            }
-            FRONT_END_MOTION if f.len() >= MOTION_FRONT_END_LEN && f[1] == 0 => {
-                let features = u16_at(f, 10) as usize;
-                let stats = &f[MOTION_FRONT_END_LEN..];
-                if features != crate::imu::FEATURE_COUNT || stats.len() != 8 * features {
-                    return Err(ModelError::BadFrontEnd);
-                }
-                Ok(FrontEnd::Motion {
-                    sample_rate_hz: u16_at(f, 4),
-                    window: u16_at(f, 6),
-                    hop: u16_at(f, 8),
-                    mean: &stats[..4 * features],
-                    std: &stats[4 * features..],
-                })
-            }
-            _ => Err(ModelError::BadFrontEnd),
-        }
+        FrontEnd::decode(self.front_end)
     }
 
     /// Turns the front end's real values into the model's int8 input: for MFCC, `features`
