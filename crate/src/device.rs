@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use serialport::{SerialPort, SerialPortType};
 use tinyml_core::handler::{Board as BoardInfo, Handler, State};
 use tinyml_core::imu::mg_to_g;
+use tinyml_core::limits::Limits;
 use tinyml_core::listen::{probability, ListenError, Listener, RecognizerConfig, MAX_CLASSES};
 use tinyml_core::mfcc::pcm16_to_f32;
 use tinyml_core::model::{Budget, ModelError, Tensor};
@@ -574,6 +575,8 @@ impl Board {
             },
             model_flash: self.info.model_flash as usize,
             arena_ram: self.info.arena_ram as usize,
+            // The kit's firmware (the simulator runs the board's limits too).
+            limits: Limits::BOARD,
         };
         model.check_fits(&budget)
     }
@@ -1106,6 +1109,7 @@ impl Listening {
 /// (the core's `Listener` and the recognizer's settings, a window every 250 ms): the windows and
 /// words a board or the simulator gives for this sound, with times from its start.
 pub fn listen_to(model: &QuantizedModel, audio: &Audio) -> Result<Listening> {
+    model.check_limits(Budget::NANO_33_BLE.board, &Limits::BOARD)?;
     let m = model.model();
     let mut listener = Box::new(Listener::new());
     let refused = |e: tinyml_core::listen::ListenError| {

@@ -23,6 +23,8 @@ use std::path::Path;
 
 use serde::Serialize;
 use tinyml_core::int8::{quantize_multiplier, SOFTMAX_ONE, SOFTMAX_TABLE_LEN};
+use tinyml_core::limits::{LimitError, Limits};
+use tinyml_core::mfcc::FeatureConfig;
 use tinyml_core::model::file::{
     encode_layer_params, encode_softmax_table, layer_params_len, ChannelParams, ModelFile,
     SOFTMAX_PARAMS_LEN,
@@ -715,17 +717,47 @@ impl QuantizedModel {
                 budget.arena_ram as f64 / 1024.0
             ));
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Model(format!(
+        if !problems.is_empty() {
+            return Err(Error::Model(format!(
                 "{} does not fit the {}: {}. Use a smaller network (fewer filters or units, \
                  pooling earlier) and quantize it again",
                 self.kind,
                 budget.board,
                 problems.join("; ")
-            )))
+            )));
         }
+        self.check_limits(budget.board, &budget.limits)
+    }
+
+    /// Checks that a board with `limits` (called `board` in the message) computes the model's
+    /// features, saying which limit they pass when not.
+    pub fn check_limits(&self, board: &str, limits: &Limits) -> Result<()> {
+        limits.check(&self.model()).map_err(|e| {
+            let what = match e {
+                LimitError::FftLength { needed, most } => format!(
+                    "its features need a {needed}-point FFT but the {board} computes up to \
+                     {most} points (a window of at most {} ms at 16 kHz)",
+                    most * 1000 / 16_000
+                ),
+                LimitError::MelBins { needed, most } => format!(
+                    "its features use {needed} mel filters but the {board} has room for {most}"
+                ),
+                LimitError::Mfcc { needed, most } => format!(
+                    "its features have {needed} MFCCs but the {board} computes up to {most}"
+                ),
+                LimitError::KeywordInputs { needed, most } => format!(
+                    "it takes {needed} input values (frames × coefficients) but the {board}'s \
+                     keyword loop holds {most}"
+                ),
+            };
+            let default = FeatureConfig::KEYWORDS;
+            Error::Model(format!(
+                "{} cannot run on the {board}: {what}. Train it with features the board \
+                 computes (the kit's default: {} ms windows, {} mel filters, {} MFCCs) and \
+                 quantize it again",
+                self.kind, default.window_ms, default.num_mel_bins, default.num_mfcc
+            ))
+        })
     }
 
     /// Will it fit? Flash and RAM the model needs beside what `budget` keeps for a model.

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use common::{assert_fails_with, json, reseal, scratch, tinyml, too_big_mlp};
 use tinyml_core::listen::{probability, Recognizer, RecognizerConfig};
 use tinyml_core::mfcc::FeatureConfig;
+use tinyml_core::model::file::{header, op};
 use tinyml_core::model::file_crc;
 use tinyml_core::protocol::{kind, Request, MAX_CHUNK};
 use tinyml_kit::activity::{ActivityData, ActivityNetwork};
@@ -33,14 +34,33 @@ fn keyword_model(seed: u64) -> QuantizedModel {
 
 /// `net` (four keyword classes) quantized as a keyword model of `architecture`.
 fn quantized_keyword_model(net: Network, architecture: &str, seed: u64) -> QuantizedModel {
-    let config = FeatureConfig::KEYWORDS;
+    quantized_with_features(net, FeatureConfig::KEYWORDS, architecture, seed)
+}
+
+/// A keyword CNN on the features of `config`, quantized.
+fn keyword_model_on(config: FeatureConfig, seed: u64) -> QuantizedModel {
+    let frames = config.frames(config.sample_rate_hz as usize);
+    let (input, layers) = KwsArchitecture::Cnn.layers(frames, config.coefficients(), 4);
+    let net = Network::new(input, layers, seed).expect("valid");
+    quantized_with_features(net, config, "cnn", seed)
+}
+
+/// `net` (four keyword classes, on the features of `config`) quantized.
+fn quantized_with_features(
+    net: Network,
+    config: FeatureConfig,
+    architecture: &str,
+    seed: u64,
+) -> QuantizedModel {
     let mut rng = Rng::new(seed);
-    let calibration: Vec<f32> = (0..20 * 637).map(|_| rng.normal(0.0, 1.0) as f32).collect();
+    let n = net.input().len();
+    let calibration: Vec<f32> = (0..20 * n).map(|_| rng.normal(0.0, 1.0) as f32).collect();
+    let coefficients = config.coefficients();
     let front_end = KeywordFrontEnd {
         features: config,
         clip_mean_normalization: true,
-        mean: vec![0.0; 13],
-        std: vec![1.0; 13],
+        mean: vec![0.0; coefficients],
+        std: vec![1.0; coefficients],
     };
     quantize(
         &net,
@@ -299,8 +319,9 @@ fn bad_crc_unknown_op_and_oversized_models_are_refused() {
     assert_eq!(upload(&mut b, bytes, file_crc(bytes) ^ 1).1, 73);
     // A model with an unknown op (its own CRC right): the loader's UnknownOp.
     let mut unknown = bytes.to_vec();
-    let ops = u32::from_le_bytes(unknown[28..32].try_into().unwrap()) as usize;
-    unknown[ops] = 99;
+    let at = header::OPS_AT;
+    let ops = u32::from_le_bytes(unknown[at..at + 4].try_into().unwrap()) as usize;
+    unknown[ops + op::CODE] = 99;
     reseal(&mut unknown);
     assert_eq!(upload(&mut b, &unknown, file_crc(&unknown)).1, 40);
     // Larger than a slot: refused at BeginModel, with the slot size.
@@ -320,6 +341,45 @@ fn bad_crc_unknown_op_and_oversized_models_are_refused() {
         "{err}"
     );
     answers_like(&mut b, &old, 3);
+    // Features beyond the board's tables (the simulator has the laptop's bigger ones): the
+    // laptop says which and does not send; sent anyway, the simulator refuses them at Commit
+    // as the board does, keeping the old model.
+    let log_mel = FeatureConfig {
+        num_mfcc: 0,
+        ..FeatureConfig::KEYWORDS
+    };
+    let long_window = FeatureConfig {
+        window_ms: 64,
+        stride_ms: 32,
+        ..FeatureConfig::KEYWORDS
+    };
+    let many_mels = FeatureConfig {
+        num_mel_bins: 64,
+        num_mfcc: 13,
+        stride_ms: 40,
+        ..FeatureConfig::KEYWORDS
+    };
+    let many_mfccs = FeatureConfig {
+        num_mfcc: 30,
+        stride_ms: 40,
+        ..FeatureConfig::KEYWORDS
+    };
+    for (config, says) in [
+        (log_mel, "it takes 1960 input values"),
+        (long_window, "a 1024-point FFT"),
+        (many_mels, "64 mel filters"),
+        (many_mfccs, "30 MFCCs"),
+    ] {
+        let model = keyword_model_on(config, 5);
+        let err = b.deploy_with(&model, false).unwrap_err().to_string();
+        assert!(err.contains(says) && err.contains("cannot run on"), "{err}");
+        let bytes = model.bytes();
+        assert_eq!(upload(&mut b, bytes, file_crc(bytes)).1, 47, "{says}");
+        answers_like(&mut b, &old, 3);
+        let silence = Audio::new(vec![0.0; 16_000], 16_000).expect("audio");
+        let err = tinyml_kit::device::listen_to(&model, &silence).unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+    }
 }
 
 #[test]

@@ -12,12 +12,8 @@
 //! same bits. The host tests check it against `rustfft`.
 
 /// The longest transform, in real samples (64 ms at 16 kHz; 32 ms with the board's
-/// `small-tables` feature).
-#[cfg(not(feature = "small-tables"))]
-pub const MAX_FFT_LEN: usize = 1024;
-/// The longest transform, in real samples (32 ms at 16 kHz: the board's `small-tables`).
-#[cfg(feature = "small-tables")]
-pub const MAX_FFT_LEN: usize = 512;
+/// `small-tables` feature): [`crate::limits::Limits::BUILD`].
+pub const MAX_FFT_LEN: usize = crate::limits::Limits::BUILD.fft_len;
 
 /// The shortest transform, in real samples.
 pub const MIN_FFT_LEN: usize = 4;

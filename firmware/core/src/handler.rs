@@ -2,7 +2,8 @@
 //! interpreter. The firmware and the laptop's simulator both run this (the firmware adds the
 //! USB port, the flash driver, the sensors and the LED around it).
 
-use crate::model::{Kernels, Model, OP_SET};
+use crate::limits::Limits;
+use crate::model::{Kernels, Model, ModelError, OP_SET};
 use crate::protocol::{
     decode_frame, encode_response, kind, sensor, Info, ProtocolError, Request, Response, Status,
     MAX_BODY, MAX_PACKET,
@@ -151,9 +152,14 @@ impl<F: Flash> Handler<F> {
                 }
                 Err(e) => nak(e.code(), self.store.upload().map_or(0, |u| u.received)),
             },
-            Request::Commit => match self.store.commit() {
-                // The host checks the board's budgets before sending; a model needing more arena
-                // than the board has is still refused at the first Predict (ArenaTooSmall).
+            // Features beyond the board's tables are refused here, in every build (the
+            // simulator too), and the active model stays. The host checks the budgets and
+            // limits before sending; a model needing more arena than the board has is still
+            // refused at the first Predict or Run (ArenaTooSmall).
+            Request::Commit => match self
+                .store
+                .commit_if(|m| Limits::BOARD.check(m).map_err(|_| ModelError::BadFrontEnd))
+            {
                 Ok(record) => ack(record.crc),
                 Err(e) => nak(e.code(), 0),
             },
@@ -161,11 +167,8 @@ impl<F: Flash> Handler<F> {
                 let Some(model) = self.model() else {
                     return nak(ProtocolError::NoModel.code(), 0);
                 };
-                if model.arena_bytes() > arena.len().min(self.board.arena_ram) {
-                    return nak(
-                        ProtocolError::ArenaTooSmall.code(),
-                        model.arena_bytes() as u32,
-                    );
+                if let Some(needed) = self.arena_shortfall(&model, arena) {
+                    return nak(ProtocolError::ArenaTooSmall.code(), needed);
                 }
                 let n_in = model.input().len();
                 if input.len() != n_in {
@@ -208,6 +211,9 @@ impl<F: Flash> Handler<F> {
                     let Some(model) = self.model() else {
                         return nak(ProtocolError::NoModel.code(), 0);
                     };
+                    if let Some(needed) = self.arena_shortfall(&model, arena) {
+                        return nak(ProtocolError::ArenaTooSmall.code(), needed);
+                    }
                     // The microphone loop needs a keyword model (MFCC of 1 s at 16 kHz), the
                     // accelerometer loop an activity model (features of a 50 Hz window).
                     let fits = if s == sensor::MIC {
@@ -229,6 +235,12 @@ impl<F: Flash> Handler<F> {
                 ack(0)
             }
         }
+    }
+
+    /// The arena bytes `model` needs, when `arena` (or the board's budget) is smaller.
+    fn arena_shortfall(&self, model: &Model, arena: &[i8]) -> Option<u32> {
+        let needed = model.arena_bytes();
+        (needed > arena.len().min(self.board.arena_ram)).then_some(needed as u32)
     }
 
     /// The Info response.
@@ -506,6 +518,27 @@ mod tests {
                 Response::Nak { code: 77, .. }
             ));
         }
+    }
+
+    #[test]
+    fn run_checks_the_arena_as_predict_does() {
+        let mut s = Session::new();
+        let mut buf = [0u8; MAX_PACKET];
+        s.deploy(MODEL);
+        let needed = Model::parse(MODEL).unwrap().arena_bytes();
+        s.handler.board.arena_ram = needed - 1;
+        let too_small = |of| Response::Nak {
+            of,
+            code: ProtocolError::ArenaTooSmall.code(),
+            detail: needed as u32,
+        };
+        let run = Request::Run {
+            sensor: sensor::MIC,
+        };
+        assert_eq!(s.reply(&run, &mut buf), too_small(kind::RUN));
+        let predict = Request::Predict { input: &[0; 160] };
+        assert_eq!(s.reply(&predict, &mut buf), too_small(kind::PREDICT));
+        assert_eq!(s.handler.state(), State::Idle);
     }
 
     #[test]

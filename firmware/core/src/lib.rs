@@ -9,7 +9,8 @@
 //! - [`imu`]: features of one accelerometer window (Day 1 activity detection, Day 3 on the board);
 //! - [`fft`] and [`mfcc`]: the keyword spotter's audio front end (real FFT, log-mel, MFCC);
 //! - [`int8`] and [`model`]: the int8 kernels, the `.tkm` model file and the interpreter that
-//!   runs it (the laptop's simulator and the board run the same code);
+//!   runs it (the laptop's simulator and the board run the same code), and [`limits`], the
+//!   board's table sizes that every build checks models against;
 //! - [`listen`]: the board's keyword loop (a second of microphone samples every 250 ms, the
 //!   model, and a recognizer that turns scores into detections), and [`motion`], its activity
 //!   loop on the accelerometer;
@@ -38,6 +39,7 @@ pub mod fft;
 pub mod handler;
 pub mod imu;
 pub mod int8;
+pub mod limits;
 pub mod listen;
 pub mod mfcc;
 pub mod model;

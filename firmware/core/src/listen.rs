@@ -13,6 +13,7 @@
 //! WAV file. A window of a 16-bit recording gives the same input bytes as the laptop's
 //! `QuantizedModel::predict_keyword` on that second (see [`Mfcc::process_pcm16`]).
 
+use crate::limits::Limits;
 use crate::mfcc::{pcm16_gain, FeatureConfig, Mfcc, MfccError, NORMALIZED_PEAK};
 use crate::model::{FrontEnd, Kernels, Model, ModelError, Tensor};
 use crate::protocol::Response;
@@ -24,13 +25,9 @@ pub const MIC_SAMPLE_RATE_HZ: u32 = 16_000;
 pub const WINDOW_SAMPLES: usize = MIC_SAMPLE_RATE_HZ as usize;
 /// Samples between two windows (250 ms: four inferences a second).
 pub const HOP_SAMPLES: usize = WINDOW_SAMPLES / 4;
-/// Most model input values (frames × coefficients) the listener holds (1,024 with the board's
-/// `small-tables` feature: 49 frames of up to 20 coefficients).
-#[cfg(not(feature = "small-tables"))]
-pub const MAX_FEATURES: usize = 2_048;
-/// Most model input values the listener holds (the board's `small-tables`).
-#[cfg(feature = "small-tables")]
-pub const MAX_FEATURES: usize = 1_024;
+/// Most model input values (frames × coefficients) the listener holds (2,048; 1,024 with the
+/// board's `small-tables` feature: 49 frames of up to 20 coefficients).
+pub const MAX_FEATURES: usize = crate::limits::Limits::BUILD.keyword_inputs;
 /// Most classes the recognizer follows.
 pub const MAX_CLASSES: usize = 32;
 /// Most windows averaged.
@@ -206,14 +203,16 @@ pub fn probability(output: &Tensor, q: i8) -> u8 {
     libm::roundf(output.dequantize(q).clamp(0.0, 1.0) * 255.0) as u8
 }
 
-/// Checks that `model` takes a second of microphone audio; gives its feature configuration.
+/// Checks that `model` takes a second of microphone audio, with features within the board's
+/// [`Limits`] (in every build: the laptop's listening and simulator refuse what the board
+/// would); gives its feature configuration.
 pub fn keyword_front_end(model: &Model) -> Result<FeatureConfig, ListenError> {
     match model.front_end().map_err(ListenError::Model)? {
         FrontEnd::Mfcc { config, frames, .. }
             if config.validate().is_ok()
                 && config.sample_rate_hz == MIC_SAMPLE_RATE_HZ
                 && config.frames(WINDOW_SAMPLES) == frames
-                && model.input().len() <= MAX_FEATURES
+                && Limits::BOARD.check(model).is_ok()
                 && model.output().len() <= MAX_CLASSES =>
         {
             Ok(config)

@@ -25,19 +25,12 @@
 
 use crate::fft::{FftError, FftScratch, RealFft, MAX_FFT_LEN};
 
-/// Most mel filters (40 with the board's `small-tables` feature).
-#[cfg(not(feature = "small-tables"))]
-pub const MAX_MEL_BINS: usize = 80;
-/// Most mel filters (the board's `small-tables`).
-#[cfg(feature = "small-tables")]
-pub const MAX_MEL_BINS: usize = 40;
+/// Most mel filters (80; 40 with the board's `small-tables` feature):
+/// [`crate::limits::Limits::BUILD`].
+pub const MAX_MEL_BINS: usize = crate::limits::Limits::BUILD.mel_bins;
 
-/// Most cepstral coefficients (20 with the board's `small-tables` feature).
-#[cfg(not(feature = "small-tables"))]
-pub const MAX_MFCC: usize = 40;
-/// Most cepstral coefficients (the board's `small-tables`).
-#[cfg(feature = "small-tables")]
-pub const MAX_MFCC: usize = 20;
+/// Most cepstral coefficients (40; 20 with the board's `small-tables` feature).
+pub const MAX_MFCC: usize = crate::limits::Limits::BUILD.mfcc;
 
 const MAX_BINS: usize = MAX_FFT_LEN / 2 + 1;
 

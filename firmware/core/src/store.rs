@@ -357,6 +357,15 @@ impl<F: Flash> Store<F> {
 
     /// Checks the upload (complete, CRC, the whole model) and makes it the active model.
     pub fn commit(&mut self) -> Result<Record, StoreError> {
+        self.commit_if(|_| Ok(()))
+    }
+
+    /// [`Store::commit`], also refusing a model that `accept` refuses (what this board cannot
+    /// run); a refused upload is dropped and the active model stays.
+    pub fn commit_if(
+        &mut self,
+        accept: impl FnOnce(&Model) -> Result<(), ModelError>,
+    ) -> Result<Record, StoreError> {
         let up = self.upload.ok_or(StoreError::NoUpload)?;
         if up.received != up.len {
             return Err(StoreError::Incomplete);
@@ -374,7 +383,8 @@ impl<F: Flash> Store<F> {
         if file_crc(bytes) != up.crc {
             return Err(StoreError::CrcMismatch);
         }
-        Model::parse(bytes).map_err(StoreError::Model)?;
+        let model = Model::parse(bytes).map_err(StoreError::Model)?;
+        accept(&model).map_err(StoreError::Model)?;
         let record = Record {
             seq: self.last_seq.wrapping_add(1),
             slot: up.slot,

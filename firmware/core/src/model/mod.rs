@@ -8,6 +8,7 @@
 //! that). The byte layout is in `FORMAT.md` beside this crate.
 
 use crate::int8::{self, Geometry, I32s, Requant, SOFTMAX_ONE, SOFTMAX_TABLE_LEN};
+use crate::limits::Limits;
 use crate::mfcc::FeatureConfig;
 
 pub mod file;
@@ -43,6 +44,8 @@ pub struct Budget {
     pub model_flash: usize,
     /// Bytes of RAM for the arena.
     pub arena_ram: usize,
+    /// The features its firmware computes.
+    pub limits: Limits,
 }
 
 impl Budget {
@@ -54,11 +57,14 @@ impl Budget {
         board: "Arduino Nano 33 BLE Sense",
         model_flash: 256 * 1024,
         arena_ram: 128 * 1024,
+        limits: Limits::BOARD,
     };
 
-    /// Whether `model` fits.
+    /// Whether `model` fits, and its features are within the board's limits.
     pub fn fits(&self, model: &Model) -> bool {
-        model.file_len() <= self.model_flash && model.arena_bytes() <= self.arena_ram
+        model.file_len() <= self.model_flash
+            && model.arena_bytes() <= self.arena_ram
+            && self.limits.check(model).is_ok()
     }
 }
 
