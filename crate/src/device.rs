@@ -48,6 +48,9 @@ pub const NANO_33_BLE_PIDS: [u16; 2] = [0x805A, 0x005A];
 pub const TIMEOUT: Duration = Duration::from_secs(3);
 /// Attempts per request when frames are damaged on the way.
 const ATTEMPTS: usize = 3;
+/// Requests a deploy sends again, in all, after a reply that was lost or damaged or a board
+/// that asked to resume elsewhere.
+const DEPLOY_RETRIES: usize = 20;
 /// The microphone's rate (the board's PDM microphone, the keyword features).
 pub const MIC_RATE_HZ: u32 = tinyml_core::listen::MIC_SAMPLE_RATE_HZ;
 /// The accelerometer's rate when streaming.
@@ -455,8 +458,9 @@ impl Board {
             .map_err(|e| Error::Device(format!("{}: writing failed: {e} (unplugged?)", self.name)))
     }
 
-    /// Sends a request frame and waits for the reply with its sequence number.
-    fn send(&mut self, request: &Request) -> Result<Reply> {
+    /// Sends a request frame and waits for the reply with its sequence number (`None`: no
+    /// reply in time, lost or damaged on the way back).
+    fn send(&mut self, request: &Request) -> Result<Option<Reply>> {
         self.seq = self.seq.wrapping_add(1).max(1);
         let mut frame = [0u8; MAX_FRAME];
         let n = encode_request(request, self.seq, &mut frame)
@@ -503,34 +507,47 @@ impl Board {
         }
     }
 
-    /// Reads messages until the reply to `seq` (skipping predictions and samples).
-    fn receive(&mut self, seq: u16) -> Result<Reply> {
+    /// Reads messages until the reply to `seq` (skipping predictions and samples), or `None`
+    /// when none came within [`TIMEOUT`].
+    fn receive(&mut self, seq: u16) -> Result<Option<Reply>> {
         let deadline = Instant::now() + TIMEOUT;
         while let Some(reply) = self.next_message(deadline)? {
             // A damaged request comes back as a Nak with sequence 0.
             if reply.seq == seq || (reply.seq == 0 && reply.kind == kind::NAK) {
-                return Ok(reply);
+                return Ok(Some(reply));
             }
         }
-        Err(Error::Device(format!(
+        Ok(None)
+    }
+
+    fn no_answer(&self) -> Error {
+        Error::Device(format!(
             "{}: no answer within {} s. Is the kit's firmware on the board (`tinyml flash`)?",
             self.name,
             TIMEOUT.as_secs()
-        )))
+        ))
     }
 
-    /// Sends `request`, again when the frame was damaged on the way, and parses the answer.
-    fn ask(&mut self, request: &Request) -> Result<Reply> {
+    /// Sends `request`, again when the frame was damaged on the way; `None` when no answer
+    /// came in time.
+    fn try_ask(&mut self, request: &Request) -> Result<Option<Reply>> {
         let mut last = None;
         for _ in 0..ATTEMPTS {
-            let reply = self.send(request)?;
+            let Some(reply) = self.send(request)? else {
+                return Ok(None);
+            };
             if reply.seq == 0 {
                 last = Some(reply);
                 continue;
             }
-            return Ok(reply);
+            return Ok(Some(reply));
         }
-        Ok(last.expect("at least one attempt"))
+        Ok(last)
+    }
+
+    /// [`Board::try_ask`], with no answer an error.
+    fn ask(&mut self, request: &Request) -> Result<Reply> {
+        self.try_ask(request)?.ok_or_else(|| self.no_answer())
     }
 
     fn hello(&mut self) -> Result<Info> {
@@ -547,6 +564,11 @@ impl Board {
 
     fn expect_ack(&mut self, request: &Request) -> Result<u32> {
         let reply = self.ask(request)?;
+        self.acked(&reply)
+    }
+
+    /// The value of an Ack, or the error a Nak says.
+    fn acked(&self, reply: &Reply) -> Result<u32> {
         match Response::parse(reply.kind, &reply.body) {
             Ok(Response::Ack { value, .. }) => Ok(value),
             Ok(Response::Nak { of, code, detail }) => {
@@ -589,12 +611,45 @@ impl Board {
         let started = Instant::now();
         let bytes = model.bytes();
         let crc = tinyml_core::model::file_crc(bytes);
-        self.expect_ack(&Request::BeginModel {
+        let retries = match self.upload(bytes, crc, progress) {
+            Ok(retries) => retries,
+            Err(e) => {
+                // Never leave the board in an upload: Stop abandons it (the model that was
+                // active stays). The board may be gone, so its answer does not matter.
+                let _ = self.try_ask(&Request::Stop);
+                return Err(e);
+            }
+        };
+        self.info = self.hello()?;
+        self.remember(model);
+        Ok(DeployReport {
+            bytes: bytes.len(),
+            crc,
+            retries,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Sends `bytes` (a model whose CRC is `crc`) and commits them; gives how many requests
+    /// were sent again. A reply lost or damaged on the way back is a request sent again (a
+    /// chunk's offset makes that harmless; a lost Commit's Ack is read from the board's
+    /// Status), up to [`DEPLOY_RETRIES`] in all.
+    fn upload(&mut self, bytes: &[u8], crc: u32, progress: bool) -> Result<usize> {
+        let mut retries = 0usize;
+        let begin = Request::BeginModel {
             len: bytes.len() as u32,
             crc,
-        })?;
+        };
+        loop {
+            match self.try_ask(&begin)? {
+                Some(reply) => {
+                    self.acked(&reply)?;
+                    break;
+                }
+                None => self.one_more(&mut retries)?,
+            }
+        }
         let mut offset = 0usize;
-        let mut retries = 0usize;
         let mut last_shown = 0usize;
         while offset < bytes.len() {
             let end = (offset + MAX_CHUNK).min(bytes.len());
@@ -602,26 +657,30 @@ impl Board {
                 offset: offset as u32,
                 bytes: &bytes[offset..end],
             };
-            let reply = self.ask(&request)?;
+            let Some(reply) = self.try_ask(&request)? else {
+                // The Ack was lost: send the chunk again (if it arrived, the board says where
+                // to resume).
+                self.one_more(&mut retries)?;
+                continue;
+            };
             match Response::parse(reply.kind, &reply.body) {
                 Ok(Response::Ack { value, .. }) if value as usize == end => offset = end,
                 // The board expects another offset (a lost Ack): continue from there.
                 Ok(Response::Nak { code, detail, .. })
                     if code == ProtocolError::WrongOffset.code()
-                        && (detail as usize) <= bytes.len()
-                        && retries < 20 =>
+                        && (detail as usize) <= bytes.len() =>
                 {
+                    self.one_more(&mut retries)?;
                     offset = detail as usize;
-                    retries += 1;
                 }
                 // A damaged frame on the way: send the chunk again.
                 Ok(Response::Nak { code, .. })
                     if matches!(
                         ProtocolError::from_code(code),
                         Some(ProtocolError::BadFrame | ProtocolError::BadCrc)
-                    ) && retries < 20 =>
+                    ) =>
                 {
-                    retries += 1
+                    self.one_more(&mut retries)?
                 }
                 Ok(Response::Nak { of, code, detail }) => {
                     return Err(Error::Device(nak_message(of, code, detail)))
@@ -641,20 +700,36 @@ impl Board {
         if progress {
             eprintln!();
         }
-        let confirmed = self.expect_ack(&Request::Commit)?;
+        let confirmed = loop {
+            if let Some(reply) = self.try_ask(&Request::Commit)? {
+                break self.acked(&reply)?;
+            }
+            self.one_more(&mut retries)?;
+            // The Commit or its Ack was lost: the board's status says which.
+            let status = self.status()?;
+            if status.upload_len == 0 && status.active_crc == crc {
+                break crc;
+            }
+        };
         if confirmed != crc {
             return Err(Error::Device(format!(
                 "the board confirmed CRC {confirmed:08x}, the model's is {crc:08x}: deploy again"
             )));
         }
-        self.info = self.hello()?;
-        self.remember(model);
-        Ok(DeployReport {
-            bytes: bytes.len(),
-            crc,
-            retries,
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        Ok(retries)
+    }
+
+    /// Counts one more request sent again; an error past [`DEPLOY_RETRIES`].
+    fn one_more(&self, retries: &mut usize) -> Result<()> {
+        *retries += 1;
+        if *retries > DEPLOY_RETRIES {
+            return Err(Error::Device(format!(
+                "{}: {DEPLOY_RETRIES} requests lost or damaged during one deploy: check the \
+                 cable (or try another USB port) and deploy again",
+                self.name
+            )));
+        }
+        Ok(())
     }
 
     /// [`Board::deploy_with`] with progress.
@@ -882,7 +957,7 @@ impl Board {
             .map_err(|e| Error::Device(format!("{e:?}")))?;
         damage(&mut frame[..n - 1]);
         self.write(&frame[..n])?;
-        let reply = self.receive(self.seq)?;
+        let reply = self.receive(self.seq)?.ok_or_else(|| self.no_answer())?;
         Ok(match Response::parse(reply.kind, &reply.body) {
             Ok(Response::Nak { code, .. }) => (reply.kind, code),
             _ => (reply.kind, 0),
@@ -1329,6 +1404,12 @@ struct SimState {
     /// triples in mg); after it, a walk.
     movement: Vec<i16>,
     sensors: SimSensors,
+    /// Replies to let through before losing or damaging any (tests).
+    good_replies: u32,
+    /// Replies still to lose on the way back (tests).
+    lose_replies: u32,
+    /// Replies still to damage on the way back (tests).
+    damage_replies: u32,
 }
 
 impl SimState {
@@ -1342,6 +1423,9 @@ impl SimState {
             sound: Vec::new(),
             movement: Vec::new(),
             sensors: SimSensors::new(),
+            good_replies: 0,
+            lose_replies: 0,
+            damage_replies: 0,
         }
     }
 }
@@ -1518,6 +1602,15 @@ impl Simulator {
         Ok(())
     }
 
+    /// After `good` more replies, loses the next `lost` and then damages the next `damaged`
+    /// (a flipped byte) on their way back to the laptop, as a bad cable does (tests).
+    pub fn spoil_replies(&self, good: u32, lost: u32, damaged: u32) {
+        let mut s = self.state.lock().expect("simulator state");
+        s.good_replies = good;
+        s.lose_replies = lost;
+        s.damage_replies = damaged;
+    }
+
     /// Cuts the power after `operations` more flash erases or writes (tests).
     pub fn power_cut_after(&self, operations: u32) {
         let mut s = self.state.lock().expect("simulator state");
@@ -1663,7 +1756,17 @@ fn answer(
                 let Some(handler) = handler.as_mut() else {
                     continue;
                 };
-                handler.handle_frame(frame, arena, &mut out)
+                let len = handler.handle_frame(frame, arena, &mut out);
+                if s.good_replies > 0 {
+                    s.good_replies -= 1;
+                } else if s.lose_replies > 0 {
+                    s.lose_replies -= 1;
+                    continue;
+                } else if s.damage_replies > 0 && len > 2 {
+                    s.damage_replies -= 1;
+                    out[len / 2] ^= 0x5A;
+                }
+                len
             }
         };
         link.write_all(&out[..len])?;
@@ -1681,6 +1784,7 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
         sound,
         movement,
         sensors,
+        ..
     } = s;
     let Some(handler) = handler.as_ref() else {
         return;

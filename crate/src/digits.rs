@@ -97,11 +97,14 @@ impl Digits {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let lower = name.to_lowercase();
-        if let Some(at) = lower.find("images").filter(|_| lower.contains("idx3")) {
+        // ASCII-only case folding: the offsets found are the name's own (lower-casing the whole
+        // name can change its length, as 'K' KELVIN SIGN does).
+        if let Some(at) =
+            find_ascii_ci(&name, "images").filter(|_| find_ascii_ci(&name, "idx3").is_some())
+        {
             // The labels file beside it: "images" → "labels", "idx3" → "idx1".
             let mut label_name = format!("{}labels{}", &name[..at], &name[at + 6..]);
-            if let Some(k) = label_name.to_lowercase().find("idx3") {
+            if let Some(k) = find_ascii_ci(&label_name, "idx3") {
                 label_name.replace_range(k..k + 4, "idx1");
             }
             let labels = path.with_file_name(&label_name);
@@ -415,6 +418,14 @@ impl Digits {
             1,
         ))
     }
+}
+
+/// Where `needle` (ASCII) first occurs in `hay`, ignoring ASCII case: a byte offset of `hay`
+/// itself, at a character boundary (an ASCII byte never lies inside a UTF-8 sequence).
+fn find_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
+    hay.as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {

@@ -2034,11 +2034,16 @@ impl QuantizedModel {
 
     /// The answer that raw int8 outputs (from `simulate` or a board's Predict) stand for: the
     /// first largest output's label, and the outputs as probabilities.
+    /// Outputs past the labels (a device that answered with another model) are left out.
     pub fn keyword_answer(&self, out: &[i8]) -> KeywordPrediction {
         let labels = self.labels();
+        let out = &out[..out.len().min(labels.len())];
         let best = tinyml_core::int8::argmax(out);
         KeywordPrediction {
-            label: labels[best].clone(),
+            label: match out.is_empty() {
+                true => String::new(),
+                false => labels[best].clone(),
+            },
             probabilities: labels.into_iter().zip(self.probabilities(out)).collect(),
         }
     }

@@ -86,6 +86,17 @@ fn inputs(n: usize, seed: u64) -> Vec<Vec<i8>> {
         .collect()
 }
 
+#[test]
+fn answers_of_the_wrong_length_do_not_panic() {
+    // A board running another model may answer with more or fewer outputs than the labels.
+    let model = keyword_model(3);
+    let labels = model.labels();
+    let longer = model.keyword_answer(&[0, 0, 0, 0, 0, 100, 0]);
+    assert!(labels.contains(&longer.label), "{longer:?}");
+    assert_eq!(model.keyword_answer(&[]).label, "");
+    assert_eq!(model.keyword_answer(&[-5, 9]).label, labels[1]);
+}
+
 /// The active model answers as `model` does on the laptop.
 fn answers_like(board: &mut Board, model: &QuantizedModel, n: usize) {
     for x in inputs(n, 99) {
@@ -221,11 +232,46 @@ fn a_cut_at_every_chunk_boundary_keeps_the_old_model() {
             "cut after {cut} chunks"
         );
         answers_like(&mut b, &old, 2);
+        // Opening the port stopped the board, which abandoned the upload: nothing is left
+        // open, and streaming (or a Run) is not refused as busy.
+        assert_eq!(b.status().unwrap().upload_len, 0, "cut after {cut} chunks");
+        let stream = Request::Stream {
+            sensor: tinyml_core::protocol::sensor::IMU,
+        };
+        assert_eq!(b.ask_raw(&stream).unwrap().1, 0, "cut after {cut} chunks");
+        assert_eq!(b.ask_raw(&Request::Stop).unwrap().1, 0);
     }
     // And a full upload afterwards succeeds.
     let mut b = Board::open(sim.port()).expect("opens");
     b.deploy_with(&new, false).expect("deploys");
     answers_like(&mut b, &new, 5);
+}
+
+#[test]
+fn lost_and_damaged_replies_are_sent_again() {
+    let (sim, old, new) = with_active_model();
+    let chunks = new.bytes().len().div_ceil(MAX_CHUNK) as u32;
+    let mut b = Board::open(sim.port()).expect("opens");
+    // Replies in a deploy: BeginModel's Ack, one per chunk, Commit's Ack. Lost: the first, one
+    // in the middle, the last (the model is active, only its Ack went missing); damaged: a
+    // chunk's. Each deploy goes through, the model it sent answers, no upload stays open.
+    let spoiled = [
+        (0, 1, 0),
+        (1 + chunks / 2, 1, 0),
+        (1 + chunks, 1, 0),
+        (3, 0, 1),
+    ];
+    for (i, (good, lost, damaged)) in spoiled.into_iter().enumerate() {
+        let model = if i % 2 == 0 { &new } else { &old };
+        sim.spoil_replies(good, lost, damaged);
+        let report = b
+            .deploy_with(model, false)
+            .unwrap_or_else(|e| panic!("spoiled after {good} replies: {e}"));
+        assert!(report.retries >= 1, "{good}: {report:?}");
+        assert_eq!(b.info().active_crc, file_crc(model.bytes()));
+        assert_eq!(b.status().unwrap().upload_len, 0);
+        answers_like(&mut b, model, 2);
+    }
 }
 
 #[test]

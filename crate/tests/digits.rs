@@ -65,6 +65,13 @@ fn idx_round_trip_plain_and_gzip_and_folder() {
     }
     assert_eq!(Digits::load(&gz, true).unwrap().labels, d.labels);
     assert_eq!(Digits::load(&dir, true).unwrap().labels, d.labels);
+    // A name whose lower-case form is shorter (U+212A KELVIN SIGN lower-cases to a one-byte
+    // 'k'): its labels file is still found beside it, and nothing panics.
+    let odd = scratch("idx-kelvin");
+    let kelvin_images = odd.join("\u{212A}elvin-IMAGES-idx3-ubyte");
+    std::fs::copy(&images, &kelvin_images).unwrap();
+    std::fs::copy(&labels, odd.join("\u{212A}elvin-labels-idx1-ubyte")).unwrap();
+    assert_eq!(Digits::load(&kelvin_images, true).unwrap().labels, d.labels);
 }
 
 #[test]

@@ -230,7 +230,11 @@ impl<F: Flash> Handler<F> {
                 }
                 ack(0)
             }
+            // Stop ends a run or a stream, and abandons an upload left open (a deploy cut off
+            // by Ctrl-C or a cable), which would otherwise refuse Run and Stream as Busy until
+            // a reset. The laptop sends it on every connection.
             Request::Stop => {
+                self.store.abandon();
                 self.state = State::Idle;
                 ack(0)
             }
@@ -518,6 +522,52 @@ mod tests {
                 Response::Nak { code: 77, .. }
             ));
         }
+    }
+
+    #[test]
+    fn stop_abandons_an_upload_left_open() {
+        let mut s = Session::new();
+        let mut buf = [0u8; MAX_PACKET];
+        s.deploy(MODEL);
+        // An upload cut off after its first chunk (Ctrl-C during a deploy).
+        let begin = Request::BeginModel {
+            len: MODEL.len() as u32,
+            crc: crate::model::file_crc(MODEL),
+        };
+        assert!(matches!(s.reply(&begin, &mut buf), Response::Ack { .. }));
+        let chunk = Request::Chunk {
+            offset: 0,
+            bytes: &MODEL[..MAX_CHUNK],
+        };
+        assert!(matches!(s.reply(&chunk, &mut buf), Response::Ack { .. }));
+        let stream = Request::Stream {
+            sensor: sensor::IMU,
+        };
+        assert!(matches!(
+            s.reply(&stream, &mut buf),
+            Response::Nak { code: 78, .. }
+        ));
+        assert_eq!(s.handler.status().state, 1);
+        // Stop drops it: streaming works again, and the model that was active still answers.
+        assert!(matches!(
+            s.reply(&Request::Stop, &mut buf),
+            Response::Ack { .. }
+        ));
+        assert_eq!(s.handler.status().state, 0);
+        assert_eq!(s.handler.status().upload_len, 0);
+        assert!(matches!(s.reply(&stream, &mut buf), Response::Ack { .. }));
+        assert!(matches!(
+            s.reply(&Request::Stop, &mut buf),
+            Response::Ack { .. }
+        ));
+        let predict = Request::Predict { input: &[0; 160] };
+        assert!(matches!(
+            s.reply(&predict, &mut buf),
+            Response::Output { .. }
+        ));
+        // A chunk of the abandoned upload is refused; a new upload goes through.
+        assert!(matches!(s.reply(&chunk, &mut buf), Response::Nak { .. }));
+        assert!(matches!(s.deploy(MODEL), Response::Ack { .. }));
     }
 
     #[test]

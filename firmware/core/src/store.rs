@@ -355,6 +355,12 @@ impl<F: Flash> Store<F> {
         Ok(up.received)
     }
 
+    /// Drops an open upload (nothing to undo: its bytes went to the slot that is not active,
+    /// which the next upload erases); the active model stays.
+    pub fn abandon(&mut self) {
+        self.upload = None;
+    }
+
     /// Checks the upload (complete, CRC, the whole model) and makes it the active model.
     pub fn commit(&mut self) -> Result<Record, StoreError> {
         self.commit_if(|_| Ok(()))

@@ -200,3 +200,88 @@ fn layer_constants_are_laid_out_part_by_part() {
     );
     assert_eq!(p.weights, weights.map(|w| w as u8));
 }
+
+/// Issue 20's finding 2: op0 relu X→T; op1 conv X→Y with Y over T's bytes; op2 max pool Y→Z;
+/// op3 relu T→W. The board's op1 writes over T, so op3 reads the convolution's values; the
+/// laptop's fused convolution and pooling (nothing else reads Y) would skip writing Y and give
+/// other bytes. The loader refuses the graph: a tensor read after another op wrote over it.
+#[test]
+fn a_tensor_read_after_its_bytes_were_written_over_is_refused() {
+    let m = Model::parse(CONV_POOL).expect("valid");
+    let (x, conv, pool) = (m.tensor(0), m.op(0).expect("conv"), m.op(1).expect("pool"));
+    let (y, z) = (m.tensor(1), m.tensor(2));
+    let relu = |input, output| Op {
+        code: tinyml_core::model::OpCode::Relu,
+        input,
+        output,
+        kh: 0,
+        kw: 0,
+        stride: 0,
+        pad: [0; 4],
+        act_min: x.zero_point as i8,
+        act_max: 127,
+        params: &[],
+    };
+    let at = |t: Tensor, offset: usize| Tensor { offset, ..t };
+    let (t_at, z_at, w_at) = (400, 1600, 1900);
+    let tensors = [at(x, 0), at(x, t_at), at(y, t_at), at(z, z_at), at(x, w_at)];
+    let over_t = [
+        relu(0, 1),
+        Op {
+            input: 0,
+            output: 2,
+            ..conv
+        },
+        Op {
+            input: 2,
+            output: 3,
+            ..pool
+        },
+        relu(1, 4),
+    ];
+    let names: Vec<String> = (0..x.len()).map(|i| i.to_string()).collect();
+    let labels: Vec<&str> = names.iter().map(String::as_str).collect();
+    let file = |tensors: &[Tensor], arena: usize| {
+        let f = ModelFile {
+            arena,
+            tensors,
+            ops: &over_t,
+            input: 0,
+            output: 4,
+            labels: &labels,
+            front_end: FrontEnd::None,
+        };
+        let mut out = vec![0; f.file_len().expect("fits")];
+        f.write(&mut out).expect("writes");
+        out
+    };
+    let bytes = file(&tensors, 2400);
+    assert_eq!(Model::parse(&bytes).err(), Some(ModelError::BadArena));
+    // The board's open of a stored model (fully checked at commit) skips this check.
+    assert!(Model::parse_stored(&bytes).is_ok());
+    // With Y elsewhere the same graph is valid, and the two kernel sets agree.
+    let mut apart = tensors;
+    apart[2].offset = 2400;
+    let out = file(&apart, 2400 + y.len() + 32);
+    let model = Model::parse(&out).expect("valid without the overlap");
+    let input: Vec<i8> = (0..x.len()).map(|i| (i * 37 % 256) as u8 as i8).collect();
+    let mut arena = vec![0i8; model.arena_bytes()];
+    let (mut a, mut b) = (vec![0i8; x.len()], vec![0i8; x.len()]);
+    model
+        .invoke(
+            &mut arena,
+            &input,
+            &mut a,
+            tinyml_core::model::Kernels::Optimized,
+        )
+        .expect("runs");
+    model
+        .invoke(
+            &mut arena,
+            &input,
+            &mut b,
+            tinyml_core::model::Kernels::Reference,
+        )
+        .expect("runs");
+    assert_eq!(a, b);
+}

@@ -585,6 +585,8 @@ impl<'a> Model<'a> {
         self.activations_end = end;
         // Ops: a chain from the input to the output, each checked against its tensors.
         let mut written = 1u64 << self.input;
+        // The op after the one that wrote each tensor (0: the input, written before op 0).
+        let mut after_writer = [0u8; MAX_TENSORS];
         let mut scratch = 0usize;
         for i in 0..self.ops {
             let op = self.op(i)?;
@@ -595,6 +597,10 @@ impl<'a> Model<'a> {
                 return Err(ModelError::BadGraph);
             }
             written |= 1 << op.output;
+            after_writer[op.output] = i as u8 + 1;
+            if checks == Checks::All {
+                self.check_still_there(op.input, after_writer[op.input] as usize, i)?;
+            }
             if i + 1 == self.ops && op.output != self.output {
                 return Err(ModelError::BadGraph);
             }
@@ -615,6 +621,21 @@ impl<'a> Model<'a> {
         }
         self.check_labels()?;
         self.check_front_end()
+    }
+
+    /// An op (`reader`) reads tensor `t` after ops `since..reader` ran: none of them may have
+    /// written over its bytes (the board would read what they wrote; the laptop's fused
+    /// convolution and pooling, which skips writing the convolution's output, would not).
+    /// Models the kit writes read each tensor right after it is written.
+    fn check_still_there(&self, t: usize, since: usize, reader: usize) -> Result<(), ModelError> {
+        let read = self.tensor(t).range();
+        for j in since..reader {
+            let written = self.tensor(self.op(j)?.output).range();
+            if written.start < read.end && read.start < written.end {
+                return Err(ModelError::BadArena);
+            }
+        }
+        Ok(())
     }
 
     fn check_labels(&self) -> Result<(), ModelError> {
@@ -1057,25 +1078,29 @@ fn check_op(op: &Op, x: &Tensor, y: &Tensor, checks: Checks) -> Result<usize, Mo
     match op.code {
         OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected => {
             shape_ok(act_ok)?;
-            let (channels, fan_in, weights) = match op.code {
+            let (channels, fan_in) = match op.code {
                 OpCode::Conv2d => {
                     shape_ok(windowed())?;
-                    let k = op.kh * op.kw * x.c;
-                    (y.c, k, k * y.c)
+                    (y.c, op.kh * op.kw * x.c)
                 }
                 OpCode::DepthwiseConv2d => {
                     shape_ok(windowed() && y.c == x.c)?;
-                    (y.c, op.kh * op.kw, op.kh * op.kw * y.c)
+                    (y.c, op.kh * op.kw)
                 }
                 _ => {
                     shape_ok(no_window)?;
-                    (y.len(), x.len(), x.len() * y.len())
+                    (y.len(), x.len())
                 }
             };
             if fan_in > MAX_FAN_IN {
                 return Err(ModelError::TooLarge);
             }
-            params_len(CHANNEL_LEN * channels + weights)?;
+            // Checked: on the board's 32-bit `usize` a large dense layer's product wraps.
+            let len = fan_in
+                .checked_mul(channels)
+                .and_then(|weights| weights.checked_add(CHANNEL_LEN.checked_mul(channels)?))
+                .ok_or(ModelError::BadParams)?;
+            params_len(len)?;
             check_layer_params(op, channels, fan_in, x.zero_point, checks)?;
             Ok(if op.code == OpCode::Conv2d { fan_in } else { 0 })
         }
