@@ -841,6 +841,18 @@ impl Board {
                         windows.push(window);
                     }
                 }
+                // The board's loop failed and stopped the run: it says why.
+                Ok(Some(reply)) if reply.seq == 0 && reply.kind == kind::NAK => {
+                    if let Ok(Response::Nak { of, code, detail }) =
+                        Response::parse(reply.kind, &reply.body)
+                    {
+                        break Err(Error::Device(format!(
+                            "the board stopped {}: {}",
+                            which.doing(),
+                            nak_message(of, code, detail)
+                        )));
+                    }
+                }
                 Ok(Some(_)) => {}
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
@@ -1047,6 +1059,14 @@ impl Sensor {
         match self {
             Sensor::Microphone => sensor::MIC,
             Sensor::Accelerometer => sensor::IMU,
+        }
+    }
+
+    /// What the board does with it, in words.
+    fn doing(self) -> &'static str {
+        match self {
+            Sensor::Microphone => "listening",
+            Sensor::Accelerometer => "watching",
         }
     }
 }
@@ -1786,8 +1806,13 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
         sensors,
         ..
     } = s;
-    let Some(handler) = handler.as_ref() else {
+    let Some(handler) = handler.as_mut() else {
         return;
+    };
+    let mut frame = [0u8; MAX_FRAME];
+    let mut send_message = |message: &Response| {
+        let len = encode_response(message, 0, &mut frame).unwrap_or(0);
+        send(&frame[..len]);
     };
     let state = handler.state();
     if state != sensors.state {
@@ -1803,8 +1828,12 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
                     sensors.motion.start(&m, RecognizerConfig::ACTIVITIES)
                 }
             });
-            if !matches!(started, Some(Ok(()))) {
-                // The handler checked the model before it acknowledged Run.
+            // The handler checked that there is a model of the right kind before it acknowledged
+            // Run; its features may still fail to plan.
+            // A loop that fails stops the run and says why, as the board does.
+            if let Some(Err(e)) = started {
+                send_message(&handler.loop_failed(e.code()));
+                sensors.state = handler.state();
                 return;
             }
         }
@@ -1819,11 +1848,6 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
     let per = if which == sensor::IMU { 3 } else { 1 };
     let mut values = [0i16; (MAX_BODY - 4) / 2];
     let mut data = [0u8; MAX_BODY - 4];
-    let mut frame = [0u8; MAX_FRAME];
-    let mut send_message = |message: &Response| {
-        let len = encode_response(message, 0, &mut frame).unwrap_or(0);
-        send(&frame[..len]);
-    };
     while sensors.made < due {
         let start = sensors.made;
         let n = ((due - start) as usize).min(values.len() / per);
@@ -1865,16 +1889,21 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
             // The window ends at the last sample taken, on the board's clock.
             let heard_at = start + (n - rest.len() / per) as u64;
             let time_ms = (sensors.started_ms + heard_at * 1000 / rate as u64) as u32;
-            let Some(model) = handler.model() else {
-                return;
-            };
             let mut scores = [0i8; MAX_CLASSES];
-            let window = match which {
-                sensor::MIC => sensors.listener.infer(&model, arena, time_ms, &mut scores),
-                _ => sensors.motion.infer(&model, arena, time_ms, &mut scores),
+            let window = match (which, handler.model()) {
+                (_, None) => return,
+                (sensor::MIC, Some(model)) => {
+                    sensors.listener.infer(&model, arena, time_ms, &mut scores)
+                }
+                (_, Some(model)) => sensors.motion.infer(&model, arena, time_ms, &mut scores),
             };
-            let Ok(window) = window else {
-                return;
+            let window = match window {
+                Ok(window) => window,
+                Err(e) => {
+                    send_message(&handler.loop_failed(e.code()));
+                    sensors.state = handler.state();
+                    return;
+                }
             };
             let mut bytes = [0u8; MAX_CLASSES];
             send_message(&window.prediction(&scores, &mut bytes));

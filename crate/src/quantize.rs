@@ -24,7 +24,7 @@ use std::path::Path;
 use serde::Serialize;
 use tinyml_core::int8::{quantize_multiplier, SOFTMAX_ONE, SOFTMAX_TABLE_LEN};
 use tinyml_core::limits::{LimitError, Limits};
-use tinyml_core::mfcc::FeatureConfig;
+use tinyml_core::mfcc::{FeatureConfig, Mfcc};
 use tinyml_core::model::file::{
     encode_layer_params, encode_softmax_table, layer_params_len, ChannelParams, ModelFile,
     SOFTMAX_PARAMS_LEN,
@@ -730,9 +730,11 @@ impl QuantizedModel {
     }
 
     /// Checks that a board with `limits` (called `board` in the message) computes the model's
-    /// features, saying which limit they pass when not.
+    /// features: within its tables, and planned (every mel filter covers an FFT bin); says
+    /// which limit they pass, or why they cannot be planned, when not.
     pub fn check_limits(&self, board: &str, limits: &Limits) -> Result<()> {
-        limits.check(&self.model()).map_err(|e| {
+        let model = self.model();
+        limits.check(&model).map_err(|e| {
             let what = match e {
                 LimitError::FftLength { needed, most } => format!(
                     "its features need a {needed}-point FFT but the {board} computes up to \
@@ -757,7 +759,19 @@ impl QuantizedModel {
                  quantize it again",
                 self.kind, default.window_ms, default.num_mel_bins, default.num_mfcc
             ))
-        })
+        })?;
+        let planned = match model.front_end() {
+            Ok(FrontEnd::Mfcc { config, .. }) => Mfcc::new(config).err(),
+            _ => None,
+        };
+        match planned {
+            Some(e) => Err(Error::Model(format!(
+                "{} cannot run on the {board}: its features cannot be computed: {}",
+                self.kind,
+                crate::audio::mfcc_message(e)
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Will it fit? Flash and RAM the model needs beside what `budget` keeps for a model.

@@ -429,6 +429,45 @@ fn bad_crc_unknown_op_and_oversized_models_are_refused() {
 }
 
 #[test]
+fn a_keyword_loop_that_cannot_start_stops_and_says_why() {
+    // Forty mel filters between 20 and 200 Hz: most cover no FFT bin, which the loader does not
+    // see; the keyword loop's planner does.
+    let narrow = FeatureConfig {
+        fmin_hz: 20.0,
+        fmax_hz: 200.0,
+        ..FeatureConfig::KEYWORDS
+    };
+    let model = keyword_model_on(narrow, 4);
+    let sim = Simulator::start().expect("simulator");
+    let mut b = Board::open(sim.port()).expect("opens");
+    // The laptop refuses to send it…
+    let err = b.deploy_with(&model, false).unwrap_err().to_string();
+    assert!(
+        err.contains("cannot be computed") && err.contains("mel filter"),
+        "{err}"
+    );
+    // …and sent anyway, the board's loop stops the run with a Nak and the laptop shows it,
+    // instead of waiting for predictions that never come.
+    let bytes = model.bytes();
+    b.ask_raw(&Request::BeginModel {
+        len: bytes.len() as u32,
+        crc: file_crc(bytes),
+    })
+    .unwrap();
+    for (i, c) in bytes.chunks(MAX_CHUNK).enumerate() {
+        let chunk = Request::Chunk {
+            offset: (i * MAX_CHUNK) as u32,
+            bytes: c,
+        };
+        assert_eq!(b.ask_raw(&chunk).unwrap().1, 0);
+    }
+    assert_eq!(b.ask_raw(&Request::Commit).unwrap().1, 0);
+    let err = b.listen(3.0).unwrap_err().to_string();
+    assert!(err.contains("stopped listening"), "{err}");
+    assert_eq!(b.status().unwrap().state, 0);
+}
+
+#[test]
 fn a_power_cut_during_the_flash_write_keeps_the_old_model() {
     let (sim, old, new) = with_active_model();
     // Cut at several points: the first erase, inside the data, the commit record.

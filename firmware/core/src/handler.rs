@@ -241,6 +241,22 @@ impl<F: Flash> Handler<F> {
         }
     }
 
+    /// A sensor loop could not start or run a window (features that cannot be planned, an
+    /// inference that failed): the run stops, and this Nak of Run (`detail`: the sensor) is the
+    /// message to send unasked, so that the laptop shows why instead of waiting.
+    pub fn loop_failed(&mut self, code: u8) -> Response<'static> {
+        let sensor = match self.state {
+            State::Running(s) => s,
+            _ => 0,
+        };
+        self.state = State::Idle;
+        Response::Nak {
+            of: kind::RUN,
+            code,
+            detail: sensor as u32,
+        }
+    }
+
     /// The arena bytes `model` needs, when `arena` (or the board's budget) is smaller.
     fn arena_shortfall(&self, model: &Model, arena: &[i8]) -> Option<u32> {
         let needed = model.arena_bytes();

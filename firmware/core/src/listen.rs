@@ -331,8 +331,24 @@ impl Listener {
     }
 
     /// Runs the model on the last second (features, quantization, interpreter in `arena`),
-    /// writes its raw int8 outputs into `scores`, and moves on by [`HOP_SAMPLES`].
+    /// writes its raw int8 outputs into `scores`, and moves on by [`HOP_SAMPLES`], whatever the
+    /// result (a window that fails is not tried again; the caller reports the error).
     pub fn infer(
+        &mut self,
+        model: &Model,
+        arena: &mut [i8],
+        time_ms: u32,
+        scores: &mut [i8],
+    ) -> Result<Window, ListenError> {
+        if !self.due() {
+            return Err(ListenError::Model(ModelError::WrongIoSize));
+        }
+        let window = self.infer_window(model, arena, time_ms, scores);
+        self.advance();
+        window
+    }
+
+    fn infer_window(
         &mut self,
         model: &Model,
         arena: &mut [i8],
@@ -344,7 +360,7 @@ impl Listener {
         }
         let mfcc = &self.mfcc;
         let (n_in, output) = (model.input().len(), model.output());
-        if !self.due() || n_in > MAX_FEATURES || scores.len() < output.len() {
+        if n_in > MAX_FEATURES || scores.len() < output.len() {
             return Err(ListenError::Model(ModelError::WrongIoSize));
         }
         let gain = pcm16_gain(&self.samples, NORMALIZED_PEAK);
@@ -354,16 +370,14 @@ impl Listener {
         model
             .quantize_input(features, &mut self.input[..n_in])
             .map_err(ListenError::Model)?;
-        let window = recognize(
+        recognize(
             model,
             arena,
             &self.input[..n_in],
             time_ms,
             scores,
             &mut self.recognizer,
-        )?;
-        self.advance();
-        Ok(window)
+        )
     }
 }
 
@@ -493,5 +507,25 @@ mod tests {
         // Without a model, infer refuses cleanly.
         assert!(!l.due());
         assert_eq!(l.push(&[0; 10]), 10);
+    }
+
+    #[test]
+    fn a_window_that_fails_is_not_tried_again() {
+        const EVERY_OP: &[u8] = include_bytes!("../../../crate/tests/data/every-op.tkm");
+        let model = Model::parse(EVERY_OP).unwrap();
+        let mut l = Listener::new();
+        let mut rest: &[i16] = &[3; WINDOW_SAMPLES];
+        assert!(l.feed(&mut rest));
+        // Not started with a keyword model: the window fails, and the loop moves on by a hop
+        // (before, it stayed due and the same second failed again and again).
+        let mut arena = [0i8; 64];
+        let mut scores = [0i8; MAX_CLASSES];
+        assert_eq!(
+            l.infer(&model, &mut arena, 0, &mut scores),
+            Err(ListenError::NotAKeywordModel)
+        );
+        assert!(!l.due());
+        let mut hop: &[i16] = &[3; HOP_SAMPLES];
+        assert!(l.feed(&mut hop));
     }
 }

@@ -112,9 +112,8 @@ impl MotionListener {
         if !self.due() {
             return Err(ListenError::NotAnActivityModel);
         }
-        if scores.len() < output.len() || model.input().len() != crate::imu::FEATURE_COUNT {
-            return Err(ListenError::Model(ModelError::WrongIoSize));
-        }
+        // The window is taken and the loop moves on by its hop whatever the result (a window
+        // that fails is not tried again; the caller reports the error).
         let n = self.window;
         let (mut ax, mut ay, mut az) = ([0f32; MAX_WINDOW], [0f32; MAX_WINDOW], [0f32; MAX_WINDOW]);
         for (i, xyz) in self.samples[..n].iter().enumerate() {
@@ -122,6 +121,9 @@ impl MotionListener {
         }
         self.samples.copy_within(self.hop..n, 0);
         self.filled = n - self.hop;
+        if scores.len() < output.len() || model.input().len() != crate::imu::FEATURE_COUNT {
+            return Err(ListenError::Model(ModelError::WrongIoSize));
+        }
         let mut features = window_features(&ax[..n], &ay[..n], &az[..n], IMU_RATE_HZ as f32)
             .map_err(ListenError::Motion)?;
         let mut input = [0i8; crate::imu::FEATURE_COUNT];

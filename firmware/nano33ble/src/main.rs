@@ -297,8 +297,13 @@ async fn serve(
                     io.send_out(len).await?;
                     let now = handler.state();
                     if now != doing {
-                        start_sensors(now, handler, loops);
-                        doing = now;
+                        if let Err(code) = start_sensors(now, handler, loops) {
+                            // Told, not swallowed: the run stops and the laptop shows why.
+                            let nak = handler.loop_failed(code);
+                            io.send_message(&nak).await?;
+                            let _ = start_sensors(handler.state(), handler, loops);
+                        }
+                        doing = handler.state();
                         n_triples = 0;
                         ticker.reset();
                     }
@@ -308,6 +313,11 @@ async fn serve(
                 Doing::Running(sensor::MIC) => {
                     hear(io, handler, arena, loops.keywords, &block).await?;
                     io.show(handler.status());
+                    if handler.state() != doing {
+                        // The loop failed and stopped the run.
+                        doing = handler.state();
+                        let _ = start_sensors(doing, handler, loops);
+                    }
                 }
                 Doing::Streaming(sensor::MIC) => {
                     for half in block.chunks(BLOCK / 2) {
@@ -332,6 +342,10 @@ async fn serve(
                 if let Some(xyz) = sensors::acceleration_mg(twim, imu).await {
                     watch(io, handler, arena, loops.motion, &xyz).await?;
                     io.show(handler.status());
+                    if handler.state() != doing {
+                        doing = handler.state();
+                        let _ = start_sensors(doing, handler, loops);
+                    }
                 }
             }
             Either3::Third(()) => {
@@ -355,47 +369,58 @@ async fn serve(
 }
 
 /// Starts the model loop, and starts or stops the microphone, for what the handler now does.
-fn start_sensors(now: Doing, handler: &Handler<NvmcFlash>, loops: &mut Loops) {
+/// Gives the Nak code when the model's loop cannot start (features that cannot be planned).
+fn start_sensors(now: Doing, handler: &Handler<NvmcFlash>, loops: &mut Loops) -> Result<(), u8> {
     use core::sync::atomic::Ordering;
-    let mic = match now {
-        Doing::Running(sensor::MIC) => handler
-            .model()
-            .is_some_and(|m| loops.keywords.start(&m, RecognizerConfig::KEYWORDS).is_ok()),
-        Doing::Running(_) => {
-            // The handler checked the model before it acknowledged Run.
-            if let Some(m) = handler.model() {
-                let _ = loops.motion.start(&m, RecognizerConfig::ACTIVITIES);
-            }
-            false
-        }
-        Doing::Streaming(s) => s == sensor::MIC,
-        Doing::Idle => false,
+    // The handler checked that there is a model, of the right kind, before it acknowledged Run.
+    let started = match (now, handler.model()) {
+        (Doing::Running(sensor::MIC), Some(m)) => loops
+            .keywords
+            .start(&m, RecognizerConfig::KEYWORDS)
+            .map_err(|e| e.code()),
+        (Doing::Running(_), Some(m)) => loops
+            .motion
+            .start(&m, RecognizerConfig::ACTIVITIES)
+            .map_err(|e| e.code()),
+        _ => Ok(()),
     };
+    let mic = started.is_ok()
+        && matches!(
+            now,
+            Doing::Running(sensor::MIC) | Doing::Streaming(sensor::MIC)
+        );
     // Old blocks belong to what came before.
     while BLOCKS.try_receive().is_ok() {}
     LISTENING.store(mic, Ordering::Relaxed);
     if mic {
         START.signal(());
     }
+    started
 }
 
 /// Feeds a block of microphone samples to the keyword loop; sends a Prediction per window.
+/// A window that fails stops the run with a Nak message (`Handler::loop_failed`).
 async fn hear(
     io: &mut Io<'_, '_>,
-    handler: &Handler<NvmcFlash>,
+    handler: &mut Handler<NvmcFlash>,
     arena: &mut [i8],
     listener: &mut Listener,
     block: &[i16],
 ) -> Result<(), EndpointError> {
     let mut rest = block;
     while listener.feed(&mut rest) {
-        let Some(model) = handler.model() else {
-            return Ok(());
-        };
         let time_ms = Instant::now().as_millis() as u32;
         let mut scores = [0i8; MAX_CLASSES];
-        let Ok(window) = listener.infer(&model, arena, time_ms, &mut scores) else {
-            return Ok(());
+        let window = match handler.model() {
+            Some(model) => listener.infer(&model, arena, time_ms, &mut scores),
+            None => return Ok(()),
+        };
+        let window = match window {
+            Ok(window) => window,
+            Err(e) => {
+                let nak = handler.loop_failed(e.code());
+                return io.send_message(&nak).await;
+            }
         };
         if let Some(heard) = window.heard {
             io.rgb.class(heard.class);
@@ -409,9 +434,10 @@ async fn hear(
 }
 
 /// Feeds one accelerometer sample to the activity loop; sends a Prediction per window.
+/// A window that fails stops the run with a Nak message (`Handler::loop_failed`).
 async fn watch(
     io: &mut Io<'_, '_>,
-    handler: &Handler<NvmcFlash>,
+    handler: &mut Handler<NvmcFlash>,
     arena: &mut [i8],
     motion: &mut MotionListener,
     xyz: &[i16; 3],
@@ -420,13 +446,18 @@ async fn watch(
     if !motion.feed(&mut rest) {
         return Ok(());
     }
-    let Some(model) = handler.model() else {
-        return Ok(());
-    };
     let time_ms = Instant::now().as_millis() as u32;
     let mut scores = [0i8; MAX_CLASSES];
-    let Ok(window) = motion.infer(&model, arena, time_ms, &mut scores) else {
-        return Ok(());
+    let window = match handler.model() {
+        Some(model) => motion.infer(&model, arena, time_ms, &mut scores),
+        None => return Ok(()),
+    };
+    let window = match window {
+        Ok(window) => window,
+        Err(e) => {
+            let nak = handler.loop_failed(e.code());
+            return io.send_message(&nak).await;
+        }
     };
     if let Some(seen) = window.heard {
         io.rgb.class(seen.class);
