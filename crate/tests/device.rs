@@ -1010,3 +1010,143 @@ fn a_port_without_permission_names_the_dialout_group() {
         &["permission denied", "dialout", "log out", "ModemManager"],
     );
 }
+
+/// Issue 20's soak: a seeded random sequence of operations against the simulator (deploys,
+/// deploys cut at a random chunk, lost and damaged replies, damaged requests, Stop, Run,
+/// Stream, Predict, a power cut at a random flash operation, reconnects), checking after every
+/// step that the board answers, that its active model is the last one committed, and that no
+/// upload or run is left open. `TINYML_SOAK_OPS` sets the length (300 here; the long run in
+/// README is 10,000) and `TINYML_SOAK_SEED` the sequence.
+#[test]
+fn soak_a_random_sequence_of_operations_keeps_the_invariants() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (steps, seed) = (
+        env("TINYML_SOAK_OPS", 300) as usize,
+        env("TINYML_SOAK_SEED", 1),
+    );
+    let models = [keyword_model(1), keyword_model(2), keyword_model(3)];
+    let by_crc = |crc: u32| models.iter().find(|m| file_crc(m.bytes()) == crc);
+    let sim = Simulator::start().expect("simulator");
+    let open = || {
+        let mut b = Board::open(sim.port()).expect("opens");
+        b.set_timeout(std::time::Duration::from_millis(150));
+        b
+    };
+    let mut b = open();
+    let mut rng = Rng::new(seed);
+    let mut active = 0u32;
+    let (mut faults, mut checks) = (0usize, 0usize);
+    let mut done = [0usize; 10];
+    for step in 0..steps {
+        let what = rng.index(done.len());
+        done[what] += 1;
+        let model = &models[rng.index(models.len())];
+        let crc = file_crc(model.bytes());
+        let bytes = model.bytes();
+        match what {
+            0 => {
+                b.deploy_with(model, false).expect("deploys");
+                active = crc;
+            }
+            // A deploy cut off after a random number of chunks, then a new connection.
+            1 => {
+                let begin = Request::BeginModel {
+                    len: bytes.len() as u32,
+                    crc,
+                };
+                assert_eq!(b.ask_raw(&begin).unwrap().1, 0);
+                let cut = rng.index(bytes.len().div_ceil(MAX_CHUNK));
+                for (i, c) in bytes.chunks(MAX_CHUNK).take(cut).enumerate() {
+                    let chunk = Request::Chunk {
+                        offset: (i * MAX_CHUNK) as u32,
+                        bytes: c,
+                    };
+                    assert_eq!(b.ask_raw(&chunk).unwrap().1, 0);
+                }
+                faults += 1;
+                drop(b);
+                b = open();
+            }
+            // Replies lost or damaged on the way back during a deploy.
+            2 => {
+                let (lost, damaged) = (rng.index(3) as u32, rng.index(2) as u32);
+                sim.spoil_replies(rng.index(45) as u32, lost, damaged);
+                let report = b
+                    .deploy_with(model, false)
+                    .expect("deploys despite the cable");
+                sim.spoil_replies(0, 0, 0);
+                faults += (lost + damaged) as usize;
+                assert!(report.retries <= 20);
+                active = crc;
+            }
+            3 => assert_eq!(b.ask_raw(&Request::Stop).unwrap().1, 0),
+            4 => {
+                let run = Request::Run {
+                    sensor: tinyml_core::protocol::sensor::MIC,
+                };
+                let expected = if active == 0 { 75 } else { 0 };
+                assert_eq!(b.ask_raw(&run).unwrap().1, expected, "step {step}");
+                assert_eq!(b.ask_raw(&Request::Stop).unwrap().1, 0);
+            }
+            5 => {
+                let stream = Request::Stream {
+                    sensor: tinyml_core::protocol::sensor::IMU,
+                };
+                assert_eq!(b.ask_raw(&stream).unwrap().1, 0);
+                assert_eq!(b.ask_raw(&Request::Stop).unwrap().1, 0);
+            }
+            6 if active != 0 => {
+                let x = &inputs(1, rng.next_u64())[0];
+                let expected = by_crc(active).expect("a known model").simulate(x).unwrap();
+                assert_eq!(b.predict(x).expect("predicts"), expected, "step {step}");
+            }
+            // The power goes at a random flash operation of a deploy, then comes back.
+            7 => {
+                sim.power_cut_after(rng.index(80) as u32);
+                let deployed = b.deploy_with(model, false).is_ok();
+                sim.reset();
+                faults += 1;
+                drop(b);
+                b = open();
+                let now = b.info().active_crc;
+                assert!(
+                    now == crc || (!deployed && now == active),
+                    "step {step}: active {now:08x}, deployed {deployed}"
+                );
+                active = now;
+            }
+            8 => {
+                drop(b);
+                b = open();
+            }
+            // A request damaged on the way to the board.
+            9 => {
+                let at = rng.index(6);
+                let (kind, code) = b
+                    .ask_damaged(&Request::Status, |f| f[at.min(f.len() - 1)] ^= 0x21)
+                    .expect("answers");
+                assert_eq!(kind, tinyml_core::protocol::kind::NAK, "step {step}");
+                assert!(code == 64 || code == 65, "step {step}: {code}");
+                faults += 1;
+            }
+            _ => {}
+        }
+        let status = b.status().unwrap_or_else(|e| panic!("step {step}: {e}"));
+        assert_eq!(
+            status.active_crc, active,
+            "step {step}: the last committed model"
+        );
+        assert_eq!(status.upload_len, 0, "step {step}: an upload left open");
+        assert_eq!(status.state, 0, "step {step}: a run or stream left on");
+        checks += 4;
+    }
+    println!(
+        "soak: {steps} operations (seed {seed}; by kind {done:?}), {faults} faults injected, \
+         {checks} invariant checks, 0 failures"
+    );
+}
