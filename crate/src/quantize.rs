@@ -62,6 +62,9 @@ struct PlanOp {
     activation: u8,
     /// Writes over its input (ReLU, Reshape).
     in_place: bool,
+    /// The network's layers up to this op's output (its fused ReLU included): the op's values
+    /// are the training engine's after that many layers.
+    through: usize,
 }
 
 fn hwc(shape: Shape) -> (usize, usize, usize) {
@@ -123,6 +126,7 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
             pad: [0; 4],
             activation: 0,
             in_place: false,
+            through: 0,
         };
         match layer {
             Layer::Dense { units } => {
@@ -147,6 +151,7 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
                     pad,
                     activation: fused,
                     in_place: false,
+                    through: 0,
                 };
             }
             Layer::MaxPool { size } | Layer::AvgPool { size } => {
@@ -177,8 +182,9 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
             i += 1; // the ReLU is part of this op
         }
         shape = op.out;
-        ops.push(op);
         i += 1;
+        op.through = i;
+        ops.push(op);
     }
     if ops.is_empty() {
         return Err(Error::Model("the network has no layers to quantize".into()));
@@ -193,6 +199,7 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
         pad: [0; 4],
         activation: 0,
         in_place: false,
+        through: layers.len(),
     });
     Ok(ops)
 }
@@ -1102,5 +1109,90 @@ impl QuantizationReport {
             self.examples, self.disagreements
         );
         self.table().evcxr_display();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kws::KwsArchitecture;
+    use crate::nn::Padding;
+    use crate::rng::Rng;
+
+    /// Every op kind the planner makes: convolution, depthwise, ReLU and ReLU6 fused and on
+    /// their own, max and average pooling, flatten, dense.
+    fn every_op() -> Network {
+        let input = Shape::Image {
+            height: 10,
+            width: 8,
+            channels: 2,
+        };
+        let layers = vec![
+            Layer::Conv2d {
+                filters: 6,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Same,
+            },
+            Layer::Relu,
+            Layer::DepthwiseConv2d {
+                kernel: 3,
+                stride: 2,
+                padding: Padding::Same,
+            },
+            Layer::Relu6,
+            Layer::MaxPool { size: 1 },
+            Layer::Relu6,
+            Layer::AvgPool { size: 2 },
+            Layer::Flatten,
+            Layer::Dense { units: 4 },
+        ];
+        Network::new(input, layers, 3).unwrap()
+    }
+
+    /// The calibration's float pass (`run_float`, op by op) gives the training engine's values
+    /// after the same layers, value by value, on every keyword architecture and on a network
+    /// with every op: one float reference, checked where it is written twice.
+    #[test]
+    fn the_calibration_pass_equals_the_engine_layer_by_layer() {
+        let mut nets = vec![("every op", every_op())];
+        for arch in [
+            KwsArchitecture::TinyConv,
+            KwsArchitecture::Cnn,
+            KwsArchitecture::DsCnn,
+            KwsArchitecture::Embedding,
+        ] {
+            let (input, layers) = arch.layers(49, 13, 5);
+            nets.push((arch.name(), Network::new(input, layers, 5).unwrap()));
+        }
+        let mut rng = Rng::new(9);
+        for (name, net) in nets {
+            let x: Vec<f32> = (0..net.input().len())
+                .map(|_| rng.normal(0.0, 1.0) as f32)
+                .collect();
+            let weights = layer_weights(&net);
+            let mut shape = hwc(net.input());
+            let mut y = x.clone();
+            let logits = net.logits(&x).unwrap();
+            for (k, op) in plan(&net).unwrap().iter().enumerate() {
+                y = run_float(op, shape, &y, op.layer.map_or(&None, |l| &weights[l]));
+                shape = op.out;
+                let engine = if op.code == OpCode::Softmax {
+                    crate::nn::softmax(&logits)
+                } else if op.through == net.layers().len() {
+                    logits.clone()
+                } else {
+                    net.split_at(op.through).unwrap().0.logits(&x).unwrap()
+                };
+                assert_eq!(y.len(), engine.len(), "{name}, op {k}");
+                for (i, (a, b)) in y.iter().zip(&engine).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{name}, op {k} ({:?}), value {i}: {a} vs the engine's {b}",
+                        op.code
+                    );
+                }
+            }
+        }
     }
 }
