@@ -387,9 +387,12 @@ fn file_name(path: &Path) -> String {
         .into_owned()
 }
 
-/// `dir/{speaker}_nohash_{n}.{ext}` for the first `n` that no file of any audio kind takes, so a
-/// new take never overwrites one (whatever its format).
-pub fn free_take_path(dir: &Path, speaker: &str, ext: &str) -> PathBuf {
+/// Writes `bytes` as a new take of `speaker` in the word folder `dir`:
+/// `<speaker>_nohash_<n>.<ext>` with the first `n` no file has, whatever the extension. The
+/// file is created only if it does not exist (`create_new`), so two recorders saving the same
+/// speaker's takes at once never write over each other: the second takes the next number.
+pub fn write_new_take(dir: &Path, speaker: &str, ext: &str, bytes: &[u8]) -> Result<PathBuf> {
+    use std::io::Write;
     let taken: BTreeSet<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -399,11 +402,25 @@ pub fn free_take_path(dir: &Path, speaker: &str, ext: &str) -> PathBuf {
             p.file_stem().map(|s| s.to_string_lossy().into_owned())
         })
         .collect();
-    (0..)
+    let free = (0..)
         .map(|n| format!("{speaker}_nohash_{n}"))
-        .find(|stem| !taken.contains(stem))
-        .map(|stem| dir.join(format!("{stem}.{ext}")))
-        .expect("a free name")
+        .filter(|stem| !taken.contains(stem));
+    for stem in free {
+        let path = dir.join(format!("{stem}.{ext}"));
+        let mut file = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => file,
+            // Taken since the folder was read: the next number.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        file.write_all(bytes).map_err(|e| Error::io(&path, e))?;
+        return Ok(path);
+    }
+    unreachable!("the numbers never run out")
 }
 
 /// Saves a take of the word spelled `spelling` by `speaker` into the dataset folder `dir`, as
@@ -424,9 +441,7 @@ pub fn save_take(dir: &Path, spelling: &str, speaker: &str, take: &Audio) -> Res
             spellings.save(dir)?;
         }
     }
-    let path = free_take_path(&folder, &speaker, "wav");
-    take.save(&path)?;
-    Ok(path)
+    write_new_take(&folder, &speaker, "wav", &take.wav_bytes())
 }
 
 /// Refuses a take that is too short, silent or clipped ([`take_problems`]), with what to do; a
@@ -644,8 +659,7 @@ pub fn pool(out: &Path, dirs: &[PathBuf]) -> Result<PoolReport> {
                 .extension()
                 .map(|e| e.to_string_lossy().to_lowercase())
                 .unwrap_or_else(|| "wav".into());
-            let to = free_take_path(&folder, &name, &ext);
-            std::fs::write(&to, &bytes).map_err(|e| Error::io(&to, e))?;
+            let to = write_new_take(&folder, &name, &ext, &bytes)?;
             contents
                 .entry(hash)
                 .or_default()

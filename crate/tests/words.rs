@@ -682,3 +682,37 @@ fn the_recorder_link_goes_through_the_hub_proxy_under_jupyterhub() {
     );
     assert!(recorder.local_url().starts_with("http://127.0.0.1:"));
 }
+
+#[test]
+fn takes_saved_at_the_same_moment_never_write_over_each_other() {
+    let dir = scratch("takes-at-once");
+    // A take in another format holds its number.
+    std::fs::write(dir.join("ann_nohash_0.m4a"), b"not wav").unwrap();
+    let written: Vec<std::path::PathBuf> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let dir = &dir;
+                s.spawn(move || words::write_new_take(dir, "ann", "wav", &[i; 16]).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let expected: Vec<String> = (1..=8).map(|n| format!("ann_nohash_{n}.wav")).collect();
+    assert_eq!(names, expected);
+    // Every thread's bytes are in its own file.
+    let mut firsts: Vec<u8> = written
+        .iter()
+        .map(|p| std::fs::read(p).unwrap()[0])
+        .collect();
+    firsts.sort();
+    assert_eq!(firsts, (0..8).collect::<Vec<u8>>());
+    assert_eq!(
+        std::fs::read(dir.join("ann_nohash_0.m4a")).unwrap(),
+        b"not wav"
+    );
+}
