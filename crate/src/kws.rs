@@ -303,6 +303,34 @@ impl KeywordData {
         self.config
     }
 
+    /// The same clips with other features, for example mel filters up to 8 kHz
+    /// ([`UPPER_HZ_FRICATIVES`]) for words whose s, sh, ł or ts' carry energy above speech's
+    /// usual 4 kHz. The clips keep their sample rate, which `config` must have (load them again
+    /// with [`KeywordData::load_with`] for another).
+    ///
+    /// ```
+    /// use tinyml_kit::kws::{KeywordData, UPPER_HZ_FRICATIVES};
+    /// use tinyml_kit::prelude::FeatureConfig;
+    /// let data = KeywordData::course_default().unwrap();
+    /// let wide = FeatureConfig { fmax_hz: UPPER_HZ_FRICATIVES, ..data.config() };
+    /// assert_eq!(data.with_features(wide).unwrap().config().fmax_hz, 8000.0);
+    /// ```
+    pub fn with_features(mut self, config: FeatureConfig) -> Result<KeywordData> {
+        if config.sample_rate_hz != self.config.sample_rate_hz {
+            return Err(Error::param(
+                "features",
+                format!(
+                    "the clips are at {} Hz, the features ask for {} Hz: load the folder again \
+                     with KeywordData::load_with",
+                    self.config.sample_rate_hz, config.sample_rate_hz
+                ),
+            ));
+        }
+        check_clip_config(&config)?;
+        self.config = config;
+        Ok(self)
+    }
+
     /// The distinct labels, sorted (digits in order, then words).
     pub fn label_names(&self) -> Vec<String> {
         sorted_labels(&self.labels)
@@ -1378,6 +1406,10 @@ impl KwsTrainer {
 pub const FEW_SHOT_EPOCHS: usize = 60;
 /// Clips per step of a few-shot head.
 pub const FEW_SHOT_BATCH: usize = 16;
+/// The highest mel filter's frequency for words with s, sh, ł or ts' (Hz): everything a
+/// 16 kHz recording holds. [`FeatureConfig::KEYWORDS`] stops at 4 kHz, where most of speech is.
+pub const UPPER_HZ_FRICATIVES: f32 = 8_000.0;
+
 /// Adam's step size for a few-shot head.
 pub const FEW_SHOT_LEARNING_RATE: f64 = 3e-3;
 

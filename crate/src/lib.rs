@@ -83,7 +83,7 @@ pub mod prelude {
     };
     pub use crate::kws::{
         folds_table, speaker_folds, voice_curve, Augmentation, KeywordData, KeywordPrediction,
-        KwsArchitecture, KwsEvaluation, KwsModel, KwsTrainer, VoiceCurve,
+        KwsArchitecture, KwsEvaluation, KwsModel, KwsTrainer, VoiceCurve, UPPER_HZ_FRICATIVES,
     };
     pub use crate::lab::KitStatus;
     pub use crate::learn::{count_mistakes, log_loss, sigmoid, ThresholdLearner, TrainingRun};

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{json, scratch, tinyml};
+use common::{assert_fails_with, json, scratch, tinyml};
 
 use tinyml_kit::prelude::*;
 
@@ -549,6 +549,53 @@ fn cli_mfcc_and_kws_train_eval_predict() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("'nope' is not in the data"));
+
+    // Mel filters up to 8 kHz: in the float model, in the int8 model, in what eval computes.
+    let wide = dir.join("kws-8k.tkf");
+    let ws = wide.to_str().unwrap();
+    let args = [
+        "kws",
+        "train",
+        "--data",
+        d,
+        "--epochs",
+        "2",
+        "--augment",
+        "0",
+    ];
+    let t = json(&tinyml(
+        &[&args[..], &["--upper-hz", "8000", "--out", ws, "--json"]].concat(),
+    ));
+    assert_eq!(t["labels"].as_array().unwrap().len(), 4, "{t}");
+    let wq = dir.join("kws-8k.tkm");
+    let wqs = wq.to_str().unwrap();
+    let j = json(&tinyml(&[
+        "quantize",
+        "--model",
+        ws,
+        "--calibration",
+        d,
+        "--out",
+        wqs,
+        "--json",
+    ]));
+    assert_eq!(j["front_end"]["features"]["fmax_hz"], 8000.0);
+    assert_eq!(j["fits"]["ok"], true);
+    let qe = json(&tinyml(&[
+        "kws", "eval", "--model", wqs, "--data", d, "--json",
+    ]));
+    assert_eq!(qe["n"], 24);
+    // Past the recordings' 8 kHz, and with a few-shot head (the embedding's features): refused.
+    let o = tinyml(&[&args[..], &["--upper-hz", "9000", "--out", ws]].concat());
+    assert_fails_with(&o, &["fmax", "sample rate / 2"]);
+    let o = tinyml(
+        &[
+            &args[..],
+            &["--upper-hz", "8000", "--few-shot", "--out", ws],
+        ]
+        .concat(),
+    );
+    assert_eq!(o.status.code(), Some(2), "clap refuses the pair");
 }
 
 #[test]

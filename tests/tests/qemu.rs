@@ -23,12 +23,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use tinyml_core::mfcc::Mfcc;
+use tinyml_core::mfcc::{FeatureConfig, Mfcc};
 use tinyml_core::model::Kernels;
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::fewshot::KwsEmbedding;
 use tinyml_kit::front_end::InputKind;
-use tinyml_kit::kws::{KeywordData, KwsArchitecture, KwsTrainer};
+use tinyml_kit::kws::{KeywordData, KwsArchitecture, KwsTrainer, UPPER_HZ_FRICATIVES};
 use tinyml_kit::nn::{Layer, Network, Padding, Shape, TrainParams};
 use tinyml_kit::quantize::{quantize, Calibration, QuantizeOptions, QuantizedModel};
 use tinyml_kit::rng::Rng;
@@ -426,12 +426,33 @@ fn train_keyword_models() -> (KeywordData, Vec<(String, QuantizedModel)>) {
         .expect("trains");
     let q = few.quantize(&new_words).expect("quantizes");
     models.push(("kws-few-shot (embedding + head)".into(), q));
+    // Mel filters up to 8 kHz (for fricatives): the board computes the same features.
+    let wide = FeatureConfig {
+        fmax_hz: UPPER_HZ_FRICATIVES,
+        ..small.config()
+    };
+    let m = KwsTrainer::params()
+        .epochs(1)
+        .seed(5)
+        .progress(false)
+        .fit(&small.clone().with_features(wide).expect("features"), None)
+        .expect("trains");
+    let q = m
+        .quantize(&small.clone().with_features(wide).expect("features"))
+        .expect("quantizes");
+    models.push(("kws-cnn, mel filters to 8 kHz".into(), q));
     (test, models)
 }
 
 fn keyword_inputs(model: &QuantizedModel, data: &KeywordData, n: usize) -> Vec<i8> {
     let per = model.model().input().len();
-    let features = data.features().expect("features");
+    let config = model.keyword_config().expect("a keyword model");
+    let features = data
+        .clone()
+        .with_features(config)
+        .expect("its features")
+        .features()
+        .expect("features");
     features
         .chunks_exact(per)
         .take(n)
@@ -580,6 +601,12 @@ fn cortex_m4_matches_the_laptop_byte_for_byte() {
     cases.push(Case::keyword_pipeline(
         "keyword pipeline (audio → MFCC → int8 → CNN)",
         &keyword_models[0].1,
+        clips.clone(),
+    ));
+    let wide = keyword_models.last().expect("models");
+    cases.push(Case::keyword_pipeline(
+        "keyword pipeline, mel filters to 8 kHz",
+        &wide.1,
         clips,
     ));
     let started = Instant::now();
@@ -587,7 +614,7 @@ fn cortex_m4_matches_the_laptop_byte_for_byte() {
     compare(&cases, &result.out);
     eprintln!(
         "identical on the Cortex-M4: {random_cases} random op cases, {} models × 100 inputs, \
-         20 clips through MFCC (QEMU {:.1} s)",
+         20 clips through MFCC to 4 kHz and 20 to 8 kHz (QEMU {:.1} s)",
         digit_models.len() + keyword_models.len(),
         started.elapsed().as_secs_f64()
     );

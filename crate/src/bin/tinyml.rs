@@ -516,6 +516,12 @@ struct KwsTrainArgs {
     /// The keyword embedding for --few-shot (default: the kit's).
     #[arg(long, value_name = "FILE", requires = "few_shot")]
     embedding: Option<PathBuf>,
+    /// The highest mel filter's frequency, in Hz: 4000 by default (where most of speech is); up
+    /// to 8000 for words whose s, sh, ł or ts' matter (16 kHz recordings hold up to 8 kHz).
+    /// Carried in the model file; the board computes the same features. (A few-shot head
+    /// takes the embedding's features.)
+    #[arg(long, value_name = "HZ", conflicts_with = "few_shot")]
+    upper_hz: Option<f32>,
 }
 
 /// Epochs of `tinyml kws train` from scratch.
@@ -544,6 +550,20 @@ impl KwsTrainArgs {
             trainer = trainer.few_shot(&embedding);
         }
         Ok(trainer.epochs(self.epochs()))
+    }
+
+    /// The features to train on: the kit's keyword features, up to `--upper-hz`.
+    fn features(&self) -> FeatureConfig {
+        let keywords = FeatureConfig::KEYWORDS;
+        FeatureConfig {
+            fmax_hz: self.upper_hz.unwrap_or(keywords.fmax_hz),
+            ..keywords
+        }
+    }
+
+    /// `data`'s words with the features to train on.
+    fn words(&self, data: &KwsDataArg) -> Result<KeywordData> {
+        data.load()?.with_features(self.features())
     }
 
     fn augmentation(&self) -> Augmentation {
@@ -1454,7 +1474,7 @@ fn kws(cmd: KwsCmd) -> Result<()> {
                 .trainer(false)?
                 .unknown(!no_unknown)
                 .silence(!no_silence);
-            let mut all = data.load()?;
+            let mut all = train.words(&data)?;
             if !keywords.is_empty() {
                 let words: Vec<&str> = keywords.iter().map(String::as_str).collect();
                 all = all.with_keywords(&words, train.seed)?;
@@ -1552,7 +1572,7 @@ fn kws(cmd: KwsCmd) -> Result<()> {
             figures,
             json,
         } => {
-            let mut all = data.load()?;
+            let mut all = train.words(&data)?;
             if !speakers.is_empty() {
                 let keep: Vec<&str> = speakers.iter().map(String::as_str).collect();
                 all = all.with_voices(&keep)?;
@@ -1579,7 +1599,7 @@ fn kws(cmd: KwsCmd) -> Result<()> {
         }
         KwsCmd::Folds { data, train, json } => {
             let trainer = train.trainer(false)?;
-            let all = data.load()?;
+            let all = train.words(&data)?;
             let mut folds = Vec::new();
             for speaker in all.speaker_names() {
                 let (fit_on, test) = all.split_by_speaker(&[speaker.as_str()])?;
