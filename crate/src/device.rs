@@ -130,6 +130,8 @@ pub struct Board {
     info: Info,
     /// How long to wait for a reply ([`TIMEOUT`]; tests shorten it).
     timeout: Duration,
+    /// A Nak of Run the board sent unasked (its loop failed) while a reply was awaited.
+    loop_failure: Option<String>,
     /// The labels of the model the board runs, when known (after `deploy` or `use_model`).
     labels: Option<Vec<String>>,
     /// Its output tensor (what turns raw outputs into probabilities).
@@ -389,6 +391,7 @@ impl Board {
             inbox_at: 0,
             seq: 0,
             timeout: TIMEOUT,
+            loop_failure: None,
             labels: None,
             output: softmax_output(),
             simulator: None,
@@ -523,9 +526,18 @@ impl Board {
     fn receive(&mut self, seq: u16) -> Result<Option<Reply>> {
         let deadline = Instant::now() + self.timeout;
         while let Some(reply) = self.next_message(deadline)? {
-            // A damaged request comes back as a Nak with sequence 0.
-            if reply.seq == seq || (reply.seq == 0 && reply.kind == kind::NAK) {
+            if reply.seq == seq {
                 return Ok(Some(reply));
+            }
+            if reply.seq == 0 && reply.kind == kind::NAK {
+                match Response::parse(reply.kind, &reply.body) {
+                    // A sensor loop that failed, said unasked: kept for `run` to report.
+                    Ok(Response::Nak { of, code, detail }) if of != 0 => {
+                        self.loop_failure = Some(nak_message(of, code, detail));
+                    }
+                    // A damaged request comes back as a Nak of type 0 with sequence 0.
+                    _ => return Ok(Some(reply)),
+                }
             }
         }
         Ok(None)
@@ -650,13 +662,14 @@ impl Board {
             len: bytes.len() as u32,
             crc,
         };
+        // `None`, or a request damaged on every attempt (a Nak of sequence 0): send it again.
         loop {
             match self.try_ask(&begin)? {
-                Some(reply) => {
+                Some(reply) if reply.seq != 0 => {
                     self.acked(&reply)?;
                     break;
                 }
-                None => self.one_more(&mut retries)?,
+                _ => self.one_more(&mut retries)?,
             }
         }
         let mut offset = 0usize;
@@ -711,19 +724,27 @@ impl Board {
             eprintln!();
         }
         let confirmed = loop {
-            if let Some(reply) = self.try_ask(&Request::Commit)? {
+            if let Some(reply) = self.try_ask(&Request::Commit)?.filter(|r| r.seq != 0) {
                 break self.acked(&reply)?;
             }
             self.one_more(&mut retries)?;
             // The Commit or its Ack was lost: the board's status says which.
             let status = loop {
                 match self.try_ask(&Request::Status)? {
-                    Some(reply) => break status_of(&reply)?,
-                    None => self.one_more(&mut retries)?,
+                    Some(reply) if reply.seq != 0 => break status_of(&reply)?,
+                    _ => self.one_more(&mut retries)?,
                 }
             };
-            if status.upload_len == 0 && status.active_crc == crc {
-                break crc;
+            if status.upload_len == 0 {
+                if status.active_crc == crc {
+                    break crc;
+                }
+                // 4. Its answer to Commit (a refusal) was lost, or the board was reset.
+                return Err(Error::Device(format!(
+                    "{}: the board dropped the upload (it refused the model, or it was reset) \
+                     and kept model {:08x}: deploy again",
+                    self.name, status.active_crc
+                )));
             }
         };
         if confirmed != crc {
@@ -830,6 +851,7 @@ impl Board {
         on_window: &mut dyn FnMut(&ListenWindow, &[String]),
     ) -> Result<Listening> {
         let seconds = check_seconds(seconds)?;
+        self.loop_failure = None;
         self.expect_ack(&Request::Run {
             sensor: which.code(),
         })?;
@@ -873,8 +895,15 @@ impl Board {
                 Err(e) => break Err(e),
             }
         };
-        self.expect_ack(&Request::Stop)?;
+        let stopped = self.expect_ack(&Request::Stop);
         outcome?;
+        if let Some(failure) = self.loop_failure.take() {
+            return Err(Error::Device(format!(
+                "the board stopped {}: {failure}",
+                which.doing()
+            )));
+        }
+        stopped?;
         Ok(Listening {
             sensor: which,
             labels,

@@ -417,7 +417,12 @@ pub fn write_new_take(dir: &Path, speaker: &str, ext: &str, bytes: &[u8]) -> Res
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io(&path, e)),
         };
-        file.write_all(bytes).map_err(|e| Error::io(&path, e))?;
+        if let Err(e) = file.write_all(bytes) {
+            // No half take left in the dataset.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::io(&path, e));
+        }
         return Ok(path);
     }
     unreachable!("the numbers never run out")

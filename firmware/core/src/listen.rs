@@ -54,13 +54,14 @@ pub enum ListenError {
 }
 
 impl ListenError {
-    /// The Nak code: `BadSensor` for a model that does not take the microphone, else the model's.
+    /// The Nak code: `BadSensor` for a model that does not take the sensor, `BadFrontEnd` for
+    /// features that cannot be planned, else the model's.
     pub fn code(self) -> u8 {
         match self {
             ListenError::NotAKeywordModel
-            | ListenError::Features(_)
             | ListenError::NotAnActivityModel
             | ListenError::Motion(_) => crate::protocol::ProtocolError::BadSensor.code(),
+            ListenError::Features(_) => ModelError::BadFrontEnd.code(),
             ListenError::Model(e) => e.code(),
         }
     }
