@@ -662,16 +662,8 @@ impl Board {
             len: bytes.len() as u32,
             crc,
         };
-        // `None`, or a request damaged on every attempt (a Nak of sequence 0): send it again.
-        loop {
-            match self.try_ask(&begin)? {
-                Some(reply) if reply.seq != 0 => {
-                    self.acked(&reply)?;
-                    break;
-                }
-                _ => self.one_more(&mut retries)?,
-            }
-        }
+        let reply = self.ask_until_answered(&begin, &mut retries)?;
+        self.acked(&reply)?;
         let mut offset = 0usize;
         let mut last_shown = 0usize;
         while offset < bytes.len() {
@@ -729,12 +721,7 @@ impl Board {
             }
             self.one_more(&mut retries)?;
             // The Commit or its Ack was lost: the board's status says which.
-            let status = loop {
-                match self.try_ask(&Request::Status)? {
-                    Some(reply) if reply.seq != 0 => break status_of(&reply)?,
-                    _ => self.one_more(&mut retries)?,
-                }
-            };
+            let status = status_of(&self.ask_until_answered(&Request::Status, &mut retries)?)?;
             if status.upload_len == 0 {
                 if status.active_crc == crc {
                     break crc;
@@ -753,6 +740,17 @@ impl Board {
             )));
         }
         Ok(retries)
+    }
+
+    /// Sends `request` until it is answered: no reply, or a request damaged on every attempt
+    /// (a Nak of sequence 0), is one more retry of the deploy's.
+    fn ask_until_answered(&mut self, request: &Request, retries: &mut usize) -> Result<Reply> {
+        loop {
+            match self.try_ask(request)? {
+                Some(reply) if reply.seq != 0 => return Ok(reply),
+                _ => self.one_more(retries)?,
+            }
+        }
     }
 
     /// Counts one more request sent again; an error past [`DEPLOY_RETRIES`].
@@ -1948,16 +1946,13 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
                 }
                 (_, Some(model)) => sensors.motion.infer(&model, arena, time_ms, &mut scores),
             };
-            let window = match window {
-                Ok(window) => window,
-                Err(e) => {
-                    send_message(&handler.loop_failed(e.code()));
-                    sensors.state = handler.state();
-                    return;
-                }
-            };
             let mut bytes = [0u8; MAX_CLASSES];
-            send_message(&window.prediction(&scores, &mut bytes));
+            send_message(&handler.window_message(window, &scores, &mut bytes));
+            if handler.state() != state {
+                // The window failed and stopped the run.
+                sensors.state = handler.state();
+                return;
+            }
         }
     }
 }

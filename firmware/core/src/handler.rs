@@ -3,6 +3,7 @@
 //! USB port, the flash driver, the sensors and the LED around it).
 
 use crate::limits::Limits;
+use crate::listen::{ListenError, Window, MAX_CLASSES};
 use crate::model::{Kernels, Model, ModelError, OP_SET};
 use crate::protocol::{
     decode_frame, encode_response, kind, sensor, Info, ProtocolError, Request, Response, Status,
@@ -254,6 +255,21 @@ impl<F: Flash> Handler<F> {
             of: kind::RUN,
             code,
             detail: sensor as u32,
+        }
+    }
+
+    /// What a sensor loop's window sends: its Prediction (raw outputs `scores`, copied into
+    /// `bytes`), or, when it failed, the Nak that stops the run ([`Handler::loop_failed`]). The
+    /// board and the simulator both send this.
+    pub fn window_message<'b>(
+        &mut self,
+        window: Result<Window, ListenError>,
+        scores: &[i8],
+        bytes: &'b mut [u8; MAX_CLASSES],
+    ) -> Response<'b> {
+        match window {
+            Ok(window) => window.prediction(scores, bytes),
+            Err(e) => self.loop_failed(e.code()),
         }
     }
 

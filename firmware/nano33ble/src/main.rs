@@ -42,7 +42,7 @@ use embassy_usb::driver::EndpointError;
 use embassy_usb::Builder;
 use static_cell::ConstStaticCell;
 use tinyml_core::handler::{Board, Handler, State as Doing};
-use tinyml_core::listen::{Listener, RecognizerConfig, MAX_CLASSES};
+use tinyml_core::listen::{ListenError, Listener, RecognizerConfig, Window, MAX_CLASSES};
 use tinyml_core::motion::MotionListener;
 use tinyml_core::protocol::{
     encode_response, samples_le, sensor, FrameReader, Response, Status, MAX_FRAME,
@@ -415,22 +415,31 @@ async fn hear(
             Some(model) => listener.infer(&model, arena, time_ms, &mut scores),
             None => return Ok(()),
         };
-        let window = match window {
-            Ok(window) => window,
-            Err(e) => {
-                let nak = handler.loop_failed(e.code());
-                return io.send_message(&nak).await;
-            }
-        };
-        if let Some(heard) = window.heard {
-            io.rgb.class(heard.class);
-            io.heard_until = Some(Instant::now() + SHOW_HEARD);
+        if !report(io, handler, window, &scores).await? {
+            return Ok(());
         }
-        let mut bytes = [0u8; MAX_CLASSES];
-        io.send_message(&window.prediction(&scores, &mut bytes))
-            .await?;
     }
     Ok(())
+}
+
+/// Sends a window's Prediction (showing a heard class on the LED), or the Nak that stopped the
+/// run when it failed; gives whether the run goes on.
+async fn report(
+    io: &mut Io<'_, '_>,
+    handler: &mut Handler<NvmcFlash>,
+    window: Result<Window, ListenError>,
+    scores: &[i8],
+) -> Result<bool, EndpointError> {
+    let mut bytes = [0u8; MAX_CLASSES];
+    let message = handler.window_message(window, scores, &mut bytes);
+    if let Response::Prediction { class, .. } = message {
+        if class != 255 {
+            io.rgb.class(class);
+            io.heard_until = Some(Instant::now() + SHOW_HEARD);
+        }
+    }
+    io.send_message(&message).await?;
+    Ok(matches!(message, Response::Prediction { .. }))
 }
 
 /// Feeds one accelerometer sample to the activity loop; sends a Prediction per window.
@@ -452,20 +461,7 @@ async fn watch(
         Some(model) => motion.infer(&model, arena, time_ms, &mut scores),
         None => return Ok(()),
     };
-    let window = match window {
-        Ok(window) => window,
-        Err(e) => {
-            let nak = handler.loop_failed(e.code());
-            return io.send_message(&nak).await;
-        }
-    };
-    if let Some(seen) = window.heard {
-        io.rgb.class(seen.class);
-        io.heard_until = Some(Instant::now() + SHOW_HEARD);
-    }
-    let mut bytes = [0u8; MAX_CLASSES];
-    io.send_message(&window.prediction(&scores, &mut bytes))
-        .await
+    report(io, handler, window, &scores).await.map(|_| ())
 }
 
 /// Sends `bytes` in USB packets, and a zero-length packet after a full last one (the host's
