@@ -384,6 +384,13 @@ pub fn quantize(
             net.outputs()
         )));
     }
+    if let InputKind::Keywords(front_end) = input {
+        // What the board's loader would refuse, said with what to change.
+        front_end
+            .features
+            .validate()
+            .map_err(|e| Error::param("features", crate::audio::mfcc_message(e)))?;
+    }
     let ops = plan(net)?;
     let weights = layer_weights(net);
     // Calibration: run every example, keep every op's outputs.

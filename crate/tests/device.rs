@@ -429,29 +429,53 @@ fn bad_crc_unknown_op_and_oversized_models_are_refused() {
 }
 
 #[test]
-fn a_keyword_loop_that_cannot_start_stops_and_says_why() {
-    // Forty mel filters between 20 and 200 Hz: most cover no FFT bin, which the loader does not
-    // see; the keyword loop's planner does.
+fn features_that_cannot_be_computed_are_refused_before_and_at_commit() {
+    // Forty mel filters between 20 and 200 Hz: most fall between two FFT bins.
     let narrow = FeatureConfig {
         fmin_hz: 20.0,
         fmax_hz: 200.0,
         ..FeatureConfig::KEYWORDS
     };
-    let model = keyword_model_on(narrow, 4);
-    let sim = Simulator::start().expect("simulator");
+    // The laptop refuses to make such a model, and says what to change…
+    let frames = narrow.frames(16_000);
+    let (input, layers) = KwsArchitecture::Cnn.layers(frames, narrow.coefficients(), 4);
+    let net = Network::new(input, layers, 4).expect("valid");
+    let front_end = KeywordFrontEnd {
+        features: narrow,
+        clip_mean_normalization: true,
+        mean: vec![0.0; 13],
+        std: vec![1.0; 13],
+    };
+    let labels = ["aoo", "dooda", "yaateeh", "unknown"].map(String::from);
+    let calibration = vec![0.5; net.input().len()];
+    let err = quantize(
+        &net,
+        &labels,
+        &InputKind::Keywords(front_end),
+        &calibration,
+        &QuantizeOptions {
+            calibration: Calibration::MinMax,
+            kind: "kws-cnn".into(),
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("mel filter covers no FFT bin"), "{err}");
+    // …and a model file that says so anyway (a valid one with its upper frequency changed) is
+    // refused by the board's loader at commit, which keeps the model it had.
+    let (sim, old, _) = with_active_model();
     let mut b = Board::open(sim.port()).expect("opens");
-    // The laptop refuses to send it…
-    let err = b.deploy_with(&model, false).unwrap_err().to_string();
-    assert!(
-        err.contains("cannot be computed") && err.contains("mel filter"),
-        "{err}"
-    );
-    // …and sent anyway, the board's loop stops the run with a Nak and the laptop shows it,
-    // instead of waiting for predictions that never come.
-    let bytes = model.bytes();
+    let mut bytes = keyword_model(5).bytes().to_vec();
+    let at = header::FRONT_END_AT;
+    let front_end = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let fmax = front_end + tinyml_core::model::file::front_end::mfcc::FMAX;
+    bytes[fmax..fmax + 4].copy_from_slice(&200f32.to_le_bytes());
+    let fmin = front_end + tinyml_core::model::file::front_end::mfcc::FMIN;
+    assert_eq!(bytes[fmin..fmin + 4], 20f32.to_le_bytes());
+    reseal(&mut bytes);
     b.ask_raw(&Request::BeginModel {
         len: bytes.len() as u32,
-        crc: file_crc(bytes),
+        crc: file_crc(&bytes),
     })
     .unwrap();
     for (i, c) in bytes.chunks(MAX_CHUNK).enumerate() {
@@ -461,13 +485,9 @@ fn a_keyword_loop_that_cannot_start_stops_and_says_why() {
         };
         assert_eq!(b.ask_raw(&chunk).unwrap().1, 0);
     }
-    assert_eq!(b.ask_raw(&Request::Commit).unwrap().1, 0);
-    let err = b.listen(3.0).unwrap_err().to_string();
-    assert!(
-        err.contains("stopped listening") && err.contains("feature configuration"),
-        "{err}"
-    );
-    assert_eq!(b.status().unwrap().state, 0);
+    // BadFrontEnd.
+    assert_eq!(b.ask_raw(&Request::Commit).unwrap().1, 47);
+    answers_like(&mut b, &old, 3);
 }
 
 #[test]

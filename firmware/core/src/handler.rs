@@ -624,6 +624,33 @@ mod tests {
     }
 
     #[test]
+    fn a_window_that_fails_stops_the_run_with_a_nak_of_run() {
+        let mut s = Session::new();
+        let mut bytes = [0u8; MAX_CLASSES];
+        s.handler.state = State::Running(sensor::MIC);
+        let window = Window {
+            time_ms: 250,
+            outputs: 2,
+            heard: None,
+        };
+        assert!(matches!(
+            s.handler.window_message(Ok(window), &[1, -1], &mut bytes),
+            Response::Prediction { .. }
+        ));
+        assert_eq!(s.handler.state(), State::Running(sensor::MIC));
+        let failed = Err(ListenError::Model(ModelError::ArenaTooSmall));
+        assert_eq!(
+            s.handler.window_message(failed, &[], &mut bytes),
+            Response::Nak {
+                of: kind::RUN,
+                code: ModelError::ArenaTooSmall.code(),
+                detail: sensor::MIC as u32,
+            }
+        );
+        assert_eq!(s.handler.state(), State::Idle);
+    }
+
+    #[test]
     fn out_of_order_chunks_say_where_to_resume() {
         let mut s = Session::new();
         let mut buf = [0u8; MAX_PACKET];

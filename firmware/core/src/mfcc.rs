@@ -167,8 +167,20 @@ impl FeatureConfig {
         }
     }
 
-    /// Checks every field; [`Mfcc::new`] calls this first.
+    /// Checks every field, and that every mel filter covers an FFT bin; [`Mfcc::new`] calls
+    /// this first.
     pub fn validate(&self) -> Result<(), MfccError> {
+        self.validate_fields()?;
+        if (0..self.num_mel_bins as usize).any(|m| self.mel_filter(m).bins().is_empty()) {
+            return Err(MfccError::EmptyMelFilter);
+        }
+        Ok(())
+    }
+
+    /// [`FeatureConfig::validate`] without the mel filters (a few milliseconds of the board's
+    /// double-precision arithmetic): for the board's light loader, which reads models that the
+    /// full one accepted at commit.
+    pub(crate) fn validate_fields(&self) -> Result<(), MfccError> {
         let rate = self.sample_rate_hz;
         if !(1_000..=192_000).contains(&rate) {
             return Err(MfccError::BadSampleRate);
@@ -199,6 +211,71 @@ impl FeatureConfig {
             return Err(MfccError::BadPreemphasis);
         }
         Ok(())
+    }
+
+    /// Mel filter `m` of a configuration whose frequencies and counts are valid: librosa's
+    /// `filters.mel`, triangles between consecutive points equally spaced in mel.
+    fn mel_filter(&self, m: usize) -> MelFilter {
+        let mels = self.num_mel_bins as usize;
+        let (lo, hi) = (
+            hz_to_mel(self.fmin_hz as f64, self.mel_scale),
+            hz_to_mel(self.fmax_hz as f64, self.mel_scale),
+        );
+        let edge = |i: usize| {
+            mel_to_hz(
+                lo + (hi - lo) * i as f64 / (mels + 1) as f64,
+                self.mel_scale,
+            )
+        };
+        let fft_len = self.fft_samples();
+        MelFilter {
+            left: edge(m),
+            centre: edge(m + 1),
+            right: edge(m + 2),
+            rate: self.sample_rate_hz as f64,
+            fft_len,
+            bins: fft_len / 2 + 1,
+        }
+    }
+}
+
+/// One triangular mel filter over an FFT's bins.
+struct MelFilter {
+    left: f64,
+    centre: f64,
+    right: f64,
+    rate: f64,
+    fft_len: usize,
+    bins: usize,
+}
+
+impl MelFilter {
+    /// The (unnormalised) weight of FFT bin `k`: 0 outside the triangle.
+    fn weight(&self, k: usize) -> f64 {
+        let f = k as f64 * self.rate / self.fft_len as f64;
+        let rising = (f - self.left) / (self.centre - self.left);
+        let falling = (self.right - f) / (self.right - self.centre);
+        rising.min(falling).max(0.0)
+    }
+
+    /// The FFT bins of positive weight (contiguous: a triangle is one hump). Empty when the
+    /// triangle falls between two bins. Looks only near the triangle, so that the board's
+    /// loader can check every filter of a model cheaply.
+    fn bins(&self) -> core::ops::Range<usize> {
+        // Bins below the left edge weigh nothing; start one early against rounding.
+        let below = (self.left * self.fft_len as f64 / self.rate) as usize;
+        let mut k = below.saturating_sub(1).min(self.bins);
+        while k < self.bins && self.weight(k) <= 0.0 {
+            if k as f64 * self.rate / self.fft_len as f64 >= self.right {
+                return k..k;
+            }
+            k += 1;
+        }
+        let start = k;
+        while k < self.bins && self.weight(k) > 0.0 {
+            k += 1;
+        }
+        start..k
     }
 }
 
@@ -381,55 +458,32 @@ impl Mfcc {
         Ok(())
     }
 
-    /// librosa's `filters.mel`: triangles between consecutive points equally spaced in mel.
+    /// The mel filters' weights ([`FeatureConfig::mel_filter`]), packed: filter `m` covers bins
+    /// `filter_start[m]..+filter_len[m]`, its weights from `filter_offset[m]`.
     fn plan_filters(&mut self) -> Result<(), MfccError> {
         let config = self.config;
         let mels = config.num_mel_bins as usize;
-        let fft_len = config.fft_samples();
-        let bins = fft_len / 2 + 1;
-        let scale = config.mel_scale;
-        let (lo, hi) = (
-            hz_to_mel(config.fmin_hz as f64, scale),
-            hz_to_mel(config.fmax_hz as f64, scale),
-        );
-        let edge = |i: usize| mel_to_hz(lo + (hi - lo) * i as f64 / (mels + 1) as f64, scale);
-        let bin_hz = |k: usize| k as f64 * config.sample_rate_hz as f64 / fft_len as f64;
+        let bins = config.fft_samples() / 2 + 1;
         let mut used = 0usize;
         for m in 0..mels {
-            let (left, centre, right) = (edge(m), edge(m + 1), edge(m + 2));
+            let filter = config.mel_filter(m);
             let norm = if config.slaney_norm {
-                2.0 / (right - left)
+                2.0 / (filter.right - filter.left)
             } else {
                 1.0
             };
-            let mut start = None;
-            let mut len = 0usize;
-            for k in 0..bins {
-                let f = bin_hz(k);
-                let rising = (f - left) / (centre - left);
-                let falling = (right - f) / (right - centre);
-                let weight = rising.min(falling).max(0.0);
-                if weight > 0.0 {
-                    // Bins of one triangle are contiguous; the pool holds at most two per bin.
-                    if start.is_none() {
-                        start = Some(k);
-                    }
-                    if used + len >= self.filter_weights.len() {
-                        return Err(MfccError::EmptyMelFilter);
-                    }
-                    self.filter_weights[used + len] = (weight as f32 as f64 * norm) as f32;
-                    len += 1;
-                } else if start.is_some() {
-                    break;
-                }
-            }
-            let Some(start) = start else {
+            let span = filter.bins();
+            // The pool holds at most two weights per bin (neighbouring triangles overlap once).
+            if span.is_empty() || used + span.len() > self.filter_weights.len() {
                 return Err(MfccError::EmptyMelFilter);
-            };
-            self.filter_start[m] = start as u16;
-            self.filter_len[m] = len as u16;
+            }
+            for (i, k) in span.clone().enumerate() {
+                self.filter_weights[used + i] = (filter.weight(k) as f32 as f64 * norm) as f32;
+            }
+            self.filter_start[m] = span.start as u16;
+            self.filter_len[m] = span.len() as u16;
             self.filter_offset[m] = used as u16;
-            used += len;
+            used += span.len();
         }
         self.used_bins = (0..mels)
             .map(|m| self.filter_start[m] as usize + self.filter_len[m] as usize)
@@ -1073,6 +1127,7 @@ mod tests {
             ),
         ];
         for (config, error) in cases {
+            assert_eq!(config.validate(), Err(error), "{config:?}");
             assert_eq!(Mfcc::new(config).err(), Some(error), "{config:?}");
         }
         let mfcc = Mfcc::new(base).unwrap();
