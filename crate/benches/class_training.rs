@@ -5,8 +5,9 @@
 //! `cargo bench -p tinyml-kit --bench class_training` makes the class once with espeak-ng (20
 //! generated voices: its variants at several pitches and paces, saying *Yá'át'ééh*, *aoo'*,
 //! *dooda*, *hágoónee'* as spelled; kept in `target/bench-class`), then runs the release
-//! `tinyml kws train` on it `ROUNDS` times and prints the wall time of each, their median, and the
-//! clips trained on. The goal is under 3 minutes on 2 cores.
+//! `tinyml kws train` on it `ROUNDS` times, with `--no-folds` (one model) and as it runs by
+//! default (five speaker folds, then the model), and prints the wall time of each, their
+//! medians, and the clips trained on. The goal is under 3 minutes on 2 cores.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,40 +60,48 @@ fn main() {
     assert!(status.success());
     let tinyml: PathBuf = root.join("release/tinyml");
     let model = root.join("bench-class.tkf");
-    let mut seconds = Vec::new();
-    let mut clips = 0;
-    for round in 1..=ROUNDS {
-        let start = Instant::now();
-        let out = Command::new(&tinyml)
-            .args(["kws", "train", "--data"])
-            .arg(&class)
-            .arg("--out")
-            .arg(&model)
-            .arg("--json")
-            .output()
-            .expect("tinyml");
-        let elapsed = start.elapsed().as_secs_f64();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        clips = json["train_clips"].as_u64().unwrap_or(0);
-        eprintln!("round {round}: {elapsed:.1} s");
-        seconds.push(elapsed);
-    }
-    seconds.sort_by(f64::total_cmp);
     println!(
-        "| set | clips recorded | rounds (s) | median |\n|---|---|---|---|\n| {SPEAKERS} speakers × \
-         {} words × {TAKES} takes, + unknown + silence, 3 augmented copies, 20 epochs | {clips} | \
-         {} | {:.1} s |",
-        WORDS.len(),
-        seconds
-            .iter()
-            .map(|s| format!("{s:.1}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        seconds[seconds.len() / 2]
+        "| {SPEAKERS} speakers × {} words × {TAKES} takes, + unknown + silence, 3 augmented \
+         copies, 20 epochs | clips recorded | rounds (s) | median |\n|---|---|---|---|",
+        WORDS.len()
     );
+    for (what, extra) in [
+        ("`kws train --no-folds` (one model)", &["--no-folds"][..]),
+        ("`kws train` (5 folds, then the model)", &[][..]),
+    ] {
+        let mut seconds = Vec::new();
+        let mut clips = 0;
+        for round in 1..=ROUNDS {
+            let start = Instant::now();
+            let out = Command::new(&tinyml)
+                .args(["kws", "train", "--data"])
+                .arg(&class)
+                .args(extra)
+                .arg("--out")
+                .arg(&model)
+                .arg("--json")
+                .output()
+                .expect("tinyml");
+            let elapsed = start.elapsed().as_secs_f64();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            clips = json["train_clips"].as_u64().unwrap_or(0);
+            eprintln!("{what}, round {round}: {elapsed:.1} s");
+            seconds.push(elapsed);
+        }
+        seconds.sort_by(f64::total_cmp);
+        println!(
+            "| {what} | {clips} | {} | {:.1} s |",
+            seconds
+                .iter()
+                .map(|s| format!("{s:.1}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            seconds[seconds.len() / 2]
+        );
+    }
 }

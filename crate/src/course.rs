@@ -17,7 +17,7 @@ use crate::learn::{ThresholdLearner, TrainingRun};
 use crate::metrics::{percent, Evaluation};
 use crate::nn::{History, TrainParams};
 use crate::plot::{Figure, Table};
-use crate::quantize::{QuantizationReport, QuantizedModel};
+use crate::quantize::{QuantizationReport, QuantizedModel, CALIBRATION_EXAMPLES};
 use crate::search::{
     deep_blue, depth_figure, depth_table, growth_figure, SearchCost, SearchResult,
 };
@@ -583,9 +583,6 @@ impl KeywordLesson {
 pub const MICROFLOW_MICRO_SPEECH_KB: (f64, f64) = (61.8, 19.6);
 /// TensorFlow Lite Micro's figures for the same model and board, as MicroFlow reports them.
 pub const TFLM_MICRO_SPEECH_KB: (f64, f64) = (157.5, 63.7);
-
-/// Calibration examples the lesson quantizes with.
-pub const CALIBRATION_EXAMPLES: usize = 500;
 
 /// int8 quantization (Day 2 → Day 3): the lesson's digits CNN and keyword CNN as the board will
 /// run them, side by side with their float selves.

@@ -37,6 +37,7 @@ use crate::nn::{argmax, softmax, History, Layer, Network, Padding, Shape, TrainP
 use crate::plot::{Figure, Table};
 use crate::quantize::{
     quantize, Calibration, QuantizationReport, QuantizeOptions, QuantizedModel, Session,
+    CALIBRATION_EXAMPLES,
 };
 use crate::rng::Rng;
 pub use crate::words::speaker_of;
@@ -1702,28 +1703,150 @@ impl KwsEvaluation {
     }
 }
 
-/// Accuracy when each speaker in turn is the test set and the others train ("leave one speaker
-/// out"): `(speaker, accuracy)` per fold.
-pub fn speaker_folds(data: &KeywordData, trainer: &KwsTrainer) -> Result<Vec<(String, f64)>> {
-    data.voice_names()
-        .iter()
-        .map(|speaker| {
-            let (train, test) = data.split_by_speaker(&[speaker.as_str()])?;
-            let model = trainer.fit(&train, None)?;
-            Ok((speaker.clone(), model.evaluate(&test)?.accuracy()))
-        })
-        .collect()
+/// Most folds [`speaker_folds`] trains when `kws train` tests on voices by itself: with more
+/// voices than this, they are dealt into this many groups (a class of 20 trains 5 extra models,
+/// not 20).
+pub const TRAIN_FOLDS: usize = 5;
+
+/// One fold of [`speaker_folds`]: a model trained without `test_speakers`, tested on them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpeakerFold {
+    /// The voices held out.
+    pub test_speakers: Vec<String>,
+    /// Their clips.
+    pub test_clips: usize,
+    /// Fraction recognised by the float model (0 to 1).
+    pub float_accuracy: f64,
+    /// Fraction recognised by its int8 model, which the board runs (0 to 1).
+    pub int8_accuracy: f64,
+    /// Clips on which the float and int8 models answer differently.
+    pub disagreements: usize,
 }
 
-/// A table of per-fold accuracies with their mean.
-pub fn folds_table(folds: &[(String, f64)]) -> Table {
-    let mut t = Table::new(&["test speaker", "accuracy"]);
-    for (s, a) in folds {
-        t.push(vec![s.clone(), percent(*a)]);
+/// Accuracy on voices a model never heard, each group of voices held out in turn (see
+/// [`speaker_folds`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpeakerFolds {
+    /// One per group of held-out voices.
+    pub folds: Vec<SpeakerFold>,
+}
+
+impl SpeakerFolds {
+    /// Mean float accuracy over the folds (each fold counts once, whatever its clips).
+    pub fn mean(&self) -> f64 {
+        mean_of(self.folds.iter().map(|f| f.float_accuracy))
     }
-    let mean = folds.iter().map(|f| f.1).sum::<f64>() / folds.len().max(1) as f64;
-    t.push(vec!["mean".into(), percent(mean)]);
-    t
+
+    /// Mean int8 accuracy over the folds.
+    pub fn int8_mean(&self) -> f64 {
+        mean_of(self.folds.iter().map(|f| f.int8_accuracy))
+    }
+
+    /// Per fold: the voices held out, float and int8 accuracy, and where they differ; then the
+    /// means.
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(&["test speakers", "float", "int8", "float ≠ int8"]);
+        for f in &self.folds {
+            t.push(vec![
+                f.test_speakers.join(", "),
+                percent(f.float_accuracy),
+                percent(f.int8_accuracy),
+                format!("{} of {}", f.disagreements, f.test_clips),
+            ]);
+        }
+        let differ: usize = self.folds.iter().map(|f| f.disagreements).sum();
+        let clips: usize = self.folds.iter().map(|f| f.test_clips).sum();
+        t.push(vec![
+            "mean".into(),
+            percent(self.mean()),
+            percent(self.int8_mean()),
+            format!("{differ} of {clips}"),
+        ]);
+        t
+    }
+
+    /// `folds` (each with its fields), `mean` and `int8_mean`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "folds": self.folds,
+            "mean": self.mean(),
+            "int8_mean": self.int8_mean(),
+        })
+    }
+
+    /// Shows the table in Jupyter.
+    pub fn evcxr_display(&self) {
+        self.table().evcxr_display();
+    }
+}
+
+fn mean_of(values: impl ExactSizeIterator<Item = f64>) -> f64 {
+    let n = values.len().max(1) as f64;
+    values.sum::<f64>() / n
+}
+
+/// Holds each group of voices out in turn: trains on the others (augmented with
+/// `augmentation`, "unknown" and "silence" added as `trainer` says), and scores the float model
+/// and its int8 model (calibrated on [`CALIBRATION_EXAMPLES`] training clips, as the course
+/// does) on the held-out voices. With `most_folds` or fewer voices each is its own fold ("leave
+/// one speaker out"); with more, the voices (sorted) are dealt into `most_folds` groups in
+/// turn. Needs at least two voices, and each training set at least two words.
+pub fn speaker_folds(
+    data: &KeywordData,
+    trainer: &KwsTrainer,
+    augmentation: &Augmentation,
+    seed: u64,
+    most_folds: usize,
+) -> Result<SpeakerFolds> {
+    augmentation.validate()?;
+    let voices = data.voice_names();
+    if voices.len() < 2 {
+        return Err(Error::param(
+            "data",
+            format!(
+                "has {} voice(s): testing on voices the model never heard needs recordings of                  at least two speakers",
+                voices.len()
+            ),
+        ));
+    }
+    let groups = most_folds.clamp(2, voices.len());
+    let mut held: Vec<Vec<&str>> = vec![Vec::new(); groups];
+    for (i, voice) in voices.iter().enumerate() {
+        held[i % groups].push(voice.as_str());
+    }
+    let mut folds = Vec::with_capacity(groups);
+    for (n, test_speakers) in held.iter().enumerate() {
+        let (train, test) = data.split_by_speaker(test_speakers)?;
+        if train.label_names().len() < 2 {
+            return Err(Error::param(
+                "data",
+                format!(
+                    "without {} the others recorded one word: each fold needs at least two                      words to train on",
+                    test_speakers.join(", ")
+                ),
+            ));
+        }
+        let model = trainer.fit(&train.augmented(augmentation, seed)?, None)?;
+        let int8 = model.quantize(&train.sample(CALIBRATION_EXAMPLES, 1)?)?;
+        let report = model.quantization_report(&int8, &test)?;
+        if trainer.progress {
+            eprintln!(
+                "fold {} of {groups}: without {} → {} (int8 {})",
+                n + 1,
+                test_speakers.join(", "),
+                percent(report.float_accuracy),
+                percent(report.int8_accuracy)
+            );
+        }
+        folds.push(SpeakerFold {
+            test_speakers: test_speakers.iter().map(|s| s.to_string()).collect(),
+            test_clips: test.len(),
+            float_accuracy: report.float_accuracy,
+            int8_accuracy: report.int8_accuracy,
+            disagreements: report.disagreements,
+        });
+    }
+    Ok(SpeakerFolds { folds })
 }
 
 /// Most sets of training voices per held-out voice and count in [`voice_curve`] (five speakers

@@ -82,8 +82,8 @@ pub mod prelude {
         compare_few_shot, few_shot_words, FewShotComparison, KwsEmbedding, FEW_TAKES,
     };
     pub use crate::kws::{
-        folds_table, speaker_folds, voice_curve, Augmentation, KeywordData, KeywordPrediction,
-        KwsArchitecture, KwsEvaluation, KwsModel, KwsTrainer, VoiceCurve, UPPER_HZ_FRICATIVES,
+        speaker_folds, voice_curve, Augmentation, KeywordData, KeywordPrediction, KwsArchitecture,
+        KwsEvaluation, KwsModel, KwsTrainer, SpeakerFolds, VoiceCurve, UPPER_HZ_FRICATIVES,
     };
     pub use crate::lab::KitStatus;
     pub use crate::learn::{count_mistakes, log_loss, sigmoid, ThresholdLearner, TrainingRun};

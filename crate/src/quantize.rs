@@ -352,6 +352,9 @@ fn asymmetric(lo: f32, hi: f32) -> (f32, i32) {
     (scale, zp)
 }
 
+/// Calibration examples the lessons, the CLI and the speaker folds quantize with.
+pub const CALIBRATION_EXAMPLES: usize = 500;
+
 /// Options of [`quantize`].
 #[derive(Debug, Clone)]
 pub struct QuantizeOptions {

@@ -470,6 +470,46 @@ fn cli_mfcc_and_kws_train_eval_predict() {
         assert!(f["disagreements"][speaker].as_u64().unwrap() <= 8, "{f}");
     }
     assert!(f["int8_mean"].as_f64().is_some(), "{f}");
+    // `kws train` without --test-speakers on three voices: the same folds, then the model.
+    assert!(t["folds"].is_null(), "speakers were named: {t}");
+    let other = dir.join("kws-folds.tkf");
+    let other = other.to_str().unwrap();
+    let tf = json(&tinyml(&[
+        "kws",
+        "train",
+        "--data",
+        d,
+        "--model",
+        "tiny_conv",
+        "--epochs",
+        "8",
+        "--augment",
+        "1",
+        "--out",
+        other,
+        "--json",
+    ]));
+    assert_eq!(tf["folds"]["folds"].as_array().unwrap().len(), 3, "{tf}");
+    for fold in tf["folds"]["folds"].as_array().unwrap() {
+        let speaker = fold["test_speakers"][0].as_str().unwrap();
+        assert_eq!(fold["test_speakers"].as_array().unwrap().len(), 1);
+        assert_eq!(fold["float_accuracy"], f["per_speaker"][speaker], "{tf}");
+        assert_eq!(fold["test_clips"], 8);
+    }
+    assert_eq!(tf["folds"]["mean"], f["mean"]);
+    let quick = json(&tinyml(&[
+        "kws",
+        "train",
+        "--data",
+        d,
+        "--epochs",
+        "1",
+        "--no-folds",
+        "--out",
+        other,
+        "--json",
+    ]));
+    assert!(quick["folds"].is_null(), "{quick}");
 
     // Accuracy against the number of voices trained on, with its figure.
     let figures = dir.join("voices");

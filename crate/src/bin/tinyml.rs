@@ -8,7 +8,7 @@ use tinyml_core::model::Budget;
 use tinyml_kit::activity::{ActivityData, ActivityModel, ActivityNetwork, Method, SpeedRules};
 use tinyml_kit::audio::{librosa_expression, Audio};
 use tinyml_kit::audit::DataAudit;
-use tinyml_kit::course::{write_figures, Course, CALIBRATION_EXAMPLES};
+use tinyml_kit::course::{write_figures, Course};
 use tinyml_kit::device::{class_label, Board, ImuRecording, ListenWindow, Simulator};
 use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
 use tinyml_kit::error::{Error, Result};
@@ -17,15 +17,15 @@ use tinyml_kit::fewshot::{
     KwsEmbedding,
 };
 use tinyml_kit::kws::{
-    voice_curve, Augmentation, KeywordData, KwsArchitecture, KwsModel, KwsTrainer,
+    speaker_folds, voice_curve, Augmentation, KeywordData, KwsArchitecture, KwsModel, KwsTrainer,
+    SpeakerFold, SpeakerFolds, TRAIN_FOLDS,
 };
 use tinyml_kit::lab::{self, Lab};
 use tinyml_kit::learn::ThresholdLearner;
 use tinyml_kit::metrics::percent;
 use tinyml_kit::nn::TrainParams;
-use tinyml_kit::plot::Table;
 use tinyml_kit::prelude::FeatureConfig;
-use tinyml_kit::quantize::{Calibration, QuantizationReport, QuantizedModel};
+use tinyml_kit::quantize::{Calibration, QuantizedModel};
 use tinyml_kit::recorder::{Recorder, DEFAULT_COUNTDOWN};
 use tinyml_kit::search::{deep_blue, depth_table, TicTacToe};
 
@@ -717,14 +717,19 @@ enum KwsCmd {
         #[arg(long)]
         no_silence: bool,
         /// Speakers held out of training, to report accuracy on voices the model never heard.
+        /// Without it, data of three voices or more is tested by folds: each voice (or, past
+        /// five, each of five groups of voices) held out in turn, one more model each.
         #[arg(long, value_delimiter = ',')]
         test_speakers: Vec<String>,
+        /// Skip the folds (train the one model only).
+        #[arg(long, conflicts_with = "test_speakers")]
+        no_folds: bool,
         #[command(flatten)]
         train: KwsTrainArgs,
         /// Model file to write.
         #[arg(long)]
         out: PathBuf,
-        /// Print JSON (history, and test accuracy when speakers are held out).
+        /// Print JSON (history, test accuracy when speakers are held out, the folds).
         #[arg(long)]
         json: bool,
     },
@@ -1466,6 +1471,7 @@ fn kws(cmd: KwsCmd) -> Result<()> {
             no_unknown,
             no_silence,
             test_speakers,
+            no_folds,
             train,
             out,
             json,
@@ -1487,6 +1493,26 @@ fn kws(cmd: KwsCmd) -> Result<()> {
                 let (a, b) = all.split_by_speaker(&held)?;
                 (a, Some(b))
             };
+            // Voices the model never heard, when none are named: folds, before the model
+            // (each says its result as it ends).
+            let folds = if held.is_empty() && !no_folds && fit_on.voice_names().len() >= 3 {
+                if !json {
+                    eprintln!(
+                        "testing on voices never heard: {} folds, then the model on every voice \
+                         (--no-folds skips them)",
+                        fit_on.voice_names().len().min(TRAIN_FOLDS)
+                    );
+                }
+                Some(speaker_folds(
+                    &fit_on,
+                    &trainer.clone().progress(!json),
+                    &train.augmentation(),
+                    train.seed,
+                    TRAIN_FOLDS,
+                )?)
+            } else {
+                None
+            };
             let augmented = train.augment(&fit_on)?;
             let spotting = augmented.with_others(!no_unknown, !no_silence, train.seed)?;
             if !json {
@@ -1507,6 +1533,7 @@ fn kws(cmd: KwsCmd) -> Result<()> {
                     "parameters": model.parameter_count(),
                     "history": model.history,
                     "test": test_eval.as_ref().map(|e| e.json()),
+                    "folds": folds.as_ref().map(SpeakerFolds::json),
                     "out": out,
                 }));
             } else {
@@ -1523,6 +1550,15 @@ fn kws(cmd: KwsCmd) -> Result<()> {
                         e.overall.confusion.total(),
                         held.join(", ")
                     );
+                }
+                if let Some(folds) = folds {
+                    println!(
+                        "accuracy on voices never heard, {} folds: {} (int8 {})",
+                        folds.folds.len(),
+                        percent(folds.mean()),
+                        percent(folds.int8_mean())
+                    );
+                    print!("{}", folds.table());
                 }
             }
         }
@@ -1598,63 +1634,35 @@ fn kws(cmd: KwsCmd) -> Result<()> {
             }
         }
         KwsCmd::Folds { data, train, json } => {
-            let trainer = train.trainer(false)?;
+            // Every voice its own fold.
             let all = train.words(&data)?;
-            let mut folds = Vec::new();
-            for speaker in all.speaker_names() {
-                let (fit_on, test) = all.split_by_speaker(&[speaker.as_str()])?;
-                let model = trainer.fit(&train.augment(&fit_on)?, None)?;
-                // The board's model too, calibrated as `tinyml course` does.
-                let int8 = model.quantize(&fit_on.sample(CALIBRATION_EXAMPLES, 1)?)?;
-                let report = model.quantization_report(&int8, &test)?;
-                if !json {
-                    println!(
-                        "{speaker}: {} (int8 {})",
-                        percent(report.float_accuracy),
-                        percent(report.int8_accuracy)
-                    );
-                }
-                folds.push((speaker, report));
-            }
-            let n = folds.len().max(1) as f64;
-            let mean = folds.iter().map(|f| f.1.float_accuracy).sum::<f64>() / n;
-            let int8_mean = folds.iter().map(|f| f.1.int8_accuracy).sum::<f64>() / n;
+            let folds = speaker_folds(
+                &all,
+                &train.trainer(false)?.progress(!json),
+                &train.augmentation(),
+                train.seed,
+                usize::MAX,
+            )?;
             if json {
-                let per = |value: fn(&QuantizationReport) -> serde_json::Value| {
+                let per = |value: fn(&SpeakerFold) -> serde_json::Value| {
                     folds
+                        .folds
                         .iter()
-                        .map(|(s, r)| (s.clone(), value(r)))
+                        .map(|f| (f.test_speakers.join(","), value(f)))
                         .collect::<serde_json::Map<_, _>>()
                 };
                 print_json(&serde_json::json!({
-                    "per_speaker": per(|r| r.float_accuracy.into()),
-                    "mean": mean,
-                    "int8_per_speaker": per(|r| r.int8_accuracy.into()),
-                    "int8_mean": int8_mean,
-                    "disagreements": per(|r| r.disagreements.into()),
+                    "per_speaker": per(|f| f.float_accuracy.into()),
+                    "mean": folds.mean(),
+                    "int8_per_speaker": per(|f| f.int8_accuracy.into()),
+                    "int8_mean": folds.int8_mean(),
+                    "disagreements": per(|f| f.disagreements.into()),
                     "model": train.model,
                     "epochs": train.epochs(),
                     "augment": train.augment,
                 }));
             } else {
-                let mut t = Table::new(&["test speaker", "float", "int8", "float ≠ int8"]);
-                for (speaker, r) in &folds {
-                    t.push(vec![
-                        speaker.clone(),
-                        percent(r.float_accuracy),
-                        percent(r.int8_accuracy),
-                        format!("{} of {}", r.disagreements, r.examples),
-                    ]);
-                }
-                let differ: usize = folds.iter().map(|f| f.1.disagreements).sum();
-                let clips: usize = folds.iter().map(|f| f.1.examples).sum();
-                t.push(vec![
-                    "mean".into(),
-                    percent(mean),
-                    percent(int8_mean),
-                    format!("{differ} of {clips}"),
-                ]);
-                print!("{t}");
+                print!("{}", folds.table());
             }
         }
     }
