@@ -6,7 +6,7 @@
 //! generated voices: its variants at several pitches and paces, saying *Yá'át'ééh*, *aoo'*,
 //! *dooda*, *hágoónee'* as spelled; kept in `target/bench-class`), then runs the release
 //! `tinyml kws train` on it `ROUNDS` times, with `--no-folds` (one model) and as it runs by
-//! default (five speaker folds, then the model), and prints the wall time of each, their
+//! default (three speaker folds, then the model), and prints the wall time of each, their
 //! medians, and the clips trained on. The goal is under 3 minutes on 2 cores.
 
 use std::path::{Path, PathBuf};
@@ -67,7 +67,7 @@ fn main() {
     );
     for (what, extra) in [
         ("`kws train --no-folds` (one model)", &["--no-folds"][..]),
-        ("`kws train` (5 folds, then the model)", &[][..]),
+        ("`kws train` (3 folds, then the model)", &[][..]),
     ] {
         let mut seconds = Vec::new();
         let mut clips = 0;

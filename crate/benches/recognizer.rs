@@ -83,7 +83,8 @@ fn main() {
 /// The held-out clips in sentences, through the board's keyword loop.
 fn listen(m: &Model, test: &KeywordData) -> Vec<Sentence> {
     let mut sentences = Vec::new();
-    let mut arena = vec![0i8; m.arena_bytes()];
+    let mut arena =
+        vec![0i8; tinyml_core::listen::keyword_arena_bytes(m).expect("a keyword model")];
     let mut listener = Box::new(Listener::new());
     let mut noise = 0x2545_f491u32;
     for group in (0..test.len())
@@ -110,7 +111,7 @@ fn listen(m: &Model, test: &KeywordData) -> Vec<Sentence> {
             .expect("a keyword model");
         let mut windows = Vec::new();
         let mut rest = &pcm[..];
-        while listener.feed(&mut rest) {
+        while listener.feed(&mut rest, &mut arena) {
             let time_ms = ((pcm.len() - rest.len()) * 1000 / RATE) as u32;
             let mut scores = [0i8; MAX_CLASSES];
             let w = listener

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use rustfft::{num_complex::Complex, FftPlanner};
-use tinyml_core::mfcc::{normalize_peak, FeatureConfig, Mfcc, MfccError};
+use tinyml_core::mfcc::{normalize_peak, FeatureConfig, Mfcc, MfccError, MAX_CLIP_MS, MIN_CLIP_MS};
 
 use crate::error::{Error, Result};
 use crate::plot::{ColorGrid, Figure};
@@ -318,10 +318,13 @@ impl Audio {
         }
     }
 
-    /// What the keyword spotter hears: resampled to the features' rate, the loudest second,
-    /// normalised. The board does the same to each second of its microphone.
+    /// What the keyword spotter hears: resampled to the features' rate, the loudest clip
+    /// (`config.clip_ms`, a second by default), normalised. The board does the same to each
+    /// clip of its microphone.
     pub fn keyword_clip(&self, config: &FeatureConfig) -> Result<Audio> {
-        let clip = self.resample(config.sample_rate_hz)?.clip(1.0)?;
+        let clip = self
+            .resample(config.sample_rate_hz)?
+            .clip(config.clip_ms as f64 / 1000.0)?;
         Ok(clip.normalized())
     }
 
@@ -554,6 +557,7 @@ pub(crate) fn mfcc_message(e: MfccError) -> String {
         MfccError::BadFrequencyRange => "fmin and fmax must satisfy 0 <= fmin < fmax <= sample rate / 2".into(),
         MfccError::BadPreemphasis => "pre-emphasis must be in [0, 1)".into(),
         MfccError::EmptyMelFilter => "a mel filter covers no FFT bin: use fewer filters, a longer FFT or a wider frequency range".into(),
+        MfccError::BadClipLength => format!("a keyword clip is {MIN_CLIP_MS} to {MAX_CLIP_MS} ms (a whole number of samples)"),
         MfccError::SignalTooShort => "the audio is shorter than one FFT frame".into(),
         MfccError::OutputSizeMismatch => "internal: wrong output size".into(),
         MfccError::NonFiniteSample => "the audio has NaN or infinite samples, or samples so large that the energy overflows (audio should be within [-1, 1])".into(),

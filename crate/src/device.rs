@@ -24,7 +24,9 @@ use serialport::{SerialPort, SerialPortType};
 use tinyml_core::handler::{Board as BoardInfo, Handler, State};
 use tinyml_core::imu::mg_to_g;
 use tinyml_core::limits::Limits;
-use tinyml_core::listen::{probability, ListenError, Listener, RecognizerConfig, MAX_CLASSES};
+use tinyml_core::listen::{
+    keyword_arena_bytes, probability, ListenError, Listener, RecognizerConfig, MAX_CLASSES,
+};
 use tinyml_core::mfcc::pcm16_to_f32;
 use tinyml_core::model::{Budget, ModelError, Tensor};
 use tinyml_core::motion::MotionListener;
@@ -1259,17 +1261,18 @@ pub fn listen_to(model: &QuantizedModel, audio: &Audio) -> Result<Listening> {
     let refused = |e: tinyml_core::listen::ListenError| {
         Error::Model(format!(
             "the board cannot listen with this model ({e:?}): it takes a keyword model (MFCC of \
-             1 s at 16 kHz)"
+             a 16 kHz clip)"
         ))
     };
     listener
         .start(&m, RecognizerConfig::KEYWORDS)
         .map_err(refused)?;
     let pcm = audio.resample(MIC_RATE_HZ)?.to_pcm16();
-    let mut arena = vec![0i8; m.arena_bytes()];
+    // The model's arena, then the clip's samples, as on the board.
+    let mut arena = vec![0i8; keyword_arena_bytes(&m).map_err(refused)?];
     let mut windows = Vec::new();
     let mut rest = &pcm[..];
-    while listener.feed(&mut rest) {
+    while listener.feed(&mut rest, &mut arena) {
         let time_ms = ((pcm.len() - rest.len()) as u64 * 1000 / MIC_RATE_HZ as u64) as u32;
         let mut scores = [0i8; MAX_CLASSES];
         let w = listener
@@ -1929,7 +1932,7 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
         }
         loop {
             let due = match which {
-                sensor::MIC => sensors.listener.feed(&mut rest),
+                sensor::MIC => sensors.listener.feed(&mut rest, arena),
                 _ => sensors.motion.feed(&mut rest),
             };
             if !due {

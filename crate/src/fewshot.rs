@@ -567,7 +567,7 @@ impl KwsEmbedding {
     pub fn from_model(model: KwsModel, what: &str) -> Result<KwsEmbedding> {
         let expected = {
             let config = model.front_end.features;
-            let frames = config.frames(config.sample_rate_hz as usize);
+            let frames = config.clip_frames();
             KwsArchitecture::Embedding
                 .layers(frames, config.coefficients(), model.labels.len())
                 .1

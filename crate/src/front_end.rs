@@ -101,7 +101,7 @@ impl InputKind {
                 FrontEnd::Mfcc {
                     config: c,
                     clip_mean: fe.clip_mean_normalization,
-                    frames: c.frames(c.sample_rate_hz as usize),
+                    frames: c.clip_frames(),
                     coefficients: fe.mean.len(),
                     mean,
                     std,

@@ -80,6 +80,11 @@ impl KeywordData {
     /// The kit's spoken digits: `data/fsdd` of the repository (or `$TINYML_DATA/fsdd`), 2,500
     /// clips of "zero" to "nine" by 5 speakers.
     pub fn course_default() -> Result<KeywordData> {
+        KeywordData::course_default_with(FeatureConfig::KEYWORDS)
+    }
+
+    /// [`KeywordData::course_default`] for features of `config` (for example longer clips).
+    pub fn course_default_with(config: FeatureConfig) -> Result<KeywordData> {
         let dir = default_dir();
         if !dir.is_dir() {
             return Err(Error::Audio {
@@ -89,7 +94,7 @@ impl KeywordData {
                     .into(),
             });
         }
-        let mut data = KeywordData::load(&dir)?;
+        let mut data = KeywordData::load_with(&dir, config)?;
         data.stand_in = true;
         data.source = "Free Spoken Digit Dataset (5 speakers)".into();
         data.notes.push(
@@ -251,7 +256,7 @@ impl KeywordData {
             .collect::<Result<Vec<Audio>>>()?;
         data.background = background
             .into_iter()
-            .filter(|a| a.samples().len() >= config.sample_rate_hz as usize)
+            .filter(|a| a.samples().len() >= config.clip_samples())
             .collect();
         data.skipped = skipped;
         Ok(data)
@@ -324,6 +329,16 @@ impl KeywordData {
                     "the clips are at {} Hz, the features ask for {} Hz: load the folder again \
                      with KeywordData::load_with",
                     self.config.sample_rate_hz, config.sample_rate_hz
+                ),
+            ));
+        }
+        if config.clip_ms != self.config.clip_ms {
+            return Err(Error::param(
+                "features",
+                format!(
+                    "the clips are {} ms long, the features ask for {} ms: load the folder again \
+                     with KeywordData::load_with",
+                    self.config.clip_ms, config.clip_ms
                 ),
             ));
         }
@@ -442,14 +457,14 @@ impl KeywordData {
         Ok(data)
     }
 
-    /// Adds `count` clips of [`SILENCE`]: random seconds of the background recordings, or
+    /// Adds `count` clips of [`SILENCE`]: random clips of the background recordings, or
     /// generated room noise when the data has none, normalised like every clip; their speaker
     /// is [`NOISE_SPEAKER`].
     pub fn with_silence(&self, count: usize, seed: u64) -> KeywordData {
         let mut data = self.clone();
         let mut rng = Rng::new(seed);
         for k in 0..count {
-            let mut samples = self.noise_second(&mut rng);
+            let mut samples = self.noise_clip(&mut rng);
             normalize_peak(&mut samples, NORMALIZED_PEAK);
             data.clips.push(
                 Audio::new(samples, self.config.sample_rate_hz).expect("finite generated noise"),
@@ -532,10 +547,10 @@ impl KeywordData {
         Ok(data)
     }
 
-    /// One second of noise: a random second of a background recording (they are all at least
-    /// that long), or generated room noise when the data has none.
-    fn noise_second(&self, rng: &mut Rng) -> Vec<f32> {
-        let n = self.config.sample_rate_hz as usize;
+    /// One clip of noise: a random clip of a background recording (they are all at least that
+    /// long), or generated room noise when the data has none.
+    fn noise_clip(&self, rng: &mut Rng) -> Vec<f32> {
+        let n = self.config.clip_samples();
         if self.background.is_empty() {
             return room_noise(n, rng);
         }
@@ -712,8 +727,8 @@ impl KeywordData {
         augmentation.validate()?;
         let a = augmentation;
         let rate = self.config.sample_rate_hz;
-        let n = rate as usize;
-        let max_shift = (n * a.shift_ms as usize / 1000).min(n / 2);
+        let n = self.config.clip_samples();
+        let max_shift = (rate as usize * a.shift_ms as usize / 1000).min(n / 2);
         let jobs: Vec<(usize, usize)> = (0..a.copies)
             .flat_map(|copy| (0..self.len()).map(move |i| (copy, i)))
             .collect();
@@ -731,7 +746,7 @@ impl KeywordData {
                     let as_if = ((rate as f32 * factor).round() as u32).max(1_000);
                     clip = Audio::new(clip.samples().to_vec(), as_if)?
                         .resample(rate)?
-                        .clip(1.0)?;
+                        .clip(self.config.clip_ms as f64 / 1000.0)?;
                     what += &format!(", speed {factor:.2}");
                 }
                 let source = clip.samples();
@@ -751,7 +766,7 @@ impl KeywordData {
                     })
                     .collect();
                 if let Some(snr) = a.noise_snr_db {
-                    let noise = self.noise_second(&mut rng);
+                    let noise = self.noise_clip(&mut rng);
                     let power = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
                     let (ps, pn) = (power(&samples), power(&noise).max(1e-12));
                     let gain = (ps / pn / 10f32.powf(snr / 10.0)).sqrt();
@@ -795,9 +810,9 @@ impl KeywordData {
         self.clip(i)?.features(&self.config)
     }
 
-    /// Numbers per clip: frames × coefficients of one second.
+    /// Numbers per clip: frames × coefficients of one clip.
     pub fn feature_len(&self) -> usize {
-        self.config.frames(self.config.sample_rate_hz as usize) * self.config.coefficients()
+        self.config.clip_frames() * self.config.coefficients()
     }
 
     /// Counts per word and per speaker, with warnings (and what the data cannot show).
@@ -1168,13 +1183,13 @@ impl KwsArchitecture {
     }
 }
 
-/// Checks that `config` can describe a 1 s keyword clip (valid, and at least one frame).
+/// Checks that `config` can describe a keyword clip (valid, and at least one frame).
 fn check_clip_config(config: &FeatureConfig) -> Result<()> {
     plan(config)?;
-    if config.frames(config.sample_rate_hz as usize) == 0 {
+    if config.clip_frames() == 0 {
         return Err(Error::param(
             "features",
-            "the FFT is longer than one second: keyword clips are 1 s long",
+            format!("the FFT is longer than a clip of {} ms", config.clip_ms),
         ));
     }
     Ok(())
@@ -1320,7 +1335,7 @@ impl KwsTrainer {
             return self.fit_head(embedding, train, labels, validation);
         }
         let config = train.config();
-        let frames = config.frames(config.sample_rate_hz as usize);
+        let frames = config.clip_frames();
         let coefficients = config.coefficients();
         let mut front_end = KeywordFrontEnd {
             features: config,
@@ -1531,7 +1546,7 @@ impl KwsModel {
         }
     }
 
-    /// The answer for a recording of any length and rate (its loudest second is used).
+    /// The answer for a recording of any length and rate (its loudest clip is used).
     pub fn predict(&self, audio: &Audio) -> Result<KeywordPrediction> {
         let config = self.config()?;
         let clip = audio.keyword_clip(&config)?;
@@ -1618,7 +1633,7 @@ impl KwsModel {
             return Err(bad("its standardisation has a non-finite mean".into()));
         }
         let coefficients = config.coefficients();
-        let expected = config.frames(config.sample_rate_hz as usize) * coefficients;
+        let expected = config.clip_frames() * coefficients;
         if front_end.mean.len() != coefficients
             || front_end.std.len() != coefficients
             || network.input().len() != expected
@@ -1704,9 +1719,9 @@ impl KwsEvaluation {
 }
 
 /// Most folds [`speaker_folds`] trains when `kws train` tests on voices by itself: with more
-/// voices than this, they are dealt into this many groups (a class of 20 trains 5 extra models,
-/// not 20).
-pub const TRAIN_FOLDS: usize = 5;
+/// voices than this, they are dealt into this many groups (a class of 20 trains 3 extra models,
+/// not 20, and `kws train` stays within a few minutes).
+pub const TRAIN_FOLDS: usize = 3;
 
 /// One fold of [`speaker_folds`]: a model trained without `test_speakers`, tested on them.
 #[derive(Debug, Clone, PartialEq, Serialize)]

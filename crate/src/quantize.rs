@@ -734,6 +734,20 @@ impl QuantizedModel {
                 budget.arena_ram as f64 / 1024.0
             ));
         }
+        // The keyword loop keeps its clip after the model's arena.
+        let listening = tinyml_core::listen::keyword_arena_bytes(&self.model()).ok();
+        if let Some(listening) = listening.filter(|_| ram <= budget.arena_ram) {
+            if listening > budget.arena_ram {
+                problems.push(format!(
+                    "listening needs {listening} bytes ({:.1} KB) of RAM, its activations and \
+                     the clip's samples, but {} has {} bytes ({:.1} KB) for them",
+                    listening as f64 / 1024.0,
+                    budget.board,
+                    budget.arena_ram,
+                    budget.arena_ram as f64 / 1024.0
+                ));
+            }
+        }
         if !problems.is_empty() {
             return Err(Error::Model(format!(
                 "{} does not fit the {}: {}. Use a smaller network (fewer filters or units, \

@@ -285,7 +285,7 @@ fn bad_datasets_are_clear_errors() {
     let e = KeywordData::load_with(&single, too_long)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("longer than one second"), "{e}");
+    assert!(e.contains("longer than a clip of 1000 ms"), "{e}");
 
     let nothing = scratch("no_wavs");
     assert!(KeywordData::load(&nothing)
@@ -510,6 +510,53 @@ fn cli_mfcc_and_kws_train_eval_predict() {
         "--json",
     ]));
     assert!(quick["folds"].is_null(), "{quick}");
+    // Clips of 1.5 s, for longer words: carried in the model, and the float model is evaluated
+    // on clips as long.
+    let long = dir.join("kws-long.tkf");
+    let long_q = dir.join("kws-long.tkm");
+    let (long, long_q) = (long.to_str().unwrap(), long_q.to_str().unwrap());
+    json(&tinyml(&[
+        "kws",
+        "train",
+        "--data",
+        d,
+        "--epochs",
+        "1",
+        "--no-folds",
+        "--clip-ms",
+        "1500",
+        "--out",
+        long,
+        "--json",
+    ]));
+    let long_eval = json(&tinyml(&[
+        "kws", "eval", "--model", long, "--data", d, "--json",
+    ]));
+    assert_eq!(long_eval["n"], 24, "{long_eval}");
+    let j = json(&tinyml(&[
+        "quantize",
+        "--model",
+        long,
+        "--calibration",
+        d,
+        "--out",
+        long_q,
+        "--json",
+    ]));
+    assert_eq!(j["front_end"]["frames"], 74, "{j}");
+    assert_fails_with(
+        &tinyml(&[
+            "kws",
+            "train",
+            "--data",
+            d,
+            "--clip-ms",
+            "2000",
+            "--out",
+            long,
+        ]),
+        &["1000 to 1500 ms"],
+    );
 
     // Accuracy against the number of voices trained on, with its figure.
     let figures = dir.join("voices");

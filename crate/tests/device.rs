@@ -39,7 +39,7 @@ fn quantized_keyword_model(net: Network, architecture: &str, seed: u64) -> Quant
 
 /// A keyword CNN on the features of `config`, quantized.
 fn keyword_model_on(config: FeatureConfig, seed: u64) -> QuantizedModel {
-    let frames = config.frames(config.sample_rate_hz as usize);
+    let frames = config.clip_frames();
     let (input, layers) = KwsArchitecture::Cnn.layers(frames, config.coefficients(), 4);
     let net = Network::new(input, layers, seed).expect("valid");
     quantized_with_features(net, config, "cnn", seed)
@@ -99,7 +99,12 @@ fn answers_of_the_wrong_length_do_not_panic() {
 
 /// The active model answers as `model` does on the laptop.
 fn answers_like(board: &mut Board, model: &QuantizedModel, n: usize) {
-    for x in inputs(n, 99) {
+    let len = model.model().input().len();
+    let mut rng = Rng::new(99);
+    for _ in 0..n {
+        let x: Vec<i8> = (0..len)
+            .map(|_| (rng.index(256) as i32 - 128) as i8)
+            .collect();
         assert_eq!(
             board.predict(&x).expect("predicts"),
             model.simulate(&x).unwrap()
@@ -660,6 +665,44 @@ fn a_few_shot_model_listens_on_the_board_like_the_laptop() {
     listens_like_the_laptop(&model);
 }
 
+/// A model of 1.5 s clips (for words longer than a second): the board keeps the longer clip at
+/// the end of its arena, and its windows are still the laptop's.
+#[test]
+fn a_model_of_longer_clips_listens_on_the_board_like_the_laptop() {
+    let long = FeatureConfig {
+        clip_ms: 1_500,
+        ..FeatureConfig::KEYWORDS
+    };
+    let model = keyword_model_on(long, 6);
+    assert_eq!(model.model().input().len(), 74 * 13);
+    listens_like_the_laptop(&model);
+    // A clip the board cannot hold is refused at commit (the file says 2 s), and the model it
+    // had stays.
+    let (sim, old, _) = with_active_model();
+    let mut b = Board::open(sim.port()).expect("opens");
+    let mut bytes = model.bytes().to_vec();
+    let at = header::FRONT_END_AT;
+    let front_end = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let clip = front_end + tinyml_core::model::file::front_end::CLIP_MS;
+    assert_eq!(bytes[clip..clip + 2], 1_500u16.to_le_bytes());
+    bytes[clip..clip + 2].copy_from_slice(&2_000u16.to_le_bytes());
+    reseal(&mut bytes);
+    b.ask_raw(&Request::BeginModel {
+        len: bytes.len() as u32,
+        crc: file_crc(&bytes),
+    })
+    .unwrap();
+    for (i, c) in bytes.chunks(MAX_CHUNK).enumerate() {
+        let chunk = Request::Chunk {
+            offset: (i * MAX_CHUNK) as u32,
+            bytes: c,
+        };
+        assert_eq!(b.ask_raw(&chunk).unwrap().1, 0);
+    }
+    assert_eq!(b.ask_raw(&Request::Commit).unwrap().1, 47);
+    answers_like(&mut b, &old, 3);
+}
+
 fn listens_like_the_laptop(model: &QuantizedModel) {
     let sim = Simulator::start().expect("simulator");
     let pcm = chirp(2.6, 5);
@@ -672,11 +715,12 @@ fn listens_like_the_laptop(model: &QuantizedModel) {
     assert_eq!(heard.labels, model.labels());
     let n = heard.windows.len();
     assert!((3..=6).contains(&n), "{n} windows in 2.1 s");
-    let config = FeatureConfig::KEYWORDS;
+    let config = model.keyword_config().expect("a keyword model");
+    let clip = config.clip_samples();
     let mut recognizer = Recognizer::new(RecognizerConfig::KEYWORDS, 4, 0b1000);
     for (k, w) in heard.windows.iter().enumerate() {
-        // Window k is the second of sound from k · 250 ms: the board's outputs are the laptop's.
-        let second = audio_of(&pcm[k * 4_000..k * 4_000 + 16_000]);
+        // Window k is the clip of sound from k · 250 ms: the board's outputs are the laptop's.
+        let second = audio_of(&pcm[k * 4_000..k * 4_000 + clip]);
         let features = second
             .keyword_clip(&config)
             .unwrap()

@@ -168,7 +168,7 @@ impl<F: Flash> Handler<F> {
                 let Some(model) = self.model() else {
                     return nak(ProtocolError::NoModel.code(), 0);
                 };
-                if let Some(needed) = self.arena_shortfall(&model, arena) {
+                if let Some(needed) = self.arena_shortfall(model.arena_bytes(), arena) {
                     return nak(ProtocolError::ArenaTooSmall.code(), needed);
                 }
                 let n_in = model.input().len();
@@ -212,18 +212,23 @@ impl<F: Flash> Handler<F> {
                     let Some(model) = self.model() else {
                         return nak(ProtocolError::NoModel.code(), 0);
                     };
-                    if let Some(needed) = self.arena_shortfall(&model, arena) {
+                    if let Some(needed) = self.arena_shortfall(model.arena_bytes(), arena) {
                         return nak(ProtocolError::ArenaTooSmall.code(), needed);
                     }
-                    // The microphone loop needs a keyword model (MFCC of 1 s at 16 kHz), the
-                    // accelerometer loop an activity model (features of a 50 Hz window).
-                    let fits = if s == sensor::MIC {
-                        crate::listen::keyword_front_end(&model).map(|_| ())
+                    // The microphone loop needs a keyword model (MFCC of a 16 kHz clip), and
+                    // room for the clip after the model's arena; the accelerometer loop an
+                    // activity model (features of a 50 Hz window).
+                    let needed = if s == sensor::MIC {
+                        crate::listen::keyword_arena_bytes(&model)
                     } else {
-                        crate::motion::activity_front_end(&model).map(|_| ())
+                        crate::motion::activity_front_end(&model).map(|_| model.arena_bytes())
                     };
-                    if let Err(e) = fits {
-                        return nak(e.code(), s as u32);
+                    let needed = match needed {
+                        Ok(needed) => needed,
+                        Err(e) => return nak(e.code(), s as u32),
+                    };
+                    if let Some(needed) = self.arena_shortfall(needed, arena) {
+                        return nak(ProtocolError::ArenaTooSmall.code(), needed);
                     }
                     self.state = State::Running(s);
                 } else {
@@ -273,9 +278,8 @@ impl<F: Flash> Handler<F> {
         }
     }
 
-    /// The arena bytes `model` needs, when `arena` (or the board's budget) is smaller.
-    fn arena_shortfall(&self, model: &Model, arena: &[i8]) -> Option<u32> {
-        let needed = model.arena_bytes();
+    /// `needed` arena bytes, when `arena` (or the board's budget) is smaller.
+    fn arena_shortfall(&self, needed: usize, arena: &[i8]) -> Option<u32> {
         (needed > arena.len().min(self.board.arena_ram)).then_some(needed as u32)
     }
 

@@ -1,7 +1,7 @@
-//! The keyword loop the board runs on its microphone: every quarter of a second, the last second
-//! of 16 kHz samples goes through the model's front end (peak normalisation, MFCC,
-//! standardisation, quantization) and the interpreter, and a [`Recognizer`] turns the noisy
-//! per-window scores into detections.
+//! The keyword loop the board runs on its microphone: every quarter of a second, the last clip
+//! of 16 kHz samples (a second, or up to [`MAX_CLIP_MS`] for a model trained on longer clips)
+//! goes through the model's front end (peak normalisation, MFCC, standardisation, quantization)
+//! and the interpreter, and a [`Recognizer`] turns the noisy per-window scores into detections.
 //!
 //! The recognizer follows TensorFlow Lite Micro's `micro_speech` example (`RecognizeCommands`):
 //! scores can be averaged over the last few windows, the best class counts only above a
@@ -11,22 +11,29 @@
 //!
 //! The firmware feeds [`Listener`] from the PDM microphone; the laptop's simulator feeds it from a
 //! WAV file. A window of a 16-bit recording gives the same input bytes as the laptop's
-//! `QuantizedModel::predict_keyword` on that second (see [`Mfcc::process_pcm16`]).
+//! `QuantizedModel::predict_keyword` on that clip (see [`Mfcc::process_pcm16_le`]).
+//!
+//! The clip's samples live at the end of the interpreter's arena, after the bytes the model
+//! needs ([`keyword_arena_bytes`]): a keyword model uses little of the board's 128 KB, and the
+//! board keeps no second buffer of its own for the longest clip.
 
 use crate::limits::Limits;
-use crate::mfcc::{pcm16_gain, FeatureConfig, Mfcc, MfccError, NORMALIZED_PEAK};
+use crate::mfcc::{pcm16_le_gain, FeatureConfig, Mfcc, MfccError, MAX_CLIP_MS, NORMALIZED_PEAK};
 use crate::model::{FrontEnd, Kernels, Model, ModelError, Tensor};
 use crate::protocol::Response;
 
 /// The microphone's sample rate (the PDM microphone of the Nano 33 BLE Sense, and the rate the
 /// keyword features use).
 pub const MIC_SAMPLE_RATE_HZ: u32 = 16_000;
-/// One window: a second of microphone samples.
-pub const WINDOW_SAMPLES: usize = MIC_SAMPLE_RATE_HZ as usize;
+/// Samples in the longest clip a keyword model may take ([`MAX_CLIP_MS`] of microphone audio).
+pub const MAX_CLIP_SAMPLES: usize = MIC_SAMPLE_RATE_HZ as usize * MAX_CLIP_MS as usize / 1000;
+/// A second of microphone samples: the shortest clip.
+const ONE_SECOND: usize = MIC_SAMPLE_RATE_HZ as usize;
 /// Samples between two windows (250 ms: four inferences a second).
-pub const HOP_SAMPLES: usize = WINDOW_SAMPLES / 4;
+pub const HOP_SAMPLES: usize = MIC_SAMPLE_RATE_HZ as usize / 4;
 /// Most model input values (frames × coefficients) the listener holds (2,048; 1,024 with the
-/// board's `small-tables` feature: 49 frames of up to 20 coefficients).
+/// board's `small-tables` feature: 49 frames of up to 20 coefficients, or 74 of 13 for a
+/// 1.5 s clip).
 pub const MAX_FEATURES: usize = crate::limits::Limits::BUILD.keyword_inputs;
 /// Most classes the recognizer follows.
 pub const MAX_CLASSES: usize = 32;
@@ -204,7 +211,7 @@ pub fn probability(output: &Tensor, q: i8) -> u8 {
     libm::roundf(output.dequantize(q).clamp(0.0, 1.0) * 255.0) as u8
 }
 
-/// Checks that `model` takes a second of microphone audio, with features within the board's
+/// Checks that `model` takes a clip of microphone audio, with features within the board's
 /// [`Limits`] (in every build: the laptop's listening and simulator refuse what the board
 /// would); gives its feature configuration.
 pub fn keyword_front_end(model: &Model) -> Result<FeatureConfig, ListenError> {
@@ -212,7 +219,7 @@ pub fn keyword_front_end(model: &Model) -> Result<FeatureConfig, ListenError> {
         FrontEnd::Mfcc { config, frames, .. }
             if config.validate().is_ok()
                 && config.sample_rate_hz == MIC_SAMPLE_RATE_HZ
-                && config.frames(WINDOW_SAMPLES) == frames
+                && config.clip_frames() == frames
                 && Limits::BOARD.check(model).is_ok()
                 && model.output().len() <= MAX_CLASSES =>
         {
@@ -220,6 +227,14 @@ pub fn keyword_front_end(model: &Model) -> Result<FeatureConfig, ListenError> {
         }
         _ => Err(ListenError::NotAKeywordModel),
     }
+}
+
+/// Arena bytes the keyword loop needs for `model`: the model's own, then its clip's samples
+/// (two bytes each) at the end. Run on the microphone checks this, as Predict checks the
+/// model's own.
+pub fn keyword_arena_bytes(model: &Model) -> Result<usize, ListenError> {
+    let config = keyword_front_end(model)?;
+    Ok(model.arena_bytes() + 2 * config.clip_samples())
 }
 
 /// What one window gave.
@@ -250,13 +265,21 @@ impl Window {
     }
 }
 
-/// The microphone loop's state: the last second of samples, the feature planner, the model's
-/// input, the recognizer. About 73 KB (49 KB with the `small-tables` feature): the board keeps one
-/// in a `static`.
+/// The microphone loop's state: where it is in the clip, the feature planner, the model's
+/// input, the recognizer. The clip's samples are in the arena ([`keyword_arena_bytes`]), so the
+/// board's `static` of it is about 17 KB with the `small-tables` feature, whatever the clip.
+///
+/// Give [`Listener::push`], [`Listener::feed`] and [`Listener::infer`] the same arena every
+/// time: the samples stay in it between calls.
 #[derive(Clone)]
 pub struct Listener {
-    samples: [i16; WINDOW_SAMPLES],
+    /// Samples per window beyond a second (the model's clip; 0, a second, before
+    /// [`Listener::start`], so that an idle listener is all zeros).
+    extra: usize,
+    /// Samples of the current window received.
     filled: usize,
+    /// Some samples of this window could not be kept (an arena shorter than the clip).
+    dropped: bool,
     /// Planned for the model by `start`.
     mfcc: Mfcc,
     ready: bool,
@@ -281,8 +304,9 @@ impl Listener {
             suppression_ms: 0,
         };
         Listener {
-            samples: [0; WINDOW_SAMPLES],
+            extra: 0,
             filled: 0,
+            dropped: false,
             mfcc: Mfcc::EMPTY,
             ready: false,
             features: [0.0; MAX_FEATURES],
@@ -291,49 +315,78 @@ impl Listener {
         }
     }
 
-    /// Gets ready to listen with `model`: plans its features, forgets earlier samples and
-    /// scores. Classes labelled "silence" or "unknown" are never reported.
+    /// Gets ready to listen with `model`: plans its features, takes its clip length, forgets
+    /// earlier samples and scores. Classes labelled "silence" or "unknown" are never reported.
     pub fn start(&mut self, model: &Model, config: RecognizerConfig) -> Result<(), ListenError> {
         let features = keyword_front_end(model)?;
         self.ready = false;
         self.mfcc.plan(features).map_err(ListenError::Features)?;
         self.ready = true;
+        self.extra = features.clip_samples() - ONE_SECOND;
         self.recognizer = Recognizer::for_model(model, config);
         self.filled = 0;
+        self.dropped = false;
         Ok(())
     }
 
-    /// Takes samples until a window is due; gives how many it took (call again with the rest
-    /// after [`Listener::infer`]).
-    pub fn push(&mut self, samples: &[i16]) -> usize {
-        let n = samples.len().min(WINDOW_SAMPLES - self.filled);
-        self.samples[self.filled..self.filled + n].copy_from_slice(&samples[..n]);
+    /// Samples in one window (the model's clip).
+    pub fn clip_samples(&self) -> usize {
+        ONE_SECOND + self.extra
+    }
+
+    /// The clip's place at the end of `arena`, if the arena holds it.
+    fn clip_bytes<'a>(&self, arena: &'a mut [i8]) -> Option<&'a mut [i8]> {
+        let len = arena.len();
+        arena.get_mut(len.checked_sub(2 * self.clip_samples())?..)
+    }
+
+    /// Takes samples until a window is due (keeping them at the end of `arena`); gives how
+    /// many it took (call again with the rest after [`Listener::infer`]).
+    pub fn push(&mut self, samples: &[i16], arena: &mut [i8]) -> usize {
+        let n = samples.len().min(self.clip_samples() - self.filled);
+        let at = 2 * self.filled;
+        match self.clip_bytes(arena) {
+            Some(clip) => {
+                for (pair, &x) in clip[at..at + 2 * n].chunks_exact_mut(2).zip(&samples[..n]) {
+                    let [lo, hi] = x.to_le_bytes();
+                    pair[0] = lo as i8;
+                    pair[1] = hi as i8;
+                }
+            }
+            // Nowhere to keep them: the window is still counted, and fails.
+            None => self.dropped |= n > 0,
+        }
         self.filled += n;
         n
     }
 
     /// Takes samples from the front of `rest` (which moves past them) until a window is due;
     /// true when one is: call [`Listener::infer`], then `feed` again with the rest.
-    pub fn feed(&mut self, rest: &mut &[i16]) -> bool {
-        let taken = self.push(rest);
+    pub fn feed(&mut self, rest: &mut &[i16], arena: &mut [i8]) -> bool {
+        let taken = self.push(rest, arena);
         *rest = &rest[taken..];
         self.due()
     }
 
-    /// True when a second of samples is waiting for [`Listener::infer`].
+    /// True when a clip of samples is waiting for [`Listener::infer`].
     pub fn due(&self) -> bool {
-        self.filled == WINDOW_SAMPLES
+        self.filled == self.clip_samples()
     }
 
     /// Moves on by [`HOP_SAMPLES`]: the next window is due after that many more samples.
-    fn advance(&mut self) {
-        self.samples.copy_within(HOP_SAMPLES.., 0);
-        self.filled = WINDOW_SAMPLES - HOP_SAMPLES;
+    fn advance(&mut self, arena: &mut [i8]) {
+        let hop = HOP_SAMPLES.min(self.clip_samples());
+        if let Some(clip) = self.clip_bytes(arena) {
+            clip.copy_within(2 * hop.., 0);
+        }
+        self.filled = self.clip_samples() - hop;
+        self.dropped = false;
     }
 
-    /// Runs the model on the last second (features, quantization, interpreter in `arena`),
-    /// writes its raw int8 outputs into `scores`, and moves on by [`HOP_SAMPLES`], whatever the
-    /// result (a window that fails is not tried again; the caller reports the error).
+    /// Runs the model on the last clip (features, quantization, interpreter in the front of
+    /// `arena`), writes its raw int8 outputs into `scores`, and moves on by [`HOP_SAMPLES`],
+    /// whatever the result (a window that fails is not tried again; the caller reports the
+    /// error).
     pub fn infer(
         &mut self,
         model: &Model,
@@ -345,7 +398,7 @@ impl Listener {
             return Err(ListenError::Model(ModelError::WrongIoSize));
         }
         let window = self.infer_window(model, arena, time_ms, scores);
-        self.advance();
+        self.advance(arena);
         window
     }
 
@@ -359,21 +412,27 @@ impl Listener {
         if !self.ready {
             return Err(ListenError::NotAKeywordModel);
         }
-        let mfcc = &self.mfcc;
+        let clip_len = 2 * self.clip_samples();
+        let model_len = arena.len().checked_sub(clip_len);
+        let (work, clip) = match model_len {
+            Some(n) if n >= model.arena_bytes() && !self.dropped => arena.split_at_mut(n),
+            _ => return Err(ListenError::Model(ModelError::ArenaTooSmall)),
+        };
         let (n_in, output) = (model.input().len(), model.output());
         if n_in > MAX_FEATURES || scores.len() < output.len() {
             return Err(ListenError::Model(ModelError::WrongIoSize));
         }
-        let gain = pcm16_gain(&self.samples, NORMALIZED_PEAK);
+        let gain = pcm16_le_gain(clip, NORMALIZED_PEAK);
         let features = &mut self.features[..n_in];
-        mfcc.process_pcm16(&self.samples, gain, features)
+        self.mfcc
+            .process_pcm16_le(clip, gain, features)
             .map_err(ListenError::Features)?;
         model
             .quantize_input(features, &mut self.input[..n_in])
             .map_err(ListenError::Model)?;
         recognize(
             model,
-            arena,
+            work,
             &self.input[..n_in],
             time_ms,
             scores,
@@ -411,7 +470,11 @@ pub(crate) fn recognize(
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
+    use std::vec;
+    use std::vec::Vec;
 
     const CONFIG: RecognizerConfig = RecognizerConfig {
         average_windows: 3,
@@ -491,23 +554,64 @@ mod tests {
     #[test]
     fn windows_come_every_hop_after_the_first_second() {
         let mut l = Listener::new();
+        let mut arena = vec![0i8; 2 * MIC_SAMPLE_RATE_HZ as usize];
         let chunk = [7i16; 1_000];
         let mut taken = 0;
         let mut due_at = [0usize; 3];
         let mut found = 0;
         while found < 3 {
-            taken += l.push(&chunk);
+            taken += l.push(&chunk, &mut arena);
             if l.due() {
                 due_at[found] = taken;
                 found += 1;
                 // What infer does after a window, without a model.
-                l.advance();
+                l.advance(&mut arena);
             }
         }
         assert_eq!(due_at, [16_000, 20_000, 24_000]);
-        // Without a model, infer refuses cleanly.
         assert!(!l.due());
-        assert_eq!(l.push(&[0; 10]), 10);
+        assert_eq!(l.push(&[0; 10], &mut arena), 10);
+    }
+
+    #[test]
+    fn the_clip_is_kept_at_the_end_of_the_arena_and_moves_by_a_hop() {
+        let mut l = Listener::new();
+        l.extra = 8 + HOP_SAMPLES;
+        let clip = l.clip_samples();
+        let mut arena = vec![-1i8; 5 + 2 * clip];
+        let samples: Vec<i16> = (0..clip).map(|i| (i as i16).wrapping_mul(257)).collect();
+        let mut rest = &samples[..];
+        assert!(l.feed(&mut rest, &mut arena));
+        assert!(rest.is_empty());
+        // The model's part of the arena is untouched; the clip is little-endian pairs.
+        assert_eq!(arena[..5], [-1; 5]);
+        let pair =
+            |a: &[i8], i: usize| i16::from_le_bytes([a[5 + 2 * i] as u8, a[6 + 2 * i] as u8]);
+        let last = clip - 1;
+        assert_eq!(
+            (pair(&arena, 0), pair(&arena, last)),
+            (samples[0], samples[last])
+        );
+        l.advance(&mut arena);
+        assert_eq!(l.filled, clip - HOP_SAMPLES);
+        assert_eq!(pair(&arena, 0), samples[HOP_SAMPLES]);
+    }
+
+    #[test]
+    fn an_arena_without_room_for_the_clip_fails_the_window_without_a_panic() {
+        const EVERY_OP: &[u8] = include_bytes!("../../../crate/tests/data/every-op.tkm");
+        let model = Model::parse(EVERY_OP).unwrap();
+        let mut l = Listener::new();
+        l.ready = true;
+        let mut small = [0i8; 64];
+        let mut rest: &[i16] = &[3; 20_000];
+        assert!(l.feed(&mut rest, &mut small));
+        let mut scores = [0i8; MAX_CLASSES];
+        assert_eq!(
+            l.infer(&model, &mut small, 0, &mut scores),
+            Err(ListenError::Model(ModelError::ArenaTooSmall))
+        );
+        assert!(!l.due());
     }
 
     #[test]
@@ -515,11 +619,11 @@ mod tests {
         const EVERY_OP: &[u8] = include_bytes!("../../../crate/tests/data/every-op.tkm");
         let model = Model::parse(EVERY_OP).unwrap();
         let mut l = Listener::new();
-        let mut rest: &[i16] = &[3; WINDOW_SAMPLES];
-        assert!(l.feed(&mut rest));
+        let mut arena = vec![0i8; 64 + 2 * MIC_SAMPLE_RATE_HZ as usize];
+        let mut rest: &[i16] = &[3; MIC_SAMPLE_RATE_HZ as usize];
+        assert!(l.feed(&mut rest, &mut arena));
         // Not started with a keyword model: the window fails, and the loop moves on by a hop
         // (before, it stayed due and the same second failed again and again).
-        let mut arena = [0i8; 64];
         let mut scores = [0i8; MAX_CLASSES];
         assert_eq!(
             l.infer(&model, &mut arena, 0, &mut scores),
@@ -527,6 +631,6 @@ mod tests {
         );
         assert!(!l.due());
         let mut hop: &[i16] = &[3; HOP_SAMPLES];
-        assert!(l.feed(&mut hop));
+        assert!(l.feed(&mut hop, &mut arena));
     }
 }

@@ -97,13 +97,29 @@ pub struct FeatureConfig {
     pub slaney_norm: bool,
     /// Pre-emphasis coefficient `a` in `y[t] = x[t] - a·x[t-1]`; 0 turns it off.
     pub preemphasis: f32,
+    /// Length of one keyword clip, in milliseconds: what a keyword model hears at a time
+    /// ([`MIN_CLIP_MS`] to [`MAX_CLIP_MS`]; its input is [`FeatureConfig::clip_frames`] frames).
+    /// Longer words (*hágoónee'*) need more than the usual second.
+    #[cfg_attr(feature = "serde", serde(default = "one_second"))]
+    pub clip_ms: u16,
+}
+
+/// Shortest keyword clip, in milliseconds.
+pub const MIN_CLIP_MS: u16 = 1_000;
+/// Longest keyword clip, in milliseconds (the board's keyword loop holds this much audio).
+pub const MAX_CLIP_MS: u16 = 1_500;
+
+/// The clip length of configurations saved before it was a setting.
+#[cfg(feature = "serde")]
+fn one_second() -> u16 {
+    MIN_CLIP_MS
 }
 
 impl FeatureConfig {
     /// The course's keyword features: 16 kHz, 30 ms windows every 20 ms (49 frames in 1 s, as
     /// TensorFlow's micro_speech), 512-point FFT, 40 Slaney mel filters from 20 Hz to 4 kHz
     /// (speech lives below 4 kHz, and 8 kHz recordings resampled to 16 kHz have nothing above
-    /// it), 13 MFCCs, no pre-emphasis.
+    /// it), 13 MFCCs, no pre-emphasis, clips of one second.
     pub const KEYWORDS: FeatureConfig = FeatureConfig {
         sample_rate_hz: 16_000,
         window_ms: 30,
@@ -116,6 +132,7 @@ impl FeatureConfig {
         mel_scale: MelScale::Slaney,
         slaney_norm: true,
         preemphasis: 0.0,
+        clip_ms: 1_000,
     };
 
     /// Entries per filter in the MFCC's DCT table: `num_mfcc`, or 16 for up to 16 MFCCs.
@@ -146,6 +163,16 @@ impl FeatureConfig {
         } else {
             self.fft_len as usize
         }
+    }
+
+    /// Samples in one keyword clip.
+    pub fn clip_samples(&self) -> usize {
+        (self.sample_rate_hz as u64 * self.clip_ms as u64 / 1000) as usize
+    }
+
+    /// Frames of one keyword clip (what a keyword model's input holds).
+    pub fn clip_frames(&self) -> usize {
+        self.frames(self.clip_samples())
     }
 
     /// Numbers per frame: `num_mfcc`, or `num_mel_bins` for log-mel.
@@ -209,6 +236,9 @@ impl FeatureConfig {
         }
         if !(self.preemphasis.is_finite() && (0.0..1.0).contains(&self.preemphasis)) {
             return Err(MfccError::BadPreemphasis);
+        }
+        if !(MIN_CLIP_MS..=MAX_CLIP_MS).contains(&self.clip_ms) || !exact(self.clip_ms) {
+            return Err(MfccError::BadClipLength);
         }
         Ok(())
     }
@@ -307,6 +337,9 @@ pub enum MfccError {
     OutputSizeMismatch = 11,
     /// A sample is NaN or infinite, or so large that a frame's energy overflows.
     NonFiniteSample = 12,
+    /// The clip is not between [`MIN_CLIP_MS`] and [`MAX_CLIP_MS`], or not a whole number of
+    /// samples.
+    BadClipLength = 13,
 }
 
 impl MfccError {
@@ -404,6 +437,7 @@ impl Mfcc {
             mel_scale: MelScale::Htk,
             slaney_norm: false,
             preemphasis: 0.0,
+            clip_ms: 0,
         },
         fft: RealFft::EMPTY,
         window: [0.0; MAX_FFT_LEN],
@@ -544,6 +578,17 @@ impl Mfcc {
     /// computes them from a 16-bit WAV file.
     pub fn process_pcm16(&self, pcm: &[i16], gain: f32, out: &mut [f32]) -> Result<(), MfccError> {
         self.features(Pcm16 { pcm, gain }, out)
+    }
+
+    /// [`Mfcc::process_pcm16`] of 16-bit samples stored as little-endian byte pairs (the
+    /// keyword loop's clip in the arena): the same samples give the same bits.
+    pub fn process_pcm16_le(
+        &self,
+        bytes: &[i8],
+        gain: f32,
+        out: &mut [f32],
+    ) -> Result<(), MfccError> {
+        self.features(Pcm16Le { bytes, gain }, out)
     }
 
     /// The features, in the fastest build of the code this processor runs.
@@ -753,12 +798,26 @@ fn pcm16_sample(x: i16) -> f32 {
 /// The gain [`normalize_peak`] applies to `pcm16_to_f32(pcm)` (1 for silence), computed
 /// without the conversion: pass it to [`Mfcc::process_pcm16`].
 pub fn pcm16_gain(pcm: &[i16], peak: f32) -> f32 {
-    let largest = pcm.iter().fold(0f32, |m, &x| m.max(pcm16_sample(x).abs()));
+    gain_of(pcm.iter().copied(), peak)
+}
+
+/// [`pcm16_gain`] of 16-bit samples stored as little-endian byte pairs (as the keyword loop
+/// keeps them in the arena): pass it to [`Mfcc::process_pcm16_le`].
+pub fn pcm16_le_gain(bytes: &[i8], peak: f32) -> f32 {
+    gain_of(bytes.chunks_exact(2).map(le_sample), peak)
+}
+
+fn gain_of(samples: impl Iterator<Item = i16>, peak: f32) -> f32 {
+    let largest = samples.fold(0f32, |m, x| m.max(pcm16_sample(x).abs()));
     if largest > 0.0 {
         peak / largest
     } else {
         1.0
     }
+}
+
+fn le_sample(pair: &[i8]) -> i16 {
+    i16::from_le_bytes([pair[0] as u8, pair[1] as u8])
 }
 
 /// Where [`Mfcc::process`] reads samples: a float signal, or scaled 16-bit PCM.
@@ -797,6 +856,29 @@ impl Signal for Pcm16<'_> {
     fn frame<'s>(&'s self, begin: usize, buf: &'s mut [f32]) -> &'s [f32] {
         for (y, &x) in buf.iter_mut().zip(&self.pcm[begin..]) {
             *y = pcm16_sample(x) * self.gain;
+        }
+        buf
+    }
+}
+
+/// 16-bit samples as little-endian byte pairs, scaled by `gain`.
+#[derive(Clone, Copy)]
+struct Pcm16Le<'a> {
+    bytes: &'a [i8],
+    gain: f32,
+}
+
+impl Signal for Pcm16Le<'_> {
+    fn len(&self) -> usize {
+        self.bytes.len() / 2
+    }
+    fn at(&self, i: usize) -> f32 {
+        pcm16_sample(le_sample(&self.bytes[2 * i..])) * self.gain
+    }
+    fn frame<'s>(&'s self, begin: usize, buf: &'s mut [f32]) -> &'s [f32] {
+        let pairs = self.bytes[2 * begin..].chunks_exact(2);
+        for (y, pair) in buf.iter_mut().zip(pairs) {
+            *y = pcm16_sample(le_sample(pair)) * self.gain;
         }
         buf
     }
@@ -1124,6 +1206,20 @@ mod tests {
                     ..base
                 },
                 MfccError::EmptyMelFilter,
+            ),
+            (
+                FeatureConfig {
+                    clip_ms: 999,
+                    ..base
+                },
+                MfccError::BadClipLength,
+            ),
+            (
+                FeatureConfig {
+                    clip_ms: 1_501,
+                    ..base
+                },
+                MfccError::BadClipLength,
             ),
         ];
         for (config, error) in cases {

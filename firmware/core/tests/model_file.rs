@@ -4,7 +4,7 @@
 
 use tinyml_core::mfcc::FeatureConfig;
 use tinyml_core::model::file::{
-    encode_layer_params, header, layer_params_len, ChannelParams, ModelFile,
+    encode_layer_params, front_end, header, layer_params_len, ChannelParams, ModelFile,
 };
 use tinyml_core::model::{FrontEnd, Model, ModelError, Op, Tensor};
 
@@ -52,6 +52,11 @@ fn mean_std(n: usize) -> (Vec<u8>, Vec<u8>) {
 #[test]
 fn every_front_end_kind_decodes_to_what_was_encoded() {
     let config = FeatureConfig::KEYWORDS;
+    let long = FeatureConfig {
+        clip_ms: 1_500,
+        ..config
+    };
+    assert_eq!(long.clip_frames(), 74);
     let coefficients = config.coefficients();
     let (m13, s13) = mean_std(coefficients);
     let (m12, s12) = mean_std(tinyml_core::imu::FEATURE_COUNT);
@@ -61,7 +66,15 @@ fn every_front_end_kind_decodes_to_what_was_encoded() {
         FrontEnd::Mfcc {
             config,
             clip_mean: true,
-            frames: config.frames(config.sample_rate_hz as usize),
+            frames: config.clip_frames(),
+            coefficients,
+            mean: &m13,
+            std: &s13,
+        },
+        FrontEnd::Mfcc {
+            config: long,
+            clip_mean: false,
+            frames: long.clip_frames(),
             coefficients,
             mean: &m13,
             std: &s13,
@@ -78,6 +91,13 @@ fn every_front_end_kind_decodes_to_what_was_encoded() {
         let mut out = vec![0; fe.encoded_len()];
         assert_eq!(fe.encode(&mut out), Ok(out.len()));
         assert_eq!(FrontEnd::decode(&out), Ok(fe), "{fe:?}");
+        // Only a keyword clip longer than a second uses the front end's third and fourth bytes
+        // (so one-second models keep their bytes).
+        if !out.is_empty() {
+            let clip = u16_at(&out, front_end::CLIP_MS);
+            let long = matches!(fe, FrontEnd::Mfcc { config, .. } if config.clip_ms != 1_000);
+            assert_eq!(clip != 0, long, "{fe:?}");
+        }
     }
     // Statistics of the wrong length, and a buffer too short, are refused.
     let short = FrontEnd::Mfcc {

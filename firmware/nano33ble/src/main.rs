@@ -408,7 +408,7 @@ async fn hear(
     block: &[i16],
 ) -> Result<(), EndpointError> {
     let mut rest = block;
-    while listener.feed(&mut rest) {
+    while listener.feed(&mut rest, arena) {
         let time_ms = Instant::now().as_millis() as u32;
         let mut scores = [0i8; MAX_CLASSES];
         let window = match handler.model() {

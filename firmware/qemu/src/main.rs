@@ -35,7 +35,7 @@ use tinyml_core::model::{FrontEnd, Kernels, Model};
 
 const MAX_MODEL: usize = 512 * 1024;
 const MAX_ARENA: usize = 256 * 1024;
-const MAX_SAMPLES: usize = 16_000;
+const MAX_SAMPLES: usize = tinyml_core::listen::MAX_CLIP_SAMPLES;
 const MAX_FEATURES: usize = 4_096;
 
 /// Marks the start of a counted region (its address is what the counter looks for).

@@ -29,23 +29,22 @@ pub(crate) struct KwsDataArg {
 }
 
 impl KwsDataArg {
+    /// The words with the kit's keyword features.
     pub(crate) fn load(&self) -> Result<KeywordData> {
+        self.load_with(FeatureConfig::KEYWORDS)
+    }
+
+    /// The words with the features of a model (an int8 model carries its own), or the ones to
+    /// train on; lists the files left out.
+    pub(crate) fn load_with(&self, config: FeatureConfig) -> Result<KeywordData> {
         let data = match &self.data {
-            Some(dir) => KeywordData::load(dir)?,
-            None => KeywordData::course_default()?,
+            Some(dir) => KeywordData::load_with(dir, config)?,
+            None => KeywordData::course_default_with(config)?,
         };
         for s in data.skipped() {
             eprintln!("skipped {}: {}", s.file, s.reason);
         }
         Ok(data)
-    }
-
-    /// The words with the features of a model (an int8 model carries its own).
-    pub(crate) fn load_with(&self, config: FeatureConfig) -> Result<KeywordData> {
-        match &self.data {
-            Some(dir) => KeywordData::load_with(dir, config),
-            None => KeywordData::load_with(tinyml_kit::kws::default_dir(), config),
-        }
     }
 }
 
@@ -76,6 +75,11 @@ pub(crate) struct KwsTrainArgs {
     /// takes the embedding's features.)
     #[arg(long, value_name = "HZ", conflicts_with = "few_shot")]
     pub(crate) upper_hz: Option<f32>,
+    /// How much audio the model hears at a time, in ms: 1000 by default; up to 1500 for words
+    /// longer than a second (hágoónee'). Carried in the model file; the board listens to clips
+    /// as long. (A few-shot head takes the embedding's clips.)
+    #[arg(long, value_name = "MS", conflicts_with = "few_shot")]
+    pub(crate) clip_ms: Option<u16>,
 }
 
 /// Epochs of `tinyml kws train` from scratch.
@@ -106,18 +110,20 @@ impl KwsTrainArgs {
         Ok(trainer.epochs(self.epochs()))
     }
 
-    /// The features to train on: the kit's keyword features, up to `--upper-hz`.
+    /// The features to train on: the kit's keyword features, up to `--upper-hz`, on clips of
+    /// `--clip-ms`.
     pub(crate) fn features(&self) -> FeatureConfig {
         let keywords = FeatureConfig::KEYWORDS;
         FeatureConfig {
             fmax_hz: self.upper_hz.unwrap_or(keywords.fmax_hz),
+            clip_ms: self.clip_ms.unwrap_or(keywords.clip_ms),
             ..keywords
         }
     }
 
     /// `data`'s words with the features to train on.
     pub(crate) fn words(&self, data: &KwsDataArg) -> Result<KeywordData> {
-        data.load()?.with_features(self.features())
+        data.load_with(self.features())
     }
 
     fn augmentation(&self) -> Augmentation {
@@ -186,7 +192,7 @@ pub(crate) enum KwsCmd {
         no_silence: bool,
         /// Speakers held out of training, to report accuracy on voices the model never heard.
         /// Without it, data of three voices or more is tested by folds: each voice (or, past
-        /// five, each of five groups of voices) held out in turn, one more model each.
+        /// three, each of three groups of voices) held out in turn, one more model each.
         #[arg(long, value_delimiter = ',')]
         test_speakers: Vec<String>,
         /// Skip the folds (train the one model only).
@@ -484,7 +490,8 @@ pub(crate) fn kws(cmd: KwsCmd) -> Result<()> {
                 let q = QuantizedModel::load(&model)?;
                 q.evaluate_keywords(&data.load_with(q.keyword_config()?)?)?
             } else {
-                KwsModel::load(&model)?.evaluate(&data.load()?)?
+                let m = KwsModel::load(&model)?;
+                m.evaluate(&data.load_with(m.config()?)?)?
             };
             if json {
                 print_json(&eval.json());

@@ -125,8 +125,9 @@ pub mod front_end {
     pub const KIND: usize = 0;
     /// `u8` flags: bit 0 subtracts each clip's mean (MFCC only).
     pub const FLAGS: usize = 1;
-    /// `u16`, zero.
-    pub const RESERVED: usize = 2;
+    /// `u16`: the MFCC kind's clip length in milliseconds, 0 for 1,000 (so that one-second
+    /// models keep the bytes they had before the field); zero for the other kinds.
+    pub const CLIP_MS: usize = 2;
 
     /// The MFCC kind's fields.
     pub mod mfcc {
@@ -230,16 +231,18 @@ impl<'a> FrontEnd<'a> {
     /// Reads a front-end section (empty: [`FrontEnd::None`]), or says why it is invalid. Checks
     /// the section's own structure; [`super::Model::parse`] also checks it against the input.
     pub fn decode(f: &'a [u8]) -> Result<FrontEnd<'a>, ModelError> {
-        use front_end::{mfcc, motion, FLAGS, KIND, RESERVED};
+        use front_end::{mfcc, motion, CLIP_MS, FLAGS, KIND};
         if f.is_empty() {
             return Ok(FrontEnd::None);
         }
-        if f.len() < 4 || u16_at(f, RESERVED) != 0 {
+        if f.len() < 4 {
             return Err(ModelError::BadFrontEnd);
         }
-        let flags = f[FLAGS];
+        let (flags, clip_ms) = (f[FLAGS], u16_at(f, CLIP_MS));
         match f[KIND] {
-            FRONT_END_IMAGE if f.len() == IMAGE_FRONT_END_LEN && flags == 0 => Ok(FrontEnd::Image),
+            FRONT_END_IMAGE if f.len() == IMAGE_FRONT_END_LEN && flags == 0 && clip_ms == 0 => {
+                Ok(FrontEnd::Image)
+            }
             FRONT_END_MFCC if f.len() >= MFCC_FRONT_END_LEN && flags & !FLAG_CLIP_MEAN == 0 => {
                 let mel_scale = match f[mfcc::MEL_SCALE] {
                     0 => MelScale::Htk,
@@ -263,6 +266,7 @@ impl<'a> FrontEnd<'a> {
                     fmin_hz: f32_at(f, mfcc::FMIN),
                     fmax_hz: f32_at(f, mfcc::FMAX),
                     preemphasis: f32_at(f, mfcc::PREEMPHASIS),
+                    clip_ms: if clip_ms == 0 { 1_000 } else { clip_ms },
                 };
                 let coefficients = u16_at(f, mfcc::COEFFICIENTS) as usize;
                 let stats = &f[MFCC_FRONT_END_LEN..];
@@ -278,7 +282,7 @@ impl<'a> FrontEnd<'a> {
                     std: &stats[4 * coefficients..],
                 })
             }
-            FRONT_END_MOTION if f.len() >= MOTION_FRONT_END_LEN && flags == 0 => {
+            FRONT_END_MOTION if f.len() >= MOTION_FRONT_END_LEN && flags == 0 && clip_ms == 0 => {
                 let features = u16_at(f, motion::FEATURES) as usize;
                 let stats = &f[MOTION_FRONT_END_LEN..];
                 if features != crate::imu::FEATURE_COUNT || stats.len() != 8 * features {
@@ -310,7 +314,7 @@ impl<'a> FrontEnd<'a> {
     /// length; [`ModelError::BadFrontEnd`] when the statistics do not have one `f32` mean and
     /// standard deviation per coefficient or feature, or a count does not fit its field.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, ModelError> {
-        use front_end::{mfcc, motion, FLAGS, KIND};
+        use front_end::{mfcc, motion, CLIP_MS, FLAGS, KIND};
         let len = self.encoded_len();
         let out = out.get_mut(..len).ok_or(ModelError::BadFrontEnd)?;
         out.fill(0);
@@ -331,6 +335,14 @@ impl<'a> FrontEnd<'a> {
                 }
                 o.u8(KIND, FRONT_END_MFCC);
                 o.u8(FLAGS, if clip_mean { FLAG_CLIP_MEAN } else { 0 });
+                o.u16(
+                    CLIP_MS,
+                    if config.clip_ms == 1_000 {
+                        0
+                    } else {
+                        config.clip_ms
+                    },
+                );
                 o.u32(mfcc::SAMPLE_RATE, config.sample_rate_hz);
                 o.u16(mfcc::WINDOW_MS, config.window_ms);
                 o.u16(mfcc::STRIDE_MS, config.stride_ms);

@@ -677,7 +677,7 @@ impl<'a> Model<'a> {
                 };
                 let ok = valid.is_ok()
                     && coefficients == config.coefficients()
-                    && frames == config.frames(config.sample_rate_hz as usize)
+                    && frames == config.clip_frames()
                     && frames * coefficients == input
                     && stats_ok(mean, std, coefficients);
                 if ok {
