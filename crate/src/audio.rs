@@ -37,7 +37,7 @@ pub(crate) fn has_extension(path: &Path, extensions: &[&str]) -> bool {
 }
 
 /// Peak level of a clip after [`Audio::normalized`] (headroom below full scale); the board
-/// normalises each second of its microphone to the same peak.
+/// normalises each clip of its microphone to the same peak.
 pub use tinyml_core::mfcc::NORMALIZED_PEAK;
 
 /// Mono audio: samples in `[-1, 1]` at `sample_rate_hz`.

@@ -198,7 +198,7 @@ fn nak_message(of: u8, code: u8, detail: u32) -> String {
         (_, Some(P::WrongInputSize)) => format!("the model takes {detail} input values"),
         (_, Some(P::BadSensor)) if of == kind::RUN && detail == sensor::MIC as u32 => {
             "the model on the board does not take the microphone: deploy a keyword model \
-             (MFCC of 1 s at 16 kHz); an activity model runs on the accelerometer instead \
+             (MFCC of a 16 kHz clip); an activity model runs on the accelerometer instead \
              (`board.watch`, `tinyml monitor --sensor imu`)"
                 .into()
         }
@@ -808,7 +808,7 @@ impl Board {
         self.output = model.model().output();
     }
 
-    /// Listens for `seconds`: the board runs its model on its microphone (a second of audio
+    /// Listens for `seconds`: the board runs its model on its microphone (a clip of audio
     /// every 250 ms) and says which keywords it heard. Prints each word as it is heard.
     pub fn listen(&mut self, seconds: f64) -> Result<Listening> {
         self.listen_with(seconds, &mut |window, labels| {

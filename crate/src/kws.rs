@@ -15,8 +15,8 @@
 //! every speaker on one side: a model is tested on voices it has never heard. A flat folder of
 //! `{label}_{speaker}_{take}.wav` files (the original Free Spoken Digit Dataset) also loads.
 //!
-//! Every clip goes through [`Audio::keyword_clip`]: resampled to 16 kHz, the loudest second,
-//! peak-normalised. Features are the board's MFCC ([`FeatureConfig::KEYWORDS`]), standardised per
+//! Every clip goes through [`Audio::keyword_clip`]: resampled to 16 kHz, the loudest second (or
+//! the features' longer clip, up to 1.5 s), peak-normalised. Features are the board's MFCC ([`FeatureConfig::KEYWORDS`]), standardised per
 //! coefficient with the training set's mean and spread (stored in the model file).
 
 use std::collections::BTreeSet;
@@ -2193,7 +2193,7 @@ impl QuantizedModel {
         self.quantize_input(&features.values)
     }
 
-    /// The int8 answer for a recording of any length and rate (its loudest second), through the
+    /// The int8 answer for a recording of any length and rate (its loudest clip), through the
     /// board's front end and interpreter.
     pub fn predict_keyword(&self, audio: &Audio) -> Result<KeywordPrediction> {
         let config = self.keyword_config()?;

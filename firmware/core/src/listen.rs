@@ -45,7 +45,7 @@ pub const BACKGROUND_LABELS: [&str; 2] = ["silence", "unknown"];
 /// Why the microphone loop cannot run a model. Codes are those of the protocol's Nak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenError {
-    /// The model does not take a second of 16 kHz audio through MFCC features (a digits model,
+    /// The model does not take a clip of 16 kHz audio through MFCC features (a digits model,
     /// another sample rate, or too many classes or features for the listener).
     NotAKeywordModel,
     /// The model's front end or interpreter failed.

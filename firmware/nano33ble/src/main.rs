@@ -7,7 +7,7 @@
 //! - keeps models in the flash model store (`src/flash.rs`, the region memory.x reserves), so a
 //!   deployed model survives a reset and a broken upload never replaces the running one;
 //! - runs Predict requests in a 128 KB static arena;
-//! - Run on the microphone: the core's keyword loop ([`Listener`]: a second of 16 kHz audio every
+//! - Run on the microphone: the core's keyword loop ([`Listener`]: a clip of 16 kHz audio every
 //!   250 ms, MFCC, the model, the recognizer), a Prediction message per window, and the RGB LED
 //!   in the heard class's colour for a second;
 //! - Run on the accelerometer (rev1's LSM9DS1 or rev2's BMI270, at 50 Hz): the core's activity loop

@@ -224,7 +224,7 @@ pub(crate) enum KwsCmd {
         /// The model file.
         #[arg(long)]
         model: PathBuf,
-        /// A WAV file (any rate; its loudest second is used).
+        /// A WAV file (any rate; its loudest clip, as long as the model's, is used).
         wav: PathBuf,
         /// Print JSON: label and probabilities.
         #[arg(long)]

@@ -185,7 +185,7 @@ enum Cmd {
         imu: Option<PathBuf>,
     },
     /// Day 3: listen with the board: it runs its keyword model on its microphone and prints
-    /// the words it hears (a second of audio every 250 ms), or its activity model on its
+    /// the words it hears (a clip of audio every 250 ms), or its activity model on its
     /// accelerometer and prints the activity of each window.
     Monitor {
         /// The serial port (default: the first Nano 33 BLE found).
@@ -268,7 +268,7 @@ enum Cmd {
         /// Run this int8 model on the laptop, with the board's interpreter.
         #[arg(long, value_name = "FILE.tkm")]
         simulate: Option<PathBuf>,
-        /// A WAV file (any rate; its loudest second is used).
+        /// A WAV file (any rate; its loudest clip, as long as the model's, is used).
         #[arg(long)]
         wav: PathBuf,
         /// Print JSON: `label`, `probabilities`, `outputs` (raw int8), `source`.
