@@ -216,7 +216,10 @@ fn nak_message(of: u8, code: u8, detail: u32) -> String {
         (_, Some(P::BadSensor)) => "no such sensor on this board".into(),
         (_, Some(P::Busy)) => "the board is busy (running or streaming): stop it first".into(),
         (_, Some(P::ArenaTooSmall)) => {
-            format!("the model needs {detail} bytes of arena, more than the board has")
+            format!(
+                "the model needs {detail} bytes of arena (with the clip it listens to, for the \
+                 microphone), more than the board has"
+            )
         }
         (None, None) => format!("error {code}"),
     };

@@ -68,7 +68,7 @@ pub enum InputKind {
     Raw,
     /// 0–255 pixels scaled by 1/255 (the digits).
     Image,
-    /// MFCC features of 1 s of audio, standardised (the keyword spotter).
+    /// MFCC features of a clip of audio, standardised (the keyword spotter).
     Keywords(KeywordFrontEnd),
     /// The features of an accelerometer window, standardised (the activity network).
     Motion(MotionFrontEnd),

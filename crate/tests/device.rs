@@ -705,7 +705,7 @@ fn a_model_of_longer_clips_listens_on_the_board_like_the_laptop() {
 
 fn listens_like_the_laptop(model: &QuantizedModel) {
     let sim = Simulator::start().expect("simulator");
-    let pcm = chirp(2.6, 5);
+    let pcm = chirp(3.2, 5);
     sim.play(&audio_of(&pcm)).unwrap();
     let mut board = Board::open(sim.port()).expect("opens");
     let e = board.listen(1.0).unwrap_err().to_string();
@@ -717,11 +717,12 @@ fn listens_like_the_laptop(model: &QuantizedModel) {
     assert!((3..=6).contains(&n), "{n} windows in 2.1 s");
     let config = model.keyword_config().expect("a keyword model");
     let clip = config.clip_samples();
-    let mut recognizer = Recognizer::new(RecognizerConfig::KEYWORDS, 4, 0b1000);
+    let recognizer_config = RecognizerConfig::KEYWORDS.for_clip_ms(config.clip_ms);
+    let mut recognizer = Recognizer::new(recognizer_config, 4, 0b1000);
     for (k, w) in heard.windows.iter().enumerate() {
         // Window k is the clip of sound from k · 250 ms: the board's outputs are the laptop's.
-        let second = audio_of(&pcm[k * 4_000..k * 4_000 + clip]);
-        let features = second
+        let window = audio_of(&pcm[k * 4_000..k * 4_000 + clip]);
+        let features = window
             .keyword_clip(&config)
             .unwrap()
             .features(&config)

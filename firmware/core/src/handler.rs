@@ -184,6 +184,8 @@ impl<F: Flash> Handler<F> {
                 if n_out > y.len() {
                     return nak(ProtocolError::WrongInputSize.code(), n_out as u32);
                 }
+                // The model's own bytes only: a Run's clip lives after them.
+                let arena = &mut arena[..model.arena_bytes()];
                 match model.invoke(arena, &x[..n_in], &mut y[..n_out], Kernels::Optimized) {
                     Ok(()) => {
                         for (d, &s) in body.iter_mut().zip(&y[..n_out]) {

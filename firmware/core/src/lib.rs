@@ -11,7 +11,7 @@
 //! - [`int8`] and [`model`]: the int8 kernels, the `.tkm` model file and the interpreter that
 //!   runs it (the laptop's simulator and the board run the same code), and [`limits`], the
 //!   board's table sizes that every build checks models against;
-//! - [`listen`]: the board's keyword loop (a second of microphone samples every 250 ms, the
+//! - [`listen`]: the board's keyword loop (a clip of microphone samples every 250 ms, the
 //!   model, and a recognizer that turns scores into detections), and [`motion`], its activity
 //!   loop on the accelerometer;
 //! - [`protocol`] and [`cobs`]: the serial protocol between the laptop and the board;

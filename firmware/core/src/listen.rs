@@ -107,6 +107,21 @@ impl RecognizerConfig {
         threshold: 128,
         suppression_ms: 0,
     };
+
+    /// These settings for a model of `clip_ms` clips: a word stays in view for as many more
+    /// windows as the clip is longer than a second, so the suppression (when there is one)
+    /// grows by as much; otherwise a short word in a 1.5 s clip is reported twice.
+    pub fn for_clip_ms(self, clip_ms: u16) -> RecognizerConfig {
+        let longer = (clip_ms as u32).saturating_sub(1_000);
+        RecognizerConfig {
+            suppression_ms: if self.suppression_ms == 0 {
+                0
+            } else {
+                self.suppression_ms.saturating_add(longer)
+            },
+            ..self
+        }
+    }
 }
 
 /// A class heard.
@@ -315,7 +330,8 @@ impl Listener {
         }
     }
 
-    /// Gets ready to listen with `model`: plans its features, takes its clip length, forgets
+    /// Gets ready to listen with `model`: plans its features, takes its clip length (and
+    /// stretches `config`'s suppression to it, [`RecognizerConfig::for_clip_ms`]), forgets
     /// earlier samples and scores. Classes labelled "silence" or "unknown" are never reported.
     pub fn start(&mut self, model: &Model, config: RecognizerConfig) -> Result<(), ListenError> {
         let features = keyword_front_end(model)?;
@@ -323,7 +339,7 @@ impl Listener {
         self.mfcc.plan(features).map_err(ListenError::Features)?;
         self.ready = true;
         self.extra = features.clip_samples() - ONE_SECOND;
-        self.recognizer = Recognizer::for_model(model, config);
+        self.recognizer = Recognizer::for_model(model, config.for_clip_ms(features.clip_ms));
         self.filled = 0;
         self.dropped = false;
         Ok(())
@@ -612,6 +628,23 @@ mod tests {
             Err(ListenError::Model(ModelError::ArenaTooSmall))
         );
         assert!(!l.due());
+    }
+
+    #[test]
+    fn longer_clips_suppress_a_word_for_longer() {
+        let k = RecognizerConfig::KEYWORDS;
+        assert_eq!(k.for_clip_ms(1_000), k);
+        assert_eq!(k.for_clip_ms(1_500).suppression_ms, 1_500);
+        assert_eq!(
+            RecognizerConfig::ACTIVITIES
+                .for_clip_ms(1_500)
+                .suppression_ms,
+            0
+        );
+        // A word that fills every window from 0 to 1 s of a 1.5 s clip's view: heard once.
+        let mut r = Recognizer::new(k.for_clip_ms(1_500), 2, 0);
+        let heard: usize = (0..=4).filter_map(|w| r.push(w * 250, &[250, 5])).count();
+        assert_eq!(heard, 1);
     }
 
     #[test]

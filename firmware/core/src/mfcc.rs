@@ -34,7 +34,7 @@ pub const MAX_MFCC: usize = crate::limits::Limits::BUILD.mfcc;
 
 const MAX_BINS: usize = MAX_FFT_LEN / 2 + 1;
 
-/// The peak every 1 s keyword clip is normalised to ([`normalize_peak`]), on the laptop and on
+/// The peak every keyword clip is normalised to ([`normalize_peak`]), on the laptop and on
 /// the board.
 pub const NORMALIZED_PEAK: f32 = 0.9;
 

@@ -243,7 +243,12 @@ impl<'a> FrontEnd<'a> {
             FRONT_END_IMAGE if f.len() == IMAGE_FRONT_END_LEN && flags == 0 && clip_ms == 0 => {
                 Ok(FrontEnd::Image)
             }
-            FRONT_END_MFCC if f.len() >= MFCC_FRONT_END_LEN && flags & !FLAG_CLIP_MEAN == 0 => {
+            // A second is written 0, never 1,000: one model, one encoding.
+            FRONT_END_MFCC
+                if f.len() >= MFCC_FRONT_END_LEN
+                    && flags & !FLAG_CLIP_MEAN == 0
+                    && clip_ms != 1_000 =>
+            {
                 let mel_scale = match f[mfcc::MEL_SCALE] {
                     0 => MelScale::Htk,
                     1 => MelScale::Slaney,
