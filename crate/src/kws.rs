@@ -1815,17 +1815,7 @@ pub fn speaker_folds(
     most_folds: usize,
 ) -> Result<SpeakerFolds> {
     augmentation.validate()?;
-    let voices = data.voice_names();
-    if voices.len() < 2 {
-        return Err(Error::param(
-            "data",
-            format!(
-                "has {} voice(s): testing on voices the model never heard needs recordings of \
-                 at least two speakers",
-                voices.len()
-            ),
-        ));
-    }
+    let voices = at_least_two_voices(data, "testing on voices the model never heard")?;
     let groups = most_folds.clamp(2, voices.len());
     let mut held: Vec<Vec<&str>> = vec![Vec::new(); groups];
     for (i, voice) in voices.iter().enumerate() {
@@ -1991,17 +1981,7 @@ pub fn voice_curve(
     seed: u64,
 ) -> Result<VoiceCurve> {
     augmentation.validate()?;
-    let voices = data.voice_names();
-    if voices.len() < 2 {
-        return Err(Error::param(
-            "data",
-            format!(
-                "has {} voice(s): a curve over voices needs recordings of \
-                 at least two speakers",
-                voices.len()
-            ),
-        ));
-    }
+    let voices = at_least_two_voices(data, "a curve over voices")?;
     let models = voice_model_count(voices.len());
     if models > MAX_VOICE_MODELS {
         return Err(Error::param(
@@ -2059,6 +2039,21 @@ pub fn voice_curve(
         });
     }
     Ok(VoiceCurve { runs })
+}
+
+/// The data's voices, or why `what` needs recordings of at least two.
+fn at_least_two_voices(data: &KeywordData, what: &str) -> Result<Vec<String>> {
+    let voices = data.voice_names();
+    if voices.len() < 2 {
+        return Err(Error::param(
+            "data",
+            format!(
+                "has {} voice(s): {what} needs recordings of at least two speakers",
+                voices.len()
+            ),
+        ));
+    }
+    Ok(voices)
 }
 
 /// Models [`voice_curve`] trains for `voices` speakers.

@@ -97,6 +97,26 @@ fn answers_of_the_wrong_length_do_not_panic() {
     assert_eq!(model.keyword_answer(&[-5, 9]).label, labels[1]);
 }
 
+/// Sends `bytes` as an upload announced with `crc` (each chunk must be taken), then Commit;
+/// gives the Commit's reply (kind, code, value).
+fn upload(b: &mut Board, bytes: &[u8], crc: u32) -> (u8, u8, u32) {
+    b.ask_raw(&Request::BeginModel {
+        len: bytes.len() as u32,
+        crc,
+    })
+    .unwrap();
+    for (i, c) in bytes.chunks(MAX_CHUNK).enumerate() {
+        let r = b
+            .ask_raw(&Request::Chunk {
+                offset: (i * MAX_CHUNK) as u32,
+                bytes: c,
+            })
+            .unwrap();
+        assert_eq!(r.1, 0);
+    }
+    b.ask_raw(&Request::Commit).unwrap()
+}
+
 /// The active model answers as `model` does on the laptop.
 fn answers_like(board: &mut Board, model: &QuantizedModel, n: usize) {
     let len = model.model().input().len();
@@ -349,23 +369,6 @@ fn bad_crc_unknown_op_and_oversized_models_are_refused() {
     let (sim, old, new) = with_active_model();
     let mut b = Board::open(sim.port()).expect("opens");
     let bytes = new.bytes();
-    let upload = |b: &mut Board, bytes: &[u8], crc: u32| -> (u8, u8, u32) {
-        b.ask_raw(&Request::BeginModel {
-            len: bytes.len() as u32,
-            crc,
-        })
-        .unwrap();
-        for (i, c) in bytes.chunks(MAX_CHUNK).enumerate() {
-            let r = b
-                .ask_raw(&Request::Chunk {
-                    offset: (i * MAX_CHUNK) as u32,
-                    bytes: c,
-                })
-                .unwrap();
-            assert_eq!(r.1, 0);
-        }
-        b.ask_raw(&Request::Commit).unwrap()
-    };
     // The wrong CRC announced.
     assert_eq!(upload(&mut b, bytes, file_crc(bytes) ^ 1).1, 73);
     // A model with an unknown op (its own CRC right): the loader's UnknownOp.
@@ -478,20 +481,8 @@ fn features_that_cannot_be_computed_are_refused_before_and_at_commit() {
     let fmin = front_end + tinyml_core::model::file::front_end::mfcc::FMIN;
     assert_eq!(bytes[fmin..fmin + 4], 20f32.to_le_bytes());
     reseal(&mut bytes);
-    b.ask_raw(&Request::BeginModel {
-        len: bytes.len() as u32,
-        crc: file_crc(&bytes),
-    })
-    .unwrap();
-    for (i, c) in bytes.chunks(MAX_CHUNK).enumerate() {
-        let chunk = Request::Chunk {
-            offset: (i * MAX_CHUNK) as u32,
-            bytes: c,
-        };
-        assert_eq!(b.ask_raw(&chunk).unwrap().1, 0);
-    }
     // BadFrontEnd.
-    assert_eq!(b.ask_raw(&Request::Commit).unwrap().1, 47);
+    assert_eq!(upload(&mut b, &bytes, file_crc(&bytes)).1, 47);
     answers_like(&mut b, &old, 3);
 }
 
@@ -687,19 +678,8 @@ fn a_model_of_longer_clips_listens_on_the_board_like_the_laptop() {
     assert_eq!(bytes[clip..clip + 2], 1_500u16.to_le_bytes());
     bytes[clip..clip + 2].copy_from_slice(&2_000u16.to_le_bytes());
     reseal(&mut bytes);
-    b.ask_raw(&Request::BeginModel {
-        len: bytes.len() as u32,
-        crc: file_crc(&bytes),
-    })
-    .unwrap();
-    for (i, c) in bytes.chunks(MAX_CHUNK).enumerate() {
-        let chunk = Request::Chunk {
-            offset: (i * MAX_CHUNK) as u32,
-            bytes: c,
-        };
-        assert_eq!(b.ask_raw(&chunk).unwrap().1, 0);
-    }
-    assert_eq!(b.ask_raw(&Request::Commit).unwrap().1, 47);
+    // BadFrontEnd.
+    assert_eq!(upload(&mut b, &bytes, file_crc(&bytes)).1, 47);
     answers_like(&mut b, &old, 3);
 }
 
