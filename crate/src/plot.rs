@@ -133,6 +133,13 @@ enum Chart {
     ColorMap {
         grid: ColorGrid,
     },
+    Nested {
+        rings: Vec<(String, String)>,
+    },
+    Flow {
+        steps: Vec<String>,
+        highlighted: Vec<bool>,
+    },
 }
 
 /// A chart that shows itself inline in Jupyter and saves as PNG and SVG.
@@ -237,6 +244,18 @@ impl Figure {
     /// spectrogram: `grid.values[frame][bin]`.
     pub fn color_map(title: &str, x_label: &str, y_label: &str, grid: ColorGrid) -> Figure {
         Figure::new(title, x_label, y_label, Chart::ColorMap { grid }).size(800, 400)
+    }
+
+    /// Boxes inside boxes, outermost first: each a name and a line under it ("Artificial
+    /// intelligence" ⊃ "Machine learning" ⊃ "Deep learning").
+    pub fn nested(title: &str, rings: Vec<(String, String)>) -> Figure {
+        Figure::new(title, "", "", Chart::Nested { rings }).size(800, 460)
+    }
+
+    /// Steps in a row joined by arrows, the `highlighted` ones in colour (a step's label may
+    /// hold `\n` to break its line).
+    pub fn flow(title: &str, steps: Vec<String>, highlighted: Vec<bool>) -> Figure {
+        Figure::new(title, "", "", Chart::Flow { steps, highlighted }).size(900, 240)
     }
 
     fn push_series(mut self, name: &str, points: Vec<(f64, f64)>, mark: Mark) -> Figure {
@@ -405,6 +424,8 @@ impl Figure {
             Chart::Heatmap { rows, cols, values } => self.draw_heatmap(root, rows, cols, values),
             Chart::Images { images, columns } => self.draw_images(root, images, *columns),
             Chart::ColorMap { grid } => self.draw_color_map(root, grid),
+            Chart::Nested { rings } => self.draw_nested(root, rings),
+            Chart::Flow { steps, highlighted } => self.draw_flow(root, steps, highlighted),
         }
     }
 
@@ -687,6 +708,93 @@ impl Figure {
         bar.draw(&Text::new(format_tick(hi as f64), (34, top - 6), &style))?;
         bar.draw(&Text::new(format_tick(lo as f64), (34, bottom - 6), &style))?;
         bar.draw(&Text::new(grid.scale_label.clone(), (6, top - 30), &style))?;
+        Ok(())
+    }
+
+    fn draw_nested<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        rings: &[(String, String)],
+    ) -> DrawResult<DB> {
+        let area = root.titled(&self.title, (FAMILY, 24))?;
+        let (w, h) = area.dim_in_pixel();
+        let (w, h) = (w as i32, h as i32);
+        let name = TextStyle::from((FAMILY, 20).into_font().style(FontStyle::Bold));
+        let line = TextStyle::from((FAMILY, 15).into_font());
+        // Each box leaves room above its inner box for its own two lines.
+        let (side, top, bottom) = (60, 62, 12);
+        for (i, (title, caption)) in rings.iter().enumerate() {
+            let k = i as i32;
+            let (x0, y0) = (10 + side * k, 4 + top * k);
+            let (x1, y1) = (w - 10 - side * k, h - 8 - bottom * k);
+            if x1 - x0 < 80 || y1 - y0 < 60 {
+                break;
+            }
+            let color = PALETTE[i % PALETTE.len()];
+            area.draw(&Rectangle::new(
+                [(x0, y0), (x1, y1)],
+                color.mix(0.12).filled(),
+            ))?;
+            area.draw(&Rectangle::new([(x0, y0), (x1, y1)], color.stroke_width(2)))?;
+            area.draw(&Text::new(title.clone(), (x0 + 12, y0 + 8), &name))?;
+            area.draw(&Text::new(caption.clone(), (x0 + 12, y0 + 34), &line))?;
+        }
+        Ok(())
+    }
+
+    fn draw_flow<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        steps: &[String],
+        highlighted: &[bool],
+    ) -> DrawResult<DB> {
+        let area = root.titled(&self.title, (FAMILY, 24))?;
+        let (w, h) = area.dim_in_pixel();
+        let (w, h) = (w as i32, h as i32);
+        let n = steps.len().max(1) as i32;
+        let gap = 44;
+        let box_w = (w - 20 - gap * (n - 1)) / n;
+        let (y0, y1) = (10, h - 20);
+        let centred = Pos::new(HPos::Center, VPos::Center);
+        let plain = TextStyle::from((FAMILY, 18).into_font()).pos(centred);
+        let bold = TextStyle::from((FAMILY, 18).into_font().style(FontStyle::Bold)).pos(centred);
+        for (i, step) in steps.iter().enumerate() {
+            let on = highlighted.get(i).copied().unwrap_or(false);
+            let x0 = 10 + i as i32 * (box_w + gap);
+            let x1 = x0 + box_w;
+            let (fill, edge, style) = if on {
+                (PALETTE[0].mix(0.22), PALETTE[0].stroke_width(3), &bold)
+            } else {
+                (
+                    PALETTE[7].mix(0.08),
+                    PALETTE[7].mix(0.6).stroke_width(1),
+                    &plain,
+                )
+            };
+            area.draw(&Rectangle::new([(x0, y0), (x1, y1)], fill.filled()))?;
+            area.draw(&Rectangle::new([(x0, y0), (x1, y1)], edge))?;
+            let lines: Vec<&str> = step.split('\n').collect();
+            let mid = (y0 + y1) / 2;
+            for (k, text) in lines.iter().enumerate() {
+                let dy = (2 * k as i32 - (lines.len() as i32 - 1)) * 12;
+                area.draw(&Text::new(
+                    text.to_string(),
+                    ((x0 + x1) / 2, mid + dy),
+                    style,
+                ))?;
+            }
+            if i + 1 < steps.len() {
+                let (a0, a1) = (x1 + 6, x1 + gap - 6);
+                area.draw(&PathElement::new(
+                    vec![(a0, mid), (a1, mid)],
+                    BLACK.stroke_width(2),
+                ))?;
+                area.draw(&Polygon::new(
+                    vec![(a1, mid), (a1 - 10, mid - 7), (a1 - 10, mid + 7)],
+                    BLACK.filled(),
+                ))?;
+            }
+        }
         Ok(())
     }
 

@@ -91,6 +91,26 @@ impl SearchCost {
         human_duration(self.seconds)
     }
 
+    /// The arithmetic, one step a row: positions, seconds, days.
+    pub fn steps(&self) -> Table {
+        Table::new(&["step", "arithmetic", "result"])
+            .row(vec![
+                "positions".into(),
+                format!("{}^{}", self.moves_per_turn, self.turns),
+                whole(self.positions),
+            ])
+            .row(vec![
+                "seconds".into(),
+                format!("positions ÷ {} a second", whole(self.guesses_per_second)),
+                whole(self.seconds),
+            ])
+            .row(vec![
+                "days".into(),
+                "seconds ÷ 86,400 a day".into(),
+                format!("{:.1}", self.days()),
+            ])
+    }
+
     /// The JSON form used by `tinyml search deep-blue --json`.
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -122,6 +142,25 @@ impl fmt::Display for SearchCost {
             self.human_time()
         )
     }
+}
+
+/// A whole number with thousands separators ("2,758,547"); past 10^18, in scientific notation.
+fn whole(x: f64) -> String {
+    if !(x.is_finite() && x.abs() < 1e18) {
+        return format!("{x:.3e}");
+    }
+    let digits = format!("{:.0}", x.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if x < 0.0 {
+        out.insert(0, '-');
+    }
+    out
 }
 
 /// "31.9 days", "2.8 hours", "4.2e3 years".
@@ -431,6 +470,22 @@ mod tests {
         );
         assert!(deep_blue(35.0, 400, 1e9).validate().is_err());
         assert!(deep_blue(35.0, 10, 0.0).validate().is_err());
+    }
+
+    #[test]
+    fn the_steps_show_where_31_9_days_come_from() {
+        let text = deep_blue(35.0, 10, 1e9).steps().to_string();
+        for piece in [
+            "2,758,547,353,515,625",
+            "1,000,000,000",
+            "2,758,547",
+            "31.9",
+        ] {
+            assert!(text.contains(piece), "{piece} in {text}");
+        }
+        assert_eq!(whole(-1234.0), "-1,234");
+        assert_eq!(whole(999.0), "999");
+        assert_eq!(whole(1e20), "1.000e20");
     }
 
     #[test]
