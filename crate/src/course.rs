@@ -730,6 +730,8 @@ impl QuantizationLesson {
 
 /// Words in the Day 3 stream (the held-out speaker's first clips).
 pub const STREAM_WORDS: usize = 8;
+/// Test clips asked of the board and of the laptop's interpreter, as in the Day 3 notebook.
+pub const COMPARED_CLIPS: usize = 20;
 /// Quiet after each word of the stream, in samples at 16 kHz (0.6 s).
 const STREAM_PAUSE: usize = 9_600;
 /// A word counts as heard when the recognizer reports it this long after its middle, at most.
@@ -782,15 +784,8 @@ impl BoardLesson {
             let sim = Simulator::start()?;
             let mut board = Board::open(sim.port())?;
             board.deploy_with(int8, false)?;
-            let per = int8.model().input().len();
-            let features = test.features()?;
-            let mut same = 0;
-            let asked = features.chunks(per).take(20).count();
-            for clip in features.chunks(per).take(20) {
-                let input = int8.quantize_input(clip)?;
-                same += usize::from(board.predict(&input)? == int8.simulate(&input)?);
-            }
-            (same, asked)
+            let compared = board.compare_with_laptop(int8, test, COMPARED_CLIPS)?;
+            (compared.same, compared.asked)
         };
         let mut samples = Vec::new();
         let mut words = Vec::new();

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +26,8 @@ use tinyml_core::handler::{Board as BoardInfo, Handler, State};
 use tinyml_core::imu::mg_to_g;
 use tinyml_core::limits::Limits;
 use tinyml_core::listen::{
-    keyword_arena_bytes, probability, ListenError, Listener, RecognizerConfig, MAX_CLASSES,
+    keyword_arena_bytes, probability, ListenError, Listener, Recognizer, RecognizerConfig,
+    BACKGROUND_LABELS, MAX_CLASSES,
 };
 use tinyml_core::mfcc::pcm16_to_f32;
 use tinyml_core::model::{Budget, ModelError, Tensor};
@@ -39,6 +41,7 @@ use tinyml_core::store::{RamFlash, Store};
 use crate::activity::ActivityData;
 use crate::audio::Audio;
 use crate::error::{Error, Result};
+use crate::kws::KeywordData;
 use crate::plot::{Figure, Table};
 use crate::quantize::QuantizedModel;
 
@@ -790,6 +793,31 @@ impl Board {
         }
     }
 
+    /// Asks the board and the laptop's copy of its interpreter ([`QuantizedModel::simulate`])
+    /// the same questions: the features of the first `clips` clips of `data`, quantized as
+    /// `model` (the model on the board) takes them. Counts the clips whose outputs are the same
+    /// bytes.
+    pub fn compare_with_laptop(
+        &mut self,
+        model: &QuantizedModel,
+        data: &KeywordData,
+        clips: usize,
+    ) -> Result<SameOutputs> {
+        let per = model.model().input().len();
+        let features = data.features()?;
+        let (mut same, mut asked) = (0, 0);
+        for clip in features.chunks(per).take(clips) {
+            let input = model.quantize_input(clip)?;
+            same += usize::from(self.predict(&input)? == model.simulate(&input)?);
+            asked += 1;
+        }
+        Ok(SameOutputs {
+            same,
+            asked,
+            simulated: self.is_simulator(),
+        })
+    }
+
     /// Tells the laptop which model the board runs (for its labels in [`Board::listen`]; a
     /// deploy from this laptop does it already), after checking that it is the one: `name` says
     /// which file in the error.
@@ -1125,6 +1153,45 @@ impl Sensor {
     }
 }
 
+/// How many clips gave the same output bytes on the board and on the laptop
+/// ([`Board::compare_with_laptop`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SameOutputs {
+    /// Clips whose outputs were the same bytes.
+    pub same: usize,
+    /// Clips asked.
+    pub asked: usize,
+    /// True when the board was the simulator.
+    pub simulated: bool,
+}
+
+impl SameOutputs {
+    /// True when every clip gave the same bytes.
+    pub fn all_same(&self) -> bool {
+        self.same == self.asked
+    }
+
+    /// Shows the sentence in Jupyter.
+    pub fn evcxr_display(&self) {
+        println!("{self}");
+    }
+}
+
+impl fmt::Display for SameOutputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let board = if self.simulated {
+            "simulated board"
+        } else {
+            "board"
+        };
+        write!(
+            f,
+            "{} of {} clips: the {board}'s outputs equal the laptop's, byte for byte",
+            self.same, self.asked
+        )
+    }
+}
+
 /// One window of the board's keyword or activity loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenWindow {
@@ -1198,6 +1265,48 @@ impl Listening {
                 })
             })
             .collect()
+    }
+
+    /// The same windows heard again by a recognizer of `threshold` (a probability, 0 to 1)
+    /// with the course's other settings ([`RecognizerConfig::KEYWORDS`] for the microphone,
+    /// [`RecognizerConfig::ACTIVITIES`] for the accelerometer): what the board would have
+    /// reported with that threshold. Lower it and more words are reported, right and wrong.
+    pub fn with_threshold(&self, threshold: f64) -> Result<Listening> {
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            return Err(Error::param(
+                "threshold",
+                format!("{threshold} (a probability above 0 and at most 1, such as 0.5)"),
+            ));
+        }
+        let course = match self.sensor {
+            Sensor::Microphone => RecognizerConfig::KEYWORDS,
+            Sensor::Accelerometer => RecognizerConfig::ACTIVITIES,
+        };
+        let config = RecognizerConfig {
+            threshold: (threshold * 255.0).round() as u8,
+            ..course
+        };
+        let classes = self
+            .windows
+            .first()
+            .map_or(0, |w| w.outputs.len())
+            .min(MAX_CLASSES);
+        let background = (0..classes)
+            .filter(|&c| BACKGROUND_LABELS.contains(&class_label(&self.labels, c).as_str()))
+            .fold(0u32, |bits, c| bits | 1 << c);
+        let mut recognizer = Recognizer::new(config, classes, background);
+        let mut again = self.clone();
+        for window in &mut again.windows {
+            let probabilities: Vec<u8> = window
+                .outputs
+                .iter()
+                .map(|&q| probability(&self.output, q))
+                .collect();
+            let heard = recognizer.push(window.time_ms, &probabilities);
+            window.heard = heard.map(|h| h.class as usize);
+            window.score = heard.map_or(0, |h| h.score);
+        }
+        Ok(again)
     }
 
     /// The words heard, as a table.

@@ -1801,6 +1801,31 @@ fn mean_of(values: impl ExactSizeIterator<Item = f64>) -> f64 {
     values.sum::<f64>() / n
 }
 
+/// Augmented copies of each clip in [`train_for_listening`].
+pub const LISTENING_COPIES: usize = 3;
+/// Epochs of [`train_for_listening`].
+pub const LISTENING_EPOCHS: usize = 6;
+/// Examples that calibrate [`train_for_listening`]'s int8 model.
+pub const LISTENING_CALIBRATION: usize = 500;
+
+/// The Day 3 recipe for a model that listens: [`LISTENING_COPIES`] augmented copies of every
+/// clip (shifted up to 100 ms, faster or slower, noise) and "silence" clips (an eighth as many
+/// as the clips), [`LISTENING_EPOCHS`] epochs, quantized to int8 on
+/// [`LISTENING_CALIBRATION`] of the examples. On a board a word can sit anywhere in the
+/// window, and most windows hold no word at all: `cargo bench --bench recognizer` measures
+/// this recipe against the clips as they are.
+pub fn train_for_listening(data: &KeywordData, seed: u64) -> Result<QuantizedModel> {
+    let examples = data
+        .augmented(&Augmentation::new().copies(LISTENING_COPIES), seed)?
+        .with_silence(data.len() / 8, seed);
+    let model = KwsTrainer::params()
+        .epochs(LISTENING_EPOCHS)
+        .seed(seed)
+        .progress(false)
+        .fit(&examples, None)?;
+    model.quantize(&examples.sample(LISTENING_CALIBRATION, 1)?)
+}
+
 /// Holds each group of voices out in turn: trains on the others (augmented with
 /// `augmentation`, "unknown" and "silence" added as `trainer` says), and scores the float model
 /// and its int8 model (calibrated on [`CALIBRATION_EXAMPLES`] training clips, as the course

@@ -11,6 +11,8 @@
 //! ```
 //!
 //! Day 1 ("rules vs learning"):
+//! - [`ideas`]: AI ⊃ ML ⊃ deep learning, one neuron and a layer, BLERP with its arithmetic,
+//!   the workflow the three days follow;
 //! - [`activity`]: speed rules from the slides, accelerometer features, learned models;
 //! - [`learn`]: the training loop made visible (guess, count mistakes, improve);
 //! - [`search`]: why search explodes (Deep Blue's 35 moves per turn) and minimax;
@@ -33,6 +35,9 @@
 //! - [`device`]: the board over USB serial (deploy without reflashing, predict), and the
 //!   simulator that runs the firmware's protocol, model store and interpreter.
 //!
+//! Every day: [`exercise`] (the notebooks' exercises, checks that say "right", "not yet" or "no
+//! answer yet"); Day 3 also [`stream`] (words with known times, and false alarms counted).
+//!
 //! The classroom: [`lab`] (JupyterLab and a Rust kernel that starts warm).
 //!
 //! Shared: [`plot`] (figures that display themselves), [`metrics`], [`slides`] (every figure of
@@ -47,14 +52,17 @@ mod decode;
 pub mod device;
 pub mod digits;
 pub mod error;
+pub mod exercise;
 #[cfg(feature = "cli")]
 pub mod fetch;
 pub mod fewshot;
 pub mod flash;
 pub mod front_end;
+pub mod ideas;
 pub mod kws;
 pub mod lab;
 pub mod learn;
+pub mod lesson_plan;
 pub mod metrics;
 pub mod nn;
 pub mod plot;
@@ -63,6 +71,7 @@ pub mod recorder;
 pub mod rng;
 pub mod search;
 pub mod slides;
+pub mod stream;
 pub mod words;
 
 /// What a lesson notebook `use`s: concrete types and functions only.
@@ -75,15 +84,22 @@ pub mod prelude {
         librosa_expression, mel_filter_figure, Audio, AudioFeatures, Spectrogram,
     };
     pub use crate::audit::{DataAudit, GroupAccuracy};
-    pub use crate::device::{Board, ImuRecording, Simulator};
+    pub use crate::device::{listen_to, watch, Board, ImuRecording, SameOutputs, Simulator};
     pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
     pub use crate::error::{Error, Result};
+    pub use crate::exercise::{
+        check_chunks, check_false_alarms, check_felt_most, check_fmax, check_learning_rate,
+        check_mlp, check_neuron_output, check_parameter_count, check_rules, check_search_turns,
+        check_speaker_split, check_tiny_conv, Feedback,
+    };
     pub use crate::fewshot::{
         compare_few_shot, few_shot_words, FewShotComparison, KwsEmbedding, FEW_TAKES,
     };
+    pub use crate::ideas::{ai_family_figure, workflow_figure, Blerp, Neuron, NeuronLayer};
     pub use crate::kws::{
-        speaker_folds, voice_curve, Augmentation, KeywordData, KeywordPrediction, KwsArchitecture,
-        KwsEvaluation, KwsModel, KwsTrainer, SpeakerFolds, VoiceCurve, UPPER_HZ_FRICATIVES,
+        speaker_folds, train_for_listening, voice_curve, Augmentation, KeywordData,
+        KeywordPrediction, KwsArchitecture, KwsEvaluation, KwsModel, KwsTrainer, SpeakerFolds,
+        VoiceCurve, UPPER_HZ_FRICATIVES,
     };
     pub use crate::lab::KitStatus;
     pub use crate::learn::{count_mistakes, log_loss, sigmoid, ThresholdLearner, TrainingRun};
@@ -95,6 +111,7 @@ pub mod prelude {
     pub use crate::search::{
         deep_blue, depth_figure, depth_table, growth_figure, SearchCost, TicTacToe,
     };
+    pub use crate::stream::{StreamScore, WordStream};
     pub use crate::words::{forget, pool, word_id, PoolReport, WordsAudit};
     pub use tinyml_core::mfcc::{FeatureConfig, MelScale};
     pub use tinyml_core::model::Budget;

@@ -572,3 +572,27 @@ fn the_kernel_without_evcxr_says_how_to_install_it() {
         "no build folder is made for a kernel that cannot start"
     );
 }
+
+#[test]
+fn lesson_plan_times_the_core_path_and_the_optional_sections() {
+    let notebook =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks/day1-rules-vs-learning.ipynb");
+    let o = tinyml(&["lesson-plan", notebook.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("day1-rules-vs-learning: core"), "{out}");
+    assert!(
+        out.contains("exercises") && out.contains("optional"),
+        "{out}"
+    );
+    // A plain notebook has no run times: the plan says so.
+    assert!(out.contains("code cells without a run time"), "{out}");
+
+    let dir = scratch("lesson-plan");
+    let bad = dir.join("broken.ipynb");
+    std::fs::write(&bad, "not a notebook").unwrap();
+    assert_fails_with(
+        &tinyml(&["lesson-plan", bad.to_str().unwrap()]),
+        &["not a notebook"],
+    );
+}

@@ -352,6 +352,11 @@ impl Network {
             .sum()
     }
 
+    /// The biases among [`Network::parameter_count`]: one per neuron or filter.
+    pub fn bias_count(&self) -> usize {
+        self.params.iter().flatten().map(|p| p.bias.shape().0).sum()
+    }
+
     /// A table of layers, output shapes and parameter counts.
     pub fn summary(&self) -> crate::plot::Table {
         let mut t = crate::plot::Table::new(&["layer", "output", "parameters"]);

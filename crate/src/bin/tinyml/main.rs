@@ -16,8 +16,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tinyml_kit::activity::ActivityData;
 use tinyml_kit::digits::Digits;
-use tinyml_kit::error::Result;
+use tinyml_kit::error::{Error, Result};
 use tinyml_kit::lab::Lab;
+use tinyml_kit::lesson_plan::LessonPlan;
 
 use crate::activity::{activity, learn, ActivityCmd};
 use crate::board::{deploy, flash, list_ports, monitor, predict, record, simulate, RecordArgs};
@@ -314,6 +315,14 @@ enum Cmd {
         #[arg(long)]
         first: bool,
     },
+    /// How long each lesson takes a class, core path and optional sections: reading time plus
+    /// the cells' run times in executed notebooks (those the notebook tests write to
+    /// target/notebooks/*.out.ipynb), plus the exercises.
+    LessonPlan {
+        /// Executed (or plain) notebooks.
+        #[arg(required = true)]
+        notebooks: Vec<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -405,6 +414,32 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{cell} {seconds:.2}");
                 }
             }
+            Ok(())
+        }
+        Cmd::LessonPlan { notebooks } => {
+            let mut plans = Vec::new();
+            for path in &notebooks {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                let notebook: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    Error::param(
+                        "notebook",
+                        format!("{}: not a notebook ({e})", path.display()),
+                    )
+                })?;
+                let name = path
+                    .file_name()
+                    .map(|n| {
+                        n.to_string_lossy()
+                            .replace(".out.ipynb", "")
+                            .replace(".ipynb", "")
+                    })
+                    .unwrap_or_default();
+                plans.push(tinyml_kit::lesson_plan::lesson_plan(&name, &notebook));
+            }
+            for plan in &plans {
+                println!("{plan}");
+            }
+            print!("{}", LessonPlan::table(&plans));
             Ok(())
         }
         Cmd::Kernel { connection_file } => {
