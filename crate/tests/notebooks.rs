@@ -50,6 +50,8 @@ const CELL_TIMEOUT_SECS: u32 = 900;
 const FIGURE_MARKER: &str = "// figure";
 /// What Rust prints when a thread panics.
 const PANIC_TEXT: &str = "panicked at";
+/// What an exercise's check says while the exercise's cell is as the notebook ships it.
+const NO_ANSWER_TEXT: &str = "No answer yet";
 /// How many lines of `jupyter execute`'s stderr a failure message quotes.
 const STDERR_TAIL_LINES: usize = 40;
 
@@ -83,6 +85,34 @@ fn notebooks_execute_without_errors() {
 /// a laptop: `~/.cache/tinyml-kit/kernels`), runs its cells. evcxr moves each compiled cell one
 /// folder up, which breaks the cell's relative path to `libstd` there; the launcher gives the
 /// loader the toolchain's library folder ("dlopen failed" at kernel start before).
+/// Every lesson has at least three exercises, each with one check cell, and says which of its
+/// sections are optional (no Jupyter needed: the shipped notebooks are read as they are).
+#[test]
+fn every_lesson_has_three_checked_exercises_and_marks_its_optional_sections() {
+    let dir = repo().join("notebooks");
+    let notebooks = list_notebooks(&dir).expect("the notebooks folder");
+    assert!(notebooks.len() >= 4, "{notebooks:?}");
+    for path in notebooks {
+        let name = file_name(&path);
+        let notebook = read_notebook(&path).expect("a notebook");
+        let plan = tinyml_kit::lesson_plan::lesson_plan(&name, &notebook);
+        let exercises = plan.core.exercises + plan.optional.exercises;
+        let checks = cells(&notebook)
+            .iter()
+            .filter(|c| c["cell_type"] == "code")
+            .filter(|c| exercise_check(&multiline(&c["source"])).is_some())
+            .count();
+        assert!(exercises >= 3, "{name}: {exercises} exercises");
+        assert_eq!(checks, exercises, "{name}: one check cell per exercise");
+        assert!(plan.optional.reading_s > 0.0, "{name}: no Optional section");
+        let intro = multiline(&cells(&notebook)[0]["source"]);
+        assert!(
+            intro.contains("**Core and optional.**"),
+            "{name}: the first cell explains the convention"
+        );
+    }
+}
+
 #[test]
 fn a_kernel_building_in_the_home_folder_runs_its_cells() {
     let jupyter = match find_tools() {
@@ -544,6 +574,17 @@ fn check_cell(cell: &Value, source: &str) -> Vec<String> {
     for error in outputs.iter().filter(|o| o["output_type"] == "error") {
         problems.push(describe_error(error));
     }
+    if let Some(check) = exercise_check(source) {
+        if !outputs
+            .iter()
+            .any(|o| output_text(o).contains(NO_ANSWER_TEXT))
+        {
+            problems.push(format!(
+                "calls the exercise check `{check}` but does not say \"{NO_ANSWER_TEXT}\": a \
+                 shipped notebook must not answer its own exercises"
+            ));
+        }
+    }
     if source.contains(FIGURE_MARKER) && !outputs.iter().any(has_png) {
         problems.push(format!(
             "marked `{FIGURE_MARKER}` but shows no image/png output"
@@ -616,6 +657,33 @@ fn strip_ansi(text: &str) -> String {
         }
     }
     out
+}
+
+/// The name of the exercise check (`check_rules`, …) a cell calls, if any: a call of a function
+/// named `check_…`, not a method (`model.check_fits(…)` is not an exercise).
+fn exercise_check(source: &str) -> Option<&str> {
+    source.match_indices("check_").find_map(|(at, _)| {
+        let before = source[..at].chars().next_back();
+        if before.is_some_and(|c| c == '.' || c == '_' || c.is_alphanumeric()) {
+            return None;
+        }
+        let name_len = source[at..]
+            .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+            .unwrap_or(source.len() - at);
+        let name = &source[at..at + name_len];
+        source[at + name_len..].starts_with('(').then_some(name)
+    })
+}
+
+/// Everything an output shows as text: streams, and the text and HTML of displayed data.
+fn output_text(output: &Value) -> String {
+    let data = &output["data"];
+    [
+        multiline(&output["text"]),
+        multiline(&data["text/plain"]),
+        multiline(&data["text/html"]),
+    ]
+    .concat()
 }
 
 /// Whether an output carries a non-empty `image/png`.
@@ -757,6 +825,38 @@ mod tests {
     /// A code cell with the given source and outputs.
     fn code_cell(source: Value, outputs: Vec<Value>) -> Value {
         json!({"cell_type": "code", "metadata": {}, "source": source, "outputs": outputs})
+    }
+
+    #[test]
+    fn an_exercise_check_must_say_no_answer_yet_in_a_shipped_notebook() {
+        let silent = notebook(vec![code_cell(
+            json!("// Check exercise 2\ncheck_search_turns(turns)"),
+            vec![
+                json!({"output_type": "execute_result", "metadata": {}, "execution_count": 1,
+                        "data": {"text/plain": "Right! 9 turns take 21.9 hours"}}),
+            ],
+        )]);
+        let problems = check_notebook(&silent);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].what.contains("check_search_turns"),
+            "{}",
+            problems[0]
+        );
+        let waiting = notebook(vec![code_cell(
+            json!("check_fmax(&my_config).evcxr_display();\nmel_filter_figure(&my_config)?"),
+            vec![
+                json!({"output_type": "display_data", "metadata": {},
+                       "data": {"text/html": "<div>No answer yet: set fmax_hz</div>"}}),
+                json!({"output_type": "display_data", "metadata": {},
+                       "data": {"image/png": "iVBORw0KGgo="}}),
+            ],
+        )]);
+        assert_eq!(check_notebook(&waiting), vec![]);
+        assert_eq!(exercise_check("int8.check_fits(&b)"), None);
+        assert_eq!(exercise_check("my_check_value(1)"), None);
+        assert_eq!(exercise_check("x\ncheck_mlp(a, b)?"), Some("check_mlp"));
+        assert_eq!(exercise_check("let check_x = 1;"), None);
     }
 
     #[test]
