@@ -141,6 +141,10 @@ pub struct Board {
     labels: Option<Vec<String>>,
     /// Its output tensor (what turns raw outputs into probabilities).
     output: Tensor,
+    /// Its recognizer's settings and window length, as the board derives them from the model
+    /// (the course's one-second keyword model's until a model is known).
+    recognizer: RecognizerConfig,
+    window_ms: u32,
     /// The simulator this board is, when [`Board::connect`] found no board and started one
     /// (last: the port closes before the simulator stops).
     simulator: Option<Simulator>,
@@ -402,6 +406,8 @@ impl Board {
             loop_failure: None,
             labels: None,
             output: softmax_output(),
+            recognizer: RecognizerConfig::KEYWORDS,
+            window_ms: 1_000,
             simulator: None,
             info: Info {
                 protocol: 0,
@@ -837,6 +843,7 @@ impl Board {
     fn remember(&mut self, model: &QuantizedModel) {
         self.labels = Some(model.labels());
         self.output = model.model().output();
+        (self.recognizer, self.window_ms) = recognizer_of(&model.model());
     }
 
     /// Listens for `seconds`: the board runs its model on its microphone (a clip of audio
@@ -939,6 +946,8 @@ impl Board {
             sensor: which,
             labels,
             output: self.output,
+            recognizer: self.recognizer,
+            window_ms: self.window_ms,
             windows,
             simulated: self.is_simulator(),
         })
@@ -1244,6 +1253,11 @@ pub struct Listening {
     pub labels: Vec<String>,
     /// The model's output tensor (its quantization turns outputs into probabilities).
     pub output: Tensor,
+    /// The recognizer's settings the loop ran with.
+    pub recognizer: RecognizerConfig,
+    /// Each window's length in milliseconds (a keyword model's clip, an activity model's
+    /// window): a window's time is its end.
+    pub window_ms: u32,
     /// Every window, in order.
     pub windows: Vec<ListenWindow>,
     /// True when it was the simulator.
@@ -1267,10 +1281,11 @@ impl Listening {
             .collect()
     }
 
-    /// The same windows heard again by a recognizer of `threshold` (a probability, 0 to 1)
-    /// with the course's other settings ([`RecognizerConfig::KEYWORDS`] for the microphone,
-    /// [`RecognizerConfig::ACTIVITIES`] for the accelerometer): what the board would have
-    /// reported with that threshold. Lower it and more words are reported, right and wrong.
+    /// The same windows heard again by a recognizer of `threshold` (a probability, 0 to 1) with
+    /// the loop's other settings ([`Listening::recognizer`]): what the board would have reported
+    /// with that threshold. Lower it and more words are reported, right and wrong. Classes
+    /// labelled "silence" or "unknown" are never reported (all are reported when the labels are
+    /// not known).
     pub fn with_threshold(&self, threshold: f64) -> Result<Listening> {
         if !(threshold > 0.0 && threshold <= 1.0) {
             return Err(Error::param(
@@ -1278,13 +1293,9 @@ impl Listening {
                 format!("{threshold} (a probability above 0 and at most 1, such as 0.5)"),
             ));
         }
-        let course = match self.sensor {
-            Sensor::Microphone => RecognizerConfig::KEYWORDS,
-            Sensor::Accelerometer => RecognizerConfig::ACTIVITIES,
-        };
         let config = RecognizerConfig {
             threshold: (threshold * 255.0).round() as u8,
-            ..course
+            ..self.recognizer
         };
         let classes = self
             .windows
@@ -1392,10 +1403,13 @@ pub fn listen_to(model: &QuantizedModel, audio: &Audio) -> Result<Listening> {
             .map_err(refused)?;
         windows.push(ListenWindow::of(&w, &scores));
     }
+    let (recognizer, window_ms) = recognizer_of(&m);
     Ok(Listening {
         sensor: Sensor::Microphone,
         labels: model.labels(),
         output: m.output(),
+        recognizer,
+        window_ms,
         windows,
         simulated: true,
     })
@@ -1434,13 +1448,32 @@ pub fn watch(model: &QuantizedModel, recording: &ImuRecording) -> Result<Listeni
             .map_err(activity_refused)?;
         windows.push(ListenWindow::of(&w, &scores));
     }
+    let (recognizer, window_ms) = recognizer_of(&m);
     Ok(Listening {
         sensor: Sensor::Accelerometer,
         labels: model.labels(),
         output: m.output(),
+        recognizer,
+        window_ms,
         windows,
         simulated: true,
     })
+}
+
+/// The recognizer's settings and the window length (ms) the board's loop uses for `model`: a
+/// keyword model's clip ([`RecognizerConfig::KEYWORDS`], suppression grown with the clip), an
+/// activity model's window ([`RecognizerConfig::ACTIVITIES`]); the one-second keyword loop's for
+/// a model of neither kind.
+fn recognizer_of(model: &tinyml_core::model::Model) -> (RecognizerConfig, u32) {
+    if let Ok(features) = tinyml_core::listen::keyword_front_end(model) {
+        let config = RecognizerConfig::KEYWORDS.for_clip_ms(features.clip_ms);
+        return (config, features.clip_ms as u32);
+    }
+    if let Ok((window, _)) = tinyml_core::motion::activity_front_end(model) {
+        let ms = (window as u64 * 1000 / IMU_RATE_HZ as u64) as u32;
+        return (RecognizerConfig::ACTIVITIES, ms);
+    }
+    (RecognizerConfig::KEYWORDS, 1_000)
 }
 
 fn activity_refused(e: ListenError) -> Error {

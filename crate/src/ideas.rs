@@ -21,7 +21,7 @@ pub fn ai_family_figure() -> Figure {
     let rings = [
         (
             "Artificial intelligence",
-            "Rules people write: the slides' speed rules, Deep Blue's search",
+            "Programs that act smart, even with rules people write: the speed rules, Deep Blue",
         ),
         (
             "Machine learning",
@@ -375,8 +375,8 @@ impl Blerp {
             .row(vec![
                 "Latency (time to an answer)".into(),
                 format!(
-                    "{:.2} s + the network",
-                    self.inference_s + self.cloud_round_trip_s
+                    "{:.2} s there and back + the server's time",
+                    self.cloud_round_trip_s
                 ),
                 format!("{:.2} s", self.inference_s),
             ])

@@ -84,7 +84,7 @@ pub fn lesson_plan(name: &str, notebook: &serde_json::Value) -> LessonPlan {
                     if optional_level.is_some_and(|l| level <= l) {
                         optional_level = None;
                     }
-                    if title.starts_with("Optional") {
+                    if title.starts_with("Optional") && optional_level.is_none() {
                         optional_level = Some(level);
                     }
                     if title.to_lowercase().contains("exercise") {
@@ -208,8 +208,8 @@ mod tests {
             json!({"cell_type": "code", "source": "Recorder::start(\"x\", &[])"}),
         ]});
         let plan = lesson_plan("n", &notebook);
-        // Core: "## One" (2 words) + 6 words + "## Two" (2 words), two code cells.
-        let core_reading = 10.0 * 60.0 / READING_WORDS_PER_MINUTE
+        // Core: "## One" (2 words) + 7 words + "## Two" (2 words), two code cells.
+        let core_reading = 11.0 * 60.0 / READING_WORDS_PER_MINUTE
             + 2.0 * SECONDS_PER_CODE_CELL
             + 3.0 * SECONDS_PER_CODE_LINE;
         assert!(
@@ -225,6 +225,18 @@ mod tests {
         assert_eq!(plan.untimed_cells, 1);
         assert!(plan.to_string().contains("1 code cells without a run time"));
         assert!(LessonPlan::table(&[plan]).to_string().contains("optional"));
+    }
+
+    #[test]
+    fn an_optional_heading_inside_an_optional_section_keeps_the_outer_level() {
+        let notebook = json!({"cells": [
+            md("## Optional: outer\n### Optional: inner\n### Still outer\nthree words here"),
+            md("## Core again\none two"),
+        ]});
+        let plan = lesson_plan("n", &notebook);
+        // Everything up to "## Core again" is optional: 3 + 3 + 3 + 3 words.
+        assert!((plan.optional.reading_s - 12.0 * 60.0 / READING_WORDS_PER_MINUTE).abs() < 1e-9);
+        assert!((plan.core.reading_s - 5.0 * 60.0 / READING_WORDS_PER_MINUTE).abs() < 1e-9);
     }
 
     #[test]

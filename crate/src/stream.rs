@@ -2,8 +2,10 @@
 //! keyword loop), and what it heard scored against them: words heard, words missed, false
 //! alarms.
 //!
-//! A report counts as right when the word it names was being said in the report's window (the
-//! clip that ends at the report's time); any other report is a false alarm.
+//! A report comes from the window of sound that ends at the report's time (one second for the
+//! course's keyword model). It is right when the word it names was being said in that window,
+//! the first time that word is reported; any other report is a false alarm (a word that was not
+//! said, or one reported a second time).
 
 use std::fmt;
 
@@ -83,23 +85,25 @@ impl WordStream {
         self.said.iter().filter(|w| w.label != UNKNOWN).count()
     }
 
-    /// `listening`'s reports scored against the words said, for a keyword loop whose windows
-    /// are `clip_s` long (the course's: 1 s) and whose times count from the stream's start
-    /// (what [`crate::device::listen_to`] gives).
-    pub fn score_with_clip(&self, listening: &Listening, clip_s: f64) -> StreamScore {
+    /// `listening`'s reports scored against the words said. The reports' times must count from
+    /// the stream's start, as [`crate::device::listen_to`] gives them.
+    pub fn score(&self, listening: &Listening) -> StreamScore {
+        let window_s = listening.window_ms as f64 / 1000.0;
         let mut heard = vec![false; self.said.len()];
         let mut reports = Vec::new();
         for (time_s, label, probability) in listening.heard() {
-            let window = (time_s - clip_s, time_s);
-            let said = self
-                .said
-                .iter()
-                .position(|w| w.label == label && w.start_s < window.1 && w.end_s > window.0);
+            let from_s = time_s - window_s;
+            // The first word of this label said in the window and not reported yet.
+            let said = (0..self.said.len()).find(|&i| {
+                let w = &self.said[i];
+                !heard[i] && w.label == label && w.start_s < time_s && w.end_s > from_s
+            });
             if let Some(i) = said {
                 heard[i] = true;
             }
             reports.push(Report {
                 time_s,
+                from_s,
                 label,
                 probability,
                 right: said.is_some(),
@@ -111,11 +115,6 @@ impl WordStream {
             false_alarms: reports.iter().filter(|r| !r.right).count(),
             reports,
         }
-    }
-
-    /// [`WordStream::score_with_clip`] for one-second windows.
-    pub fn score(&self, listening: &Listening) -> StreamScore {
-        self.score_with_clip(listening, 1.0)
     }
 
     /// When each word was said, as a table.
@@ -146,13 +145,15 @@ impl WordStream {
 /// One word a keyword loop reported.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    /// When, in seconds from the stream's start.
+    /// When, in seconds from the stream's start: the end of the window it came from.
     pub time_s: f64,
+    /// Where that window started.
+    pub from_s: f64,
     /// The word reported.
     pub label: String,
     /// Its probability.
     pub probability: f64,
-    /// True when that word was being said in the report's window.
+    /// True when that word was being said in the report's window, and not reported before.
     pub right: bool,
 }
 
@@ -163,7 +164,7 @@ pub struct StreamScore {
     pub said: usize,
     /// Keywords said and reported.
     pub heard: usize,
-    /// Reports of a word that was not being said.
+    /// Reports of a word that was not being said, or was reported already.
     pub false_alarms: usize,
     /// Every report.
     pub reports: Vec<Report>,
@@ -172,9 +173,10 @@ pub struct StreamScore {
 impl StreamScore {
     /// Every report, right or a false alarm.
     pub fn table(&self) -> Table {
-        let mut table = Table::new(&["time (s)", "reported", "probability", ""]);
+        let mut table = Table::new(&["listened from (s)", "to (s)", "reported", "probability", ""]);
         for r in &self.reports {
             table.push(vec![
+                format!("{:.2}", r.from_s.max(0.0)),
                 format!("{:.2}", r.time_s),
                 r.label.clone(),
                 format!("{:.0}%", 100.0 * r.probability),
@@ -236,6 +238,8 @@ mod tests {
             .collect();
         Listening {
             sensor: Sensor::Microphone,
+            recognizer: tinyml_core::listen::RecognizerConfig::KEYWORDS,
+            window_ms: 1_000,
             labels: vec!["no".into(), "unknown".into(), "yes".into()],
             output: Tensor {
                 h: 1,
@@ -255,15 +259,20 @@ mod tests {
         let stream = stream();
         // "yes" at 0.75 s: said from 0 s. "no" at 2.5 s: its window 1.5–2.5 s holds the
         // unknown word, not "no". "no" at 4.0 s: right. "yes" at 2.2 s: its window starts
-        // at 1.2 s, after "yes" ended.
-        let score = stream.score(&listening(&[(750, 2), (2_500, 0), (4_000, 0), (2_200, 2)]));
-        assert_eq!((score.said, score.heard, score.false_alarms), (2, 2, 2));
+        // at 1.2 s, after "yes" ended. "no" again at 4.2 s: reported twice.
+        let reports = [(750, 2), (2_500, 0), (4_000, 0), (2_200, 2), (4_200, 0)];
+        let score = stream.score(&listening(&reports));
+        assert_eq!((score.said, score.heard, score.false_alarms), (2, 2, 3));
         let rights: Vec<bool> = score.reports.iter().map(|r| r.right).collect();
-        assert_eq!(rights, vec![true, false, true, false]);
-        assert_eq!(score.to_string(), "2 of 2 words heard, 2 false alarm(s)");
+        assert_eq!(rights, vec![true, false, true, false, false]);
+        assert_eq!(score.to_string(), "2 of 2 words heard, 3 false alarm(s)");
+        assert!(score.table().to_string().contains("listened from"));
         // A window of 1.5 s reaches back to the end of "yes".
-        let longer = stream.score_with_clip(&listening(&[(2_200, 2)]), 1.5);
-        assert_eq!(longer.false_alarms, 0);
+        let longer = Listening {
+            window_ms: 1_500,
+            ..listening(&[(2_200, 2)])
+        };
+        assert_eq!(stream.score(&longer).false_alarms, 0);
         let missed = stream.score(&listening(&[]));
         assert_eq!((missed.heard, missed.false_alarms), (0, 0));
     }

@@ -81,10 +81,6 @@ fn notebooks_execute_without_errors() {
     );
 }
 
-/// A kernel whose build folder is in the home folder, beside rustup's toolchains (the default on
-/// a laptop: `~/.cache/tinyml-kit/kernels`), runs its cells. evcxr moves each compiled cell one
-/// folder up, which breaks the cell's relative path to `libstd` there; the launcher gives the
-/// loader the toolchain's library folder ("dlopen failed" at kernel start before).
 /// Every lesson has at least three exercises, each with one check cell, and says which of its
 /// sections are optional (no Jupyter needed: the shipped notebooks are read as they are).
 #[test]
@@ -113,6 +109,10 @@ fn every_lesson_has_three_checked_exercises_and_marks_its_optional_sections() {
     }
 }
 
+/// A kernel whose build folder is in the home folder, beside rustup's toolchains (the default on
+/// a laptop: `~/.cache/tinyml-kit/kernels`), runs its cells. evcxr moves each compiled cell one
+/// folder up, which breaks the cell's relative path to `libstd` there; the launcher gives the
+/// loader the toolchain's library folder ("dlopen failed" at kernel start before).
 #[test]
 fn a_kernel_building_in_the_home_folder_runs_its_cells() {
     let jupyter = match find_tools() {
