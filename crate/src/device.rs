@@ -26,8 +26,8 @@ use tinyml_core::handler::{Board as BoardInfo, Handler, State};
 use tinyml_core::imu::mg_to_g;
 use tinyml_core::limits::Limits;
 use tinyml_core::listen::{
-    keyword_arena_bytes, probability, ListenError, Listener, Recognizer, RecognizerConfig,
-    BACKGROUND_LABELS, MAX_CLASSES,
+    keyword_arena_bytes, next_window, probability, ListenError, Listener, Recognizer,
+    RecognizerConfig, SensorLoop, BACKGROUND_LABELS, MAX_CLASSES,
 };
 use tinyml_core::mfcc::pcm16_to_f32;
 use tinyml_core::model::{Budget, ModelError, Tensor};
@@ -1393,16 +1393,7 @@ pub fn listen_to(model: &QuantizedModel, audio: &Audio) -> Result<Listening> {
     let pcm = audio.resample(MIC_RATE_HZ)?.to_pcm16();
     // The model's arena, then the clip's samples, as on the board.
     let mut arena = vec![0i8; keyword_arena_bytes(&m).map_err(refused)?];
-    let mut windows = Vec::new();
-    let mut rest = &pcm[..];
-    while listener.feed(&mut rest, &mut arena) {
-        let time_ms = ((pcm.len() - rest.len()) as u64 * 1000 / MIC_RATE_HZ as u64) as u32;
-        let mut scores = [0i8; MAX_CLASSES];
-        let w = listener
-            .infer(&m, &mut arena, time_ms, &mut scores)
-            .map_err(refused)?;
-        windows.push(ListenWindow::of(&w, &scores));
-    }
+    let windows = run_loop(&mut *listener, &m, &pcm, &mut arena, MIC_RATE_HZ).map_err(refused)?;
     let (recognizer, window_ms) = recognizer_of(&m);
     Ok(Listening {
         sensor: Sensor::Microphone,
@@ -1437,17 +1428,8 @@ pub fn watch(model: &QuantizedModel, recording: &ImuRecording) -> Result<Listeni
     }
     let mg = recording.to_mg();
     let mut arena = vec![0i8; m.arena_bytes()];
-    let mut windows = Vec::new();
-    let mut rest = &mg[..];
-    while motion.feed(&mut rest) {
-        let samples = (mg.len() - rest.len()) / 3;
-        let time_ms = (samples as u64 * 1000 / IMU_RATE_HZ as u64) as u32;
-        let mut scores = [0i8; MAX_CLASSES];
-        let w = motion
-            .infer(&m, &mut arena, time_ms, &mut scores)
-            .map_err(activity_refused)?;
-        windows.push(ListenWindow::of(&w, &scores));
-    }
+    let windows =
+        run_loop(&mut *motion, &m, &mg, &mut arena, IMU_RATE_HZ).map_err(activity_refused)?;
     let (recognizer, window_ms) = recognizer_of(&m);
     Ok(Listening {
         sensor: Sensor::Accelerometer,
@@ -1458,6 +1440,30 @@ pub fn watch(model: &QuantizedModel, recording: &ImuRecording) -> Result<Listeni
         windows,
         simulated: true,
     })
+}
+
+/// Every window of the board's `sensor` loop (started on `model`) over `values`, sampled at
+/// `rate_hz`, with times from their start; the first window that fails stops it.
+fn run_loop<L: SensorLoop>(
+    sensor: &mut L,
+    model: &tinyml_core::model::Model,
+    values: &[i16],
+    arena: &mut [i8],
+    rate_hz: u32,
+) -> std::result::Result<Vec<ListenWindow>, ListenError> {
+    let mut windows = Vec::new();
+    let mut rest = values;
+    loop {
+        let mut scores = [0i8; MAX_CLASSES];
+        let time_ms = |left: usize| {
+            let samples = ((values.len() - left) / L::VALUES_PER_SAMPLE) as u64;
+            (samples * 1000 / rate_hz as u64) as u32
+        };
+        match next_window(sensor, model, &mut rest, arena, time_ms, &mut scores) {
+            Some(window) => windows.push(ListenWindow::of(&window?, &scores)),
+            None => return Ok(windows),
+        }
+    }
 }
 
 /// The recognizer's settings and the window length (ms) the board's loop uses for `model`: a
@@ -2066,7 +2072,7 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
             }
         }
         sensors.made += n as u64;
-        let mut rest = &values[..per * n];
+        let rest = &values[..per * n];
         if let State::Streaming(_) = state {
             let data = samples_le(rest, &mut data);
             send_message(&Response::Samples {
@@ -2075,32 +2081,63 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
             });
             continue;
         }
-        loop {
-            let due = match which {
-                sensor::MIC => sensors.listener.feed(&mut rest, arena),
-                _ => sensors.motion.feed(&mut rest),
-            };
-            if !due {
-                break;
-            }
-            // The window ends at the last sample taken, on the board's clock.
-            let heard_at = start + (n - rest.len() / per) as u64;
-            let time_ms = (sensors.started_ms + heard_at * 1000 / rate as u64) as u32;
-            let mut scores = [0i8; MAX_CLASSES];
-            let window = match (which, handler.model()) {
-                (_, None) => return,
-                (sensor::MIC, Some(model)) => {
-                    sensors.listener.infer(&model, arena, time_ms, &mut scores)
-                }
-                (_, Some(model)) => sensors.motion.infer(&model, arena, time_ms, &mut scores),
-            };
-            let mut bytes = [0u8; MAX_CLASSES];
-            send_message(&handler.window_message(window, &scores, &mut bytes));
-            if handler.state() != state {
-                // The window failed and stopped the run.
-                sensors.state = handler.state();
-                return;
-            }
+        // Each window ends at the last sample taken, on the board's clock.
+        let started_ms = sensors.started_ms;
+        let time_ms = |left: usize| {
+            let heard_at = start + (n - left / per) as u64;
+            (started_ms + heard_at * 1000 / rate as u64) as u32
+        };
+        let going = if which == sensor::MIC {
+            sense_windows(
+                &mut *sensors.listener,
+                handler,
+                arena,
+                rest,
+                time_ms,
+                &mut send_message,
+            )
+        } else {
+            sense_windows(
+                &mut *sensors.motion,
+                handler,
+                arena,
+                rest,
+                time_ms,
+                &mut send_message,
+            )
+        };
+        if !going {
+            sensors.state = handler.state();
+            return;
+        }
+    }
+}
+
+/// Runs the windows of `sensor`'s loop over `rest`, as the board does: sends each window's
+/// message (a Prediction, or the Nak that stops the run). False when the run stopped (no model,
+/// or a window failed).
+fn sense_windows<L: SensorLoop>(
+    sensor: &mut L,
+    handler: &mut Handler<SimFlash>,
+    arena: &mut [i8],
+    mut rest: &[i16],
+    time_ms: impl Fn(usize) -> u32,
+    send_message: &mut dyn FnMut(&Response),
+) -> bool {
+    let running = handler.state();
+    loop {
+        let mut scores = [0i8; MAX_CLASSES];
+        let window = match handler.model() {
+            Some(model) => next_window(sensor, &model, &mut rest, arena, &time_ms, &mut scores),
+            None => return false,
+        };
+        let Some(window) = window else {
+            return true;
+        };
+        let mut bytes = [0u8; MAX_CLASSES];
+        send_message(&handler.window_message(window, &scores, &mut bytes));
+        if handler.state() != running {
+            return false;
         }
     }
 }

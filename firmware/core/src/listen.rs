@@ -457,6 +457,72 @@ impl Listener {
     }
 }
 
+/// A sensor's loop, as the board runs it: values go in, and when a window is due the model runs
+/// on it and a recognizer says what it heard. [`Listener`] is the microphone's,
+/// [`crate::motion::MotionListener`] the accelerometer's; [`next_window`] drives either, on the
+/// board, in the simulator and on the laptop.
+pub trait SensorLoop {
+    /// Values per sample: 1 for the microphone, 3 (x, y, z) for the accelerometer.
+    const VALUES_PER_SAMPLE: usize;
+
+    /// Gets ready to run `model`, with the recognizer's `config`.
+    fn start(&mut self, model: &Model, config: RecognizerConfig) -> Result<(), ListenError>;
+
+    /// Takes values from the front of `rest` (which moves past them) until a window is due;
+    /// true when one is.
+    fn feed(&mut self, rest: &mut &[i16], arena: &mut [i8]) -> bool;
+
+    /// Runs `model` on the due window, writes its raw outputs into `scores`, and moves on to the
+    /// next window (also when it fails).
+    fn infer(
+        &mut self,
+        model: &Model,
+        arena: &mut [i8],
+        time_ms: u32,
+        scores: &mut [i8],
+    ) -> Result<Window, ListenError>;
+}
+
+/// Drives `sensor` one window on: takes values from `rest` until a window is due, then runs
+/// `model` on it, at the time `time_ms` gives for the values still left in `rest` (the board asks
+/// its clock; the laptop counts the samples taken). `None` when `rest` ran out before a window
+/// was due: call again with the next values.
+pub fn next_window<L: SensorLoop>(
+    sensor: &mut L,
+    model: &Model,
+    rest: &mut &[i16],
+    arena: &mut [i8],
+    time_ms: impl FnOnce(usize) -> u32,
+    scores: &mut [i8],
+) -> Option<Result<Window, ListenError>> {
+    if !sensor.feed(rest, arena) {
+        return None;
+    }
+    Some(sensor.infer(model, arena, time_ms(rest.len()), scores))
+}
+
+impl SensorLoop for Listener {
+    const VALUES_PER_SAMPLE: usize = 1;
+
+    fn start(&mut self, model: &Model, config: RecognizerConfig) -> Result<(), ListenError> {
+        Listener::start(self, model, config)
+    }
+
+    fn feed(&mut self, rest: &mut &[i16], arena: &mut [i8]) -> bool {
+        Listener::feed(self, rest, arena)
+    }
+
+    fn infer(
+        &mut self,
+        model: &Model,
+        arena: &mut [i8],
+        time_ms: u32,
+        scores: &mut [i8],
+    ) -> Result<Window, ListenError> {
+        Listener::infer(self, model, arena, time_ms, scores)
+    }
+}
+
 /// The end of both sensor loops: runs `model` on its int8 `input` in `arena`, writes the raw
 /// outputs into `scores`, and gives the window with what `recognizer` makes of their
 /// probabilities.
@@ -645,6 +711,46 @@ mod tests {
         let mut r = Recognizer::new(k.for_clip_ms(1_500), 2, 0);
         let heard: usize = (0..=4).filter_map(|w| r.push(w * 250, &[250, 5])).count();
         assert_eq!(heard, 1);
+    }
+
+    #[test]
+    fn next_window_drives_a_loop_across_chunks_as_over_one_slice() {
+        const EVERY_OP: &[u8] = include_bytes!("../../../crate/tests/data/every-op.tkm");
+        let model = Model::parse(EVERY_OP).unwrap();
+        let samples = [3i16; 25_000];
+        // (samples taken when each window was due, its result) for chunks of `chunk` samples.
+        let drive = |chunk: usize| {
+            let mut l = Listener::new();
+            let mut arena = vec![0i8; 64 + 2 * MIC_SAMPLE_RATE_HZ as usize];
+            let mut windows = Vec::new();
+            let mut taken = 0;
+            for part in samples.chunks(chunk) {
+                let mut rest = part;
+                loop {
+                    let mut scores = [0i8; MAX_CLASSES];
+                    let mut at = 0;
+                    let clock = |left: usize| {
+                        at = taken + part.len() - left;
+                        at as u32
+                    };
+                    match next_window(&mut l, &model, &mut rest, &mut arena, clock, &mut scores) {
+                        Some(window) => windows.push((at, window)),
+                        None => break,
+                    }
+                }
+                taken += part.len();
+            }
+            windows
+        };
+        let whole = drive(samples.len());
+        let due: Vec<usize> = whole.iter().map(|w| w.0).collect();
+        assert_eq!(due, [16_000, 20_000, 24_000]);
+        // Not started with a keyword model: every window fails, and the loop moves on.
+        assert!(whole
+            .iter()
+            .all(|w| w.1 == Err(ListenError::NotAKeywordModel)));
+        assert_eq!(drive(333), whole);
+        assert_eq!(drive(4_000), whole);
     }
 
     #[test]

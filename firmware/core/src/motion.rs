@@ -8,7 +8,9 @@
 //! (`device::watch` converts with [`mg_to_g`] too).
 
 use crate::imu::{mg_to_g, window_features};
-use crate::listen::{recognize, ListenError, Recognizer, RecognizerConfig, Window, MAX_CLASSES};
+use crate::listen::{
+    recognize, ListenError, Recognizer, RecognizerConfig, SensorLoop, Window, MAX_CLASSES,
+};
 use crate::model::{FrontEnd, Model, ModelError};
 use crate::protocol::sensor::IMU_RATE_HZ;
 
@@ -131,6 +133,29 @@ impl MotionListener {
             .quantize_input(&mut features, &mut input)
             .map_err(ListenError::Model)?;
         recognize(model, arena, &input, time_ms, scores, &mut self.recognizer)
+    }
+}
+
+impl SensorLoop for MotionListener {
+    const VALUES_PER_SAMPLE: usize = 3;
+
+    fn start(&mut self, model: &Model, config: RecognizerConfig) -> Result<(), ListenError> {
+        MotionListener::start(self, model, config)
+    }
+
+    /// The arena is not needed: the window's samples are kept in the loop.
+    fn feed(&mut self, rest: &mut &[i16], _arena: &mut [i8]) -> bool {
+        MotionListener::feed(self, rest)
+    }
+
+    fn infer(
+        &mut self,
+        model: &Model,
+        arena: &mut [i8],
+        time_ms: u32,
+        scores: &mut [i8],
+    ) -> Result<Window, ListenError> {
+        MotionListener::infer(self, model, arena, time_ms, scores)
     }
 }
 

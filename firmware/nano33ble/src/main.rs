@@ -42,7 +42,9 @@ use embassy_usb::driver::EndpointError;
 use embassy_usb::Builder;
 use static_cell::ConstStaticCell;
 use tinyml_core::handler::{Board, Handler, State as Doing};
-use tinyml_core::listen::{ListenError, Listener, RecognizerConfig, Window, MAX_CLASSES};
+use tinyml_core::listen::{
+    next_window, ListenError, Listener, RecognizerConfig, SensorLoop, Window, MAX_CLASSES,
+};
 use tinyml_core::motion::MotionListener;
 use tinyml_core::protocol::{
     encode_response, samples_le, sensor, FrameReader, Response, Status, MAX_FRAME,
@@ -311,7 +313,7 @@ async fn serve(
             }
             Either3::Second(block) => match doing {
                 Doing::Running(sensor::MIC) => {
-                    hear(io, handler, arena, loops.keywords, &block).await?;
+                    sense(io, handler, arena, loops.keywords, &block).await?;
                     io.show(handler.status());
                     if handler.state() != doing {
                         // The loop failed and stopped the run.
@@ -340,7 +342,7 @@ async fn serve(
             Either3::Third(()) if doing == Doing::Running(sensor::IMU) => {
                 last_tick = Instant::now();
                 if let Some(xyz) = sensors::acceleration_mg(twim, imu).await {
-                    watch(io, handler, arena, loops.motion, &xyz).await?;
+                    sense(io, handler, arena, loops.motion, &xyz).await?;
                     io.show(handler.status());
                     if handler.state() != doing {
                         doing = handler.state();
@@ -398,28 +400,31 @@ fn start_sensors(now: Doing, handler: &Handler<NvmcFlash>, loops: &mut Loops) ->
     started
 }
 
-/// Feeds a block of microphone samples to the keyword loop; sends a Prediction per window.
-/// A window that fails stops the run with a Nak message (`Handler::loop_failed`).
-async fn hear(
+/// Feeds sensor values (a block of microphone samples, or one x, y, z triple) to `sensor`'s
+/// loop; sends a Prediction per window. A window that fails stops the run with a Nak message
+/// (`Handler::loop_failed`).
+async fn sense<L: SensorLoop>(
     io: &mut Io<'_, '_>,
     handler: &mut Handler<NvmcFlash>,
     arena: &mut [i8],
-    listener: &mut Listener,
-    block: &[i16],
+    sensor: &mut L,
+    values: &[i16],
 ) -> Result<(), EndpointError> {
-    let mut rest = block;
-    while listener.feed(&mut rest, arena) {
-        let time_ms = Instant::now().as_millis() as u32;
+    let mut rest = values;
+    loop {
+        let now_ms = |_left| Instant::now().as_millis() as u32;
         let mut scores = [0i8; MAX_CLASSES];
         let window = match handler.model() {
-            Some(model) => listener.infer(&model, arena, time_ms, &mut scores),
+            Some(model) => next_window(sensor, &model, &mut rest, arena, now_ms, &mut scores),
             None => return Ok(()),
+        };
+        let Some(window) = window else {
+            return Ok(());
         };
         if !report(io, handler, window, &scores).await? {
             return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Sends a window's Prediction (showing a heard class on the LED), or the Nak that stopped the
@@ -440,28 +445,6 @@ async fn report(
     }
     io.send_message(&message).await?;
     Ok(matches!(message, Response::Prediction { .. }))
-}
-
-/// Feeds one accelerometer sample to the activity loop; sends a Prediction per window.
-/// A window that fails stops the run with a Nak message (`Handler::loop_failed`).
-async fn watch(
-    io: &mut Io<'_, '_>,
-    handler: &mut Handler<NvmcFlash>,
-    arena: &mut [i8],
-    motion: &mut MotionListener,
-    xyz: &[i16; 3],
-) -> Result<(), EndpointError> {
-    let mut rest = &xyz[..];
-    if !motion.feed(&mut rest) {
-        return Ok(());
-    }
-    let time_ms = Instant::now().as_millis() as u32;
-    let mut scores = [0i8; MAX_CLASSES];
-    let window = match handler.model() {
-        Some(model) => motion.infer(&model, arena, time_ms, &mut scores),
-        None => return Ok(()),
-    };
-    report(io, handler, window, &scores).await.map(|_| ())
 }
 
 /// Sends `bytes` in USB packets, and a zero-length packet after a full last one (the host's
