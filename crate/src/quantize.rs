@@ -58,13 +58,42 @@ struct PlanOp {
     kernel: (usize, usize),
     stride: usize,
     pad: [usize; 4],
-    /// Fused activation: 0 none, 1 ReLU, 2 ReLU6.
-    activation: u8,
+    /// The activation fused into it (or, for a ReLU op, its own).
+    activation: Activation,
     /// Writes over its input (ReLU, Reshape).
     in_place: bool,
     /// The network's layers up to this op's output (its fused ReLU included): the op's values
     /// are the training engine's after that many layers.
     through: usize,
+}
+
+/// An activation after an op's values, applied by clamping them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activation {
+    None,
+    /// Below 0 becomes 0.
+    Relu,
+    /// Clamped to 0..6.
+    Relu6,
+}
+
+impl Activation {
+    /// The activation `layer` is, if it is one.
+    fn of(layer: Option<Layer>) -> Activation {
+        match layer {
+            Some(Layer::Relu) => Activation::Relu,
+            Some(Layer::Relu6) => Activation::Relu6,
+            _ => Activation::None,
+        }
+    }
+
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            Activation::None => v,
+            Activation::Relu => v.max(0.0),
+            Activation::Relu6 => v.clamp(0.0, 6.0),
+        }
+    }
 }
 
 fn hwc(shape: Shape) -> (usize, usize, usize) {
@@ -111,11 +140,7 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
     while i < layers.len() {
         let layer = layers[i];
         let next = layers.get(i + 1).copied();
-        let fused = match next {
-            Some(Layer::Relu) => 1,
-            Some(Layer::Relu6) => 2,
-            _ => 0,
-        };
+        let fused = Activation::of(next);
         let (h, w, c) = shape;
         let mut op = PlanOp {
             code: OpCode::Reshape,
@@ -124,7 +149,7 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
             kernel: (0, 0),
             stride: 0,
             pad: [0; 4],
-            activation: 0,
+            activation: Activation::None,
             in_place: false,
             through: 0,
         };
@@ -166,7 +191,7 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
             }
             Layer::Relu | Layer::Relu6 => {
                 op.code = OpCode::Relu;
-                op.activation = if layer == Layer::Relu { 1 } else { 2 };
+                op.activation = Activation::of(Some(layer));
                 op.in_place = true;
             }
             Layer::Flatten => {
@@ -178,7 +203,7 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
                 continue;
             }
         }
-        if op.layer.is_some() && fused != 0 {
+        if op.layer.is_some() && fused != Activation::None {
             i += 1; // the ReLU is part of this op
         }
         shape = op.out;
@@ -197,7 +222,7 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
         kernel: (0, 0),
         stride: 0,
         pad: [0; 4],
-        activation: 0,
+        activation: Activation::None,
         in_place: false,
         through: layers.len(),
     });
@@ -229,11 +254,7 @@ fn run_float(
 ) -> Vec<f32> {
     let (h, w, c) = input;
     let (oh, ow, oc) = op.out;
-    let act = |v: f32| match op.activation {
-        1 => v.max(0.0),
-        2 => v.clamp(0.0, 6.0),
-        _ => v,
-    };
+    let act = |v: f32| op.activation.apply(v);
     let at = |y: usize, x_: usize, ch: usize| (y * w + x_) * c + ch;
     let mut y = vec![0f32; oh * ow * oc];
     let (kh, kw) = op.kernel;
@@ -505,8 +526,8 @@ fn activation_range(op: &PlanOp, (scale, zero_point): (f32, i32)) -> (i8, i8) {
         OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected | OpCode::Relu
     );
     match op.activation {
-        1 if clamps => (q(0.0), 127),
-        2 if clamps => (q(0.0), q(6.0)),
+        Activation::Relu if clamps => (q(0.0), 127),
+        Activation::Relu6 if clamps => (q(0.0), q(6.0)),
         _ if op.code.has_weights() => (-128, 127),
         _ => (0, 0),
     }
