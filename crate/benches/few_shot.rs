@@ -32,7 +32,7 @@ use tinyml_kit::plot::{Figure, Table};
 
 const TAKES: [usize; 5] = [1, 3, 5, 10, 20];
 /// Epochs from scratch, as `tinyml kws train`.
-const SCRATCH_EPOCHS: usize = 20;
+const SCRATCH_EPOCHS: usize = tinyml_kit::kws::KWS_EPOCHS;
 const SEED: u64 = 7;
 
 fn target() -> PathBuf {

@@ -82,16 +82,13 @@ pub(crate) struct KwsTrainArgs {
     pub(crate) clip_ms: Option<u16>,
 }
 
-/// Epochs of `tinyml kws train` from scratch.
-const KWS_EPOCHS: usize = 20;
-
 impl KwsTrainArgs {
     /// The epochs training runs.
     pub(crate) fn epochs(&self) -> usize {
         self.epochs.unwrap_or(if self.few_shot {
             tinyml_kit::kws::FEW_SHOT_EPOCHS
         } else {
-            KWS_EPOCHS
+            tinyml_kit::kws::KWS_EPOCHS
         })
     }
 
