@@ -99,7 +99,13 @@ impl Day1 {
 
     /// The summary table that `tinyml course` prints.
     pub fn summary(&self) -> Table {
-        let mut t = Table::new(&["lesson", "result"]);
+        let mut t = Table::new(&SUMMARY_HEADER);
+        self.summary_rows(&mut t);
+        t
+    }
+
+    /// Day 1's rows of the summary.
+    fn summary_rows(&self, t: &mut Table) {
         match &self.rules {
             Ok(e) => {
                 let golf = e
@@ -179,7 +185,6 @@ impl Day1 {
                 self.audit.warnings.len()
             ),
         ]);
-        t
     }
 
     /// Everything as JSON (the keys are documented in README).
@@ -948,6 +953,73 @@ pub struct Course {
     pub board: BoardLesson,
 }
 
+/// The columns of `tinyml course`'s summary.
+const SUMMARY_HEADER: [&str; 2] = ["lesson", "result"];
+
+/// One lesson of the course pipeline: its rows of `tinyml course`'s summary, its part of the
+/// JSON and its figures. [`Course::lessons`] lists the lessons once, in course order; each one's
+/// `run` takes what it needs (the data, or an earlier lesson's models).
+pub trait Lesson {
+    /// Its key in the course's JSON; `None` for Day 1, whose keys are the top level.
+    fn json_key(&self) -> Option<&'static str>;
+    /// The start of its figures' file stems (`day2-kws`); `None` for Day 1, whose figures name
+    /// themselves.
+    fn figure_prefix(&self) -> Option<&'static str>;
+    /// Adds its rows to the summary table.
+    fn summary_rows(&self, t: &mut Table);
+    /// Its results as JSON (the keys are documented in README).
+    fn json(&self) -> serde_json::Value;
+    /// Its figures, with file stems.
+    fn figures(&self) -> Result<Vec<(String, Figure)>>;
+}
+
+impl Lesson for Day1 {
+    fn json_key(&self) -> Option<&'static str> {
+        None
+    }
+    fn figure_prefix(&self) -> Option<&'static str> {
+        None
+    }
+    fn summary_rows(&self, t: &mut Table) {
+        Day1::summary_rows(self, t)
+    }
+    fn json(&self) -> serde_json::Value {
+        Day1::json(self)
+    }
+    fn figures(&self) -> Result<Vec<(String, Figure)>> {
+        Day1::figures(self)
+    }
+}
+
+/// A lesson after Day 1's: its JSON key, its figures' prefix, and its inherent `summary`,
+/// `json` and `figures`.
+macro_rules! lesson {
+    ($lesson:ty, $key:literal, $prefix:literal) => {
+        impl Lesson for $lesson {
+            fn json_key(&self) -> Option<&'static str> {
+                Some($key)
+            }
+            fn figure_prefix(&self) -> Option<&'static str> {
+                Some($prefix)
+            }
+            fn summary_rows(&self, t: &mut Table) {
+                <$lesson>::summary(self, t)
+            }
+            fn json(&self) -> serde_json::Value {
+                <$lesson>::json(self)
+            }
+            fn figures(&self) -> Result<Vec<(String, Figure)>> {
+                <$lesson>::figures(self)
+            }
+        }
+    };
+}
+
+lesson!(DigitsLesson, "digits", "day1-digits");
+lesson!(KeywordLesson, "keywords", "day2-kws");
+lesson!(QuantizationLesson, "int8", "day2-int8");
+lesson!(BoardLesson, "board", "day3-board");
+
 impl Course {
     /// Runs every lesson (about 40 seconds on 2 cores; the digits models train with
     /// seed 1, the keyword model with seed 7).
@@ -964,40 +1036,56 @@ impl Course {
         })
     }
 
+    /// The lessons, in course order: the one list the summary, the JSON and the figures follow.
+    pub fn lessons(&self) -> [&dyn Lesson; 5] {
+        [
+            &self.day1,
+            &self.digits,
+            &self.keywords,
+            &self.quantization,
+            &self.board,
+        ]
+    }
+
     /// The summary table `tinyml course` prints.
     pub fn summary(&self) -> Table {
-        let mut t = self.day1.summary();
-        self.digits.summary(&mut t);
-        self.keywords.summary(&mut t);
-        self.quantization.summary(&mut t);
-        self.board.summary(&mut t);
+        let mut t = Table::new(&SUMMARY_HEADER);
+        for lesson in self.lessons() {
+            lesson.summary_rows(&mut t);
+        }
         t
     }
 
-    /// Everything as JSON: the Day 1 keys and `digits`.
+    /// Everything as JSON: the Day 1 keys, then each other lesson under its key.
     pub fn json(&self) -> serde_json::Value {
-        let mut j = self.day1.json();
-        j["digits"] = self.digits.json();
-        j["keywords"] = self.keywords.json();
-        j["int8"] = self.quantization.json();
-        j["board"] = self.board.json();
+        let mut j = serde_json::Value::Object(serde_json::Map::new());
+        for lesson in self.lessons() {
+            match (lesson.json_key(), lesson.json()) {
+                (Some(key), value) => j[key] = value,
+                (None, serde_json::Value::Object(top)) => {
+                    if let Some(object) = j.as_object_mut() {
+                        object.extend(top);
+                    }
+                }
+                (None, _) => {}
+            }
+        }
         j
     }
 
     /// Every figure, with file stems in course order.
     pub fn figures(&self) -> Result<Vec<(String, Figure)>> {
-        let mut figs = self.day1.figures()?;
-        for (i, (stem, fig)) in self.digits.figures()?.into_iter().enumerate() {
-            figs.push((format!("day1-digits-{:02}-{stem}", i + 1), fig));
-        }
-        for (i, (stem, fig)) in self.keywords.figures()?.into_iter().enumerate() {
-            figs.push((format!("day2-kws-{:02}-{stem}", i + 1), fig));
-        }
-        for (i, (stem, fig)) in self.quantization.figures()?.into_iter().enumerate() {
-            figs.push((format!("day2-int8-{:02}-{stem}", i + 1), fig));
-        }
-        for (i, (stem, fig)) in self.board.figures()?.into_iter().enumerate() {
-            figs.push((format!("day3-board-{:02}-{stem}", i + 1), fig));
+        let mut figs = Vec::new();
+        for lesson in self.lessons() {
+            let own = lesson.figures()?;
+            match lesson.figure_prefix() {
+                None => figs.extend(own),
+                Some(prefix) => {
+                    for (i, (stem, fig)) in own.into_iter().enumerate() {
+                        figs.push((format!("{prefix}-{:02}-{stem}", i + 1), fig));
+                    }
+                }
+            }
         }
         Ok(figs)
     }
