@@ -91,7 +91,7 @@ def main():
         arch = sys.argv[sys.argv.index("--arch") + 1]
         args.remove(arch)
     root, test_speaker = pathlib.Path(args[0]), args[1]
-    epochs = int(args[2]) if len(args) > 2 else 25
+    epochs = int(args[2]) if len(args) > 2 else 20
     labels = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("_")),
                     key=lambda l: (not l.isdigit(), int(l) if l.isdigit() else 0, l))
     x, y, speakers = [], [], []

@@ -1423,7 +1423,8 @@ impl KwsTrainer {
 pub const FEW_SHOT_EPOCHS: usize = 60;
 
 /// Epochs of a keyword network trained from scratch ([`KwsTrainer::params`], `tinyml kws
-/// train`): what README's accuracy and time figures were measured with. The lessons that must
+/// train`, the CNN from scratch of [`crate::fewshot::compare_few_shot`] and of the few-shot
+/// bench): what README's accuracy and time figures were measured with. The lessons that must
 /// fit in class time name their own: the Day 2 notebook 8, `tinyml course`'s
 /// [`crate::course::KEYWORD_EPOCHS`] 12, the Day 3 recipe [`LISTENING_EPOCHS`] 6.
 pub const KWS_EPOCHS: usize = 20;

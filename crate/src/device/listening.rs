@@ -212,16 +212,7 @@ pub fn listen_to(model: &QuantizedModel, audio: &Audio) -> Result<Listening> {
     // The model's arena, then the clip's samples, as on the board.
     let mut arena = vec![0i8; keyword_arena_bytes(&m).map_err(refused)?];
     let windows = run_loop(&mut *listener, &m, &pcm, &mut arena, MIC_RATE_HZ).map_err(refused)?;
-    let (recognizer, window_ms) = recognizer_of(&m);
-    Ok(Listening {
-        sensor: Sensor::Microphone,
-        labels: model.labels(),
-        output: m.output(),
-        recognizer,
-        window_ms,
-        windows,
-        simulated: true,
-    })
+    Ok(on_the_laptop(Sensor::Microphone, model, windows))
 }
 
 /// What the board's activity loop sees in `recording`, computed on the laptop with the board's
@@ -248,16 +239,22 @@ pub fn watch(model: &QuantizedModel, recording: &ImuRecording) -> Result<Listeni
     let mut arena = vec![0i8; m.arena_bytes()];
     let windows =
         run_loop(&mut *motion, &m, &mg, &mut arena, IMU_RATE_HZ).map_err(activity_refused)?;
+    Ok(on_the_laptop(Sensor::Accelerometer, model, windows))
+}
+
+/// The windows `model`'s loop on `sensor` gave on the laptop, with what reads them.
+fn on_the_laptop(sensor: Sensor, model: &QuantizedModel, windows: Vec<ListenWindow>) -> Listening {
+    let m = model.model();
     let (recognizer, window_ms) = recognizer_of(&m);
-    Ok(Listening {
-        sensor: Sensor::Accelerometer,
+    Listening {
+        sensor,
         labels: model.labels(),
         output: m.output(),
         recognizer,
         window_ms,
         windows,
         simulated: true,
-    })
+    }
 }
 
 /// Every window of the board's `sensor` loop (started on `model`) over `values`, sampled at
@@ -277,7 +274,14 @@ fn run_loop<L: SensorLoop>(
             let samples = ((values.len() - left) / L::VALUES_PER_SAMPLE) as u64;
             (samples * 1000 / rate_hz as u64) as u32
         };
-        match next_window(sensor, model, &mut rest, arena, time_ms, &mut scores) {
+        match next_window(
+            sensor,
+            || Some(*model),
+            &mut rest,
+            arena,
+            time_ms,
+            &mut scores,
+        ) {
             Some(window) => windows.push(ListenWindow::of(&window?, &scores)),
             None => return Ok(windows),
         }

@@ -297,7 +297,7 @@ fn connect_simulator(name: &str) -> Result<std::net::TcpStream> {
 
 /// Whether a read with a timeout ended without data rather than failed: a serial port's
 /// timeout, a socket's (`WouldBlock` on Unix, `TimedOut` on Windows), or a signal.
-pub(super) fn no_data_yet(e: &std::io::Error) -> bool {
+fn no_data_yet(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::TimedOut
@@ -307,7 +307,7 @@ pub(super) fn no_data_yet(e: &std::io::Error) -> bool {
 }
 
 /// Longest token a simulator's socket accepts, in bytes.
-pub(super) const MAX_TOKEN_BYTES: usize = 64;
+const MAX_TOKEN_BYTES: usize = 64;
 
 impl Board {
     /// Opens the board on serial port `name` (or the simulator's address) and says hello.

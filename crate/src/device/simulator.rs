@@ -531,8 +531,8 @@ fn sense(s: &mut SimState, send: &mut dyn FnMut(&[u8])) {
 }
 
 /// Runs the windows of `sensor`'s loop over `rest`, as the board does: sends each window's
-/// message (a Prediction, or the Nak that stops the run). False when the run stopped (no model,
-/// or a window failed).
+/// message (a Prediction, or the Nak that stops the run). False when a window failed and stopped
+/// the run.
 fn sense_windows<L: SensorLoop>(
     sensor: &mut L,
     handler: &mut Handler<SimFlash>,
@@ -544,11 +544,10 @@ fn sense_windows<L: SensorLoop>(
     let running = handler.state();
     loop {
         let mut scores = [0i8; MAX_CLASSES];
-        let window = match handler.model() {
-            Some(model) => next_window(sensor, &model, &mut rest, arena, &time_ms, &mut scores),
-            None => return false,
-        };
-        let Some(window) = window else {
+        let model = || handler.model();
+        // None: the values ran out (or there is no model, which Run does not allow).
+        let Some(window) = next_window(sensor, model, &mut rest, arena, &time_ms, &mut scores)
+        else {
             return true;
         };
         let mut bytes = [0u8; MAX_CLASSES];

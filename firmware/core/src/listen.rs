@@ -483,13 +483,14 @@ pub trait SensorLoop {
     ) -> Result<Window, ListenError>;
 }
 
-/// Drives `sensor` one window on: takes values from `rest` until a window is due, then runs
-/// `model` on it, at the time `time_ms` gives for the values still left in `rest` (the board asks
-/// its clock; the laptop counts the samples taken). `None` when `rest` ran out before a window
-/// was due: call again with the next values.
-pub fn next_window<L: SensorLoop>(
+/// Drives `sensor` one window on: takes values from `rest` until a window is due, then runs the
+/// model `model` gives (asked only then: on the board it is parsed from flash) on it, at the time
+/// `time_ms` gives for the values still left in `rest` (the board asks its clock; the laptop
+/// counts the samples taken). `None` when `rest` ran out before a window was due (call again with
+/// the next values), or when there is no model (the window is dropped).
+pub fn next_window<'m, L: SensorLoop>(
     sensor: &mut L,
-    model: &Model,
+    model: impl FnOnce() -> Option<Model<'m>>,
     rest: &mut &[i16],
     arena: &mut [i8],
     time_ms: impl FnOnce(usize) -> u32,
@@ -498,7 +499,8 @@ pub fn next_window<L: SensorLoop>(
     if !sensor.feed(rest, arena) {
         return None;
     }
-    Some(sensor.infer(model, arena, time_ms(rest.len()), scores))
+    let model = model()?;
+    Some(sensor.infer(&model, arena, time_ms(rest.len()), scores))
 }
 
 impl SensorLoop for Listener {
@@ -733,7 +735,8 @@ mod tests {
                         at = taken + part.len() - left;
                         at as u32
                     };
-                    match next_window(&mut l, &model, &mut rest, &mut arena, clock, &mut scores) {
+                    let ask = || Some(model);
+                    match next_window(&mut l, ask, &mut rest, &mut arena, clock, &mut scores) {
                         Some(window) => windows.push((at, window)),
                         None => break,
                     }

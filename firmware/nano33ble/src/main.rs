@@ -414,11 +414,9 @@ async fn sense<L: SensorLoop>(
     loop {
         let now_ms = |_left| Instant::now().as_millis() as u32;
         let mut scores = [0i8; MAX_CLASSES];
-        let window = match handler.model() {
-            Some(model) => next_window(sensor, &model, &mut rest, arena, now_ms, &mut scores),
-            None => return Ok(()),
-        };
-        let Some(window) = window else {
+        let model = || handler.model();
+        // None: the values ran out (or there is no model, which Run does not allow).
+        let Some(window) = next_window(sensor, model, &mut rest, arena, now_ms, &mut scores) else {
             return Ok(());
         };
         if !report(io, handler, window, &scores).await? {
