@@ -42,6 +42,15 @@ pub struct Digits {
     pub source: String,
 }
 
+/// Which of MNIST's two sets [`Digits::load`] takes from a folder holding both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MnistSet {
+    /// The 60,000 training images (`train-*`).
+    Train,
+    /// The 10,000 test images (`t10k-*`), or the training set when the folder has no test set.
+    Test,
+}
+
 impl Digits {
     /// The 5,000-digit default (500 per digit), compiled into the kit.
     pub fn course_default() -> Digits {
@@ -56,9 +65,10 @@ impl Digits {
     }
 
     /// Loads digits from a CSV (`.csv` or `.csv.gz`) file, a pair of IDX files given by the
-    /// images file, or a folder holding MNIST's IDX files (the test set `t10k-*` when `test` is
-    /// true and it is there, else the training set `train-*`).
-    pub fn load(path: impl AsRef<Path>, test: bool) -> Result<Digits> {
+    /// images file, or a folder holding MNIST's IDX files (`set` says which: the test set
+    /// `t10k-*` when it is there, else the training set `train-*`).
+    pub fn load(path: impl AsRef<Path>, set: MnistSet) -> Result<Digits> {
+        let test = set == MnistSet::Test;
         let path = path.as_ref();
         if path.is_dir() {
             // MNIST's names (`train-images-idx3-ubyte`), and the `train-images.idx3-ubyte`

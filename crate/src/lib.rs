@@ -85,7 +85,9 @@ pub mod prelude {
     };
     pub use crate::audit::{DataAudit, GroupAccuracy};
     pub use crate::device::{listen_to, watch, Board, ImuRecording, SameOutputs, Simulator};
-    pub use crate::digits::{knn_accuracy, Architecture, Digits, DigitsModel, Prediction};
+    pub use crate::digits::{
+        knn_accuracy, Architecture, Digits, DigitsModel, MnistSet, Prediction,
+    };
     pub use crate::error::{Error, Result};
     pub use crate::exercise::{
         check_chunks, check_false_alarms, check_felt_most, check_fmax, check_learning_rate,

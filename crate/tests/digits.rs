@@ -5,7 +5,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::tinyml;
-use tinyml_kit::digits::{Digits, DigitsModel, PIXELS};
+use tinyml_kit::digits::{Digits, DigitsModel, MnistSet, PIXELS};
 use tinyml_kit::nn::TrainParams;
 
 fn scratch(name: &str) -> PathBuf {
@@ -63,15 +63,18 @@ fn idx_round_trip_plain_and_gzip_and_folder() {
         std::io::Write::write_all(&mut enc, &std::fs::read(src).unwrap()).unwrap();
         std::fs::write(gz.join(name), enc.finish().unwrap()).unwrap();
     }
-    assert_eq!(Digits::load(&gz, true).unwrap().labels, d.labels);
-    assert_eq!(Digits::load(&dir, true).unwrap().labels, d.labels);
+    assert_eq!(Digits::load(&gz, MnistSet::Test).unwrap().labels, d.labels);
+    assert_eq!(Digits::load(&dir, MnistSet::Test).unwrap().labels, d.labels);
     // A name whose lower-case form is shorter (U+212A KELVIN SIGN lower-cases to a one-byte
     // 'k'): its labels file is still found beside it, and nothing panics.
     let odd = scratch("idx-kelvin");
     let kelvin_images = odd.join("\u{212A}elvin-IMAGES-idx3-ubyte");
     std::fs::copy(&images, &kelvin_images).unwrap();
     std::fs::copy(&labels, odd.join("\u{212A}elvin-labels-idx1-ubyte")).unwrap();
-    assert_eq!(Digits::load(&kelvin_images, true).unwrap().labels, d.labels);
+    assert_eq!(
+        Digits::load(&kelvin_images, MnistSet::Test).unwrap().labels,
+        d.labels
+    );
 }
 
 #[test]
@@ -102,7 +105,7 @@ fn bad_idx_files_are_explained() {
     let e = err_of(Digits::load_idx(&images, &short_labels));
     assert!(e.contains("59 labels for 60 images"), "{e}");
     // A folder without MNIST files.
-    assert!(err_of(Digits::load(scratch("empty"), false)).contains("no MNIST files"));
+    assert!(err_of(Digits::load(scratch("empty"), MnistSet::Train)).contains("no MNIST files"));
 }
 
 #[test]
@@ -112,24 +115,24 @@ fn bad_csv_rows_name_the_line_and_column() {
     let short = vec!["0"; PIXELS - 1].join(",") + ",7\n";
     let f = dir.join("short.csv");
     std::fs::write(&f, format!("{good}{short}")).unwrap();
-    let e = err_of(Digits::load(&f, false));
+    let e = err_of(Digits::load(&f, MnistSet::Train));
     assert!(
         e.contains("short.csv:2") && e.contains("expected 785 values") && e.contains("found 784"),
         "{e}"
     );
     let f = dir.join("word.csv");
     std::fs::write(&f, good.replacen("0", "x", 1)).unwrap();
-    let e = err_of(Digits::load(&f, false));
+    let e = err_of(Digits::load(&f, MnistSet::Train));
     assert!(
         e.contains("word.csv:1 column 1") && e.contains("'x'"),
         "{e}"
     );
     let f = dir.join("label.csv");
     std::fs::write(&f, good.replace(",7\n", ",12\n")).unwrap();
-    assert!(err_of(Digits::load(&f, false)).contains("label 12"));
+    assert!(err_of(Digits::load(&f, MnistSet::Train)).contains("label 12"));
     let f = dir.join("empty.csv");
     std::fs::write(&f, "").unwrap();
-    assert!(err_of(Digits::load(&f, false)).contains("no digits"));
+    assert!(err_of(Digits::load(&f, MnistSet::Train)).contains("no digits"));
 }
 
 #[test]
@@ -288,7 +291,7 @@ fn csv_variants_header_label_first_and_bom() {
     }
     let f = dir.join("kaggle.csv");
     std::fs::write(&f, &text).unwrap();
-    let back = Digits::load(&f, false).unwrap();
+    let back = Digits::load(&f, MnistSet::Train).unwrap();
     assert_eq!(
         (back.labels.clone(), back.pixels.clone()),
         (d.labels.clone(), d.pixels.clone())
@@ -297,7 +300,7 @@ fn csv_variants_header_label_first_and_bom() {
     let no_header: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
     let f = dir.join("label-first.csv");
     std::fs::write(&f, no_header).unwrap();
-    let e = err_of(Digits::load(&f, false));
+    let e = err_of(Digits::load(&f, MnistSet::Train));
     assert!(
         e.contains("all 30 labels are 0") && e.contains("another column"),
         "{e}"
@@ -312,16 +315,16 @@ fn dotted_idx_names_and_training_never_uses_the_test_set() {
     let dotted = scratch("dotted-names");
     std::fs::copy(&images, dotted.join("train-images.idx3-ubyte")).unwrap();
     std::fs::copy(&labels, dotted.join("train-labels.idx1-ubyte")).unwrap();
-    assert_eq!(Digits::load(&dotted, false).unwrap().len(), 60);
+    assert_eq!(Digits::load(&dotted, MnistSet::Train).unwrap().len(), 60);
     assert_eq!(
-        Digits::load(dotted.join("train-images.idx3-ubyte"), false)
+        Digits::load(dotted.join("train-images.idx3-ubyte"), MnistSet::Train)
             .unwrap()
             .len(),
         60
     );
-    let e = err_of(Digits::load(&dir, false));
+    let e = err_of(Digits::load(&dir, MnistSet::Train));
     assert!(e.contains("only the test set"), "{e}");
-    assert_eq!(Digits::load(&dir, true).unwrap().len(), 60);
+    assert_eq!(Digits::load(&dir, MnistSet::Test).unwrap().len(), 60);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
-use tinyml_kit::digits::Digits;
+use tinyml_kit::digits::{Digits, MnistSet};
 use tinyml_kit::fetch::{fetch, Fetched, RemoteFile};
 
 /// How the server answers.
@@ -170,7 +170,7 @@ fn downloads_verifies_then_uses_the_cache() {
         )),
         "{got:?}"
     );
-    assert_eq!(Digits::load(&dir, true).unwrap().len(), 300);
+    assert_eq!(Digits::load(&dir, MnistSet::Test).unwrap().len(), 300);
     let before = server.requests.load(Ordering::SeqCst);
     let again = fetch(
         std::slice::from_ref(&server.base),

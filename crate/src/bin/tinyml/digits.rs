@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
+use tinyml_kit::digits::{Architecture, Digits, DigitsModel, MnistSet};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::metrics::percent;
 use tinyml_kit::nn::TrainParams;
@@ -58,8 +58,8 @@ pub(crate) enum DigitsCmd {
 }
 
 pub(crate) fn digits(cmd: DigitsCmd) -> Result<()> {
-    let load = |data: &Option<PathBuf>, test: bool| match data {
-        Some(path) => Digits::load(path, test),
+    let load = |data: &Option<PathBuf>, set: MnistSet| match data {
+        Some(path) => Digits::load(path, set),
         None => Ok(Digits::course_default()),
     };
     match cmd {
@@ -83,7 +83,7 @@ pub(crate) fn digits(cmd: DigitsCmd) -> Result<()> {
                     format!("{augment} shifted copies of every image (use 0 to 20)"),
                 ));
             }
-            let all = load(&data, false)?;
+            let all = load(&data, MnistSet::Train)?;
             let (train, val) = all.split(validation, seed).map_err(|_| {
                 Error::param(
                     "validation",
@@ -123,9 +123,9 @@ pub(crate) fn digits(cmd: DigitsCmd) -> Result<()> {
                 println!("note: scoring the embedded 5,000 digits, which `tinyml digits train` trains on by default; pass --data with the MNIST test set (`tinyml data fetch mnist`) for an honest score");
             }
             let eval = if is_int8(&model)? {
-                QuantizedModel::load(&model)?.evaluate_digits(&load(&data, true)?)?
+                QuantizedModel::load(&model)?.evaluate_digits(&load(&data, MnistSet::Test)?)?
             } else {
-                DigitsModel::load(&model)?.evaluate(&load(&data, true)?)?
+                DigitsModel::load(&model)?.evaluate(&load(&data, MnistSet::Test)?)?
             };
             if json {
                 print_json(&eval.json());

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tinyml_kit::activity::ActivityData;
-use tinyml_kit::digits::Digits;
+use tinyml_kit::digits::{Digits, MnistSet};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::lab::Lab;
 use tinyml_kit::lesson_plan::LessonPlan;
@@ -368,7 +368,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let digits = match digits {
-                Some(path) => Digits::load(path, false)?,
+                Some(path) => Digits::load(path, MnistSet::Train)?,
                 None => Digits::course_default(),
             };
             let words = KwsDataArg { data: words }.load()?;

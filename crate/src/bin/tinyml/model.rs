@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use tinyml_core::model::Budget;
-use tinyml_kit::digits::{Digits, DigitsModel};
+use tinyml_kit::digits::{Digits, DigitsModel, MnistSet};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::kws::{KeywordData, KwsModel};
 use tinyml_kit::quantize::{Calibration, QuantizedModel};
@@ -54,7 +54,7 @@ pub(crate) fn quantize_cmd(
     let q = if header.kind.starts_with("digits-") {
         let m = DigitsModel::from_parts(network, header, &what)?;
         let data = match calibration {
-            Some(path) => Digits::load(path, false)?,
+            Some(path) => Digits::load(path, MnistSet::Train)?,
             None => Digits::course_default(),
         };
         let data = data.sample(samples.min(data.len()), 1);
