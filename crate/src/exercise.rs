@@ -24,7 +24,9 @@ use crate::kws::{KeywordData, KwsArchitecture, KwsModel, UPPER_HZ_FRICATIVES};
 use crate::learn::ThresholdLearner;
 use crate::metrics::percent;
 use crate::nn::Network;
+use crate::plot::display_content;
 use crate::quantize::QuantizedModel;
+use crate::recorder::html_escape;
 use crate::search::deep_blue;
 use crate::stream::WordStream;
 
@@ -55,9 +57,9 @@ impl Feedback {
         let html = format!(
             "<div style=\"border-left: 6px solid {color}; padding: 6px 10px; \
              background: #fafafa\">{}</div>",
-            escape(&text)
+            html_escape(&text)
         );
-        println!("EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT");
+        display_content("text/html", &html);
     }
 }
 
@@ -69,12 +71,6 @@ impl fmt::Display for Feedback {
             Feedback::NoAnswer(text) => write!(f, "No answer yet: {text}"),
         }
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// Exercise 1 of Day 1 (rules vs learning): the accuracy hand-written rules must beat.
@@ -677,6 +673,6 @@ mod tests {
             Feedback::NoAnswer("do it.".into()).to_string(),
             "No answer yet: do it."
         );
-        assert_eq!(escape("a<b & c>"), "a&lt;b &amp; c&gt;");
+        assert_eq!(html_escape("a<b & c>"), "a&lt;b &amp; c&gt;");
     }
 }

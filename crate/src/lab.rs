@@ -484,11 +484,7 @@ fn with_dep_line(notebook: &str, line: &str) -> std::result::Result<String, Stri
         let Some(source) = cell.get_mut("source") else {
             continue;
         };
-        let text = match source {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Array(parts) => parts.iter().filter_map(|p| p.as_str()).collect(),
-            _ => continue,
-        };
+        let text = source_text(source);
         if !text.lines().any(|l| l.starts_with(":dep tinyml-kit")) {
             continue;
         }
@@ -780,6 +776,16 @@ fn std_library_dir(path: &[PathBuf]) -> Option<PathBuf> {
 
 // ---------------------------------------------------------------------------------------------
 // Timing an executed notebook
+
+/// A notebook cell's text (its `source` or a stream's `text`), stored either as one string or as
+/// a list of lines; empty for anything else.
+pub fn source_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(parts) => parts.iter().filter_map(|p| p.as_str()).collect(),
+        _ => String::new(),
+    }
+}
 
 /// `(cell, seconds)` for every cell of an executed notebook that has nbclient's
 /// `metadata.execution` timestamps (from the kernel's `execute_input` to its `execute_reply`);

@@ -77,7 +77,7 @@ pub fn lesson_plan(name: &str, notebook: &serde_json::Value) -> LessonPlan {
     // The level of the Optional heading we are under, if any.
     let mut optional_level: Option<usize> = None;
     for (index, cell) in cells.iter().enumerate() {
-        let source = text(&cell["source"]);
+        let source = crate::lab::source_text(&cell["source"]);
         if cell["cell_type"] == "markdown" {
             for line in source.lines() {
                 if let Some((level, title)) = heading(line) {
@@ -127,14 +127,6 @@ fn heading(line: &str) -> Option<(usize, &str)> {
     let level = line.chars().take_while(|&c| c == '#').count();
     let rest = line[level..].strip_prefix(' ')?;
     (1..=6).contains(&level).then(|| (level, rest.trim()))
-}
-
-fn text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(parts) => parts.iter().filter_map(|p| p.as_str()).collect(),
-        _ => String::new(),
-    }
 }
 
 impl LessonPlan {

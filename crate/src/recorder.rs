@@ -253,7 +253,8 @@ impl std::fmt::Display for Recorder {
     }
 }
 
-fn html_escape(s: &str) -> String {
+/// `s` safe inside HTML text and attribute values.
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

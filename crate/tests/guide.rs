@@ -34,13 +34,7 @@ fn every_slide_topic_names_a_cell_that_exists() {
         let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let json: serde_json::Value = serde_json::from_str(&text).expect("a notebook");
         let found = json["cells"].as_array().expect("cells").iter().any(|c| {
-            let source: String = match &c["source"] {
-                serde_json::Value::Array(parts) => {
-                    parts.iter().filter_map(|p| p.as_str()).collect()
-                }
-                serde_json::Value::String(s) => s.clone(),
-                _ => String::new(),
-            };
+            let source = tinyml_kit::lab::source_text(&c["source"]);
             source.contains(cell)
         });
         assert!(found, "{notebook} has no cell with `{cell}` (row: {line})");

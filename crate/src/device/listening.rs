@@ -6,7 +6,7 @@ use tinyml_core::imu::mg_to_g;
 use tinyml_core::limits::Limits;
 use tinyml_core::listen::{
     keyword_arena_bytes, next_window, probability, ListenError, Listener, Recognizer,
-    RecognizerConfig, SensorLoop, BACKGROUND_LABELS, MAX_CLASSES,
+    RecognizerConfig, SensorLoop, MAX_CLASSES,
 };
 use tinyml_core::model::{Budget, Tensor};
 use tinyml_core::motion::MotionListener;
@@ -115,15 +115,9 @@ impl Listening {
             threshold: (threshold * 255.0).round() as u8,
             ..self.recognizer
         };
-        let classes = self
-            .windows
-            .first()
-            .map_or(0, |w| w.outputs.len())
-            .min(MAX_CLASSES);
-        let background = (0..classes)
-            .filter(|&c| BACKGROUND_LABELS.contains(&class_label(&self.labels, c).as_str()))
-            .fold(0u32, |bits, c| bits | 1 << c);
-        let mut recognizer = Recognizer::new(config, classes, background);
+        let classes = self.windows.first().map_or(0, |w| w.outputs.len());
+        let label = |c: usize| self.labels.get(c).map_or("", String::as_str);
+        let mut recognizer = Recognizer::for_labels(config, classes, label);
         let mut again = self.clone();
         for window in &mut again.windows {
             let probabilities: Vec<u8> = window

@@ -171,10 +171,20 @@ impl Recognizer {
     /// A recognizer of `model`'s classes, where those labelled "silence" or "unknown" are never
     /// reported.
     pub fn for_model(model: &Model, config: RecognizerConfig) -> Recognizer {
-        let classes = model.output().len().min(MAX_CLASSES);
+        Recognizer::for_labels(config, model.output().len(), |c| model.label(c))
+    }
+
+    /// A recognizer of `classes` classes (at most [`MAX_CLASSES`]) named by `label`, where those
+    /// labelled "silence" or "unknown" are never reported.
+    pub fn for_labels<'l>(
+        config: RecognizerConfig,
+        classes: usize,
+        label: impl Fn(usize) -> &'l str,
+    ) -> Recognizer {
+        let classes = classes.min(MAX_CLASSES);
         let mut background = 0u32;
         for c in 0..classes {
-            if BACKGROUND_LABELS.contains(&model.label(c)) {
+            if BACKGROUND_LABELS.contains(&label(c)) {
                 background |= 1 << c;
             }
         }
