@@ -9,8 +9,7 @@
 //! patience 6, shifts of up to 2 pixels), and prints each split's accuracy on its unseen 500
 //! for each model and number of copies. Nothing here is timed: about 5 minutes on 2 cores.
 
-use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
-use tinyml_kit::nn::TrainParams;
+use tinyml_kit::digits::{Architecture, Digits, DigitsTrainer, Shifts};
 
 const SPLITS: [u64; 6] = [11, 12, 13, 14, 15, 16];
 const UNSEEN: usize = 500;
@@ -35,14 +34,16 @@ fn main() {
         for split in SPLITS {
             let (rest, unseen) = all.split(UNSEEN, split).expect("5,000 digits");
             let (train, val) = rest.split(EARLY_STOPPING, 1).expect("4,500 digits");
-            let mut model = DigitsModel::new(arch, 1);
-            let params = TrainParams::new()
+            let augmented = train
+                .augmented(&Shifts::new().copies(copies), 1)
+                .expect("0 to 20 copies");
+            let model = DigitsTrainer::params()
+                .architecture(arch)
                 .epochs(30)
                 .seed(1)
                 .early_stopping(6)
-                .progress(false);
-            model
-                .fit(&train.augmented(copies, 2, 1), &val, &params)
+                .progress(false)
+                .fit(&augmented, Some(&val))
                 .expect("training runs");
             accuracies.push(model.evaluate(&unseen).expect("evaluates").accuracy());
         }

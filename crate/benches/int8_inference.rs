@@ -39,9 +39,9 @@ use std::time::Instant;
 
 use tinyml_core::int8::argmax;
 use tinyml_core::model::Kernels;
-use tinyml_kit::digits::{Digits, DigitsModel};
+use tinyml_kit::digits::{Architecture, Digits, DigitsTrainer};
 use tinyml_kit::kws::{KeywordData, KwsTrainer};
-use tinyml_kit::nn::{Layer, Network, Padding, Shape, TrainParams};
+use tinyml_kit::nn::{Layer, Network, Padding, Shape};
 use tinyml_kit::quantize::{QuantizedModel, Session};
 
 /// Timing rounds per engine and model (interleaved).
@@ -217,16 +217,12 @@ fn digits_case(dir: &Path) -> Case {
     let digits = Digits::course_default();
     let (rest, test) = digits.split(1000, 1).expect("split");
     let (train, validation) = rest.split(500, 2).expect("split");
-    let mut model = DigitsModel::cnn(1);
-    model
-        .fit(
-            &train,
-            &validation,
-            &TrainParams::new()
-                .epochs(DIGITS_EPOCHS)
-                .seed(1)
-                .progress(false),
-        )
+    let model = DigitsTrainer::params()
+        .architecture(Architecture::Cnn)
+        .epochs(DIGITS_EPOCHS)
+        .seed(1)
+        .progress(false)
+        .fit(&train, Some(&validation))
         .expect("training");
     let calibration = train.sample(500, 1);
     let int8 = model.quantize(&calibration).expect("quantization");

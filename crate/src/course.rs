@@ -6,16 +6,16 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::activity::{ActivityData, ActivityModel, ActivityNetwork, Features, Method, SpeedRules};
+use crate::activity::{ActivityData, ActivityModel, ActivityTrainer, Features, Method, SpeedRules};
 use crate::audio::{mel_filter_figure, Audio};
 use crate::audit::{DataAudit, GroupAccuracy};
 use crate::device::{listen_to, watch, Board, ImuRecording, Listening, Simulator};
-use crate::digits::{Architecture, Digits, DigitsEvaluation, DigitsModel};
+use crate::digits::{Architecture, Digits, DigitsEvaluation, DigitsModel, DigitsTrainer, Shifts};
 use crate::error::{Error, Result};
 use crate::kws::{Augmentation, KeywordData, KwsEvaluation, KwsModel, KwsTrainer};
 use crate::learn::{ThresholdLearner, TrainingRun};
 use crate::metrics::{percent, Evaluation};
-use crate::nn::{History, TrainParams};
+use crate::nn::History;
 use crate::plot::{Figure, Table};
 use crate::quantize::{QuantizationReport, QuantizedModel, CALIBRATION_EXAMPLES};
 use crate::search::{
@@ -317,15 +317,21 @@ impl DigitsLesson {
     /// Trains both models with `seed` (under half a minute on 2 cores).
     pub fn run(digits: &Digits, seed: u64) -> Result<DigitsLesson> {
         let (train, validation) = digits.split(digits.len() / 10, seed)?;
-        let augmented = train.augmented(2, 2, seed);
-        let params = TrainParams::new()
+        let augmented = train.augmented(&Shifts::new().copies(2), seed)?;
+        let trainer = DigitsTrainer::params()
             .epochs(20)
             .early_stopping(5)
             .seed(seed)
             .progress(false);
         let fit = |arch| -> Result<TrainedDigits> {
-            let mut model = DigitsModel::new(arch, seed);
-            let history = model.fit(&augmented, &validation, &params)?;
+            let model = trainer
+                .clone()
+                .architecture(arch)
+                .fit(&augmented, Some(&validation))?;
+            let history = model
+                .history
+                .clone()
+                .expect("a trained model has a history");
             let eval = model.evaluate(&validation)?;
             Ok(TrainedDigits {
                 model,
@@ -337,12 +343,11 @@ impl DigitsLesson {
         let mut by_size = Vec::new();
         for n in [100, 300, 1000, 3000, train.len()] {
             let n = n.min(train.len());
-            let mut m = DigitsModel::mlp(seed);
-            m.fit(
-                &train.sample(n, seed),
-                &validation,
-                &TrainParams::new().epochs(10).seed(seed).progress(false),
-            )?;
+            let m = DigitsTrainer::params()
+                .epochs(10)
+                .seed(seed)
+                .progress(false)
+                .fit(&train.sample(n, seed), Some(&validation))?;
             by_size.push((n, m.evaluate(&validation)?.accuracy()));
         }
         Ok(DigitsLesson {
@@ -819,7 +824,7 @@ impl BoardLesson {
         }
         let people = activity.person_names().len();
         let (train, test) = activity.split_by_people((people / 3).max(1), SPLIT_SEED)?;
-        let net = ActivityNetwork::train(&train, &ActivityNetwork::params().progress(false))?;
+        let net = ActivityTrainer::params().progress(false).fit(&train)?;
         let activity_int8 = net.quantize(&train)?;
         let report = net.quantization_report(&activity_int8, &test)?;
         // One held-out session of each activity, back to back.

@@ -51,6 +51,72 @@ pub enum MnistSet {
     Test,
 }
 
+/// Shifted copies of each image, for [`Digits::augmented`]: `Shifts::new()` is one copy moved
+/// by up to [`MAX_SHIFT`] pixels in x and y.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shifts {
+    copies: usize,
+    max_shift: usize,
+}
+
+/// How far a shifted copy moves, at most, in pixels (a digit is about 20 pixels tall).
+pub const MAX_SHIFT: usize = 2;
+
+/// The most shifted copies of each image that [`Shifts::copies`] allows.
+pub const MAX_SHIFTED_COPIES: usize = 20;
+
+impl Default for Shifts {
+    fn default() -> Self {
+        Shifts::new()
+    }
+}
+
+impl Shifts {
+    /// One copy, shifted by up to [`MAX_SHIFT`] pixels.
+    pub fn new() -> Shifts {
+        Shifts {
+            copies: 1,
+            max_shift: MAX_SHIFT,
+        }
+    }
+
+    /// Shifted copies of every image (0 to [`MAX_SHIFTED_COPIES`]).
+    pub fn copies(mut self, copies: usize) -> Self {
+        self.copies = copies;
+        self
+    }
+
+    /// The largest shift, in pixels (0 to 13).
+    pub fn max_shift(mut self, pixels: usize) -> Self {
+        self.max_shift = pixels;
+        self
+    }
+
+    /// Checks the settings without making any copy.
+    pub fn check(&self) -> Result<()> {
+        if self.copies > MAX_SHIFTED_COPIES {
+            return Err(Error::param(
+                "augment",
+                format!(
+                    "{} shifted copies of every image (use 0 to {MAX_SHIFTED_COPIES})",
+                    self.copies
+                ),
+            ));
+        }
+        if self.max_shift >= SIDE / 2 {
+            return Err(Error::param(
+                "max_shift",
+                format!(
+                    "{} pixels would move a digit out of its {SIDE}×{SIDE} image (use 0 to {})",
+                    self.max_shift,
+                    SIDE / 2 - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Digits {
     /// The 5,000-digit default (500 per digit), compiled into the kit.
     pub fn course_default() -> Digits {
@@ -339,9 +405,11 @@ impl Digits {
         self.subset(&idx)
     }
 
-    /// The images plus `copies` shifted copies of each (up to `max_shift` pixels in x and y,
-    /// drawn with `seed`, zeros shifted in): more varied handwriting from the same digits.
-    pub fn augmented(&self, copies: usize, max_shift: usize, seed: u64) -> Digits {
+    /// The images plus shifted copies of each ([`Shifts`]: how many, up to how many pixels in x
+    /// and y; zeros shifted in), drawn with `seed`: more varied handwriting from the same digits.
+    pub fn augmented(&self, shifts: &Shifts, seed: u64) -> Result<Digits> {
+        shifts.check()?;
+        let Shifts { copies, max_shift } = *shifts;
         let mut rng = Rng::new(seed);
         let mut out = self.clone();
         let span = 2 * max_shift as i64 + 1;
@@ -367,7 +435,7 @@ impl Digits {
                 out.labels.push(self.labels[i]);
             }
         }
-        out
+        Ok(out)
     }
 
     /// Pixels scaled to `[0, 1]`, as the networks take them.
@@ -639,6 +707,56 @@ impl Architecture {
     }
 }
 
+/// Training settings for a digits model (`params()`, then settings, then [`DigitsTrainer::fit`],
+/// like [`crate::kws::KwsTrainer`] and [`crate::activity::ActivityTrainer`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigitsTrainer {
+    architecture: Architecture,
+    train: TrainParams,
+}
+
+impl DigitsTrainer {
+    /// Defaults: the [`Architecture::Mlp`], and [`TrainParams::new`]'s (8 epochs, batches of
+    /// 32, Adam 1e-3, seed 0, no early stopping, a progress line per epoch).
+    pub fn params() -> DigitsTrainer {
+        DigitsTrainer {
+            architecture: Architecture::Mlp,
+            train: TrainParams::new(),
+        }
+    }
+
+    /// The network.
+    pub fn architecture(mut self, architecture: Architecture) -> Self {
+        self.architecture = architecture;
+        self
+    }
+
+    crate::nn::train_settings!();
+
+    /// Checks the settings without training.
+    pub fn check(&self) -> Result<()> {
+        self.train.check()
+    }
+
+    /// A model trained on `train` (its weights first drawn with the seed), with accuracy on
+    /// `validation` after each epoch when given (early stopping needs it).
+    pub fn fit(&self, train: &Digits, validation: Option<&Digits>) -> Result<DigitsModel> {
+        self.check()?;
+        let mut model = DigitsModel::new(self.architecture, self.train.seed_value());
+        let validation = validation.map(|v| (v.inputs(), v.targets()));
+        let history = self.train.fit(
+            &mut model.network,
+            &train.inputs(),
+            &train.targets(),
+            validation
+                .as_ref()
+                .map(|(x, y)| (x.as_slice(), y.as_slice())),
+        )?;
+        model.history = Some(history);
+        Ok(model)
+    }
+}
+
 /// A digit classifier: an [`Architecture`] and its network.
 #[derive(Debug, Clone)]
 pub struct DigitsModel {
@@ -646,6 +764,8 @@ pub struct DigitsModel {
     pub architecture: Architecture,
     /// The network and its weights.
     pub network: Network,
+    /// How training went, epoch by epoch (`None` for a model loaded from a file or not trained).
+    pub history: Option<History>,
 }
 
 /// One image's answer.
@@ -695,30 +815,21 @@ impl DigitsModel {
         DigitsModel::new(Architecture::Cnn, seed)
     }
 
-    /// A fresh model of `architecture`.
+    /// A fresh, untrained model of `architecture` (its weights drawn with `seed`): to look at
+    /// its layers and count its parameters. [`DigitsTrainer`] trains one.
     pub fn new(architecture: Architecture, seed: u64) -> DigitsModel {
         let (input, layers) = architecture.layers();
         let network = Network::new(input, layers, seed).expect("the digit architectures are valid");
         DigitsModel {
             architecture,
             network,
+            history: None,
         }
     }
 
-    /// Trains on `train`, reporting accuracy on `validation` each epoch.
-    pub fn fit(
-        &mut self,
-        train: &Digits,
-        validation: &Digits,
-        params: &TrainParams,
-    ) -> Result<History> {
-        let (vx, vy) = (validation.inputs(), validation.targets());
-        params.fit(
-            &mut self.network,
-            &train.inputs(),
-            &train.targets(),
-            Some((&vx, &vy)),
-        )
+    /// Loss and accuracy epoch by epoch, as it trained.
+    pub fn training_figure(&self, title: &str) -> Figure {
+        History::figure_of(self.history.as_ref(), title)
     }
 
     /// The answer for one 28×28 image (784 pixels, 0–255).
@@ -804,6 +915,7 @@ impl DigitsModel {
         Ok(DigitsModel {
             architecture,
             network,
+            history: None,
         })
     }
 }

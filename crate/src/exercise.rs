@@ -234,7 +234,7 @@ pub fn check_mlp(model: Option<&DigitsModel>, validation: &Digits) -> Result<Fee
     };
     if model.architecture != Architecture::Mlp {
         return Ok(Feedback::NotYet(
-            "that is not an MLP: the exercise asks for DigitsModel::mlp".into(),
+            "that is not an MLP: the exercise asks for an MLP (Architecture::Mlp)".into(),
         ));
     }
     let accuracy = model.evaluate(validation)?.accuracy();
@@ -242,7 +242,7 @@ pub fn check_mlp(model: Option<&DigitsModel>, validation: &Digits) -> Result<Fee
         Feedback::Right(format!("{} on the validation images.", percent(accuracy)))
     } else {
         Feedback::NotYet(format!(
-            "{} (goal: more than {}). Try augmented images (train.augmented(2, 2, 1)) \
+            "{} (goal: more than {}). Try augmented images (train.augmented(&Shifts::new().copies(2), 1)?) \
              and more epochs, with .early_stopping(5) to keep the best one.",
             percent(accuracy),
             percent(MLP_GOAL)
@@ -571,14 +571,17 @@ mod tests {
         let untrained = DigitsModel::mlp(1);
         let feedback = check_mlp(Some(&untrained), &val).unwrap();
         assert!(matches!(feedback, Feedback::NotYet(_)), "{feedback}");
-        let mut trained = DigitsModel::mlp(1);
-        let params = crate::nn::TrainParams::new()
+        let trained = crate::digits::DigitsTrainer::params()
             .epochs(20)
             .early_stopping(5)
             .seed(1)
-            .progress(false);
-        trained
-            .fit(&train.augmented(2, 2, 1), &val, &params)
+            .progress(false)
+            .fit(
+                &train
+                    .augmented(&crate::digits::Shifts::new().copies(2), 1)
+                    .unwrap(),
+                Some(&val),
+            )
             .unwrap();
         let feedback = check_mlp(Some(&trained), &val).unwrap();
         assert!(feedback.is_right(), "{feedback}");

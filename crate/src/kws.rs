@@ -1204,9 +1204,7 @@ pub struct KwsTrainer {
     clip_mean_normalization: bool,
     add_unknown: bool,
     add_silence: bool,
-    progress: bool,
     train: TrainParams,
-    seed: u64,
 }
 
 impl KwsTrainer {
@@ -1220,13 +1218,11 @@ impl KwsTrainer {
             clip_mean_normalization: true,
             add_unknown: true,
             add_silence: true,
-            progress: true,
             train: TrainParams::new()
                 .epochs(KWS_EPOCHS)
                 .batch_size(32)
                 .learning_rate(1e-3)
                 .seed(7),
-            seed: 7,
         }
     }
 
@@ -1258,42 +1254,12 @@ impl KwsTrainer {
         self
     }
 
-    /// Passes over the training data.
-    pub fn epochs(mut self, epochs: usize) -> Self {
-        self.train = self.train.epochs(epochs);
-        self
-    }
+    crate::nn::train_settings!();
 
-    /// Clips per step.
-    pub fn batch_size(mut self, batch: usize) -> Self {
-        self.train = self.train.batch_size(batch);
-        self
-    }
-
-    /// Adam's step size.
-    pub fn learning_rate(mut self, rate: f64) -> Self {
-        self.train = self.train.learning_rate(rate);
-        self
-    }
-
-    /// Seed of the initial weights and of the batch order.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self.train = self.train.seed(seed);
-        self
-    }
-
-    /// Stop when validation accuracy has not improved for `patience` epochs (keeps the best).
-    pub fn early_stopping(mut self, patience: usize) -> Self {
-        self.train = self.train.early_stopping(patience);
-        self
-    }
-
-    /// Print a line per epoch.
-    pub fn progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self.train = self.train.progress(on);
-        self
+    /// Checks the settings (epochs, batch size, learning rate) without training, before any
+    /// feature is computed; [`KwsTrainer::fit`] starts with it.
+    pub fn check(&self) -> Result<()> {
+        self.train.check()
     }
 
     /// Add an "unknown" class of other words (the kit's spoken digits) when the class's own
@@ -1314,8 +1280,10 @@ impl KwsTrainer {
     /// class's own words get "unknown" and "silence" first, unless told not to; the kit's
     /// spoken digits (the stand-in) are trained on as they are.
     pub fn fit(&self, train: &KeywordData, validation: Option<&KeywordData>) -> Result<KwsModel> {
-        let with_others = train.with_others(self.add_unknown, self.add_silence, self.seed)?;
-        if self.progress {
+        self.check()?;
+        let with_others =
+            train.with_others(self.add_unknown, self.add_silence, self.train.seed_value())?;
+        if self.train.shows_progress() {
             for note in &with_others.notes[train.notes.len()..] {
                 eprintln!("{note}");
             }
@@ -1350,7 +1318,7 @@ impl KwsTrainer {
         (front_end.mean, front_end.std) = standardisation(&x, coefficients);
         front_end.standardise(&mut x);
         let (input, layers) = self.architecture.layers(frames, coefficients, labels.len());
-        let mut network = Network::new(input, layers, self.seed)?;
+        let mut network = Network::new(input, layers, self.train.seed_value())?;
         let targets = |data: &KeywordData| class_indices(data, &labels);
         let y = targets(train)?;
         let history = match validation {
@@ -1400,7 +1368,7 @@ impl KwsTrainer {
         let targets = |data: &KeywordData| class_indices(data, &labels);
         let x = embedding.embed(train)?;
         let y = targets(train)?;
-        let mut head = embedding.new_head(labels.len(), self.seed)?;
+        let mut head = embedding.new_head(labels.len(), self.train.seed_value())?;
         let history = match validation {
             Some(v) => {
                 let vx = embedding.embed(v)?;
@@ -1588,6 +1556,11 @@ impl KwsModel {
             data,
             predicted,
         ))
+    }
+
+    /// Loss and accuracy epoch by epoch, as it trained.
+    pub fn training_figure(&self, title: &str) -> Figure {
+        History::figure_of(self.history.as_ref(), title)
     }
 
     /// Number of learned values.
@@ -1861,7 +1834,7 @@ pub fn speaker_folds(
         let model = trainer.fit(&train.augmented(augmentation, seed)?, None)?;
         let int8 = model.quantize(&train.sample(CALIBRATION_EXAMPLES, 1)?)?;
         let report = model.quantization_report(&int8, &test)?;
-        if trainer.progress {
+        if trainer.train.shows_progress() {
             eprintln!(
                 "fold {} of {groups}: without {} → {} (int8 {})",
                 n + 1,

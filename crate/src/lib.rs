@@ -77,8 +77,8 @@ pub mod words;
 /// What a lesson notebook `use`s: concrete types and functions only.
 pub mod prelude {
     pub use crate::activity::{
-        spectrum_figure, ActivityData, ActivityModel, ActivityNetwork, Features, Method,
-        SpeedRules, ACTIVITIES,
+        spectrum_figure, ActivityData, ActivityModel, ActivityNetwork, ActivityTrainer, Features,
+        Method, SpeedRules, ACTIVITIES,
     };
     pub use crate::audio::{
         librosa_expression, mel_filter_figure, Audio, AudioFeatures, Spectrogram,
@@ -86,7 +86,8 @@ pub mod prelude {
     pub use crate::audit::{DataAudit, GroupAccuracy};
     pub use crate::device::{listen_to, watch, Board, ImuRecording, SameOutputs, Simulator};
     pub use crate::digits::{
-        knn_accuracy, Architecture, Digits, DigitsModel, MnistSet, Prediction,
+        knn_accuracy, Architecture, Digits, DigitsModel, DigitsTrainer, MnistSet, Prediction,
+        Shifts,
     };
     pub use crate::error::{Error, Result};
     pub use crate::exercise::{

@@ -15,7 +15,7 @@ use tinyml_core::mfcc::FeatureConfig;
 use tinyml_core::model::file::{header, op};
 use tinyml_core::model::file_crc;
 use tinyml_core::protocol::{kind, Request, MAX_CHUNK};
-use tinyml_kit::activity::{ActivityData, ActivityNetwork};
+use tinyml_kit::activity::{ActivityData, ActivityTrainer};
 use tinyml_kit::audio::Audio;
 use tinyml_kit::device::{watch, Board, ImuRecording, Simulator};
 use tinyml_kit::front_end::InputKind;
@@ -885,7 +885,10 @@ fn watching_runs_the_boards_activity_loop_on_what_its_accelerometer_feels() {
     let (train, test) = ActivityData::course_default()
         .split_by_people(4, 1)
         .unwrap();
-    let net = ActivityNetwork::train(&train, &ActivityNetwork::params().progress(false)).unwrap();
+    let net = ActivityTrainer::params()
+        .progress(false)
+        .fit(&train)
+        .unwrap();
     let model = net.quantize(&train).unwrap();
     let running = ImuRecording::from_activity(&test, "RUNNING").unwrap();
     assert!(running.seconds() >= 6.0, "{} s", running.seconds());
@@ -936,7 +939,9 @@ fn watching_runs_the_boards_activity_loop_on_what_its_accelerometer_feels() {
         .window_seconds(3)
         .generate()
         .unwrap();
-    let e = ActivityNetwork::train(&long, &ActivityNetwork::params().progress(false))
+    let e = ActivityTrainer::params()
+        .progress(false)
+        .fit(&long)
         .unwrap_err()
         .to_string();
     assert!(e.contains("at most 128 samples"), "{e}");

@@ -5,8 +5,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::tinyml;
-use tinyml_kit::digits::{Digits, DigitsModel, MnistSet, PIXELS};
-use tinyml_kit::nn::TrainParams;
+use tinyml_kit::digits::{
+    Architecture, Digits, DigitsModel, DigitsTrainer, MnistSet, Shifts, PIXELS,
+};
 
 fn scratch(name: &str) -> PathBuf {
     common::scratch(&format!("digits-{name}"))
@@ -139,18 +140,15 @@ fn bad_csv_rows_name_the_line_and_column() {
 fn same_seed_same_model_file_and_files_round_trip() {
     let d = small();
     let train = |seed| {
-        let mut m = DigitsModel::cnn(seed);
-        m.fit(
-            &d,
-            &d,
-            &TrainParams::new()
-                .epochs(1)
-                .batch_size(16)
-                .seed(seed)
-                .progress(false),
-        )
-        .unwrap();
-        m.to_bytes()
+        DigitsTrainer::params()
+            .architecture(Architecture::Cnn)
+            .epochs(1)
+            .batch_size(16)
+            .seed(seed)
+            .progress(false)
+            .fit(&d, Some(&d))
+            .unwrap()
+            .to_bytes()
     };
     let (a, b, c) = (train(3), train(3), train(4));
     assert!(a == b, "same seed, same bytes");
@@ -348,4 +346,47 @@ fn cli_names_the_argument_that_is_out_of_range() {
         "/tmp/never.tkf",
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid augment"));
+}
+
+#[test]
+fn the_trainer_checks_its_settings_before_any_training() {
+    let trainer = DigitsTrainer::params().epochs(0);
+    assert!(err_of(trainer.check()).contains("epochs"));
+    assert!(err_of(trainer.fit(&small(), None)).contains("epochs"));
+    let e = err_of(
+        DigitsTrainer::params()
+            .early_stopping(2)
+            .progress(false)
+            .fit(&small(), None),
+    );
+    assert!(e.contains("validation"), "{e}");
+    assert!(err_of(Shifts::new().copies(21).check()).contains("use 0 to 20"));
+    assert!(err_of(small().augmented(&Shifts::new().max_shift(14), 1)).contains("max_shift"));
+}
+
+#[test]
+fn a_trained_model_keeps_its_history_and_a_loaded_one_says_it_has_none() {
+    let d = small();
+    let shifted = d.augmented(&Shifts::new().copies(2), 1).unwrap();
+    assert_eq!(shifted.len(), 3 * d.len());
+    assert_eq!(&shifted.labels[..d.len()], &d.labels[..]);
+    let model = DigitsTrainer::params()
+        .epochs(2)
+        .progress(false)
+        .fit(&shifted, Some(&d))
+        .unwrap();
+    let history = model.history.as_ref().expect("trained here");
+    assert_eq!(history.epochs.len(), 2);
+    assert_eq!(model.training_figure("MLP").series().len(), 3);
+    let path = scratch("history").join("mlp.tkf");
+    model.save(&path).unwrap();
+    let loaded = DigitsModel::load(&path).unwrap();
+    assert!(loaded.history.is_none());
+    let figure = loaded.training_figure("MLP");
+    assert!(
+        figure.title().contains("not trained here"),
+        "{}",
+        figure.title()
+    );
+    assert!(figure.png().is_ok());
 }

@@ -76,7 +76,10 @@ fn a_lower_threshold_hears_more_and_the_false_alarm_check_counts_them() {
 fn the_activity_check_wants_the_activity_felt_most() {
     let moves = ActivityData::course_default();
     let (train, test) = moves.split_by_people(4, 7).unwrap();
-    let net = ActivityNetwork::train(&train, &ActivityNetwork::params().progress(false)).unwrap();
+    let net = ActivityTrainer::params()
+        .progress(false)
+        .fit(&train)
+        .unwrap();
     let int8 = net.quantize(&train).unwrap();
     assert!(matches!(
         check_felt_most(Some("RUNNING"), "RUNNING", &int8, &test).unwrap(),

@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 
 use tinyml_core::mfcc::{FeatureConfig, Mfcc};
 use tinyml_core::model::Kernels;
-use tinyml_kit::digits::{Architecture, Digits, DigitsModel};
+use tinyml_kit::digits::{Architecture, Digits, DigitsTrainer};
 use tinyml_kit::fewshot::KwsEmbedding;
 use tinyml_kit::front_end::InputKind;
 use tinyml_kit::kws::{KeywordData, KwsArchitecture, KwsTrainer, UPPER_HZ_FRICATIVES};
-use tinyml_kit::nn::{Layer, Network, Padding, Shape, TrainParams};
+use tinyml_kit::nn::{Layer, Network, Padding, Shape};
 use tinyml_kit::quantize::{quantize, Calibration, QuantizeOptions, QuantizedModel};
 use tinyml_kit::rng::Rng;
 use tinyml_tests::{build_firmware, in_ci, target_dir};
@@ -353,13 +353,13 @@ fn train_digits_models() -> (Digits, Vec<(String, QuantizedModel)>) {
     let train = train.sample(1500, 3);
     let mut models = Vec::new();
     for arch in [Architecture::Mlp, Architecture::Cnn] {
-        let mut m = DigitsModel::new(arch, 3);
-        m.fit(
-            &train,
-            &test,
-            &TrainParams::new().epochs(1).seed(3).progress(false),
-        )
-        .expect("trains");
+        let m = DigitsTrainer::params()
+            .architecture(arch)
+            .epochs(1)
+            .seed(3)
+            .progress(false)
+            .fit(&train, Some(&test))
+            .expect("trains");
         let q = m.quantize(&train.sample(200, 4)).expect("quantizes");
         models.push((arch.kind().to_string(), q));
     }

@@ -12,5 +12,5 @@ pub mod rules;
 
 pub use data::{ActivityData, GeneratorParams, Window, ACTIVITIES, DEFAULT_SEED};
 pub use models::{spectrum_figure, ActivityModel, Features, Method, ModelParams};
-pub use network::ActivityNetwork;
+pub use network::{ActivityNetwork, ActivityTrainer};
 pub use rules::{SpeedRule, SpeedRules};

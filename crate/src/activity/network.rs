@@ -23,9 +23,9 @@ use crate::quantize::{
 /// output per activity.
 ///
 /// ```
-/// use tinyml_kit::activity::{ActivityData, ActivityNetwork};
+/// use tinyml_kit::activity::{ActivityData, ActivityTrainer};
 /// let (train, test) = ActivityData::course_default().split_by_people(4, 1).unwrap();
-/// let net = ActivityNetwork::train(&train, &ActivityNetwork::params().progress(false)).unwrap();
+/// let net = ActivityTrainer::params().progress(false).fit(&train).unwrap();
 /// assert!(net.evaluate(&test).unwrap().accuracy() > 0.8);
 /// let int8 = net.quantize(&train).unwrap();
 /// assert_eq!(int8.labels(), net.labels());
@@ -41,19 +41,39 @@ pub struct ActivityNetwork {
 /// Units of the hidden layer.
 const HIDDEN: usize = 16;
 
-impl ActivityNetwork {
-    /// The course's training settings: 60 epochs of 16 windows, Adam at 0.01, seed 1.
-    pub fn params() -> TrainParams {
-        TrainParams::new()
-            .epochs(60)
-            .batch_size(16)
-            .learning_rate(0.01)
-            .seed(1)
+/// Training settings for an [`ActivityNetwork`] (`params()`, then settings, then
+/// [`ActivityTrainer::fit`], like [`crate::digits::DigitsTrainer`] and
+/// [`crate::kws::KwsTrainer`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityTrainer {
+    train: TrainParams,
+}
+
+impl ActivityTrainer {
+    /// The course's settings: 60 epochs of 16 windows, Adam at 0.01, seed 1, a progress line per
+    /// epoch.
+    pub fn params() -> ActivityTrainer {
+        ActivityTrainer {
+            train: TrainParams::new()
+                .epochs(60)
+                .batch_size(16)
+                .learning_rate(0.01)
+                .seed(1),
+        }
+    }
+
+    crate::nn::train_settings!();
+
+    /// Checks the settings without training.
+    pub fn check(&self) -> Result<()> {
+        self.train.check()
     }
 
     /// Learns the activities of `train` (its windows' length and sample rate become the
     /// board's: 50 Hz, and at most 128 samples).
-    pub fn train(train: &ActivityData, params: &TrainParams) -> Result<ActivityNetwork> {
+    pub fn fit(&self, train: &ActivityData) -> Result<ActivityNetwork> {
+        self.check()?;
+        let params = &self.train;
         if train.sample_rate_hz != IMU_RATE_HZ as f32 || train.window_len > MAX_WINDOW {
             return Err(Error::param(
                 "train",
@@ -109,7 +129,9 @@ impl ActivityNetwork {
             history,
         })
     }
+}
 
+impl ActivityNetwork {
     /// The activities, in output order.
     pub fn labels(&self) -> Vec<String> {
         self.labels.clone()

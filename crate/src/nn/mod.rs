@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use ops::{Image, PoolKind, Window, T2};
 
+pub(crate) use train::train_settings;
 pub use train::{EpochReport, History, Optimizer, TrainParams};
 
 /// How a convolution treats the image border.

@@ -66,7 +66,65 @@ impl History {
     pub fn evcxr_display(&self) {
         self.figure("Training").evcxr_display();
     }
+
+    /// A trained model's figure ([`History::figure`]), or, for a model that was not trained
+    /// here (loaded from a file, or fresh), an empty one that says so.
+    pub(crate) fn figure_of(history: Option<&History>, title: &str) -> crate::plot::Figure {
+        match history {
+            Some(h) => h.figure(title),
+            None => crate::plot::Figure::lines(
+                &format!("{title} (no training history: this model was not trained here)"),
+                "epoch",
+                "loss / accuracy",
+            ),
+        }
+    }
 }
+
+/// The settings every trainer (`DigitsTrainer`, `ActivityTrainer`, `KwsTrainer`) passes on to
+/// the [`TrainParams`] in its field `train`: one definition of the six methods for all three.
+macro_rules! train_settings {
+    () => {
+        /// Passes over the training data.
+        pub fn epochs(mut self, epochs: usize) -> Self {
+            self.train = self.train.epochs(epochs);
+            self
+        }
+
+        /// Examples per weight update.
+        pub fn batch_size(mut self, batch_size: usize) -> Self {
+            self.train = self.train.batch_size(batch_size);
+            self
+        }
+
+        /// Adam's step size.
+        pub fn learning_rate(mut self, rate: f64) -> Self {
+            self.train = self.train.learning_rate(rate);
+            self
+        }
+
+        /// Seed of the initial weights and of the batch order: the same seed and data give the
+        /// same model.
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.train = self.train.seed(seed);
+            self
+        }
+
+        /// Stop when validation accuracy has not improved for `patience` epochs, and keep the
+        /// best epoch's weights.
+        pub fn early_stopping(mut self, patience: usize) -> Self {
+            self.train = self.train.early_stopping(patience);
+            self
+        }
+
+        /// Print a line per epoch.
+        pub fn progress(mut self, on: bool) -> Self {
+            self.train = self.train.progress(on);
+            self
+        }
+    };
+}
+pub(crate) use train_settings;
 
 /// Training parameters; see [`TrainParams::new`] for the defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,7 +207,14 @@ impl TrainParams {
         self.seed
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Whether a line is printed per epoch.
+    pub fn shows_progress(&self) -> bool {
+        self.progress
+    }
+
+    /// Checks the settings (epochs, batch size, learning rate) without training: the trainers
+    /// call it before they compute any feature, so a mistake is reported at once.
+    pub fn check(&self) -> Result<()> {
         if !(1..=10_000).contains(&self.epochs) {
             return Err(Error::param(
                 "epochs",
@@ -181,7 +246,7 @@ impl TrainParams {
         labels: &[usize],
         validation: Option<(&[f32], &[usize])>,
     ) -> Result<History> {
-        self.validate()?;
+        self.check()?;
         let per = net.input.len();
         let classes = net.outputs();
         check_examples(inputs, labels, per, classes, "training")?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use tinyml_kit::activity::{ActivityData, ActivityModel, ActivityNetwork, Method, SpeedRules};
+use tinyml_kit::activity::{ActivityData, ActivityModel, ActivityTrainer, Method, SpeedRules};
 use tinyml_kit::audit::DataAudit;
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::learn::ThresholdLearner;
@@ -194,8 +194,7 @@ pub(crate) fn activity(cmd: ActivityCmd) -> Result<()> {
             json,
         } => {
             let (train, test) = data.load()?.split_by_people(test_people, seed)?;
-            let params = ActivityNetwork::params().progress(!json);
-            let net = ActivityNetwork::train(&train, &params)?;
+            let net = ActivityTrainer::params().progress(!json).fit(&train)?;
             let int8 = net.quantize(&train)?;
             let report = net.quantization_report(&int8, &test)?;
             int8.save(&out)?;

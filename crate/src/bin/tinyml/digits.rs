@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use tinyml_kit::digits::{Architecture, Digits, DigitsModel, MnistSet};
+use tinyml_kit::digits::{Architecture, Digits, DigitsModel, DigitsTrainer, MnistSet, Shifts};
 use tinyml_kit::error::{Error, Result};
 use tinyml_kit::metrics::percent;
-use tinyml_kit::nn::TrainParams;
 use tinyml_kit::quantize::QuantizedModel;
 
 use crate::model::is_int8;
@@ -73,16 +72,15 @@ pub(crate) fn digits(cmd: DigitsCmd) -> Result<()> {
             out,
             json,
         } => {
-            let architecture = Architecture::parse(&model)?;
-            if !(1..=10_000).contains(&epochs) {
-                return Err(Error::param("epochs", format!("{epochs} (use 1 to 10000)")));
-            }
-            if augment > 20 {
-                return Err(Error::param(
-                    "augment",
-                    format!("{augment} shifted copies of every image (use 0 to 20)"),
-                ));
-            }
+            let trainer = DigitsTrainer::params()
+                .architecture(Architecture::parse(&model)?)
+                .epochs(epochs)
+                .seed(seed)
+                .early_stopping(6)
+                .progress(!json);
+            trainer.check()?;
+            let shifts = Shifts::new().copies(augment);
+            shifts.check()?;
             let all = load(&data, MnistSet::Train)?;
             let (train, val) = all.split(validation, seed).map_err(|_| {
                 Error::param(
@@ -94,13 +92,8 @@ pub(crate) fn digits(cmd: DigitsCmd) -> Result<()> {
                     ),
                 )
             })?;
-            let mut m = DigitsModel::new(architecture, seed);
-            let params = TrainParams::new()
-                .epochs(epochs)
-                .seed(seed)
-                .early_stopping(6)
-                .progress(!json);
-            let history = m.fit(&train.augmented(augment, 2, seed), &val, &params)?;
+            let m = trainer.fit(&train.augmented(&shifts, seed)?, Some(&val))?;
+            let history = m.history.as_ref().expect("a trained model has a history");
             m.save(&out)?;
             let acc = m.evaluate(&val)?.accuracy();
             if json {

@@ -104,7 +104,9 @@ impl KwsTrainArgs {
             };
             trainer = trainer.few_shot(&embedding);
         }
-        Ok(trainer.epochs(self.epochs()))
+        let trainer = trainer.epochs(self.epochs());
+        trainer.check()?;
+        Ok(trainer)
     }
 
     /// The features to train on: the kit's keyword features, up to `--upper-hz`, on clips of
@@ -529,6 +531,7 @@ pub(crate) fn kws(cmd: KwsCmd) -> Result<()> {
             figures,
             json,
         } => {
+            let trainer = train.trainer(false)?;
             let mut all = train.words(&data)?;
             if !speakers.is_empty() {
                 let keep: Vec<&str> = speakers.iter().map(String::as_str).collect();
@@ -538,12 +541,7 @@ pub(crate) fn kws(cmd: KwsCmd) -> Result<()> {
             if let Some(dir) = &figures {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
-            let curve = voice_curve(
-                &all,
-                &train.trainer(false)?,
-                &train.augmentation(),
-                train.seed,
-            )?;
+            let curve = voice_curve(&all, &trainer, &train.augmentation(), train.seed)?;
             if json {
                 print_json(&curve.json());
             } else {
@@ -556,10 +554,11 @@ pub(crate) fn kws(cmd: KwsCmd) -> Result<()> {
         }
         KwsCmd::Folds { data, train, json } => {
             // Every voice its own fold.
+            let trainer = train.trainer(false)?.progress(!json);
             let all = train.words(&data)?;
             let folds = speaker_folds(
                 &all,
-                &train.trainer(false)?.progress(!json),
+                &trainer,
                 &train.augmentation(),
                 train.seed,
                 usize::MAX,
