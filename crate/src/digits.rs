@@ -615,13 +615,17 @@ pub fn knn_accuracy(train: &Digits, test: &Digits, k: usize) -> Result<f64> {
     let points = to_array(train);
     let index = CommonNearestNeighbour::LinearSearch
         .from_batch(&points, L2Dist)
-        .map_err(|e| Error::Model(format!("k-NN index: {e}")))?;
+        .map_err(|e| Error::Learner {
+            learner: "k-NN index",
+            message: e.to_string(),
+        })?;
     let queries = to_array(test);
     let mut correct = 0;
     for (q, &label) in queries.rows().into_iter().zip(&test.labels) {
-        let near = index
-            .k_nearest(q, k)
-            .map_err(|e| Error::Model(format!("k-NN: {e}")))?;
+        let near = index.k_nearest(q, k).map_err(|e| Error::Learner {
+            learner: "k-NN",
+            message: e.to_string(),
+        })?;
         let mut votes = [0usize; 10];
         for (_, i) in &near {
             votes[train.labels[*i] as usize] += 1;
@@ -900,13 +904,13 @@ impl DigitsModel {
             "digits-mlp" => Architecture::Mlp,
             "digits-cnn" => Architecture::Cnn,
             other => {
-                return Err(Error::Model(format!(
+                return Err(Error::WrongModel(format!(
                     "{what}: a '{other}' model, not a digits model"
                 )))
             }
         };
         if network.input().len() != PIXELS || network.outputs() != 10 {
-            return Err(Error::Model(format!(
+            return Err(Error::WrongModel(format!(
                 "{what}: takes {} inputs and gives {} outputs; a digits model takes 784 and gives 10",
                 network.input().len(),
                 network.outputs()
@@ -1058,7 +1062,7 @@ impl QuantizedModel {
             || model.input().len() != PIXELS
             || model.output().len() != 10
         {
-            return Err(Error::Model(format!(
+            return Err(Error::WrongModel(format!(
                 "this int8 model ({}) is not a digits model: it takes {} inputs and gives {} \
                  outputs",
                 self.kind,
@@ -1080,9 +1084,7 @@ impl QuantizedModel {
             ));
         }
         let mut x = vec![0i8; PIXELS];
-        model
-            .quantize_image(image, &mut x)
-            .map_err(|e| Error::Model(e.to_string()))?;
+        model.quantize_image(image, &mut x)?;
         let out = self.simulate(&x)?;
         Ok(int8_prediction(&out, &model))
     }
@@ -1095,9 +1097,7 @@ impl QuantizedModel {
         let mut x = vec![0i8; PIXELS];
         let mut predictions = Vec::with_capacity(digits.len());
         for i in 0..digits.len() {
-            model
-                .quantize_image(digits.pixels_of(i), &mut x)
-                .map_err(|e| Error::Model(e.to_string()))?;
+            model.quantize_image(digits.pixels_of(i), &mut x)?;
             let out = session.run_ref(&model, &x, Kernels::Optimized)?;
             predictions.push(int8_prediction(out, &model));
         }

@@ -106,7 +106,7 @@ pub fn fetch(
             }
         }
         let Some(resumed_from) = fetched else {
-            return Err(Error::Model(format!(
+            return Err(Error::Download(format!(
                 "could not download {}:\n  {}\nCheck the network and run the command again (finished parts are kept), or put the file in {} by hand",
                 file.name,
                 failures.join("\n  "),

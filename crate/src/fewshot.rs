@@ -546,11 +546,15 @@ impl KwsEmbedding {
     pub fn bundled() -> Result<KwsEmbedding> {
         let path = bundled_path();
         if !path.is_file() {
-            return Err(Error::Model(format!(
-                "the keyword embedding is not at {}: run the kit from a clone of tinyml-kit, \
-                 set TINYML_DATA to the folder that holds it, or make one (tools/kws-embedding)",
-                path.display()
-            )));
+            return Err(Error::io(
+                &path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the keyword embedding is not here: run the kit from a clone of tinyml-kit, \
+                     set TINYML_DATA to the folder that holds it, or make one \
+                     (tools/kws-embedding)",
+                ),
+            ));
         }
         KwsEmbedding::load(path)
     }
@@ -573,7 +577,7 @@ impl KwsEmbedding {
                 .1
         };
         if model.architecture != KwsArchitecture::Embedding || model.network.layers() != expected {
-            return Err(Error::Model(format!(
+            return Err(Error::WrongModel(format!(
                 "{what}: not a keyword embedding of this kit's version (a '{}' network with \
                  other layers): use the embedding that came with the kit, or make it again \
                  (tools/kws-embedding)",

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::device::{ports, PortInfo};
-use crate::error::{Error, Result};
+use crate::error::{DeviceError, Error, Result};
 
 /// Where the firmware starts: the end of Arduino's bootloader.
 pub const APP_START: u32 = 0x1_0000;
@@ -31,7 +31,7 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 /// The bytes to write from [`APP_START`]: a `.bin` file as it is, or an ELF file's loadable
 /// segments (gaps filled with 0xFF, erased flash). `what` names the file in errors.
 pub fn firmware_image(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
-    let bad = |m: String| Error::Device(format!("{what}: {m}"));
+    let bad = |m: String| Error::Device(DeviceError::Flash(format!("{what}: {m}")));
     let image = if bytes.starts_with(b"\x7fELF") {
         elf_image(bytes).map_err(bad)?
     } else {
@@ -115,7 +115,10 @@ pub fn find_bossac(explicit: Option<&Path>) -> Result<PathBuf> {
         return if path.is_file() {
             Ok(path.to_path_buf())
         } else {
-            Err(Error::Device(format!("{}: no such file", path.display())))
+            Err(Error::Device(DeviceError::Flash(format!(
+                "{}: no such file",
+                path.display()
+            ))))
         };
     }
     let exe = if cfg!(windows) {
@@ -147,13 +150,13 @@ pub fn find_bossac(explicit: Option<&Path>) -> Result<PathBuf> {
         .chain(arduino)
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            Error::Device(
+            Error::Device(DeviceError::Flash(
                 "Arduino's bossac was not found. Install it with the Arduino IDE (Boards Manager: \
                  \"Arduino Mbed OS Nano Boards\") or `arduino-cli core install arduino:mbed_nano`, \
                  or pass its path with --bossac (the plain BOSSA release does not know the \
                  nRF52840)"
                     .into(),
-            )
+            ))
         })
 }
 
@@ -171,18 +174,22 @@ pub fn enter_bootloader(port: Option<&str>) -> Result<String> {
             .find(|p| p.is_nano)
             .map(|p| p.name)
             .ok_or_else(|| {
-                Error::Device(
+                Error::Device(DeviceError::NotFound(
                     "no Arduino Nano 33 BLE found: plug it in with a data USB cable (`tinyml \
                      ports` lists the ports)"
                         .into(),
-                )
+                ))
             })?,
     };
     // Opening the port at 1200 baud and closing it asks the board to restart into its bootloader.
     let touch = serialport::new(&sketch, 1200)
         .timeout(Duration::from_millis(100))
         .open()
-        .map_err(|e| Error::Device(format!("cannot open {sketch}: {e}")))?;
+        .map_err(|e| {
+            Error::Device(DeviceError::CannotOpen(format!(
+                "cannot open {sketch}: {e}"
+            )))
+        })?;
     drop(touch);
     let started = Instant::now();
     while started.elapsed() < BOOTLOADER_WAIT {
@@ -191,12 +198,12 @@ pub fn enter_bootloader(port: Option<&str>) -> Result<String> {
             return Ok(p.name);
         }
     }
-    Err(Error::Device(format!(
+    Err(Error::Device(DeviceError::Flash(format!(
         "the board on {sketch} did not come back as its bootloader within {} s: double-tap its \
          reset button (the orange LED pulses), then run `tinyml flash --bootloader-port PORT` \
          with the port `tinyml ports` shows",
         BOOTLOADER_WAIT.as_secs()
-    )))
+    ))))
 }
 
 /// Writes `image` with `bossac` through the bootloader on `port`: erase, write, verify, reset.
@@ -210,13 +217,18 @@ pub fn write_firmware(image: &[u8], bossac: &Path, port: &str, scratch: &Path) -
         .args(["-U", "-i", "-e", "-w", "-v", "-R"])
         .arg(&bin)
         .status()
-        .map_err(|e| Error::Device(format!("cannot run {}: {e}", bossac.display())))?;
+        .map_err(|e| {
+            Error::Device(DeviceError::Flash(format!(
+                "cannot run {}: {e}",
+                bossac.display()
+            )))
+        })?;
     if status.success() {
         Ok(())
     } else {
-        Err(Error::Device(format!(
+        Err(Error::Device(DeviceError::Flash(format!(
             "bossac failed ({status}): the board stays in its bootloader; run `tinyml flash` \
              again, or double-tap reset to leave it"
-        )))
+        ))))
     }
 }

@@ -110,7 +110,7 @@ impl InputKind {
             InputKind::Motion(fe) => {
                 let field = |v: usize| {
                     u16::try_from(v).map_err(|_| {
-                        Error::Model(format!(
+                        Error::DoesNotFit(format!(
                             "motion front end value {v} does not fit the model file (at most {})",
                             u16::MAX
                         ))

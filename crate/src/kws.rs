@@ -1598,7 +1598,7 @@ impl KwsModel {
 
     /// The model of a parsed model file (`what` names the file in errors).
     pub fn from_parts(network: Network, header: ModelHeader, what: &str) -> Result<KwsModel> {
-        let bad = |m: String| Error::Model(format!("{what}: {m}"));
+        let bad = |m: String| Error::WrongModel(format!("{what}: {m}"));
         let architecture = header
             .kind
             .strip_prefix("kws-")
@@ -2177,7 +2177,7 @@ impl QuantizedModel {
     pub fn keyword_config(&self) -> Result<FeatureConfig> {
         match self.model().front_end() {
             Ok(tinyml_core::model::FrontEnd::Mfcc { config, .. }) => Ok(config),
-            _ => Err(Error::Model(format!(
+            _ => Err(Error::WrongModel(format!(
                 "this int8 model ({}) is not a keyword model (it has no MFCC front end)",
                 self.kind
             ))),
@@ -2233,9 +2233,7 @@ impl QuantizedModel {
         let mut labels = Vec::with_capacity(data.len());
         for clip in features.chunks_exact(per) {
             let mut f = clip.to_vec();
-            model
-                .quantize_input(&mut f, &mut x)
-                .map_err(|e| Error::Model(e.to_string()))?;
+            model.quantize_input(&mut f, &mut x)?;
             let out = session.run_ref(&model, &x, Kernels::Optimized)?;
             labels.push(names[tinyml_core::int8::argmax(out)].clone());
         }

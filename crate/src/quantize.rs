@@ -113,7 +113,7 @@ fn hwc(shape: Shape) -> (usize, usize, usize) {
 fn window(layer: &Layer, (h, w): (usize, usize)) -> Result<([usize; 4], usize, usize)> {
     let win = layer
         .window(h, w)
-        .ok_or_else(|| Error::Model(format!("{layer:?} has no window on {h}×{w}")))?;
+        .ok_or_else(|| Error::Network(format!("{layer:?} has no window on {h}×{w}")))?;
     let (oh, ow) = (win.out_height, win.out_width);
     let after = |size: usize, out: usize, before: usize| {
         ((out - 1) * win.stride + win.kernel).saturating_sub(size + before)
@@ -212,7 +212,9 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
         ops.push(op);
     }
     if ops.is_empty() {
-        return Err(Error::Model("the network has no layers to quantize".into()));
+        return Err(Error::Network(
+            "the network has no layers to quantize".into(),
+        ));
     }
     let n = shape.0 * shape.1 * shape.2;
     ops.push(PlanOp {
@@ -402,11 +404,10 @@ pub fn quantize(
         ));
     }
     if labels.len() != net.outputs() {
-        return Err(Error::Model(format!(
-            "{} labels for {} outputs",
-            labels.len(),
-            net.outputs()
-        )));
+        return Err(Error::param(
+            "labels",
+            format!("{} labels for {} outputs", labels.len(), net.outputs()),
+        ));
     }
     if let InputKind::Keywords(front_end) = input {
         // What the board's loader would refuse, said with what to change.
@@ -504,7 +505,7 @@ fn layer_params(
         });
     }
     let mut out = vec![0; layer_params_len(outputs, q.len())];
-    encode_layer_params(&channels, &q, &mut out).map_err(|e| core_error("quantize", e))?;
+    encode_layer_params(&channels, &q, &mut out).map_err(|e| Error::model_file("quantize", e))?;
     Ok(out)
 }
 
@@ -514,7 +515,7 @@ fn softmax_table(scale: f32) -> Result<Vec<u8>> {
         (SOFTMAX_ONE as f64 * (-(d as f64) * scale as f64).exp()).round() as i32
     });
     let mut out = vec![0; SOFTMAX_PARAMS_LEN];
-    encode_softmax_table(&table, &mut out).map_err(|e| core_error("quantize", e))?;
+    encode_softmax_table(&table, &mut out).map_err(|e| Error::model_file("quantize", e))?;
     Ok(out)
 }
 
@@ -589,7 +590,7 @@ fn write(
                 let w = op
                     .layer
                     .and_then(|l| weights[l].as_ref())
-                    .ok_or_else(|| Error::Model("a weighted layer without weights".into()))?;
+                    .ok_or_else(|| Error::Network("a weighted layer without weights".into()))?;
                 layer_params(op, w, qparams[k], qparams[k + 1])
             }
             OpCode::Softmax => softmax_table(qparams[k].0),
@@ -628,16 +629,16 @@ fn write(
         front_end: input.to_core(&statistics)?,
     };
     let written = |e: ModelError| match e {
-        ModelError::BadTensor => {
-            Error::Model("a tensor does not fit the model format (dimensions up to 65535)".into())
-        }
+        ModelError::BadTensor => Error::DoesNotFit(
+            "a tensor does not fit the model format (dimensions up to 65535)".into(),
+        ),
         ModelError::BadShape => {
-            Error::Model("kernels, strides and padding up to 255 fit the model format".into())
+            Error::DoesNotFit("kernels, strides and padding up to 255 fit the model format".into())
         }
         ModelError::BadLabels => {
-            Error::Model("labels are 1 to 255 bytes of UTF-8 in the model format".into())
+            Error::DoesNotFit("labels are 1 to 255 bytes of UTF-8 in the model format".into())
         }
-        e => core_error("quantize", e),
+        e => Error::model_file("quantize", e),
     };
     let mut bytes = vec![0; file.file_len().map_err(written)?];
     file.write(&mut bytes).map_err(written)?;
@@ -652,26 +653,10 @@ pub struct QuantizedModel {
     pub kind: String,
 }
 
-/// A model error from the core, with the file named.
-fn core_error(what: &str, e: ModelError) -> Error {
-    Error::Model(format!(
-        "{what}: {} (error {}){}",
-        e.message(),
-        e.code(),
-        match e {
-            ModelError::BadMagic =>
-                "; is it a float model (.tkf)? quantize it with `tinyml quantize`",
-            ModelError::Truncated | ModelError::BadChecksum => "; copy or export it again",
-            ModelError::UnsupportedVersion => "; quantize the model again with this kit",
-            _ => "",
-        }
-    ))
-}
-
 impl QuantizedModel {
     /// Validates `bytes` (the whole `.tkm` file) with the board's loader.
     pub fn from_bytes(bytes: Vec<u8>, kind: &str) -> Result<QuantizedModel> {
-        Model::parse(&bytes).map_err(|e| core_error(kind, e))?;
+        Model::parse(&bytes).map_err(|e| Error::model_file(kind, e))?;
         Ok(QuantizedModel {
             bytes,
             kind: kind.to_string(),
@@ -682,7 +667,8 @@ impl QuantizedModel {
     pub fn load(path: impl AsRef<Path>) -> Result<QuantizedModel> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let model = Model::parse(&bytes).map_err(|e| core_error(&path.display().to_string(), e))?;
+        let model =
+            Model::parse(&bytes).map_err(|e| Error::model_file(path.display().to_string(), e))?;
         let kind = match model.front_end() {
             Ok(FrontEnd::Image) => "digits",
             Ok(FrontEnd::Mfcc { .. }) => "kws",
@@ -770,7 +756,7 @@ impl QuantizedModel {
             }
         }
         if !problems.is_empty() {
-            return Err(Error::Model(format!(
+            return Err(Error::DoesNotFit(format!(
                 "{} does not fit the {}: {}. Use a smaller network (fewer filters or units, \
                  pooling earlier) and quantize it again",
                 self.kind,
@@ -805,7 +791,7 @@ impl QuantizedModel {
                 ),
             };
             let default = FeatureConfig::KEYWORDS;
-            Error::Model(format!(
+            Error::DoesNotFit(format!(
                 "{} cannot run on the {board}: {what}. Train it with features the board \
                  computes (the kit's default: {} ms windows, {} mel filters, {} MFCCs) and \
                  quantize it again",
@@ -817,7 +803,7 @@ impl QuantizedModel {
             _ => None,
         };
         match planned {
-            Some(e) => Err(Error::Model(format!(
+            Some(e) => Err(Error::DoesNotFit(format!(
                 "{} cannot run on the {board}: its features cannot be computed: {}",
                 self.kind,
                 crate::audio::mfcc_message(e)
@@ -866,7 +852,7 @@ impl QuantizedModel {
         let mut out = vec![0i8; model.input().len()];
         model
             .quantize_input(&mut f, &mut out)
-            .map_err(|e| core_error(&self.kind, e))?;
+            .map_err(|e| Error::model_file(&self.kind, e))?;
         Ok(out)
     }
 
@@ -1078,7 +1064,7 @@ impl Session {
     pub fn run(&mut self, model: &Model, input: &[i8], kernels: Kernels) -> Result<Vec<i8>> {
         model
             .invoke(&mut self.arena, input, &mut self.output, kernels)
-            .map_err(|e| core_error("model", e))?;
+            .map_err(|e| Error::model_file("model", e))?;
         Ok(self.output.clone())
     }
 
@@ -1086,7 +1072,7 @@ impl Session {
     pub fn run_ref(&mut self, model: &Model, input: &[i8], kernels: Kernels) -> Result<&[i8]> {
         model
             .invoke(&mut self.arena, input, &mut self.output, kernels)
-            .map_err(|e| core_error("model", e))?;
+            .map_err(|e| Error::model_file("model", e))?;
         Ok(&self.output)
     }
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::audio::{has_extension, Audio, AUDIO_EXTENSIONS};
-use crate::error::{Error, Result};
+use crate::error::{DeviceError, Error, Result};
 use crate::words::{check_speaker, save_take, speaker_of, take_problems, word_id, Spellings};
 
 /// Seconds of each take (a word of up to 1.5 s, with room around it).
@@ -147,11 +147,18 @@ impl Recorder {
             token: random_token()?,
             writing: Mutex::new(()),
         });
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| Error::Device(format!("cannot start the recorder's server: {e}")))?;
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| {
+            Error::Device(DeviceError::Server(format!(
+                "cannot start the recorder's server: {e}"
+            )))
+        })?;
         let port = listener
             .local_addr()
-            .map_err(|e| Error::Device(format!("the recorder's server has no port: {e}")))?
+            .map_err(|e| {
+                Error::Device(DeviceError::Server(format!(
+                    "the recorder's server has no port: {e}"
+                )))
+            })?
             .port();
         let stopping = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -159,7 +166,11 @@ impl Recorder {
             std::thread::Builder::new()
                 .name("tinyml-recorder".into())
                 .spawn(move || serve(listener, session, stopping))
-                .map_err(|e| Error::Device(format!("cannot start the recorder: {e}")))?
+                .map_err(|e| {
+                    Error::Device(DeviceError::Server(format!(
+                        "cannot start the recorder: {e}"
+                    )))
+                })?
         };
         Ok(Recorder {
             session,
@@ -265,8 +276,11 @@ pub(crate) fn html_escape(s: &str) -> String {
 /// tokens).
 pub(crate) fn random_token() -> Result<String> {
     let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| Error::Device(format!("no random numbers for a token: {e}")))?;
+    getrandom::getrandom(&mut bytes).map_err(|e| {
+        Error::Device(DeviceError::Server(format!(
+            "no random numbers for a token: {e}"
+        )))
+    })?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -889,10 +889,12 @@ impl WordsAudit {
 
     /// As JSON (what `tinyml words audit --json` prints).
     pub fn json(&self) -> Result<serde_json::Value> {
-        serde_json::to_value(self).map_err(|e| {
-            Error::Model(format!(
-                "the audit cannot be written as JSON ({e}): rename files whose names are not text"
-            ))
+        serde_json::to_value(self).map_err(|e| Error::Audio {
+            path: self.dir.clone(),
+            message: format!(
+                "the audit cannot be written as JSON ({e}): rename files whose names are not \
+                     text"
+            ),
         })
     }
 

@@ -18,6 +18,7 @@ use tinyml_core::protocol::{kind, Request, MAX_CHUNK};
 use tinyml_kit::activity::{ActivityData, ActivityTrainer};
 use tinyml_kit::audio::Audio;
 use tinyml_kit::device::{watch, Board, ImuRecording, Simulator};
+use tinyml_kit::error::{DeviceError, Error};
 use tinyml_kit::front_end::InputKind;
 use tinyml_kit::front_end::KeywordFrontEnd;
 use tinyml_kit::kws::{KeywordData, KwsArchitecture};
@@ -185,6 +186,13 @@ fn the_simulator_on_a_local_socket_needs_its_token() {
     assert!(
         Board::open(&forged).is_err(),
         "a wrong token reaches no board"
+    );
+    let missing = Board::open("/dev/nonexistent-port")
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(missing, Error::Device(DeviceError::CannotOpen(_))),
+        "{missing:?}"
     );
 
     let mut board = Board::open(&name).expect("opens with the token");
@@ -389,7 +397,9 @@ fn bad_crc_unknown_op_and_oversized_models_are_refused() {
     answers_like(&mut b, &old, 3);
     // The laptop checks the board's budgets before sending anything, and says by how much.
     let big = too_big_mlp();
-    let err = b.deploy_with(&big, false).unwrap_err().to_string();
+    let err = b.deploy_with(&big, false).unwrap_err();
+    assert!(matches!(err, Error::DoesNotFit(_)), "{err:?}");
+    let err = err.to_string();
     assert!(
         err.contains("262144 bytes") && err.contains(&big.size_bytes().to_string()),
         "{err}"
@@ -425,7 +435,9 @@ fn bad_crc_unknown_op_and_oversized_models_are_refused() {
         (many_mfccs, "30 MFCCs"),
     ] {
         let model = keyword_model_on(config, 5);
-        let err = b.deploy_with(&model, false).unwrap_err().to_string();
+        let err = b.deploy_with(&model, false).unwrap_err();
+        assert!(matches!(err, Error::DoesNotFit(_)), "{err:?}");
+        let err = err.to_string();
         assert!(err.contains(says) && err.contains("cannot run on"), "{err}");
         let bytes = model.bytes();
         assert_eq!(upload(&mut b, bytes, file_crc(bytes)).1, 47, "{says}");
@@ -688,8 +700,12 @@ fn listens_like_the_laptop(model: &QuantizedModel) {
     let pcm = chirp(3.2, 5);
     sim.play(&audio_of(&pcm)).unwrap();
     let mut board = Board::open(sim.port()).expect("opens");
-    let e = board.listen(1.0).unwrap_err().to_string();
-    assert!(e.contains("no model yet"), "{e}");
+    let e = board.listen(1.0).unwrap_err();
+    assert!(
+        matches!(e, Error::Device(DeviceError::Refused { .. })),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("no model yet"), "{e}");
     board.deploy_with(model, false).unwrap();
     let heard = board.listen_with(2.1, &mut |_, _| {}).expect("listens");
     assert_eq!(heard.labels, model.labels());
@@ -897,8 +913,12 @@ fn watching_runs_the_boards_activity_loop_on_what_its_accelerometer_feels() {
     let mut board = Board::open(sim.port()).expect("opens");
     // Each loop refuses the other's model, clearly.
     board.deploy_with(&keyword_model(5), false).unwrap();
-    let e = board.watch(1.0).unwrap_err().to_string();
-    assert!(e.contains("activity model"), "{e}");
+    let e = board.watch(1.0).unwrap_err();
+    assert!(
+        matches!(e, Error::Device(DeviceError::Refused { .. })),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("activity model"), "{e}");
     board.deploy_with(&model, false).unwrap();
     let e = board.listen(1.0).unwrap_err().to_string();
     assert!(e.contains("keyword model"), "{e}");

@@ -559,6 +559,13 @@ fn malformed_corpus_is_refused_with_the_right_codes() {
         let bytes = std::fs::read(&path).expect("reads");
         let got = Model::parse(&bytes).err().map(ModelError::code);
         assert_eq!(got, Some(code), "{name}");
+        // The kit's loader says the same code, as a typed error naming the file.
+        match QuantizedModel::from_bytes(bytes.clone(), &name) {
+            Err(tinyml_kit::error::Error::ModelFile { what, error }) => {
+                assert_eq!((what.as_str(), error.code()), (name.as_str(), code))
+            }
+            other => panic!("{name}: {other:?}"),
+        }
         assert!(load_and_run(&bytes).is_err());
         files += 1;
     }
@@ -573,7 +580,12 @@ fn malformed_corpus_is_refused_with_the_right_codes() {
 fn models_too_big_for_the_board_are_refused_with_the_numbers() {
     // 784 → 512 → 10: 407 KB of int8 weights, more than a 256 KB model slot.
     let q = too_big_mlp();
-    let err = q.check_fits(&Budget::NANO_33_BLE).unwrap_err().to_string();
+    let err = q.check_fits(&Budget::NANO_33_BLE).unwrap_err();
+    assert!(
+        matches!(err, tinyml_kit::error::Error::DoesNotFit(_)),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(err.contains(&format!("{} bytes", q.size_bytes())), "{err}");
     assert!(err.contains("262144 bytes"), "{err}");
     // A 96×96×3 image through 32 filters: 295 KB of activations, more than 128 KB of arena.

@@ -440,11 +440,14 @@ impl ActivityData {
             .map(|w| w.speed_mph)
             .collect::<Option<Vec<f64>>>()
             .ok_or_else(|| {
-                Error::Model(format!(
+                Error::param(
+                    "data",
+                    format!(
                     "{} has no speed_mph values: the speed rules need speeds (IMU-only recordings \
                      work with the learned models: `tinyml activity learn`)",
                     self.source
-                ))
+                ),
+                )
             })
     }
 

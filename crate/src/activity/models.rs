@@ -39,11 +39,12 @@ impl Features {
             .map(|(i, w)| {
                 window_features(&w.ax, &w.ay, &w.az, data.sample_rate_hz)
                     .map(|f| f.iter().map(|&v| v as f64).collect())
-                    .map_err(|e| {
-                        Error::Model(format!(
-                            "window {i} of {} ({}, {}): features failed: {e:?}",
+                    .map_err(|e| Error::Learner {
+                        learner: "activity features",
+                        message: format!(
+                            "window {i} of {} ({}, {}): {e:?}",
                             data.source, w.person, w.label
-                        ))
+                        ),
                     })
             })
             .collect::<Result<Vec<Vec<f64>>>>()?;
@@ -126,8 +127,11 @@ pub fn spectrum_figure(data: &ActivityData, index: usize) -> Result<Figure> {
         )
     })?;
     let (freqs, power) = magnitude_spectrum(&w.ax, &w.ay, &w.az, data.sample_rate_hz);
-    let features = window_features(&w.ax, &w.ay, &w.az, data.sample_rate_hz)
-        .map_err(|e| Error::Model(format!("{e:?}")))?;
+    let features =
+        window_features(&w.ax, &w.ay, &w.az, data.sample_rate_hz).map_err(|e| Error::Learner {
+            learner: "activity features",
+            message: format!("{e:?}"),
+        })?;
     let dominant = features[9] as f64;
     Ok(Figure::lines(
         &format!("What rhythm is in it? {} ({})", w.label, w.person),
@@ -255,10 +259,13 @@ impl ModelParams {
             return Err(Error::param("max_iterations", "must be at least 1"));
         }
         if train.label_names().len() < 2 {
-            return Err(Error::Model(format!(
-                "{} has fewer than two labels: there is nothing to tell apart",
-                train.source
-            )));
+            return Err(Error::param(
+                "train",
+                format!(
+                    "{} has fewer than two labels: there is nothing to tell apart",
+                    train.source
+                ),
+            ));
         }
         Ok(())
     }
@@ -281,7 +288,10 @@ impl ModelParams {
                 let tree = DecisionTree::params()
                     .max_depth(Some(self.max_depth))
                     .fit(&dataset)
-                    .map_err(|e| Error::Model(format!("decision tree: {e}")))?;
+                    .map_err(|e| Error::Learner {
+                        learner: "decision tree",
+                        message: e.to_string(),
+                    })?;
                 Inner::Tree(tree)
             }
             Method::LogisticRegression => {
@@ -289,7 +299,10 @@ impl ModelParams {
                 let model = MultiLogisticRegression::default()
                     .max_iterations(self.max_iterations)
                     .fit(&dataset)
-                    .map_err(|e| Error::Model(format!("logistic regression: {e}")))?;
+                    .map_err(|e| Error::Learner {
+                        learner: "logistic regression",
+                        message: e.to_string(),
+                    })?;
                 Inner::Logistic(model)
             }
             Method::NearestNeighbors => Inner::Knn {
@@ -390,13 +403,17 @@ impl ActivityModel {
             Inner::Knn { points, targets, k } => {
                 let index = CommonNearestNeighbour::KdTree
                     .from_batch(points, L2Dist)
-                    .map_err(|e| Error::Model(format!("k-NN index: {e}")))?;
+                    .map_err(|e| Error::Learner {
+                        learner: "k-NN index",
+                        message: e.to_string(),
+                    })?;
                 let queries = self.scaler.apply(&x);
                 let mut out = Vec::with_capacity(queries.nrows());
                 for q in queries.rows() {
-                    let near = index
-                        .k_nearest(q, *k)
-                        .map_err(|e| Error::Model(format!("k-NN: {e}")))?;
+                    let near = index.k_nearest(q, *k).map_err(|e| Error::Learner {
+                        learner: "k-NN",
+                        message: e.to_string(),
+                    })?;
                     let mut votes = vec![0usize; self.classes.len()];
                     for (_, i) in &near {
                         votes[targets[*i]] += 1;

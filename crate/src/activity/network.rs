@@ -90,10 +90,13 @@ impl ActivityTrainer {
         }
         let labels = train.label_names();
         if labels.len() < 2 {
-            return Err(Error::Model(format!(
-                "{} has fewer than two labels: there is nothing to tell apart",
-                train.source
-            )));
+            return Err(Error::param(
+                "train",
+                format!(
+                    "{} has fewer than two labels: there is nothing to tell apart",
+                    train.source
+                ),
+            ));
         }
         let features = Features::of(train)?;
         let (mean, std) = statistics(&features.rows);
@@ -233,7 +236,7 @@ impl QuantizedModel {
             ..
         }) = model.front_end()
         else {
-            return Err(Error::Model(format!(
+            return Err(Error::WrongModel(format!(
                 "{}: not an activity model (its front end does not take accelerometer windows)",
                 self.kind
             )));
@@ -243,12 +246,12 @@ impl QuantizedModel {
         let mut out = Vec::with_capacity(data.len());
         for w in &data.windows {
             let mut features = window_features(&w.ax, &w.ay, &w.az, data.sample_rate_hz)
-                .map_err(|e| Error::Model(format!("activity features: {e:?}")))?;
+                .map_err(|e| Error::WrongModel(format!("activity features: {e:?}")))?;
             let mut input = [0i8; FEATURE_COUNT];
             model
                 .quantize_input(&mut features, &mut input)
                 .map_err(|e| {
-                    Error::Model(format!(
+                    Error::WrongModel(format!(
                         "{}: this model does not take activity windows ({e})",
                         self.kind
                     ))

@@ -194,7 +194,7 @@ pub fn listen_to(model: &QuantizedModel, audio: &Audio) -> Result<Listening> {
     let m = model.model();
     let mut listener = Box::new(Listener::new());
     let refused = |e: tinyml_core::listen::ListenError| {
-        Error::Model(format!(
+        Error::WrongModel(format!(
             "the board cannot listen with this model ({e:?}): it takes a keyword model (MFCC of \
              a 16 kHz clip)"
         ))
@@ -299,7 +299,7 @@ pub(super) fn recognizer_of(model: &tinyml_core::model::Model) -> (RecognizerCon
 }
 
 fn activity_refused(e: ListenError) -> Error {
-    Error::Model(format!(
+    Error::WrongModel(format!(
         "the board cannot watch its accelerometer with this model ({e:?}): it takes an activity \
          model (ActivityNetwork::quantize, windows of at most {} samples at {IMU_RATE_HZ} Hz)",
         tinyml_core::motion::MAX_WINDOW

@@ -29,7 +29,7 @@ use tinyml_core::protocol::{
 };
 
 use crate::audio::Audio;
-use crate::error::{Error, Result};
+use crate::error::{DeviceError, Error, Result};
 use crate::kws::KeywordData;
 use crate::quantize::QuantizedModel;
 
@@ -71,8 +71,11 @@ pub struct PortInfo {
 
 /// The serial ports, Nanos first.
 pub fn ports() -> Result<Vec<PortInfo>> {
-    let found = serialport::available_ports()
-        .map_err(|e| Error::Device(format!("cannot list serial ports: {e}")))?;
+    let found = serialport::available_ports().map_err(|e| {
+        Error::Device(DeviceError::CannotOpen(format!(
+            "cannot list serial ports: {e}"
+        )))
+    })?;
     let mut ports: Vec<PortInfo> = found
         .into_iter()
         .map(|p| match p.port_type {
@@ -114,7 +117,9 @@ struct Reply {
 fn status_of(reply: &Reply) -> Result<Status> {
     match Response::parse(reply.kind, &reply.body) {
         Ok(Response::Status(s)) => Ok(s),
-        _ => Err(Error::Device("an unexpected answer to Status".into())),
+        _ => Err(Error::Device(DeviceError::Protocol(
+            "an unexpected answer to Status".into(),
+        ))),
     }
 }
 
@@ -168,7 +173,7 @@ pub struct DeployReport {
 }
 
 /// What a Nak means for the person at the laptop, and what to do.
-fn nak_message(of: u8, code: u8, detail: u32) -> String {
+pub(crate) fn refusal_message(of: u8, code: u8, detail: u32) -> String {
     use ProtocolError as P;
     let what = match (ModelError::from_code(code), ProtocolError::from_code(code)) {
         (Some(e), _) => format!(
@@ -268,9 +273,9 @@ pub const SIMULATOR_SOCKET_SCHEME: &str = "tcp://";
 /// Connects to a simulator's local socket named `tcp://127.0.0.1:PORT/TOKEN` and gives its token.
 fn connect_simulator(name: &str) -> Result<std::net::TcpStream> {
     let bad = || {
-        Error::Device(format!(
+        Error::Device(DeviceError::CannotOpen(format!(
             "{name}: not a simulator's address (tcp://127.0.0.1:PORT/TOKEN, as the simulator prints it)"
-        ))
+        )))
     };
     let rest = name.strip_prefix(SIMULATOR_SOCKET_SCHEME).ok_or_else(bad)?;
     let (address, token) = rest.split_once('/').ok_or_else(bad)?;
@@ -280,11 +285,11 @@ fn connect_simulator(name: &str) -> Result<std::net::TcpStream> {
     }
     let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))
         .map_err(|e| {
-            Error::Device(format!(
+            Error::Device(DeviceError::CannotOpen(format!(
                 "cannot reach the simulator at {address}: {e}. Is it still running?"
-            ))
+            )))
         })?;
-    let setup = |e: std::io::Error| Error::Device(format!("{address}: {e}"));
+    let setup = |e: std::io::Error| Error::Device(DeviceError::Link(format!("{address}: {e}")));
     stream.set_nodelay(true).map_err(setup)?;
     stream
         .set_read_timeout(Some(Duration::from_millis(50)))
@@ -319,7 +324,7 @@ impl Board {
         let port = serialport::new(name, 115_200)
             .timeout(Duration::from_millis(50))
             .open()
-            .map_err(|e| Error::Device(open_error(name, &e)))?;
+            .map_err(|e| Error::Device(DeviceError::CannotOpen(open_error(name, &e))))?;
         Board::from_port(port, name)
     }
 
@@ -328,12 +333,14 @@ impl Board {
         let ports = ports()?;
         match ports.iter().find(|p| p.is_nano && !p.bootloader) {
             Some(p) => Board::open(&p.name),
-            None if ports.iter().any(|p| p.bootloader) => Err(Error::Device(
-                "the Nano is in its bootloader (its LED pulses): flash the firmware with \
+            None if ports.iter().any(|p| p.bootloader) => {
+                Err(Error::Device(DeviceError::NotFound(
+                    "the Nano is in its bootloader (its LED pulses): flash the firmware with \
                  `tinyml flash`, or press reset once"
-                    .into(),
-            )),
-            None => Err(Error::Device(format!(
+                        .into(),
+                )))
+            }
+            None => Err(Error::Device(DeviceError::NotFound(format!(
                 "no Arduino Nano 33 BLE found ({} serial port(s): {}). Plug it in with a data \
                  USB cable, or use the simulator: `tinyml simulate` (in a notebook: \
                  `Simulator::start()?`)",
@@ -343,7 +350,7 @@ impl Board {
                     .map(|p| p.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ))),
+            )))),
         }
     }
 
@@ -478,7 +485,12 @@ impl Board {
         self.port
             .write_all(bytes)
             .and_then(|_| self.port.flush())
-            .map_err(|e| Error::Device(format!("{}: writing failed: {e} (unplugged?)", self.name)))
+            .map_err(|e| {
+                Error::Device(DeviceError::Link(format!(
+                    "{}: writing failed: {e} (unplugged?)",
+                    self.name
+                )))
+            })
     }
 
     /// Sends a request frame and waits for the reply with its sequence number (`None`: no
@@ -486,8 +498,11 @@ impl Board {
     fn send(&mut self, request: &Request) -> Result<Option<Reply>> {
         self.seq = self.seq.wrapping_add(1).max(1);
         let mut frame = [0u8; MAX_FRAME];
-        let n = encode_request(request, self.seq, &mut frame)
-            .map_err(|e| Error::Device(format!("cannot encode the request: {e:?}")))?;
+        let n = encode_request(request, self.seq, &mut frame).map_err(|e| {
+            Error::Device(DeviceError::Protocol(format!(
+                "cannot encode the request: {e:?}"
+            )))
+        })?;
         self.write(&frame[..n])?;
         self.receive(self.seq)
     }
@@ -520,10 +535,10 @@ impl Board {
                 Err(e) if no_data_yet(&e) => 0,
                 Err(e) => {
                     self.inbox.clear();
-                    return Err(Error::Device(format!(
+                    return Err(Error::Device(DeviceError::Link(format!(
                         "{}: reading failed: {e} (unplugged?)",
                         self.name
-                    )));
+                    ))));
                 }
             };
             self.inbox.truncate(n);
@@ -542,7 +557,7 @@ impl Board {
                 match Response::parse(reply.kind, &reply.body) {
                     // A sensor loop that failed, said unasked: kept for `run` to report.
                     Ok(Response::Nak { of, code, detail }) if of != 0 => {
-                        self.loop_failure = Some(nak_message(of, code, detail));
+                        self.loop_failure = Some(refusal_message(of, code, detail));
                     }
                     // A damaged request comes back as a Nak of type 0 with sequence 0.
                     _ => return Ok(Some(reply)),
@@ -553,11 +568,10 @@ impl Board {
     }
 
     fn no_answer(&self) -> Error {
-        Error::Device(format!(
-            "{}: no answer within {:.1} s. Is the kit's firmware on the board (`tinyml flash`)?",
-            self.name,
-            self.timeout.as_secs_f64()
-        ))
+        Error::Device(DeviceError::NoAnswer {
+            port: self.name.clone(),
+            seconds: self.timeout.as_secs_f64(),
+        })
     }
 
     /// Sends `request`, again when the frame was damaged on the way; `None` when no answer
@@ -586,11 +600,11 @@ impl Board {
         let reply = self.ask(&Request::Hello)?;
         match Response::parse(reply.kind, &reply.body) {
             Ok(Response::Info(info)) => Ok(info),
-            _ => Err(Error::Device(format!(
+            _ => Err(Error::Device(DeviceError::Protocol(format!(
                 "{}: the device did not answer Hello as the kit's firmware does (is it running \
                  another sketch? `tinyml flash` installs the kit's firmware)",
                 self.name
-            ))),
+            )))),
         }
     }
 
@@ -604,9 +618,11 @@ impl Board {
         match Response::parse(reply.kind, &reply.body) {
             Ok(Response::Ack { value, .. }) => Ok(value),
             Ok(Response::Nak { of, code, detail }) => {
-                Err(Error::Device(nak_message(of, code, detail)))
+                Err(Error::Device(DeviceError::Refused { of, code, detail }))
             }
-            _ => Err(Error::Device("an unexpected answer".into())),
+            _ => Err(Error::Device(DeviceError::Protocol(
+                "an unexpected answer".into(),
+            ))),
         }
     }
 
@@ -707,9 +723,13 @@ impl Board {
                     self.one_more(&mut retries)?
                 }
                 Ok(Response::Nak { of, code, detail }) => {
-                    return Err(Error::Device(nak_message(of, code, detail)))
+                    return Err(Error::Device(DeviceError::Refused { of, code, detail }))
                 }
-                _ => return Err(Error::Device("an unexpected answer to a chunk".into())),
+                _ => {
+                    return Err(Error::Device(DeviceError::Protocol(
+                        "an unexpected answer to a chunk".into(),
+                    )))
+                }
             }
             if progress && (offset - last_shown >= 4096 || offset == bytes.len()) {
                 eprint!(
@@ -736,17 +756,17 @@ impl Board {
                     break crc;
                 }
                 // 4. Its answer to Commit (a refusal) was lost, or the board was reset.
-                return Err(Error::Device(format!(
+                return Err(Error::Device(DeviceError::Deploy(format!(
                     "{}: the board dropped the upload (it refused the model, or it was reset) \
                      and kept model {:08x}: deploy again",
                     self.name, status.active_crc
-                )));
+                ))));
             }
         };
         if confirmed != crc {
-            return Err(Error::Device(format!(
+            return Err(Error::Device(DeviceError::Deploy(format!(
                 "the board confirmed CRC {confirmed:08x}, the model's is {crc:08x}: deploy again"
-            )));
+            ))));
         }
         Ok(retries)
     }
@@ -766,11 +786,11 @@ impl Board {
     fn one_more(&self, retries: &mut usize) -> Result<()> {
         *retries += 1;
         if *retries > DEPLOY_RETRIES {
-            return Err(Error::Device(format!(
+            return Err(Error::Device(DeviceError::Deploy(format!(
                 "{}: {DEPLOY_RETRIES} requests lost or damaged during one deploy: check the \
                  cable (or try another USB port) and deploy again",
                 self.name
-            )));
+            ))));
         }
         Ok(())
     }
@@ -788,9 +808,11 @@ impl Board {
         match Response::parse(reply.kind, &reply.body) {
             Ok(Response::Output { output }) => Ok(output.iter().map(|&v| v as i8).collect()),
             Ok(Response::Nak { of, code, detail }) => {
-                Err(Error::Device(nak_message(of, code, detail)))
+                Err(Error::Device(DeviceError::Refused { of, code, detail }))
             }
-            _ => Err(Error::Device("an unexpected answer to Predict".into())),
+            _ => Err(Error::Device(DeviceError::Protocol(
+                "an unexpected answer to Predict".into(),
+            ))),
         }
     }
 
@@ -825,11 +847,11 @@ impl Board {
     pub fn use_model(&mut self, model: &QuantizedModel, name: &str) -> Result<()> {
         let crc = tinyml_core::model::file_crc(model.bytes());
         if self.info.active_crc != crc {
-            return Err(Error::Device(format!(
+            return Err(Error::Device(DeviceError::Deploy(format!(
                 "the board on {} runs another model (CRC {:08x}, {} bytes) than {name} (CRC \
                  {crc:08x}): deploy it first (`tinyml deploy`)",
                 self.name, self.info.active_crc, self.info.active_len
-            )));
+            ))));
         }
         self.remember(model);
         Ok(())
@@ -916,11 +938,11 @@ impl Board {
                     if let Ok(Response::Nak { of, code, detail }) =
                         Response::parse(reply.kind, &reply.body)
                     {
-                        break Err(Error::Device(format!(
+                        break Err(Error::Device(DeviceError::Stopped(format!(
                             "the board stopped {}: {}",
                             which.doing(),
-                            nak_message(of, code, detail)
-                        )));
+                            refusal_message(of, code, detail)
+                        ))));
                     }
                 }
                 Ok(Some(_)) => {}
@@ -931,10 +953,10 @@ impl Board {
         let stopped = self.expect_ack(&Request::Stop);
         outcome?;
         if let Some(failure) = self.loop_failure.take() {
-            return Err(Error::Device(format!(
+            return Err(Error::Device(DeviceError::Stopped(format!(
                 "the board stopped {}: {failure}",
                 which.doing()
-            )));
+            ))));
         }
         stopped?;
         Ok(Listening {
@@ -1013,11 +1035,11 @@ impl Board {
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => {
-                    break Err(Error::Device(format!(
+                    break Err(Error::Device(DeviceError::Stopped(format!(
                         "{}: the board sent {} of {count} samples, then stopped",
                         self.name,
                         samples.len()
-                    )))
+                    ))))
                 }
                 Err(e) => break Err(e),
             }
@@ -1045,7 +1067,7 @@ impl Board {
         self.seq = self.seq.wrapping_add(1).max(1);
         let mut frame = [0u8; MAX_FRAME];
         let n = encode_request(request, self.seq, &mut frame)
-            .map_err(|e| Error::Device(format!("{e:?}")))?;
+            .map_err(|e| Error::Device(DeviceError::Protocol(format!("{e:?}"))))?;
         damage(&mut frame[..n - 1]);
         self.write(&frame[..n])?;
         let reply = self.receive(self.seq)?.ok_or_else(|| self.no_answer())?;

@@ -20,7 +20,7 @@ use tinyml_core::protocol::{
 use tinyml_core::store::{RamFlash, Store};
 
 use crate::audio::Audio;
-use crate::error::{Error, Result};
+use crate::error::{DeviceError, Error, Result};
 
 use super::{
     no_data_yet, ImuRecording, IMU_RATE_HZ, MAX_TOKEN_BYTES, MIC_RATE_HZ, SIMULATOR_SOCKET_SCHEME,
@@ -144,19 +144,21 @@ impl Simulator {
         // The simulator serves the master end; clients open the slave end by its name (it stays
         // there as long as the master is open; holding it open here would lock clients out).
         let (mut host_end, device_end) = serialport::TTYPort::pair().map_err(|e| {
-            Error::Device(format!(
+            Error::Device(DeviceError::Server(format!(
                 "cannot create a pseudo-terminal for the simulator: {e}"
+            )))
+        })?;
+        let port_name = device_end.name().ok_or_else(|| {
+            Error::Device(DeviceError::Server(
+                "the pseudo-terminal has no name".into(),
             ))
         })?;
-        let port_name = device_end
-            .name()
-            .ok_or_else(|| Error::Device("the pseudo-terminal has no name".into()))?;
         drop(device_end);
         let state = Arc::new(Mutex::new(SimState::new()));
         let stop = Arc::new(AtomicBool::new(false));
         host_end
             .set_timeout(Duration::from_millis(20))
-            .map_err(|e| Error::Device(format!("pseudo-terminal: {e}")))?;
+            .map_err(|e| Error::Device(DeviceError::Server(format!("pseudo-terminal: {e}"))))?;
         let thread = {
             let (state, stop) = (state.clone(), stop.clone());
             std::thread::spawn(move || serve(host_end, state, stop))
@@ -183,14 +185,16 @@ impl Simulator {
     /// the token is dropped and reaches nothing.
     pub fn start_tcp() -> Result<Simulator> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| {
-            Error::Device(format!("cannot open a local socket for the simulator: {e}"))
+            Error::Device(DeviceError::Server(format!(
+                "cannot open a local socket for the simulator: {e}"
+            )))
         })?;
         let address = listener
             .local_addr()
-            .map_err(|e| Error::Device(format!("simulator socket: {e}")))?;
+            .map_err(|e| Error::Device(DeviceError::Server(format!("simulator socket: {e}"))))?;
         listener
             .set_nonblocking(true)
-            .map_err(|e| Error::Device(format!("simulator socket: {e}")))?;
+            .map_err(|e| Error::Device(DeviceError::Server(format!("simulator socket: {e}"))))?;
         let token = crate::recorder::random_token()?;
         let port_name = format!("{SIMULATOR_SOCKET_SCHEME}{address}/{token}");
         let state = Arc::new(Mutex::new(SimState::new()));

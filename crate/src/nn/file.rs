@@ -87,7 +87,7 @@ impl Network {
     /// Reads model-file bytes, checking everything before building the network. `what` names
     /// the source in error messages.
     pub fn from_file_bytes(bytes: &[u8], what: &str) -> Result<(Network, ModelHeader)> {
-        let bad = |message: String| Error::Model(format!("{what}: {message}"));
+        let bad = |message: String| Error::Network(format!("{what}: {message}"));
         if bytes.len() < 16 {
             return Err(bad(format!(
                 "{} bytes: too short to be a model file (truncated?)",

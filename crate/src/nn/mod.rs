@@ -128,7 +128,7 @@ impl Layer {
                     width,
                     channels,
                 } => Ok((height, width, channels)),
-                Shape::Flat(_) => Err(Error::Model(format!(
+                Shape::Flat(_) => Err(Error::Network(format!(
                     "{what} needs an image input, got a flat vector: put it before Flatten"
                 ))),
             }
@@ -136,9 +136,9 @@ impl Layer {
         Ok(match *self {
             Layer::Dense { units } => match input {
                 Shape::Flat(_) if units > 0 => Shape::Flat(units),
-                Shape::Flat(_) => return Err(Error::Model("Dense needs at least 1 unit".into())),
+                Shape::Flat(_) => return Err(Error::Network("Dense needs at least 1 unit".into())),
                 Shape::Image { .. } => {
-                    return Err(Error::Model(
+                    return Err(Error::Network(
                         "Dense needs a flat input: put Flatten before it".into(),
                     ))
                 }
@@ -151,7 +151,7 @@ impl Layer {
             } => {
                 let (h, w, _) = image("Conv2d")?;
                 if filters == 0 {
-                    return Err(Error::Model("Conv2d needs at least 1 filter".into()));
+                    return Err(Error::Network("Conv2d needs at least 1 filter".into()));
                 }
                 Shape::Image {
                     height: conv_output(h, kernel, stride, padding)?,
@@ -174,7 +174,7 @@ impl Layer {
             Layer::MaxPool { size } | Layer::AvgPool { size } => {
                 let (h, w, c) = image("pooling")?;
                 if size == 0 || size > h || size > w {
-                    return Err(Error::Model(format!(
+                    return Err(Error::Network(format!(
                         "a {size}×{size} pool does not fit a {h}×{w} image"
                     )));
                 }
@@ -187,7 +187,7 @@ impl Layer {
             Layer::Relu | Layer::Relu6 => input,
             Layer::Dropout { rate } => {
                 if !(0.0..1.0).contains(&rate) {
-                    return Err(Error::Model(format!(
+                    return Err(Error::Network(format!(
                         "dropout rate {rate} is outside [0, 1)"
                     )));
                 }
@@ -256,12 +256,14 @@ impl Layer {
 /// Output rows (or columns) of a convolution over `size` input rows, or why it cannot run.
 fn conv_output(size: usize, kernel: usize, stride: usize, padding: Padding) -> Result<usize> {
     if kernel == 0 || stride == 0 {
-        return Err(Error::Model("kernel and stride must be at least 1".into()));
+        return Err(Error::Network(
+            "kernel and stride must be at least 1".into(),
+        ));
     }
     match padding {
         Padding::Same => Ok(size.div_ceil(stride)),
         Padding::Valid if size >= kernel => Ok((size - kernel) / stride + 1),
-        Padding::Valid => Err(Error::Model(format!(
+        Padding::Valid => Err(Error::Network(format!(
             "a {kernel}×{kernel} kernel does not fit in {size} pixels: use Padding::Same or a smaller kernel"
         ))),
     }
@@ -386,7 +388,7 @@ impl Network {
     pub fn logits(&self, inputs: &[f32]) -> Result<Vec<f32>> {
         let per = self.input.len();
         if per == 0 || !inputs.len().is_multiple_of(per) {
-            return Err(Error::Model(format!(
+            return Err(Error::Network(format!(
                 "{} input values are not a whole number of examples of {per}",
                 inputs.len()
             )));
@@ -450,7 +452,7 @@ impl Network {
         let fits = out == next.input
             || (matches!(next.input, Shape::Flat(_)) && out.len() == next.input.len());
         if !fits {
-            return Err(Error::Model(format!(
+            return Err(Error::Network(format!(
                 "the second network takes {} but the first gives {}",
                 describe(next.input),
                 describe(out)
@@ -482,10 +484,10 @@ impl Network {
                 (p.bias.shape().0, 1),
             ] {
                 let src = it.next().ok_or_else(|| {
-                    Error::Model("fewer weight tensors than the layers need".into())
+                    Error::Network("fewer weight tensors than the layers need".into())
                 })?;
                 if src.len() != tensor_len {
-                    return Err(Error::Model(format!(
+                    return Err(Error::Network(format!(
                         "a weight tensor has {} values, the layer needs {tensor_len}",
                         src.len()
                     )));
@@ -498,7 +500,7 @@ impl Network {
             }
         }
         if it.next().is_some() {
-            return Err(Error::Model(
+            return Err(Error::Network(
                 "more weight tensors than the layers need".into(),
             ));
         }
@@ -543,10 +545,10 @@ fn describe(s: Shape) -> String {
 /// The activation shape before each layer and after the last.
 fn shapes(input: Shape, layers: &[Layer]) -> Result<Vec<Shape>> {
     if input.is_empty() {
-        return Err(Error::Model("the input shape is empty".into()));
+        return Err(Error::Network("the input shape is empty".into()));
     }
     let too_big = |what: String| {
-        Error::Model(format!(
+        Error::Network(format!(
             "{what} is larger than the kit trains ({MAX_VALUES} values)"
         ))
     };
@@ -557,7 +559,7 @@ fn shapes(input: Shape, layers: &[Layer]) -> Result<Vec<Shape>> {
     for (i, layer) in layers.iter().enumerate() {
         let next = layer
             .output_shape(shapes[i])
-            .map_err(|e| Error::Model(format!("layer {} ({layer:?}): {e}", i + 1)))?;
+            .map_err(|e| Error::Network(format!("layer {} ({layer:?}): {e}", i + 1)))?;
         if next.len() > MAX_VALUES {
             return Err(too_big(format!("layer {}'s output", i + 1)));
         }
@@ -580,7 +582,7 @@ pub fn tensor_lengths(input: Shape, layers: &[Layer]) -> Result<Vec<usize>> {
         if let Some(((fan_in, fan_out), bias)) = layer.param_shapes(shapes[i]) {
             let weight = fan_in.checked_mul(fan_out).filter(|&n| n <= MAX_VALUES);
             let Some(weight) = weight else {
-                return Err(Error::Model(format!(
+                return Err(Error::Network(format!(
                     "layer {} ({layer:?}) would have more than {MAX_VALUES} weights",
                     i + 1
                 )));
@@ -590,7 +592,7 @@ pub fn tensor_lengths(input: Shape, layers: &[Layer]) -> Result<Vec<usize>> {
         }
     }
     if total > MAX_VALUES {
-        return Err(Error::Model(format!(
+        return Err(Error::Network(format!(
             "the network would have {total} weights, more than the kit trains ({MAX_VALUES})"
         )));
     }

@@ -237,8 +237,15 @@ fn bad_layer_stacks_are_explained() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("does not fit"), "{e}");
-    assert!(Network::new(img(4, 4, 1), vec![Layer::Dense { units: 2 }], 0).is_err());
-    assert!(Network::new(Shape::Flat(4), vec![Layer::Dropout { rate: 1.0 }], 0).is_err());
+    for bad in [
+        Network::new(img(4, 4, 1), vec![Layer::Dense { units: 2 }], 0),
+        Network::new(Shape::Flat(4), vec![Layer::Dropout { rate: 1.0 }], 0),
+    ] {
+        assert!(
+            matches!(bad, Err(crate::error::Error::Network(_))),
+            "{bad:?}"
+        );
+    }
 }
 
 /// Two well-separated blobs: any working training loop learns them.

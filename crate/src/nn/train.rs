@@ -490,17 +490,17 @@ fn check_examples(
     what: &str,
 ) -> Result<()> {
     if labels.is_empty() {
-        return Err(Error::Model(format!("the {what} set is empty")));
+        return Err(Error::Network(format!("the {what} set is empty")));
     }
     if inputs.len() != labels.len() * per {
-        return Err(Error::Model(format!(
+        return Err(Error::Network(format!(
             "the {what} set has {} labels but {} input values ({per} per example expected)",
             labels.len(),
             inputs.len()
         )));
     }
     if let Some(bad) = labels.iter().find(|&&l| l >= classes) {
-        return Err(Error::Model(format!(
+        return Err(Error::Network(format!(
             "the {what} set has label {bad}, but the network has {classes} outputs"
         )));
     }

@@ -6,7 +6,7 @@ use clap::Args;
 use tinyml_kit::activity::ActivityData;
 use tinyml_kit::audio::Audio;
 use tinyml_kit::device::{class_label, Board, ImuRecording, ListenWindow, Simulator};
-use tinyml_kit::error::{Error, Result};
+use tinyml_kit::error::{DeviceError, Error, Result};
 use tinyml_kit::quantize::QuantizedModel;
 use tinyml_kit::recorder::{Recorder, DEFAULT_COUNTDOWN};
 
@@ -426,11 +426,11 @@ pub(crate) fn flash(
 ) -> Result<()> {
     let path = firmware.map_or_else(built_firmware, Path::to_path_buf);
     if firmware.is_none() && !path.exists() {
-        return Err(Error::Device(format!(
+        return Err(Error::Device(DeviceError::Flash(format!(
             "no firmware built yet ({}): build it with `cd firmware/nano33ble && cargo build \
              --release`, or pass --firmware FILE",
             path.display()
-        )));
+        ))));
     }
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     let image = tinyml_kit::flash::firmware_image(&bytes, &path.display().to_string())?;

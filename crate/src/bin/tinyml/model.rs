@@ -72,7 +72,7 @@ pub(crate) fn quantize_cmd(
         let data = data.sample(samples, 1)?;
         m.quantize_with(&data, Calibration::Percentile(percentile.unwrap_or(0.01)))?
     } else {
-        return Err(Error::Model(format!(
+        return Err(Error::WrongModel(format!(
             "{}: a '{}' model; tinyml quantize takes digits and keyword models",
             model.display(),
             header.kind
@@ -80,7 +80,7 @@ pub(crate) fn quantize_cmd(
     };
     if let Err(e) = q.check_fits(&Budget::NANO_33_BLE) {
         if !allow_too_big {
-            return Err(Error::Model(format!(
+            return Err(Error::DoesNotFit(format!(
                 "{e} (nothing written; --allow-too-big writes it anyway, for the laptop only)"
             )));
         }

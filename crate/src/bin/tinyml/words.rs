@@ -49,11 +49,12 @@ pub(crate) fn words_cmd(cmd: WordsCmd) -> Result<()> {
         WordsCmd::Pool { out, dirs, json } => {
             let report = tinyml_kit::words::pool(&out, &dirs)?;
             if json {
-                print_json(&serde_json::to_value(&report).map_err(|e| {
-                    Error::Model(format!(
-                        "the report cannot be written as JSON ({e}): rename files whose names \
-                         are not text"
-                    ))
+                print_json(&serde_json::to_value(&report).map_err(|e| Error::Audio {
+                    path: report.out.clone(),
+                    message: format!(
+                        "the report cannot be written as JSON ({e}): rename files whose \
+                             names are not text"
+                    ),
                 })?);
             } else {
                 println!("{}", report.summary());
