@@ -57,7 +57,7 @@ impl Day1 {
     pub fn run(data: &ActivityData) -> Result<Day1> {
         let people = data.person_names();
         if people.len() < 2 {
-            return Err(Error::param("data", format!(
+            return Err(Error::param("activity data", format!(
                 "{} has {} person(s): testing on people the model has not seen needs at least 2 (record a friend too)",
                 data.source,
                 people.len()

@@ -745,7 +745,7 @@ impl DigitsTrainer {
     /// A model trained on `train` (its weights first drawn with the seed), with accuracy on
     /// `validation` after each epoch when given (early stopping needs it).
     pub fn fit(&self, train: &Digits, validation: Option<&Digits>) -> Result<DigitsModel> {
-        self.check()?;
+        self.train.check_for(validation.is_some())?;
         let mut model = DigitsModel::new(self.architecture, self.train.seed_value());
         let validation = validation.map(|v| (v.inputs(), v.targets()));
         let history = self.train.fit(
@@ -1084,7 +1084,9 @@ impl QuantizedModel {
             ));
         }
         let mut x = vec![0i8; PIXELS];
-        model.quantize_image(image, &mut x)?;
+        model
+            .quantize_image(image, &mut x)
+            .map_err(|e| Error::WrongModel(format!("{}: {e}", self.kind)))?;
         let out = self.simulate(&x)?;
         Ok(int8_prediction(&out, &model))
     }
@@ -1097,7 +1099,9 @@ impl QuantizedModel {
         let mut x = vec![0i8; PIXELS];
         let mut predictions = Vec::with_capacity(digits.len());
         for i in 0..digits.len() {
-            model.quantize_image(digits.pixels_of(i), &mut x)?;
+            model
+                .quantize_image(digits.pixels_of(i), &mut x)
+                .map_err(|e| Error::WrongModel(format!("{}: {e}", self.kind)))?;
             let out = session.run_ref(&model, &x, Kernels::Optimized)?;
             predictions.push(int8_prediction(out, &model));
         }

@@ -27,7 +27,7 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
-    /// An audio file could not be used.
+    /// An audio file, or a folder of recordings, could not be used.
     #[error("{path}: {message}")]
     Audio {
         /// The file.
@@ -43,8 +43,9 @@ pub enum Error {
         /// What is wrong and what is allowed.
         message: String,
     },
-    /// A network cannot be built or trained as asked: layers that do not fit together, data of
-    /// the wrong shape, more weights than the kit trains.
+    /// A network cannot be built or trained as asked (layers that do not fit together, data of
+    /// the wrong shape, more weights than the kit trains), or a float network file (`.tkf`)
+    /// cannot be read.
     #[error("{0}")]
     Network(String),
     /// The core's model loader or writer refused a model (`what` names the file or step).
@@ -68,6 +69,10 @@ pub enum Error {
     /// feature limits).
     #[error("{0}")]
     DoesNotFit(String),
+    /// Features could not be computed from the data given (accelerometer windows too short,
+    /// samples that are not numbers).
+    #[error("{0}")]
+    Features(String),
     /// A classical learner (decision tree, logistic regression, k-NN) failed.
     #[error("{learner}: {message}")]
     Learner {
@@ -137,7 +142,8 @@ pub enum DeviceError {
     /// The board stopped a stream (listening, watching, recording) part way.
     #[error("{0}")]
     Stopped(String),
-    /// A deploy did not complete; the board kept the model it had.
+    /// A deploy did not complete (the board kept the model it had), or the board runs another
+    /// model than the one asked for.
     #[error("{0}")]
     Deploy(String),
     /// The firmware could not be flashed.

@@ -1280,7 +1280,7 @@ impl KwsTrainer {
     /// class's own words get "unknown" and "silence" first, unless told not to; the kit's
     /// spoken digits (the stand-in) are trained on as they are.
     pub fn fit(&self, train: &KeywordData, validation: Option<&KeywordData>) -> Result<KwsModel> {
-        self.check()?;
+        self.train.check_for(validation.is_some())?;
         let with_others =
             train.with_others(self.add_unknown, self.add_silence, self.train.seed_value())?;
         if self.train.shows_progress() {
@@ -2233,7 +2233,9 @@ impl QuantizedModel {
         let mut labels = Vec::with_capacity(data.len());
         for clip in features.chunks_exact(per) {
             let mut f = clip.to_vec();
-            model.quantize_input(&mut f, &mut x)?;
+            model
+                .quantize_input(&mut f, &mut x)
+                .map_err(|e| Error::WrongModel(format!("{}: {e}", self.kind)))?;
             let out = session.run_ref(&model, &x, Kernels::Optimized)?;
             labels.push(names[tinyml_core::int8::argmax(out)].clone());
         }

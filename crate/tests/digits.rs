@@ -361,6 +361,16 @@ fn the_trainer_checks_its_settings_before_any_training() {
     );
     assert!(e.contains("validation"), "{e}");
     assert!(err_of(Shifts::new().copies(21).check()).contains("use 0 to 20"));
+    // The other trainers refuse early stopping with nothing to watch before any feature.
+    let activity = tinyml_kit::activity::ActivityTrainer::params().early_stopping(3);
+    assert!(err_of(activity.check()).contains("early_stopping"));
+    let words = tinyml_kit::kws::KeywordData::course_default().unwrap();
+    let e = err_of(
+        tinyml_kit::kws::KwsTrainer::params()
+            .early_stopping(3)
+            .fit(&words, None),
+    );
+    assert!(e.contains("validation set"), "{e}");
     assert!(err_of(small().augmented(&Shifts::new().max_shift(14), 1)).contains("max_shift"));
 }
 

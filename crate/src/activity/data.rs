@@ -441,12 +441,12 @@ impl ActivityData {
             .collect::<Option<Vec<f64>>>()
             .ok_or_else(|| {
                 Error::param(
-                    "data",
+                    "activity data",
                     format!(
-                    "{} has no speed_mph values: the speed rules need speeds (IMU-only recordings \
-                     work with the learned models: `tinyml activity learn`)",
-                    self.source
-                ),
+                        "{} has no speed_mph values: the speed rules need speeds (IMU-only \
+                         recordings work with the learned models: `tinyml activity learn`)",
+                        self.source
+                    ),
                 )
             })
     }

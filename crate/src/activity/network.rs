@@ -64,8 +64,16 @@ impl ActivityTrainer {
 
     crate::nn::train_settings!();
 
-    /// Checks the settings without training.
+    /// Checks the settings without training. Early stopping is refused: the network learns
+    /// from every window, with no validation set to watch.
     pub fn check(&self) -> Result<()> {
+        if self.train.patience().is_some() {
+            return Err(Error::param(
+                "early_stopping",
+                "the activity network trains on every window, with no validation set to watch: \
+                 train without early stopping",
+            ));
+        }
         self.train.check()
     }
 
@@ -246,7 +254,7 @@ impl QuantizedModel {
         let mut out = Vec::with_capacity(data.len());
         for w in &data.windows {
             let mut features = window_features(&w.ax, &w.ay, &w.az, data.sample_rate_hz)
-                .map_err(|e| Error::WrongModel(format!("activity features: {e:?}")))?;
+                .map_err(|e| Error::Features(format!("activity features: {e:?}")))?;
             let mut input = [0i8; FEATURE_COUNT];
             model
                 .quantize_input(&mut features, &mut input)

@@ -212,6 +212,24 @@ impl TrainParams {
         self.progress
     }
 
+    /// The early-stopping patience, when set.
+    pub fn patience(&self) -> Option<usize> {
+        self.patience
+    }
+
+    /// [`TrainParams::check`], and that early stopping has a validation set to watch: what
+    /// the trainers call first, before any feature is computed.
+    pub fn check_for(&self, has_validation: bool) -> Result<()> {
+        self.check()?;
+        if self.patience.is_some() && !has_validation {
+            return Err(Error::param(
+                "early_stopping",
+                "needs a validation set to watch: pass one, or train without early stopping",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the settings (epochs, batch size, learning rate) without training: the trainers
     /// call it before they compute any feature, so a mistake is reported at once.
     pub fn check(&self) -> Result<()> {
@@ -246,19 +264,12 @@ impl TrainParams {
         labels: &[usize],
         validation: Option<(&[f32], &[usize])>,
     ) -> Result<History> {
-        self.check()?;
+        self.check_for(validation.is_some())?;
         let per = net.input.len();
         let classes = net.outputs();
         check_examples(inputs, labels, per, classes, "training")?;
-        match validation {
-            Some((vx, vy)) => check_examples(vx, vy, per, classes, "validation")?,
-            None if self.patience.is_some() => {
-                return Err(Error::param(
-                    "early_stopping",
-                    "needs a validation set to watch: pass one, or train without early stopping",
-                ));
-            }
-            None => {}
+        if let Some((vx, vy)) = validation {
+            check_examples(vx, vy, per, classes, "validation")?;
         }
         let n = labels.len();
         let mut rng = Rng::new(self.seed);

@@ -357,12 +357,13 @@ pub(crate) fn kws(cmd: KwsCmd) -> Result<()> {
             json,
         } => {
             let started = std::time::Instant::now();
-            let held: Vec<&str> = hold_out.iter().map(String::as_str).collect();
-            let data = embedding_data(&bank, &held)?;
             let mut trainer = embedding_trainer().progress(!json);
             if let Some(epochs) = epochs {
                 trainer = trainer.epochs(epochs);
             }
+            trainer.check()?;
+            let held: Vec<&str> = hold_out.iter().map(String::as_str).collect();
+            let data = embedding_data(&bank, &held)?;
             let embedding = train_embedding(&data, &trainer)?;
             embedding.save(&out)?;
             let seconds = started.elapsed().as_secs_f64();
