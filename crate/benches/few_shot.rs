@@ -19,6 +19,12 @@
 //! Prints a table (mean over the 20 pairings, with the lowest and highest) and writes the figure
 //! target/few-shot.png and .svg (target/few-shot-shipped.* with `--shipped`). `--test NAME` runs
 //! only the pairings that test on NAME.
+//!
+//! `--heads` instead compares kinds of head on the shipped embedding, at five takes, on the same
+//! 20 pairings: the kit's dense layer (trained as `KwsTrainer::few_shot` trains it), the nearest
+//! class mean (Euclidean; cosine, which is a dense layer of the normalised means), and a dense
+//! layer on L2-normalised embeddings. Every one of them is a dense layer the board could run,
+//! except the last (the board would have to normalise).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,7 +33,11 @@ use tinyml_kit::fewshot::{
     bank_plan, embedding_data, embedding_trainer, make_bank, train_embedding, BankParams,
     KwsEmbedding, FEW_TAKE_COPIES, NEW_WORDS,
 };
-use tinyml_kit::kws::{Augmentation, KeywordData, KwsModel, KwsTrainer};
+use tinyml_kit::kws::{
+    Augmentation, KeywordData, KwsModel, KwsTrainer, FEW_SHOT_BATCH, FEW_SHOT_EPOCHS,
+    FEW_SHOT_LEARNING_RATE,
+};
+use tinyml_kit::nn::{Layer, Network, Shape, TrainParams};
 use tinyml_kit::plot::{Figure, Table};
 
 const TAKES: [usize; 5] = [1, 3, 5, 10, 20];
@@ -89,6 +99,150 @@ impl Cell {
     }
 }
 
+/// Each clip's class among `words`.
+fn classes(data: &KeywordData, words: &[&str]) -> Vec<usize> {
+    let of = |l: &String| words.iter().position(|w| w == l).expect("one of the words");
+    data.labels().iter().map(of).collect()
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+}
+
+fn l2_normalised(row: &[f32]) -> Vec<f32> {
+    let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-6);
+    row.iter().map(|v| v / norm).collect()
+}
+
+/// The share of `rows` (embeddings, `d` values each) whose highest score `w · row + b` is their
+/// class.
+fn linear_accuracy(w: &[Vec<f32>], b: &[f32], rows: &[f32], y: &[usize], d: usize) -> f64 {
+    let right = rows
+        .chunks_exact(d)
+        .zip(y)
+        .filter(|(row, &c)| {
+            let scores: Vec<f32> = w
+                .iter()
+                .zip(b)
+                .map(|(wc, bc)| wc.iter().zip(*row).map(|(a, x)| a * x).sum::<f32>() + bc)
+                .collect();
+            argmax(&scores) == c
+        })
+        .count();
+    right as f64 / y.len() as f64
+}
+
+/// The mean embedding of each class, after `f`.
+fn class_means(
+    rows: &[f32],
+    y: &[usize],
+    d: usize,
+    k: usize,
+    f: fn(&[f32]) -> Vec<f32>,
+) -> Vec<Vec<f32>> {
+    let mut sums = vec![vec![0f32; d]; k];
+    let mut counts = vec![0usize; k];
+    for (row, &c) in rows.chunks_exact(d).zip(y) {
+        for (s, v) in sums[c].iter_mut().zip(f(row)) {
+            *s += v;
+        }
+        counts[c] += 1;
+    }
+    for (sum, n) in sums.iter_mut().zip(counts) {
+        sum.iter_mut().for_each(|s| *s /= n.max(1) as f32);
+    }
+    sums
+}
+
+/// `--heads`: kinds of head on the shipped embedding, five takes, every pairing.
+fn compare_heads(digits: &KeywordData, speakers: &[String]) {
+    let embedding = KwsEmbedding::bundled().expect("data/kws_embedding.tkf");
+    let d = embedding.size();
+    let k = NEW_WORDS.len();
+    let tests: Vec<(Vec<f32>, Vec<usize>)> = speakers
+        .iter()
+        .map(|s| {
+            let clips = digits.with_voices(&[s.as_str()]).expect("a speaker");
+            (
+                embedding.embed(&clips).expect("embeds"),
+                classes(&clips, &NEW_WORDS),
+            )
+        })
+        .collect();
+    let heads = [
+        "dense layer (the kit's)",
+        "nearest class mean, Euclidean",
+        "nearest class mean, cosine",
+        "dense layer on L2-normalised embeddings",
+    ];
+    let mut cells = vec![Cell::default(); heads.len()];
+    for (si, speaker) in speakers.iter().enumerate() {
+        let takes = digits.takes_of(speaker, 5, SEED).expect("takes");
+        let augmented = takes
+            .augmented(&Augmentation::new().copies(FEW_TAKE_COPIES), SEED)
+            .expect("augments");
+        let x = embedding.embed(&augmented).expect("embeds");
+        let y = classes(&augmented, &NEW_WORDS);
+        let dense = |inputs: &[f32]| {
+            let mut head = Network::new(Shape::Flat(d), vec![Layer::Dense { units: k }], SEED)
+                .expect("a dense head");
+            TrainParams::new()
+                .epochs(FEW_SHOT_EPOCHS)
+                .batch_size(FEW_SHOT_BATCH)
+                .learning_rate(FEW_SHOT_LEARNING_RATE)
+                .seed(SEED)
+                .progress(false)
+                .fit(&mut head, inputs, &y, None)
+                .expect("trains");
+            head
+        };
+        let normalised: Vec<f32> = x.chunks_exact(d).flat_map(l2_normalised).collect();
+        let (plain, on_normalised) = (dense(&x), dense(&normalised));
+        let means = class_means(&x, &y, d, k, |r| r.to_vec());
+        let euclid_bias: Vec<f32> = means
+            .iter()
+            .map(|m| -0.5 * m.iter().map(|v| v * v).sum::<f32>())
+            .collect();
+        let cosine: Vec<Vec<f32>> = class_means(&x, &y, d, k, l2_normalised)
+            .iter()
+            .map(|m| l2_normalised(m))
+            .collect();
+        for (ti, (tx, ty)) in tests.iter().enumerate() {
+            if ti == si {
+                continue;
+            }
+            let head_accuracy = |head: &Network, rows: &[f32]| {
+                let out = head.logits(rows).expect("runs");
+                let right = out.chunks_exact(k).zip(ty).filter(|(o, &c)| argmax(o) == c);
+                right.count() as f64 / ty.len() as f64
+            };
+            let tx_normalised: Vec<f32> = tx.chunks_exact(d).flat_map(l2_normalised).collect();
+            cells[0].0.push(head_accuracy(&plain, tx));
+            cells[1]
+                .0
+                .push(linear_accuracy(&means, &euclid_bias, tx, ty, d));
+            cells[2]
+                .0
+                .push(linear_accuracy(&cosine, &vec![0.0; k], tx, ty, d));
+            cells[3]
+                .0
+                .push(head_accuracy(&on_normalised, &tx_normalised));
+        }
+    }
+    let mut table = Table::new(&[
+        "head on the shipped embedding, 5 takes",
+        "accuracy on other voices",
+    ]);
+    for (name, cell) in heads.iter().zip(&cells) {
+        table.push(vec![name.to_string(), cell.show()]);
+    }
+    println!(
+        "words 5–9, {} pairings; mean (lowest–highest):",
+        cells[0].0.len()
+    );
+    println!("{table}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let shipped = args.iter().any(|a| a == "--shipped");
@@ -98,7 +252,8 @@ fn main() {
         .position(|a| a == "--test")
         .and_then(|i| args.get(i + 1).cloned());
     let bank = target().join("kws-bank");
-    if !shipped && !bank.join("bank.json").is_file() {
+    let heads = args.iter().any(|a| a == "--heads");
+    if !shipped && !heads && !bank.join("bank.json").is_file() {
         let plan = bank_plan(&BankParams::new()).expect("a plan");
         let report = make_bank(&plan, &bank, true).expect("the bank (espeak-ng)");
         eprintln!("bank: {:.0} s", report.seconds);
@@ -108,6 +263,10 @@ fn main() {
         .only_words(&NEW_WORDS)
         .expect("5 to 9");
     let speakers = digits.voice_names();
+    if heads {
+        compare_heads(&digits, &speakers);
+        return;
+    }
     let embeddings: Vec<Option<KwsEmbedding>> = speakers
         .iter()
         .map(|s| {

@@ -180,7 +180,10 @@ impl KeywordData {
         if listing.words.is_empty() {
             // A flat folder of {label}_{speaker}_{take}.wav (the original FSDD layout).
             skipped.clear();
-            for wav in list(dir)?.iter().filter(|p| is_wav(p)) {
+            for wav in crate::words::sorted_entries(dir)?
+                .iter()
+                .filter(|p| is_wav(p))
+            {
                 let stem = wav.file_stem().unwrap_or_default().to_string_lossy();
                 let parts: Vec<&str> = stem.splitn(3, '_').collect();
                 if parts.len() < 3 {
@@ -1011,15 +1014,6 @@ fn other_words(
     })
 }
 
-fn list(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .map(|e| e.map(|e| e.path()).map_err(|e| Error::io(dir, e)))
-        .collect::<Result<_>>()?;
-    entries.sort();
-    Ok(entries)
-}
-
 fn is_wav(path: &Path) -> bool {
     path.is_file()
         && path
@@ -1119,15 +1113,9 @@ impl KwsArchitecture {
             stride,
             padding,
         };
-        let layers = match self {
-            KwsArchitecture::TinyConv => vec![
-                conv(8, 5, 2, Padding::Same),
-                Layer::Relu,
-                Layer::Dropout { rate: 0.2 },
-                Layer::Flatten,
-                Layer::Dense { units: classes },
-            ],
-            KwsArchitecture::Cnn => vec![
+        // The keyword CNN's convolutions: the embedding keeps them and learns a bottleneck.
+        let cnn_convolutions = || {
+            vec![
                 conv(16, 3, 1, Padding::Same),
                 Layer::Relu,
                 Layer::MaxPool { size: 2 },
@@ -1136,8 +1124,21 @@ impl KwsArchitecture {
                 Layer::MaxPool { size: 2 },
                 Layer::Flatten,
                 Layer::Dropout { rate: 0.3 },
+            ]
+        };
+        let layers = match self {
+            KwsArchitecture::TinyConv => vec![
+                conv(8, 5, 2, Padding::Same),
+                Layer::Relu,
+                Layer::Dropout { rate: 0.2 },
+                Layer::Flatten,
                 Layer::Dense { units: classes },
             ],
+            KwsArchitecture::Cnn => {
+                let mut layers = cnn_convolutions();
+                layers.push(Layer::Dense { units: classes });
+                layers
+            }
             KwsArchitecture::DsCnn => vec![
                 conv(32, 3, 1, Padding::Same),
                 Layer::Relu,
@@ -1163,22 +1164,18 @@ impl KwsArchitecture {
                 Layer::Dropout { rate: 0.3 },
                 Layer::Dense { units: classes },
             ],
-            KwsArchitecture::Embedding => vec![
-                conv(16, 3, 1, Padding::Same),
-                Layer::Relu,
-                Layer::MaxPool { size: 2 },
-                conv(32, 3, 1, Padding::Same),
-                Layer::Relu,
-                Layer::MaxPool { size: 2 },
-                Layer::Flatten,
-                Layer::Dropout { rate: 0.3 },
-                Layer::Dense {
-                    units: BOTTLENECK_SIZE,
-                },
-                Layer::Relu,
-                Layer::Dropout { rate: 0.2 },
-                Layer::Dense { units: classes },
-            ],
+            KwsArchitecture::Embedding => {
+                let mut layers = cnn_convolutions();
+                layers.extend([
+                    Layer::Dense {
+                        units: BOTTLENECK_SIZE,
+                    },
+                    Layer::Relu,
+                    Layer::Dropout { rate: 0.2 },
+                    Layer::Dense { units: classes },
+                ]);
+                layers
+            }
         };
         (input, layers)
     }
