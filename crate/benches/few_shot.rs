@@ -24,7 +24,9 @@
 //! 20 pairings: the kit's dense layer (trained as `KwsTrainer::few_shot` trains it), the nearest
 //! class mean (Euclidean; cosine, which is a dense layer of the normalised means), and a dense
 //! layer on L2-normalised embeddings. Every one of them is a dense layer the board could run,
-//! except the last (the board would have to normalise).
+//! except the last (the board would have to normalise). The dense row trains its head with
+//! `KwsTrainer::few_shot`'s settings (`FEW_SHOT_*`, seed 7), so it equals the main table's
+//! few-shot float figure at five takes. `--test` does not apply.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -37,7 +39,7 @@ use tinyml_kit::kws::{
     Augmentation, KeywordData, KwsModel, KwsTrainer, FEW_SHOT_BATCH, FEW_SHOT_EPOCHS,
     FEW_SHOT_LEARNING_RATE,
 };
-use tinyml_kit::nn::{Layer, Network, Shape, TrainParams};
+use tinyml_kit::nn::{argmax, Layer, Network, Shape, TrainParams};
 use tinyml_kit::plot::{Figure, Table};
 
 const TAKES: [usize; 5] = [1, 3, 5, 10, 20];
@@ -103,10 +105,6 @@ impl Cell {
 fn classes(data: &KeywordData, words: &[&str]) -> Vec<usize> {
     let of = |l: &String| words.iter().position(|w| w == l).expect("one of the words");
     data.labels().iter().map(of).collect()
-}
-
-fn argmax(v: &[f32]) -> usize {
-    (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
 }
 
 fn l2_normalised(row: &[f32]) -> Vec<f32> {

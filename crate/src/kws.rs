@@ -42,7 +42,7 @@ use crate::quantize::{
 };
 use crate::rng::Rng;
 pub use crate::words::speaker_of;
-use crate::words::{list_words, Skipped, MIN_TAKES};
+use crate::words::{list_words, sorted_entries, Skipped, MIN_TAKES};
 use tinyml_core::model::Kernels;
 
 /// The keywords that stand in for the class's own words before anyone has recorded.
@@ -180,10 +180,7 @@ impl KeywordData {
         if listing.words.is_empty() {
             // A flat folder of {label}_{speaker}_{take}.wav (the original FSDD layout).
             skipped.clear();
-            for wav in crate::words::sorted_entries(dir)?
-                .iter()
-                .filter(|p| is_wav(p))
-            {
+            for wav in sorted_entries(dir)?.iter().filter(|p| is_wav(p)) {
                 let stem = wav.file_stem().unwrap_or_default().to_string_lossy();
                 let parts: Vec<&str> = stem.splitn(3, '_').collect();
                 if parts.len() < 3 {
