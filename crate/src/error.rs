@@ -61,6 +61,15 @@ pub enum Error {
         /// The core's error code.
         error: ModelError,
     },
+    /// A TensorFlow Lite file (`.tflite`) that cannot be read, or a model that cannot be
+    /// written as one (`what` names the file or the model).
+    #[error("{what}: {message}")]
+    Tflite {
+        /// The file, or the model being exported.
+        what: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// A model of another kind or shape than this use takes (a digits model given to the
     /// keyword lesson, a keyword model on the accelerometer).
     #[error("{0}")]

@@ -72,6 +72,7 @@ pub mod rng;
 pub mod search;
 pub mod slides;
 pub mod stream;
+pub mod tflite;
 pub mod words;
 
 /// What a lesson notebook `use`s: concrete types and functions only.

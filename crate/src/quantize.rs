@@ -1017,6 +1017,12 @@ impl QuantizedModel {
         s
     }
 
+    /// The model as a TensorFlow Lite file (`.tflite`): the same int8 network with TFLite's
+    /// builtin ops, for Netron, LiteRT and TensorFlow Lite Micro ([`crate::tflite`]).
+    pub fn to_tflite(&self) -> Result<crate::tflite::TfliteModel> {
+        crate::tflite::to_tflite(self)
+    }
+
     /// The file as a Rust `const` byte array, for `Model::parse(&NAME)` in a `no_std` crate.
     pub fn to_rust(&self, name: &str) -> String {
         let mut s = format!(

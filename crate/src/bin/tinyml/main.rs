@@ -149,11 +149,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Day 3: an int8 model as source code, to compile into your own firmware.
+    /// Day 3: an int8 model as a TensorFlow Lite file, or as source code for your own firmware.
     Export {
         /// The int8 model file (.tkm).
         file: PathBuf,
-        /// c (a `const uint8_t` array) or rust (a `pub const [u8; N]`).
+        /// tflite (a TensorFlow Lite file for Netron, LiteRT, TFLite Micro; needs --out),
+        /// c (a `const uint8_t` array of the .tkm) or rust (a `pub const [u8; N]`).
         #[arg(long)]
         format: String,
         /// Name of the array (default: `model` for C, `MODEL` for Rust).

@@ -144,10 +144,18 @@ pub(crate) fn export(
     out: Option<&Path>,
 ) -> Result<()> {
     let q = QuantizedModel::load(file)?;
+    if format == "tflite" {
+        return export_tflite(&q, name.as_deref(), out);
+    }
     let text = match format {
         "c" => q.to_c(name.as_deref().unwrap_or("model")),
         "rust" => q.to_rust(name.as_deref().unwrap_or("MODEL")),
-        other => return Err(Error::param("format", format!("'{other}' (use c or rust)"))),
+        other => {
+            return Err(Error::param(
+                "format",
+                format!("'{other}' (use tflite, c or rust)"),
+            ))
+        }
     };
     let valid = |n: &str| {
         n.chars()
@@ -174,5 +182,26 @@ pub(crate) fn export(
         }
         None => print!("{text}"),
     }
+    Ok(())
+}
+
+/// `tinyml export --format tflite`: a binary file, so `--out` is required.
+fn export_tflite(q: &QuantizedModel, name: Option<&str>, out: Option<&Path>) -> Result<()> {
+    if name.is_some() {
+        return Err(Error::param(
+            "name",
+            "a .tflite file has no array name (--name is for c and rust)",
+        ));
+    }
+    let path =
+        out.ok_or_else(|| Error::param("out", "give the file to write, e.g. --out model.tflite"))?;
+    let tflite = q.to_tflite()?;
+    tflite.save(path)?;
+    println!(
+        "wrote {} ({} bytes, TensorFlow Lite int8): open it in Netron, run it with LiteRT \
+         or TensorFlow Lite Micro",
+        path.display(),
+        tflite.size_bytes()
+    );
     Ok(())
 }

@@ -771,6 +771,16 @@ impl<'a> Model<'a> {
         self.tensor(self.input)
     }
 
+    /// The input tensor's index (for [`Model::tensor`]).
+    pub fn input_index(&self) -> usize {
+        self.input
+    }
+
+    /// The output tensor's index (for [`Model::tensor`]).
+    pub fn output_index(&self) -> usize {
+        self.output
+    }
+
     /// The output tensor.
     pub fn output(&self) -> Tensor {
         self.tensor(self.output)
