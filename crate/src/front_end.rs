@@ -75,6 +75,36 @@ pub enum InputKind {
 }
 
 impl InputKind {
+    /// The front end called `name` with nothing learned from data: `image` (pixels / 255),
+    /// `mfcc` (the course's keyword features, [`FeatureConfig::KEYWORDS`], not standardised:
+    /// mean 0, standard deviation 1) or `none` (int8 values given directly). For a model
+    /// trained elsewhere on those features (`tinyml import --front-end`).
+    pub fn named(name: &str) -> Result<InputKind> {
+        match name {
+            "image" => Ok(InputKind::Image),
+            "none" => Ok(InputKind::Raw),
+            "mfcc" => {
+                let features = FeatureConfig::KEYWORDS;
+                let n = features.coefficients();
+                Ok(InputKind::Keywords(KeywordFrontEnd {
+                    features,
+                    clip_mean_normalization: false,
+                    mean: vec![0.0; n],
+                    std: vec![1.0; n],
+                }))
+            }
+            "motion" => Err(Error::param(
+                "front end",
+                "motion needs the window and the statistics the network was trained with; \
+                 a model exported by the kit keeps them (give no --front-end)",
+            )),
+            other => Err(Error::param(
+                "front end",
+                format!("'{other}' (use image, mfcc or none)"),
+            )),
+        }
+    }
+
     /// The statistics as the model file stores them: every mean, then every standard
     /// deviation, `f32` little-endian (empty for raw and image inputs).
     pub fn statistics(&self) -> Vec<u8> {

@@ -60,8 +60,6 @@ struct PlanOp {
     pad: [usize; 4],
     /// The activation fused into it (or, for a ReLU op, its own).
     activation: Activation,
-    /// Writes over its input (ReLU, Reshape).
-    in_place: bool,
     /// The network's layers up to this op's output (its fused ReLU included): the op's values
     /// are the training engine's after that many layers.
     through: usize,
@@ -150,7 +148,6 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
             stride: 0,
             pad: [0; 4],
             activation: Activation::None,
-            in_place: false,
             through: 0,
         };
         match layer {
@@ -175,7 +172,6 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
                     stride,
                     pad,
                     activation: fused,
-                    in_place: false,
                     through: 0,
                 };
             }
@@ -192,11 +188,9 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
             Layer::Relu | Layer::Relu6 => {
                 op.code = OpCode::Relu;
                 op.activation = Activation::of(Some(layer));
-                op.in_place = true;
             }
             Layer::Flatten => {
                 op.out = (1, 1, h * w * c);
-                op.in_place = true;
             }
             Layer::Dropout { .. } => {
                 i += 1;
@@ -225,7 +219,6 @@ fn plan(net: &Network) -> Result<Vec<PlanOp>> {
         stride: 0,
         pad: [0; 4],
         activation: Activation::None,
-        in_place: false,
         through: layers.len(),
     });
     Ok(ops)
@@ -475,42 +468,74 @@ fn layer_params(
     // `[kh·kw, channels]`).
     let get = |k: usize, ch: usize| w[k * outputs + ch];
     let mut q = vec![0i8; w.len()];
-    let mut channels = Vec::with_capacity(outputs);
+    let (mut biases, mut scales) = (Vec::with_capacity(outputs), Vec::with_capacity(outputs));
     for (ch, &float_bias) in b.iter().enumerate() {
         let max = (0..fan_in).map(|k| get(k, ch).abs()).fold(0f32, f32::max);
         let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-        let mut sum = 0i32;
         for k in 0..fan_in {
-            let v = (get(k, ch) / scale).round().clamp(-127.0, 127.0) as i8;
-            // File layout: conv [oc][ky][kx][ic] and dense [out][in] are channel-major;
-            // depthwise [ky][kx][c] keeps the float layout.
-            let at = match op.code {
-                OpCode::DepthwiseConv2d => k * outputs + ch,
-                _ => ch * fan_in + k,
-            };
-            q[at] = v;
-            sum += v as i32;
+            q[weight_at(op.code, k, ch, fan_in, outputs)] =
+                (get(k, ch) / scale).round().clamp(-127.0, 127.0) as i8;
         }
-        let bias = (float_bias as f64 / (in_q.0 as f64 * scale as f64))
-            .round()
-            .clamp(i32::MIN as f64 / 4.0, i32::MAX as f64 / 4.0) as i32;
-        let (multiplier, shift) =
-            quantize_multiplier(in_q.0 as f64 * scale as f64 / out_q.0 as f64);
-        channels.push(ChannelParams {
-            bias,
-            folded_bias: folded_bias(bias, in_q.1, sum),
-            multiplier,
-            shift,
-            weight_scale: scale,
-        });
+        biases.push(
+            (float_bias as f64 / (in_q.0 as f64 * scale as f64))
+                .round()
+                .clamp(i32::MIN as f64 / 4.0, i32::MAX as f64 / 4.0) as i32,
+        );
+        scales.push(scale);
     }
-    let mut out = vec![0; layer_params_len(outputs, q.len())];
-    encode_layer_params(&channels, &q, &mut out).map_err(|e| Error::model_file("quantize", e))?;
+    int8_layer_params(op.code, &q, &biases, &scales, in_q, out_q)
+}
+
+/// Where weight `k` of output channel `ch` is in the file: convolution `[oc][ky][kx][ic]` and
+/// dense `[out][in]` are channel-major; depthwise `[ky][kx][c]` is channel-minor.
+fn weight_at(code: OpCode, k: usize, ch: usize, fan_in: usize, outputs: usize) -> usize {
+    match code {
+        OpCode::DepthwiseConv2d => k * outputs + ch,
+        _ => ch * fan_in + k,
+    }
+}
+
+/// A weighted op's constants in file order, from its int8 weights (in the file's layout),
+/// `i32` biases and weight scales (one per output channel): each channel's folded bias, and
+/// its requantization multiplier and shift from `input_scale · weight_scale / output_scale`
+/// (TFLite's rule). The quantizer and the `.tflite` importer both end here.
+pub(crate) fn int8_layer_params(
+    code: OpCode,
+    weights: &[i8],
+    biases: &[i32],
+    scales: &[f32],
+    in_q: (f32, i32),
+    out_q: (f32, i32),
+) -> Result<Vec<u8>> {
+    let outputs = biases.len();
+    let fan_in = weights.len() / outputs.max(1);
+    let channels: Vec<ChannelParams> = biases
+        .iter()
+        .zip(scales)
+        .enumerate()
+        .map(|(ch, (&bias, &scale))| {
+            let sum = (0..fan_in)
+                .map(|k| weights[weight_at(code, k, ch, fan_in, outputs)] as i32)
+                .sum();
+            let (multiplier, shift) =
+                quantize_multiplier(in_q.0 as f64 * scale as f64 / out_q.0 as f64);
+            ChannelParams {
+                bias,
+                folded_bias: folded_bias(bias, in_q.1, sum),
+                multiplier,
+                shift,
+                weight_scale: scale,
+            }
+        })
+        .collect();
+    let mut out = vec![0; layer_params_len(outputs, weights.len())];
+    encode_layer_params(&channels, weights, &mut out)
+        .map_err(|e| Error::model_file("quantize", e))?;
     Ok(out)
 }
 
 /// The softmax table for an input of scale `scale`.
-fn softmax_table(scale: f32) -> Result<Vec<u8>> {
+pub(crate) fn softmax_table(scale: f32) -> Result<Vec<u8>> {
     let table: [i32; SOFTMAX_TABLE_LEN] = std::array::from_fn(|d| {
         (SOFTMAX_ONE as f64 * (-(d as f64) * scale as f64).exp()).round() as i32
     });
@@ -534,9 +559,7 @@ fn activation_range(op: &PlanOp, (scale, zero_point): (f32, i32)) -> (i8, i8) {
     }
 }
 
-/// The `.tkm` bytes: the arena planned (two regions used in turn, an op reading one and writing
-/// the other, in-place ops where their input is, the convolution patch after both), every
-/// op's constants quantized, the file laid out by the core's [`ModelFile`].
+/// The `.tkm` bytes of the planned ops: every op's constants quantized, then [`lay_out`].
 fn write(
     net: &Network,
     ops: &[PlanOp],
@@ -548,11 +571,71 @@ fn write(
     // Tensors: the input, then one per op.
     let mut shapes = vec![hwc(net.input())];
     shapes.extend(ops.iter().map(|o| o.out));
+    let chain =
+        ops.iter()
+            .enumerate()
+            .map(|(k, op)| {
+                let params = match op.code {
+                    OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected => {
+                        let w = op.layer.and_then(|l| weights[l].as_ref()).ok_or_else(|| {
+                            Error::Network("a weighted layer without weights".into())
+                        })?;
+                        layer_params(op, w, qparams[k], qparams[k + 1])?
+                    }
+                    OpCode::Softmax => softmax_table(qparams[k].0)?,
+                    _ => Vec::new(),
+                };
+                Ok(ChainOp {
+                    code: op.code,
+                    kernel: op.kernel,
+                    stride: op.stride,
+                    pad: op.pad,
+                    activation: activation_range(op, qparams[k + 1]),
+                    params,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let statistics = input.statistics();
+    lay_out(
+        &shapes,
+        qparams,
+        &chain,
+        &labels,
+        input.to_core(&statistics)?,
+    )
+}
+
+/// One int8 op of a chain (op `k` reads tensor `k` and writes tensor `k + 1`), with its
+/// constants in file order.
+pub(crate) struct ChainOp {
+    pub code: OpCode,
+    pub kernel: (usize, usize),
+    pub stride: usize,
+    /// Padding above, left, below, right.
+    pub pad: [usize; 4],
+    /// The fused activation's clamp `[min, max]` (`(0, 0)` for ops without one).
+    pub activation: (i8, i8),
+    pub params: Vec<u8>,
+}
+
+/// The `.tkm` bytes of a chain of int8 ops on tensors of `shapes` (`h, w, c`) and `qparams`
+/// (scale, zero point), the input first: the arena planned (two regions used in turn, an op
+/// reading one and writing the other, ReLU and reshape in place, the convolution patch after
+/// both), the file laid out by the core's [`ModelFile`].
+pub(crate) fn lay_out(
+    shapes: &[(usize, usize, usize)],
+    qparams: &[(f32, i32)],
+    ops: &[ChainOp],
+    labels: &[&str],
+    front_end: FrontEnd,
+) -> Result<Vec<u8>> {
     let len = |s: &(usize, usize, usize)| s.0 * s.1 * s.2;
     let mut region = vec![0usize];
     for (k, op) in ops.iter().enumerate() {
         let r = region[k];
-        region.push(if op.in_place { r } else { 1 - r });
+        let in_place = matches!(op.code, OpCode::Relu | OpCode::Reshape);
+        region.push(if in_place { r } else { 1 - r });
     }
     let size = |r: usize| {
         shapes
@@ -582,51 +665,30 @@ fn write(
             zero_point: qparams[k].1,
         })
         .collect();
-    let params = ops
-        .iter()
-        .enumerate()
-        .map(|(k, op)| match op.code {
-            OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected => {
-                let w = op
-                    .layer
-                    .and_then(|l| weights[l].as_ref())
-                    .ok_or_else(|| Error::Network("a weighted layer without weights".into()))?;
-                layer_params(op, w, qparams[k], qparams[k + 1])
-            }
-            OpCode::Softmax => softmax_table(qparams[k].0),
-            _ => Ok(Vec::new()),
-        })
-        .collect::<Result<Vec<_>>>()?;
     let records: Vec<Op> = ops
         .iter()
-        .zip(&params)
         .enumerate()
-        .map(|(k, (op, params))| {
-            let (act_min, act_max) = activation_range(op, qparams[k + 1]);
-            Op {
-                code: op.code,
-                input: k,
-                output: k + 1,
-                kh: op.kernel.0,
-                kw: op.kernel.1,
-                stride: op.stride,
-                pad: op.pad,
-                act_min,
-                act_max,
-                params,
-            }
+        .map(|(k, op)| Op {
+            code: op.code,
+            input: k,
+            output: k + 1,
+            kh: op.kernel.0,
+            kw: op.kernel.1,
+            stride: op.stride,
+            pad: op.pad,
+            act_min: op.activation.0,
+            act_max: op.activation.1,
+            params: &op.params,
         })
         .collect();
-    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let statistics = input.statistics();
     let file = ModelFile {
         arena: a + b + patch,
         tensors: &tensors,
         ops: &records,
         input: 0,
         output: ops.len(),
-        labels: &labels,
-        front_end: input.to_core(&statistics)?,
+        labels,
+        front_end,
     };
     let written = |e: ModelError| match e {
         ModelError::BadTensor => Error::DoesNotFit(
@@ -643,6 +705,17 @@ fn write(
     let mut bytes = vec![0; file.file_len().map_err(written)?];
     file.write(&mut bytes).map_err(written)?;
     Ok(bytes)
+}
+
+/// What a model with `front_end` is for, when nothing else says: `digits`, `kws`, `activity`
+/// or `model`.
+pub(crate) fn kind_of(front_end: &FrontEnd) -> &'static str {
+    match front_end {
+        FrontEnd::Image => "digits",
+        FrontEnd::Mfcc { .. } => "kws",
+        FrontEnd::Motion { .. } => "activity",
+        FrontEnd::None => "model",
+    }
 }
 
 /// An int8 model: validated `.tkm` bytes and what `tinyml-core` makes of them.
@@ -669,12 +742,7 @@ impl QuantizedModel {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let model =
             Model::parse(&bytes).map_err(|e| Error::model_file(path.display().to_string(), e))?;
-        let kind = match model.front_end() {
-            Ok(FrontEnd::Image) => "digits",
-            Ok(FrontEnd::Mfcc { .. }) => "kws",
-            Ok(FrontEnd::Motion { .. }) => "activity",
-            _ => "model",
-        };
+        let kind = model.front_end().map_or("model", |f| kind_of(&f));
         Ok(QuantizedModel {
             kind: kind.to_string(),
             bytes,
@@ -998,23 +1066,11 @@ impl QuantizedModel {
         self.table().evcxr_display();
     }
 
-    /// The file as a C array (`const unsigned char NAME[]`, aligned for the board), for
-    /// students who compile the model into their own firmware.
-    pub fn to_c(&self, name: &str) -> String {
-        let mut s = format!(
-            "// {} int8 model ({} bytes, arena {} bytes), made by tinyml-kit.\n\
-             // Format: TKM8 version {VERSION} (firmware/core/FORMAT.md).\n\
-             #include <stdint.h>\n\n\
-             const unsigned int {name}_len = {};\n\
-             alignas(4) const uint8_t {name}[] = {{\n",
-            self.kind,
-            self.bytes.len(),
-            self.arena_bytes(),
-            self.bytes.len()
-        );
-        hex_rows(&mut s, &self.bytes);
-        s.push_str("};\n");
-        s
+    /// The model as a C/C++ header for TensorFlow Lite Micro: its `.tflite` file as `NAME[]`
+    /// with the labels and the front end's settings as constants
+    /// ([`crate::tflite::TfliteModel::to_c`]).
+    pub fn to_c(&self, name: &str) -> Result<String> {
+        self.to_tflite()?.to_c(name)
     }
 
     /// The model as a TensorFlow Lite file (`.tflite`): the same int8 network with TFLite's

@@ -41,8 +41,9 @@ use tflite_schema as tfl;
 use tinyml_core::model::{FrontEnd, Model, Op, OpCode, Tensor};
 
 use crate::error::{Error, Result};
+use crate::front_end::InputKind;
 use crate::plot::Table;
-use crate::quantize::QuantizedModel;
+use crate::quantize::{int8_layer_params, lay_out, softmax_table, ChainOp, QuantizedModel};
 
 /// The metadata entry that holds the labels, one per line.
 pub const LABELS_METADATA: &str = "tinyml.labels";
@@ -162,6 +163,23 @@ impl TfliteModel {
             ]);
         }
         t
+    }
+
+    /// The model as the kit's int8 model (`.tkm`), for the board, the simulator, `eval` and
+    /// `predict`. The file must be a chain of the ops [`to_tflite`] writes, int8 throughout;
+    /// anything else is refused with the op or tensor named. The labels and the front end come
+    /// from `options`, or else from the kit's metadata in the file.
+    pub fn to_quantized(&self, options: &ImportOptions) -> Result<QuantizedModel> {
+        Importer::new(self, options)?.import()
+    }
+
+    /// The file as a C/C++ header for TensorFlow Lite Micro (an Arduino sketch, ESP-IDF,
+    /// Zephyr): the `.tflite` bytes as `NAME[]`, 16-byte aligned, with `NAME_len`, the ops to
+    /// register, the input's and output's quantization, the labels and the front end's
+    /// settings as constants (`NAME` in capitals for the macros). `name` must be a C
+    /// identifier.
+    pub fn to_c(&self, name: &str) -> Result<String> {
+        c_header(self, name)
     }
 
     /// Shows the layer table in Jupyter.
@@ -660,4 +678,738 @@ fn front_end_name(front_end: &FrontEnd) -> &'static str {
         FrontEnd::Mfcc { .. } => "MFCC of a clip",
         FrontEnd::Motion { .. } => "accelerometer window features",
     }
+}
+
+/// What [`TfliteModel::to_quantized`] needs besides the file: the labels and the features the
+/// network reads, when the file does not carry the kit's metadata (a model trained and
+/// converted elsewhere) or they should change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportOptions {
+    /// Class names in output order (default: the file's `tinyml.labels`).
+    pub labels: Option<Vec<String>>,
+    /// What turns sensor data into the network's input (default: the file's
+    /// `tinyml.front_end`).
+    pub front_end: Option<InputKind>,
+    /// What the model is for, as `QuantizedModel::kind` (default: from the front end).
+    pub kind: Option<String>,
+}
+
+/// A `.tflite` graph read op by op into the kit's chain of int8 ops.
+struct Importer<'a> {
+    file: &'a TfliteModel,
+    options: &'a ImportOptions,
+    what: String,
+    tensors: &'a [tfl::Tensor],
+    buffers: &'a [tfl::Buffer],
+}
+
+/// A tensor's quantization as the kit stores it: scale, zero point.
+type Quantization = (f32, i32);
+
+impl<'a> Importer<'a> {
+    fn new(file: &'a TfliteModel, options: &'a ImportOptions) -> Result<Importer<'a>> {
+        let m = &file.model;
+        let graph = &m.subgraphs.as_deref().unwrap_or_default()[0];
+        Ok(Importer {
+            file,
+            options,
+            what: m
+                .description
+                .clone()
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| "the .tflite model".into()),
+            tensors: graph.tensors.as_deref().unwrap_or_default(),
+            buffers: m.buffers.as_deref().unwrap_or_default(),
+        })
+    }
+
+    fn refused(&self, message: impl Into<String>) -> Error {
+        Error::Tflite {
+            what: self.what.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn tensor(&self, index: i32) -> Result<&'a tfl::Tensor> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.tensors.get(i))
+            .ok_or_else(|| {
+                self.refused(format!("an op names tensor {index}, which does not exist"))
+            })
+    }
+
+    fn name(t: &tfl::Tensor) -> String {
+        t.name.clone().unwrap_or_else(|| "a tensor".into())
+    }
+
+    fn shape(t: &tfl::Tensor) -> Vec<i32> {
+        t.shape.clone().unwrap_or_default()
+    }
+
+    /// An activation's `(h, w, c)`: `[1, h, w, c]`, or `[1, n]` as `1 × 1 × n`.
+    fn hwc(&self, t: &tfl::Tensor) -> Result<(usize, usize, usize)> {
+        let dims: Vec<usize> = Self::shape(t)
+            .iter()
+            .map(|&d| usize::try_from(d).unwrap_or(0))
+            .collect();
+        // The model format's limit: each dimension up to 65535.
+        let fits = |d: &usize| (1..=u16::MAX as usize).contains(d);
+        match dims.as_slice() {
+            [1, h, w, c] if [h, w, c].into_iter().all(fits) => Ok((*h, *w, *c)),
+            [1, n] if fits(n) => Ok((1, 1, *n)),
+            _ => Err(self.refused(format!(
+                "{} has shape {:?}; the kit runs one input at a time, as [1, h, w, c] or [1, n] \
+                 (each dimension 1 to 65535)",
+                Self::name(t),
+                Self::shape(t)
+            ))),
+        }
+    }
+
+    /// An int8 activation's one scale and zero point.
+    fn activation(&self, t: &tfl::Tensor) -> Result<Quantization> {
+        if t.type_ != tfl::TensorType::Int8 {
+            return Err(self.refused(format!(
+                "{} is {:?}; the kit runs int8 models (convert with full integer quantization, \
+                 int8 input and output)",
+                Self::name(t),
+                t.type_
+            )));
+        }
+        let q = t.quantization.as_deref();
+        let scales = q.and_then(|q| q.scale.as_deref()).unwrap_or_default();
+        let zeros = q.and_then(|q| q.zero_point.as_deref()).unwrap_or_default();
+        match (scales, zeros) {
+            ([scale], [zero])
+                if scale.is_finite() && *scale > 0.0 && (-128..=127).contains(zero) =>
+            {
+                Ok((*scale, *zero as i32))
+            }
+            _ => Err(self.refused(format!(
+                "{} has no single scale and zero point; the kit quantizes activations per tensor",
+                Self::name(t)
+            ))),
+        }
+    }
+
+    /// A constant tensor's bytes.
+    fn data(&self, t: &tfl::Tensor) -> Result<&'a [u8]> {
+        self.buffers
+            .get(t.buffer as usize)
+            .and_then(|b| b.data.as_deref())
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| self.refused(format!("{} has no values in the file", Self::name(t))))
+    }
+
+    /// A weighted op's constants: int8 weights (`shape` as TFLite lays them out, which is the
+    /// kit's), `i32` biases and a weight scale per output channel.
+    fn layer(
+        &self,
+        op: &tfl::Operator,
+        expected: &[usize],
+        channels: usize,
+    ) -> Result<(Vec<i8>, Vec<i32>, Vec<f32>)> {
+        let inputs = op.inputs.as_deref().unwrap_or_default();
+        let w = self.tensor(*inputs.get(1).unwrap_or(&-1))?;
+        let shape: Vec<usize> = Self::shape(w)
+            .iter()
+            .map(|&d| usize::try_from(d).unwrap_or(0))
+            .collect();
+        if w.type_ != tfl::TensorType::Int8 || shape != expected {
+            return Err(self.refused(format!(
+                "{} is {:?}{:?}; the kit needs int8 weights shaped {expected:?}",
+                Self::name(w),
+                w.type_,
+                Self::shape(w)
+            )));
+        }
+        let weights: Vec<i8> = self.data(w)?.iter().map(|&b| b as i8).collect();
+        let count = expected.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if count != Some(weights.len()) {
+            return Err(self.refused(format!("{} has the wrong number of values", Self::name(w))));
+        }
+        let q = w.quantization.as_deref();
+        let mut scales = q.and_then(|q| q.scale.clone()).unwrap_or_default();
+        let zeros = q.and_then(|q| q.zero_point.clone()).unwrap_or_default();
+        if scales.len() == 1 {
+            // One scale for the whole tensor: the same for every channel.
+            scales = vec![scales[0]; channels];
+        }
+        if scales.len() != channels
+            || scales.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || zeros.iter().any(|&z| z != 0)
+        {
+            return Err(self.refused(format!(
+                "{} is not quantized symmetrically with a scale per output channel or one scale",
+                Self::name(w)
+            )));
+        }
+        let biases = match inputs.get(2).copied().filter(|&b| b >= 0) {
+            None => vec![0; channels],
+            Some(b) => {
+                let b = self.tensor(b)?;
+                let data = self.data(b)?;
+                if b.type_ != tfl::TensorType::Int32 || data.len() != 4 * channels {
+                    return Err(
+                        self.refused(format!("{} is not {channels} int32 biases", Self::name(b)))
+                    );
+                }
+                data.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            }
+        };
+        Ok((weights, biases, scales))
+    }
+
+    /// A window op's kernel `(rows, columns)`: 1 to 255 each (the model format's limit).
+    fn kernel(&self, name: &str, h: i32, w: i32) -> Result<(usize, usize)> {
+        let ok = |k: i32| (1..=255).contains(&k);
+        if ok(h) && ok(w) {
+            Ok((h as usize, w as usize))
+        } else {
+            Err(self.refused(format!(
+                "{name} has a {h}×{w} kernel; the kit's kernels are 1 to 255 on each side"
+            )))
+        }
+    }
+
+    /// The kernel of a convolution: rows and columns of its weights `[_, kh, kw, _]`.
+    fn conv_kernel(&self, name: &str, op: &tfl::Operator) -> Result<(usize, usize)> {
+        let inputs = op.inputs.as_deref().unwrap_or_default();
+        let w = self.tensor(inputs.get(1).copied().unwrap_or(-1))?;
+        match Self::shape(w).as_slice() {
+            [_, kh, kw, _] => self.kernel(name, *kh, *kw),
+            other => Err(self.refused(format!(
+                "{name}'s weights have shape {other:?}; a convolution's have four dimensions"
+            ))),
+        }
+    }
+
+    /// Padding `[above, left, below, right]` of a window op, as TFLite computes it.
+    fn pads(
+        padding: tfl::Padding,
+        (h, w): (usize, usize),
+        (kh, kw): (usize, usize),
+        stride: usize,
+    ) -> [usize; 4] {
+        if padding == tfl::Padding::Valid {
+            return [0; 4];
+        }
+        let total = |size: usize, kernel: usize| {
+            ((size.div_ceil(stride) - 1) * stride + kernel).saturating_sub(size)
+        };
+        let (th, tw) = (total(h, kh), total(w, kw));
+        [th / 2, tw / 2, th - th / 2, tw - tw / 2]
+    }
+
+    fn import(&self) -> Result<QuantizedModel> {
+        let m = &self.file.model;
+        let graph = &m.subgraphs.as_deref().unwrap_or_default()[0];
+        let codes = m.operator_codes.as_deref().unwrap_or_default();
+        let (inputs, outputs) = (
+            graph.inputs.as_deref().unwrap_or_default(),
+            graph.outputs.as_deref().unwrap_or_default(),
+        );
+        let ([input], [output]) = (inputs, outputs) else {
+            return Err(self.refused(format!(
+                "the graph has {} inputs and {} outputs; the kit's models have one of each",
+                inputs.len(),
+                outputs.len()
+            )));
+        };
+        let mut current = *input;
+        let x = self.tensor(current)?;
+        let mut shapes = vec![self.hwc(x)?];
+        let mut qparams = vec![self.activation(x)?];
+        let mut chain = Vec::new();
+        for (i, op) in graph
+            .operators
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let code = codes
+                .get(op.opcode_index as usize)
+                .ok_or_else(|| self.refused(format!("op {} has no op code", i + 1)))?;
+            // Files from before the 32-bit field keep small codes in the old 8-bit one.
+            let builtin = if code.builtin_code == tfl::BuiltinOperator::Add {
+                tfl::BuiltinOperator::try_from(code.deprecated_builtin_code as i32)
+                    .unwrap_or(tfl::BuiltinOperator::Add)
+            } else {
+                code.builtin_code
+            };
+            let op_inputs = op.inputs.as_deref().unwrap_or_default();
+            let op_outputs = op.outputs.as_deref().unwrap_or_default();
+            let name = format!("op {} ({})", i + 1, op_name(builtin));
+            if op_inputs.first() != Some(&current) || op_outputs.len() != 1 {
+                return Err(self.refused(format!(
+                    "{name} does not read the previous op's output; the kit runs a chain of \
+                     ops, one after another"
+                )));
+            }
+            let y = self.tensor(op_outputs[0])?;
+            let (xq, yq) = (*qparams.last().expect("input first"), self.activation(y)?);
+            let (xs, ys) = (*shapes.last().expect("input first"), self.hwc(y)?);
+            let chain_op = self.op(&name, builtin, op, (xs, xq), (ys, yq))?;
+            chain.push(chain_op);
+            shapes.push(ys);
+            qparams.push(yq);
+            current = op_outputs[0];
+        }
+        if current != *output || chain.is_empty() {
+            return Err(self.refused(
+                "the graph's output is not its last op's output; the kit runs a chain of ops",
+            ));
+        }
+        let labels = self.labels(shapes.last().map_or(0, |&(h, w, c)| h * w * c))?;
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let statistics;
+        let metadata;
+        let front_end = match &self.options.front_end {
+            Some(kind) => {
+                statistics = kind.statistics();
+                kind.to_core(&statistics)?
+            }
+            None => {
+                metadata = self.metadata(FRONT_END_METADATA).ok_or_else(|| {
+                    self.refused(
+                        "the file does not say what the network reads: give the front end \
+                         (image, mfcc or none)",
+                    )
+                })?;
+                FrontEnd::decode(metadata).map_err(|e| Error::model_file(&self.what, e))?
+            }
+        };
+        let kind = self
+            .options
+            .kind
+            .clone()
+            .unwrap_or_else(|| crate::quantize::kind_of(&front_end).to_string());
+        let bytes = lay_out(&shapes, &qparams, &chain, &labels, front_end)?;
+        QuantizedModel::from_bytes(bytes, &kind)
+    }
+
+    /// The kit op for TFLite op `builtin`, from `(h, w, c)` and quantization `x` to `y`.
+    fn op(
+        &self,
+        name: &str,
+        builtin: tfl::BuiltinOperator,
+        op: &tfl::Operator,
+        (xs, xq): ((usize, usize, usize), Quantization),
+        (ys, yq): ((usize, usize, usize), Quantization),
+    ) -> Result<ChainOp> {
+        use tfl::BuiltinOperator as B;
+        use tfl::BuiltinOptions as O;
+        let options = op.builtin_options.as_ref();
+        let same_quantization = || {
+            if xq == yq {
+                Ok(())
+            } else {
+                Err(self.refused(format!(
+                    "{name} changes the quantization ({xq:?} to {yq:?}); the kit's {} keeps it",
+                    op_name(builtin)
+                )))
+            }
+        };
+        let stride = |w: i32, h: i32| {
+            if w == h && (1..=255).contains(&w) {
+                Ok(w as usize)
+            } else {
+                Err(self.refused(format!(
+                    "{name} has strides {h}×{w}; the kit's ops take one stride for both axes"
+                )))
+            }
+        };
+        let fused = |a: tfl::ActivationFunctionType| {
+            use tfl::ActivationFunctionType as A;
+            let q = |real: f32| (yq.1 + (real / yq.0).round() as i32).clamp(-128, 127) as i8;
+            match a {
+                A::None => Ok((-128, 127)),
+                A::Relu => Ok((q(0.0), 127)),
+                A::Relu6 => Ok((q(0.0), q(6.0))),
+                A::ReluN1To1 => Ok((q(-1.0), q(1.0))),
+                other => Err(self.refused(format!(
+                    "{name} has the fused activation {other:?}; the kit runs none, RELU, RELU6 \
+                     and RELU_N1_TO_1"
+                ))),
+            }
+        };
+        let unsupported = || {
+            self.refused(format!(
+                "{name}: the kit runs CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, \
+                 AVERAGE_POOL_2D, RELU, RELU6, RELU_N1_TO_1, RESHAPE and SOFTMAX"
+            ))
+        };
+        let chain = |code, kernel, stride, pad, activation, params| ChainOp {
+            code,
+            kernel,
+            stride,
+            pad,
+            activation,
+            params,
+        };
+        Ok(match (builtin, options) {
+            (B::Conv2d, Some(O::Conv2DOptions(c))) => {
+                if c.dilation_w_factor != 1 || c.dilation_h_factor != 1 {
+                    return Err(self.refused(format!("{name} is dilated; the kit's is not")));
+                }
+                let (kh, kw) = self.conv_kernel(name, op)?;
+                let (weights, biases, scales) = self.layer(op, &[ys.2, kh, kw, xs.2], ys.2)?;
+                let s = stride(c.stride_w, c.stride_h)?;
+                chain(
+                    OpCode::Conv2d,
+                    (kh, kw),
+                    s,
+                    Self::pads(c.padding, (xs.0, xs.1), (kh, kw), s),
+                    fused(c.fused_activation_function)?,
+                    int8_layer_params(OpCode::Conv2d, &weights, &biases, &scales, xq, yq)?,
+                )
+            }
+            (B::DepthwiseConv2d, Some(O::DepthwiseConv2DOptions(c))) => {
+                if c.dilation_w_factor != 1 || c.dilation_h_factor != 1 || ys.2 != xs.2 {
+                    return Err(self.refused(format!(
+                        "{name} is dilated or has a depth multiplier; the kit's has neither"
+                    )));
+                }
+                let (kh, kw) = self.conv_kernel(name, op)?;
+                let (weights, biases, scales) = self.layer(op, &[1, kh, kw, ys.2], ys.2)?;
+                let s = stride(c.stride_w, c.stride_h)?;
+                chain(
+                    OpCode::DepthwiseConv2d,
+                    (kh, kw),
+                    s,
+                    Self::pads(c.padding, (xs.0, xs.1), (kh, kw), s),
+                    fused(c.fused_activation_function)?,
+                    int8_layer_params(OpCode::DepthwiseConv2d, &weights, &biases, &scales, xq, yq)?,
+                )
+            }
+            (B::FullyConnected, Some(O::FullyConnectedOptions(c))) => {
+                if c.weights_format != tfl::FullyConnectedOptionsWeightsFormat::Default {
+                    return Err(self.refused(format!("{name} has shuffled weights")));
+                }
+                let (n_in, n_out) = (xs.0 * xs.1 * xs.2, ys.0 * ys.1 * ys.2);
+                let (weights, biases, scales) = self.layer(op, &[n_out, n_in], n_out)?;
+                chain(
+                    OpCode::FullyConnected,
+                    (0, 0),
+                    0,
+                    [0; 4],
+                    fused(c.fused_activation_function)?,
+                    int8_layer_params(OpCode::FullyConnected, &weights, &biases, &scales, xq, yq)?,
+                )
+            }
+            (B::MaxPool2d | B::AveragePool2d, Some(O::Pool2DOptions(p))) => {
+                same_quantization()?;
+                let kernel = self.kernel(name, p.filter_height, p.filter_width)?;
+                let s = stride(p.stride_w, p.stride_h)?;
+                let pad = Self::pads(p.padding, (xs.0, xs.1), kernel, s);
+                if pad != [0; 4] || p.fused_activation_function != tfl::ActivationFunctionType::None
+                {
+                    return Err(self.refused(format!(
+                        "{name} pads its input or has an activation; the kit's pooling has neither"
+                    )));
+                }
+                let code = if builtin == B::MaxPool2d {
+                    OpCode::MaxPool
+                } else {
+                    OpCode::AvgPool
+                };
+                chain(code, kernel, s, pad, (0, 0), Vec::new())
+            }
+            (B::Relu | B::Relu6 | B::ReluN1To1, _) => {
+                same_quantization()?;
+                let a = match builtin {
+                    B::Relu => tfl::ActivationFunctionType::Relu,
+                    B::Relu6 => tfl::ActivationFunctionType::Relu6,
+                    _ => tfl::ActivationFunctionType::ReluN1To1,
+                };
+                chain(OpCode::Relu, (0, 0), 0, [0; 4], fused(a)?, Vec::new())
+            }
+            (B::Reshape, _) => {
+                same_quantization()?;
+                chain(OpCode::Reshape, (0, 0), 0, [0; 4], (0, 0), Vec::new())
+            }
+            (B::Softmax, Some(O::SoftmaxOptions(s))) => {
+                if s.beta != 1.0 {
+                    return Err(self.refused(format!("{name} has beta {}; the kit's is 1", s.beta)));
+                }
+                chain(
+                    OpCode::Softmax,
+                    (0, 0),
+                    0,
+                    [0; 4],
+                    (0, 0),
+                    softmax_table(xq.0)?,
+                )
+            }
+            (B::Quantize | B::Dequantize, _) => {
+                return Err(self.refused(format!(
+                    "{name} converts between float and int8: the model takes or gives floats. \
+                     Convert it with int8 input and output (TensorFlow's converter: \
+                     inference_input_type and inference_output_type tf.int8)"
+                )))
+            }
+            _ => return Err(unsupported()),
+        })
+    }
+
+    /// The labels: the options', else the file's, one per output.
+    fn labels(&self, outputs: usize) -> Result<Vec<String>> {
+        let labels = match &self.options.labels {
+            Some(labels) => labels.clone(),
+            None => {
+                let data = self.metadata(LABELS_METADATA).ok_or_else(|| {
+                    self.refused(format!(
+                        "the file has no labels: give its {outputs} class names, in output order"
+                    ))
+                })?;
+                String::from_utf8_lossy(data)
+                    .lines()
+                    .map(String::from)
+                    .collect()
+            }
+        };
+        if labels.len() != outputs {
+            return Err(self.refused(format!(
+                "{} labels for {outputs} outputs: give one name per output, in order",
+                labels.len()
+            )));
+        }
+        Ok(labels)
+    }
+
+    /// The bytes of the metadata entry `name`.
+    fn metadata(&self, name: &str) -> Option<&'a [u8]> {
+        let m: &'a tfl::Model = &self.file.model;
+        let entry = m
+            .metadata
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|e| e.name.as_deref() == Some(name))?;
+        self.buffers.get(entry.buffer as usize)?.data.as_deref()
+    }
+}
+
+/// Whether `name` can name a C array (and, in capitals, its macros).
+pub fn is_c_identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// [`TfliteModel::to_c`].
+fn c_header(file: &TfliteModel, name: &str) -> Result<String> {
+    use std::fmt::Write;
+    if !is_c_identifier(name) {
+        return Err(Error::param(
+            "name",
+            format!("'{name}' is not a C identifier (letters, digits, _)"),
+        ));
+    }
+    let upper = name.to_ascii_uppercase();
+    let m = &file.model;
+    let graph = &m.subgraphs.as_deref().unwrap_or_default()[0];
+    let tensors = graph.tensors.as_deref().unwrap_or_default();
+    let io = |ids: &Option<Vec<i32>>| {
+        ids.as_deref()
+            .unwrap_or_default()
+            .first()
+            .and_then(|&i| tensors.get(i as usize))
+    };
+    let (Some(input), Some(output)) = (io(&graph.inputs), io(&graph.outputs)) else {
+        return Err(Error::Tflite {
+            what: name.into(),
+            message: "the graph has no input or output".into(),
+        });
+    };
+    let quantization = |t: &tfl::Tensor| {
+        let q = t.quantization.as_deref();
+        (
+            q.and_then(|q| q.scale.as_deref()?.first().copied())
+                .unwrap_or(0.0),
+            q.and_then(|q| q.zero_point.as_deref()?.first().copied())
+                .unwrap_or(0),
+        )
+    };
+    let ops: Vec<String> = m
+        .operator_codes
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| op_name(c.builtin_code))
+        .collect();
+    let importer_options = ImportOptions::default();
+    let importer = Importer::new(file, &importer_options)?;
+    let labels = importer
+        .metadata(LABELS_METADATA)
+        .map(|d| {
+            String::from_utf8_lossy(d)
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let front_end = importer
+        .metadata(FRONT_END_METADATA)
+        .map(FrontEnd::decode)
+        .transpose()
+        .map_err(|e| Error::model_file(name, e))?
+        .unwrap_or(FrontEnd::None);
+    let bytes = file.bytes();
+    let (in_scale, in_zero) = quantization(input);
+    let (out_scale, out_zero) = quantization(output);
+    let mut h = String::new();
+    let _ = writeln!(
+        h,
+        "// {}\n\
+         // Its TensorFlow Lite file ({} bytes) for TensorFlow Lite Micro, written by tinyml-kit {}.\n\
+         // Register its ops with tflite::MicroMutableOpResolver<{}>: {}.\n\
+         // Input {}, output {}.\n\
+         #ifndef {upper}_H_\n\
+         #define {upper}_H_\n\n\
+         #include <stdint.h>\n\n\
+         // What a file includes and does not use is no warning.\n\
+         #if defined(__GNUC__)\n\
+         #define {upper}_UNUSED __attribute__((unused))\n\
+         #else\n\
+         #define {upper}_UNUSED\n\
+         #endif\n",
+        m.description.as_deref().unwrap_or(""),
+        bytes.len(),
+        env!("CARGO_PKG_VERSION"),
+        ops.len(),
+        ops.join(", "),
+        describe_tensor(input),
+        describe_tensor(output),
+    );
+    let _ = writeln!(
+        h,
+        "// real = scale * (q - zero_point)\n\
+         #define {upper}_INPUT_SCALE {in_scale:e}f\n\
+         #define {upper}_INPUT_ZERO_POINT {in_zero}\n\
+         #define {upper}_OUTPUT_SCALE {out_scale:e}f\n\
+         #define {upper}_OUTPUT_ZERO_POINT {out_zero}\n"
+    );
+    if !labels.is_empty() {
+        let quoted: Vec<String> = labels.iter().map(|l| format!("{l:?}")).collect();
+        let _ = writeln!(
+            h,
+            "// The classes, in output order.\n\
+             #define {upper}_LABEL_COUNT {}\n\
+             static const char *const {name}_labels[{upper}_LABEL_COUNT] {upper}_UNUSED = {{{}}};\n",
+            labels.len(),
+            quoted.join(", ")
+        );
+    }
+    let floats = |b: &[u8]| {
+        b.chunks_exact(4)
+            .map(|c| format!("{:e}f", f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match front_end {
+        FrontEnd::None => {}
+        FrontEnd::Image => {
+            let _ = writeln!(
+                h,
+                "// Front end: each pixel p (0-255) becomes p / 255, then the input's int8 value.\n"
+            );
+        }
+        FrontEnd::Mfcc {
+            config: c,
+            clip_mean,
+            frames,
+            coefficients,
+            mean,
+            std,
+        } => {
+            let _ = writeln!(
+                h,
+                "// Front end: the kit's MFCC (firmware/core/src/mfcc.rs; librosa's call is in its\n\
+                 // FeatureConfig), {}each coefficient's (x - mean) / std, then the input's int8 value.\n\
+                 #define {upper}_SAMPLE_RATE_HZ {}\n\
+                 #define {upper}_CLIP_MS {}\n\
+                 #define {upper}_WINDOW_MS {}\n\
+                 #define {upper}_STRIDE_MS {}\n\
+                 #define {upper}_FFT_LEN {}\n\
+                 #define {upper}_MEL_BINS {}\n\
+                 #define {upper}_MFCC {}\n\
+                 #define {upper}_FMIN_HZ {:e}f\n\
+                 #define {upper}_FMAX_HZ {:e}f\n\
+                 #define {upper}_MEL_SCALE_SLANEY {}\n\
+                 #define {upper}_SLANEY_NORM {}\n\
+                 #define {upper}_PREEMPHASIS {:e}f\n\
+                 #define {upper}_FRAMES {frames}\n\
+                 #define {upper}_COEFFICIENTS {coefficients}\n\
+                 static const float {name}_feature_mean[{coefficients}] {upper}_UNUSED = {{{}}};\n\
+                 static const float {name}_feature_std[{coefficients}] {upper}_UNUSED = {{{}}};\n",
+                if clip_mean {
+                    "each coefficient less its mean over the clip, then "
+                } else {
+                    ""
+                },
+                c.sample_rate_hz,
+                c.clip_ms,
+                c.window_ms,
+                c.stride_ms,
+                c.fft_samples(),
+                c.num_mel_bins,
+                c.num_mfcc,
+                c.fmin_hz,
+                c.fmax_hz,
+                u8::from(c.mel_scale == tinyml_core::mfcc::MelScale::Slaney),
+                u8::from(c.slaney_norm),
+                c.preemphasis,
+                floats(mean),
+                floats(std),
+            );
+        }
+        FrontEnd::Motion {
+            sample_rate_hz,
+            window,
+            hop,
+            mean,
+            std,
+        } => {
+            let n = mean.len() / 4;
+            let _ = writeln!(
+                h,
+                "// Front end: the kit's {n} features of an accelerometer window\n\
+                 // (firmware/core/src/imu.rs), each (x - mean) / std, then the input's int8 value.\n\
+                 #define {upper}_SAMPLE_RATE_HZ {sample_rate_hz}\n\
+                 #define {upper}_WINDOW {window}\n\
+                 #define {upper}_HOP {hop}\n\
+                 static const float {name}_feature_mean[{n}] {upper}_UNUSED = {{{}}};\n\
+                 static const float {name}_feature_std[{n}] {upper}_UNUSED = {{{}}};\n",
+                floats(mean),
+                floats(std),
+            );
+        }
+    }
+    let _ = writeln!(
+        h,
+        "#ifdef __cplusplus\n\
+         #define {upper}_ALIGNED alignas(16)\n\
+         #else\n\
+         #define {upper}_ALIGNED _Alignas(16)\n\
+         #endif\n\n\
+         static const unsigned int {name}_len {upper}_UNUSED = {};\n\
+         {upper}_ALIGNED static const unsigned char {name}[{}] {upper}_UNUSED = {{",
+        bytes.len(),
+        bytes.len()
+    );
+    for row in bytes.chunks(16) {
+        h.push_str("   ");
+        for b in row {
+            let _ = write!(h, " 0x{b:02x},");
+        }
+        h.push('\n');
+    }
+    let _ = writeln!(h, "}};\n\n#endif  // {upper}_H_");
+    Ok(h)
 }

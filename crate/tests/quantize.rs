@@ -224,7 +224,7 @@ fn model_file_holds_labels_shapes_and_passes_the_board_loader() {
 #[test]
 fn exports_are_the_same_bytes() {
     let (_, q) = every_op_model();
-    let c = q.to_c("model");
+    let c = q.to_c("model").unwrap();
     let rust = q.to_rust("MODEL");
     let parse = |text: &str| -> Vec<u8> {
         text.split("0x")
@@ -232,10 +232,15 @@ fn exports_are_the_same_bytes() {
             .map(|h| u8::from_str_radix(&h[..2], 16).expect("hex byte"))
             .collect()
     };
-    // The C header's comment and declarations hold no "0x" before the bytes.
-    assert_eq!(parse(&c), q.bytes());
+    // The C header (for TensorFlow Lite Micro) holds the model's .tflite file; its comments
+    // and constants hold no "0x" before the bytes.
+    let tflite = q.to_tflite().unwrap();
+    assert_eq!(parse(&c), tflite.bytes());
     assert_eq!(parse(&rust), q.bytes());
-    assert!(c.contains(&format!("model_len = {};", q.size_bytes())));
+    assert!(c.contains(&format!(
+        "model_len MODEL_UNUSED = {};",
+        tflite.size_bytes()
+    )));
     assert!(rust.contains(&format!("pub const MODEL: [u8; {}]", q.size_bytes())));
 }
 
@@ -691,7 +696,7 @@ fn cli_quantize_inspect_eval_export() {
     assert!(o.status.success());
     assert!(std::fs::read_to_string(&c)
         .unwrap()
-        .contains("const uint8_t model[]"));
+        .contains("static const unsigned char model["));
     let o = tinyml(&["export", q, "--format", "rust", "--name", "DIGITS"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("pub const DIGITS: [u8; "));
     // Mistakes.

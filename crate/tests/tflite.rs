@@ -23,7 +23,7 @@ use tinyml_kit::kws::KwsArchitecture;
 use tinyml_kit::nn::Network;
 use tinyml_kit::quantize::{quantize, Calibration, QuantizeOptions, QuantizedModel};
 use tinyml_kit::rng::Rng;
-use tinyml_kit::tflite::{TfliteModel, FRONT_END_METADATA, LABELS_METADATA};
+use tinyml_kit::tflite::{ImportOptions, TfliteModel, FRONT_END_METADATA, LABELS_METADATA};
 
 /// Inputs per model in the LiteRT comparison.
 const INPUTS: usize = 500;
@@ -36,13 +36,14 @@ fn normal_inputs(net: &Network, n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// `net` (weights from its seed) quantized on normal inputs, with `classes` labels.
-fn quantized(net: &Network, kind: &str, classes: usize) -> QuantizedModel {
+/// `net` (weights from its seed) quantized on normal inputs, with `classes` labels and the
+/// front end called `front_end` (`InputKind::named`).
+fn quantized(net: &Network, kind: &str, classes: usize, front_end: &str) -> QuantizedModel {
     let labels: Vec<String> = (0..classes).map(|i| format!("class {i}")).collect();
     quantize(
         net,
         &labels,
-        &InputKind::Raw,
+        &InputKind::named(front_end).unwrap(),
         &normal_inputs(net, 200, 7),
         &QuantizeOptions {
             calibration: Calibration::MinMax,
@@ -65,7 +66,7 @@ fn course_models() -> Vec<QuantizedModel> {
     ] {
         let (input, layers) = architecture.layers();
         let net = Network::new(input, layers, 3).expect("valid");
-        models.push(quantized(&net, name, 10));
+        models.push(quantized(&net, name, 10, "image"));
     }
     for architecture in [
         KwsArchitecture::Cnn,
@@ -74,7 +75,12 @@ fn course_models() -> Vec<QuantizedModel> {
     ] {
         let (input, layers) = architecture.layers(frames, coefficients, 6);
         let net = Network::new(input, layers, 5).expect("valid");
-        models.push(quantized(&net, &format!("kws-{}", architecture.name()), 6));
+        models.push(quantized(
+            &net,
+            &format!("kws-{}", architecture.name()),
+            6,
+            "mfcc",
+        ));
     }
     let activity = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/activity-mlp.tkm");
     models.push(QuantizedModel::load(activity).expect("committed"));
@@ -401,7 +407,7 @@ fn litert_rounds_once_where_the_kit_rounds_twice() {
         9,
     )
     .expect("valid");
-    let q = quantized(&net, "dense", 32);
+    let q = quantized(&net, "dense", 32, "none");
     let m = q.model();
     let dense = m.op(0).unwrap();
     assert_eq!(dense.code, OpCode::FullyConnected);
@@ -475,7 +481,8 @@ fn the_layer_table_shows_tflite_ops_tensors_and_options() {
 }
 
 /// A file that is not a `.tflite`, or a damaged one, is refused with what to do; no byte
-/// changed anywhere in a file makes the reader panic.
+/// changed anywhere in a file makes the reader or the importer panic, and what the importer
+/// accepts runs (`tools/fuzz tflite_import` does this at length).
 #[test]
 fn bad_tflite_files_are_refused_and_never_panic() {
     let activity = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/activity-mlp.tkm");
@@ -509,6 +516,9 @@ fn bad_tflite_files_are_refused_and_never_panic() {
         bytes[at] = [0x00, 0xff, 0x7f, 0x80][rng.index(4)];
         if let Ok(m) = TfliteModel::from_bytes(bytes, "mutated") {
             let _ = m.table().html();
+            if let Ok(q) = m.to_quantized(&ImportOptions::default()) {
+                q.simulate(&vec![0; q.model().input().len()]).unwrap();
+            }
         }
     }
 }
@@ -541,4 +551,247 @@ fn cli_exports_tflite_files() {
         ]),
         &["name", "c and rust"],
     );
+}
+
+/// Import gives back the exported model byte for byte: the same ops, constants, arena, labels
+/// and front end (from the file's metadata).
+#[test]
+fn importing_an_exported_model_gives_the_same_tkm_bytes() {
+    for q in course_models() {
+        let tflite = q.to_tflite().unwrap();
+        let back = tflite.to_quantized(&ImportOptions::default()).unwrap();
+        assert!(
+            back.bytes() == q.bytes(),
+            "{}: import(export) differs",
+            q.kind
+        );
+    }
+}
+
+/// The digits CNN's `.tflite` as TFLite's tables, to change for the import tests.
+fn digits_cnn_tables() -> (QuantizedModel, tfl::Model) {
+    let q = course_models()
+        .into_iter()
+        .find(|q| q.kind == "digits-cnn")
+        .unwrap();
+    let tables = q.to_tflite().unwrap().schema().clone();
+    (q, tables)
+}
+
+fn import(tables: &tfl::Model, options: &ImportOptions) -> Result<QuantizedModel, String> {
+    let file = TfliteModel::from_bytes(tfl::to_bytes(tables), "test.tflite").unwrap();
+    file.to_quantized(options).map_err(|e| match e {
+        Error::Tflite { message, .. } => message,
+        other => format!("not a Tflite error: {other}"),
+    })
+}
+
+fn graph(t: &mut tfl::Model) -> &mut tfl::SubGraph {
+    &mut t.subgraphs.as_mut().unwrap()[0]
+}
+
+/// What the importer cannot run is refused with the op or tensor named and what to do.
+#[test]
+fn models_the_kit_cannot_run_are_refused_by_name() {
+    let (_, tables) = digits_cnn_tables();
+    // A float model.
+    let mut float = tables.clone();
+    let input = graph(&mut float).inputs.as_ref().unwrap()[0] as usize;
+    graph(&mut float).tensors.as_mut().unwrap()[input].type_ = tfl::TensorType::Float32;
+    let message = import(&float, &ImportOptions::default()).unwrap_err();
+    assert!(
+        message.contains("input is Float32") && message.contains("int8"),
+        "{message}"
+    );
+    // An op the kit does not have.
+    let mut tanh = tables.clone();
+    let codes = tanh.operator_codes.as_mut().unwrap();
+    let first = graph(&mut tables.clone()).operators.as_ref().unwrap()[0].opcode_index as usize;
+    codes[first].builtin_code = tfl::BuiltinOperator::Tanh;
+    codes[first].deprecated_builtin_code = tfl::BuiltinOperator::Tanh as i8;
+    let message = import(&tanh, &ImportOptions::default()).unwrap_err();
+    assert!(
+        message.contains("op 1 (Tanh)") && message.contains("CONV_2D"),
+        "{message}"
+    );
+    // Float input and output around an int8 model.
+    let mut quantize = tables.clone();
+    quantize.operator_codes.as_mut().unwrap()[first].builtin_code = tfl::BuiltinOperator::Quantize;
+    let message = import(&quantize, &ImportOptions::default()).unwrap_err();
+    assert!(message.contains("inference_input_type"), "{message}");
+    // A graph that is not a chain.
+    let mut branch = tables.clone();
+    graph(&mut branch).operators.as_mut().unwrap()[1]
+        .inputs
+        .as_mut()
+        .unwrap()[0] = input as i32;
+    let message = import(&branch, &ImportOptions::default()).unwrap_err();
+    assert!(
+        message.contains("op 2 (MAX_POOL_2D)") && message.contains("chain"),
+        "{message}"
+    );
+}
+
+/// Without the kit's metadata (a model converted elsewhere) the labels and the front end are
+/// asked for; given, the model imports with them.
+#[test]
+fn labels_and_front_end_come_from_the_options_when_the_file_has_none() {
+    let (q, mut tables) = digits_cnn_tables();
+    tables.metadata = None;
+    let message = import(&tables, &ImportOptions::default()).unwrap_err();
+    assert!(message.contains("give its 10 class names"), "{message}");
+    let labels: Vec<String> = (0..10).map(|d| format!("digit {d}")).collect();
+    let message = import(
+        &tables,
+        &ImportOptions {
+            labels: Some(labels[..9].to_vec()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(message.contains("9 labels for 10 outputs"), "{message}");
+    let message = import(
+        &tables,
+        &ImportOptions {
+            labels: Some(labels.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(message.contains("give the front end"), "{message}");
+    let back = import(
+        &tables,
+        &ImportOptions {
+            labels: Some(labels.clone()),
+            front_end: Some(InputKind::named("image").unwrap()),
+            kind: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(back.labels(), labels);
+    assert_eq!(back.kind, "digits");
+    // The same network: the same answers on the same input.
+    let x = vec![3i8; q.model().input().len()];
+    assert_eq!(back.simulate(&x).unwrap(), q.simulate(&x).unwrap());
+}
+
+#[test]
+fn cli_imports_tflite_files() {
+    let dir = scratch("cli_tflite_import");
+    let activity = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/activity-mlp.tkm");
+    let tflite = dir.join("activity.tflite");
+    QuantizedModel::load(&activity)
+        .unwrap()
+        .to_tflite()
+        .unwrap()
+        .save(&tflite)
+        .unwrap();
+    let out = dir.join("back.tkm");
+    let (t, o) = (tflite.to_str().unwrap(), out.to_str().unwrap());
+    let run = tinyml(&["import", t, "--out", o]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).contains("fits the Arduino Nano 33 BLE"));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&activity).unwrap()
+    );
+    assert_fails_with(
+        &tinyml(&["import", t, "--front-end", "motion", "--out", o]),
+        &["front end", "give no --front-end"],
+    );
+    assert_fails_with(
+        &tinyml(&["import", t, "--front-end", "video", "--out", o]),
+        &["front end", "image, mfcc or none"],
+    );
+    assert_fails_with(
+        &tinyml(&["import", t, "--labels", "a,b", "--out", o]),
+        &["2 labels for 4 outputs"],
+    );
+    let tkm = activity.to_str().unwrap();
+    assert_fails_with(
+        &tinyml(&["import", tkm, "--out", o]),
+        &["not a TensorFlow Lite file"],
+    );
+}
+
+/// `tinyml export --format c`: a header that C and C++ compilers take, holding the `.tflite`
+/// bytes (16-byte aligned), the labels and the front end's settings.
+#[test]
+fn c_headers_compile_as_c_and_cpp_with_the_tflite_bytes() {
+    let (Some(cc), Some(cxx)) = (common::tool("cc"), common::tool("c++")) else {
+        return;
+    };
+    let dir = scratch("tflite-c-header");
+    for q in course_models()
+        .into_iter()
+        .filter(|q| ["digits-cnn", "kws-cnn", "activity"].contains(&q.kind.as_str()))
+    {
+        let tflite = q.to_tflite().unwrap();
+        let header = q.to_c("g_model").unwrap();
+        std::fs::write(dir.join("model.h"), &header).unwrap();
+        let features = if header.contains("G_MODEL_MFCC") {
+            "G_MODEL_FRAMES * G_MODEL_COEFFICIENTS + (int)(sizeof g_model_feature_std / sizeof(float))"
+        } else {
+            "0"
+        };
+        let program = format!(
+            "#include <stdio.h>\n#include <stdint.h>\n#include <string.h>\n#include \"model.h\"\n\
+             int main(void) {{\n\
+               if (((uintptr_t)g_model) % 16 != 0) return 1;\n\
+               if (memcmp(g_model + 4, \"TFL3\", 4) != 0) return 2;\n\
+               printf(\"%u %d %s %d\\n\", g_model_len, G_MODEL_LABEL_COUNT,\n\
+                      g_model_labels[G_MODEL_LABEL_COUNT - 1], {features});\n\
+               return 0;\n\
+             }}\n"
+        );
+        for (compiler, source) in [(&cc, "main.c"), (&cxx, "main.cpp")] {
+            std::fs::write(dir.join(source), &program).unwrap();
+            let exe = dir.join(format!("{source}.exe"));
+            let standard = if source.ends_with(".c") {
+                "-std=c11"
+            } else {
+                "-std=c++17"
+            };
+            let built = Command::new(compiler)
+                .args([standard, "-Wall", "-Wextra", "-Werror", "-o"])
+                .arg(&exe)
+                .arg(dir.join(source))
+                .output()
+                .unwrap();
+            assert!(
+                built.status.success(),
+                "{}: {source} does not compile:\n{}",
+                q.kind,
+                String::from_utf8_lossy(&built.stderr)
+            );
+            let run = Command::new(&exe).output().unwrap();
+            assert!(
+                run.status.success(),
+                "{}: {source} exits with {}",
+                q.kind,
+                run.status
+            );
+            let labels = q.labels();
+            let coefficients = if features == "0" {
+                0
+            } else {
+                q.model().input().len() + q.model().input().w
+            };
+            assert_eq!(
+                String::from_utf8_lossy(&run.stdout).trim(),
+                format!(
+                    "{} {} {} {coefficients}",
+                    tflite.size_bytes(),
+                    labels.len(),
+                    labels.last().unwrap()
+                ),
+                "{}: {source}",
+                q.kind
+            );
+        }
+    }
 }

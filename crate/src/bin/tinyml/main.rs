@@ -26,7 +26,7 @@ use crate::course::{course, fetch, DataCmd};
 use crate::digits::{digits, DigitsCmd};
 use crate::kws::{kws, mfcc, KwsCmd, KwsDataArg};
 use crate::lab::lab;
-use crate::model::{export, inspect, quantize_cmd};
+use crate::model::{export, import, inspect, quantize_cmd};
 use crate::search::{search, SearchCmd};
 use crate::words::{words_cmd, WordsCmd};
 
@@ -154,7 +154,8 @@ enum Cmd {
         /// The int8 model file (.tkm).
         file: PathBuf,
         /// tflite (a TensorFlow Lite file for Netron, LiteRT, TFLite Micro; needs --out),
-        /// c (a `const uint8_t` array of the .tkm) or rust (a `pub const [u8; N]`).
+        /// c (a header for TFLite Micro: the .tflite bytes, labels and feature settings) or
+        /// rust (the .tkm as a `pub const [u8; N]`, for tinyml-core in a no_std crate).
         #[arg(long)]
         format: String,
         /// Name of the array (default: `model` for C, `MODEL` for Rust).
@@ -163,6 +164,23 @@ enum Cmd {
         /// File to write (default: print it).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Day 3: a TensorFlow Lite int8 model (.tflite, from the kit or converted elsewhere) as
+    /// the kit's model (.tkm), for the board, the simulator, eval and predict.
+    Import {
+        /// The TensorFlow Lite file (.tflite).
+        file: PathBuf,
+        /// What the network reads, when the file does not say (a model converted elsewhere):
+        /// image (pixels / 255), mfcc (the course's keyword features, not standardised) or
+        /// none (int8 values).
+        #[arg(long)]
+        front_end: Option<String>,
+        /// The class names in output order, comma-separated (default: the file's).
+        #[arg(long)]
+        labels: Option<String>,
+        /// The int8 model file to write (.tkm).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Day 3: the serial ports, and which one is an Arduino Nano 33 BLE.
     Ports {
@@ -528,6 +546,12 @@ fn run(cli: Cli) -> Result<()> {
             name,
             out,
         } => export(&file, &format, name, out.as_deref()),
+        Cmd::Import {
+            file,
+            front_end,
+            labels,
+            out,
+        } => import(&file, front_end.as_deref(), labels.as_deref(), &out),
         Cmd::Data(DataCmd::Fetch { name, dir, mirror }) => fetch(&name, dir, mirror),
     }
 }

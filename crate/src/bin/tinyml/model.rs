@@ -1,12 +1,14 @@
-//! `tinyml quantize`, `inspect`, `export`: model files.
+//! `tinyml quantize`, `inspect`, `export`, `import`: model files.
 
 use std::path::Path;
 
 use tinyml_core::model::Budget;
 use tinyml_kit::digits::{Digits, DigitsModel, MnistSet};
 use tinyml_kit::error::{Error, Result};
+use tinyml_kit::front_end::InputKind;
 use tinyml_kit::kws::{KeywordData, KwsModel};
 use tinyml_kit::quantize::{Calibration, QuantizedModel};
+use tinyml_kit::tflite::{is_c_identifier, ImportOptions, TfliteModel};
 
 use crate::print_json;
 
@@ -147,8 +149,14 @@ pub(crate) fn export(
     if format == "tflite" {
         return export_tflite(&q, name.as_deref(), out);
     }
+    if let Some(n) = name.as_deref().filter(|n| !is_c_identifier(n)) {
+        return Err(Error::param(
+            "name",
+            format!("'{n}' is not a C/Rust identifier"),
+        ));
+    }
     let text = match format {
-        "c" => q.to_c(name.as_deref().unwrap_or("model")),
+        "c" => q.to_c(name.as_deref().unwrap_or("model"))?,
         "rust" => q.to_rust(name.as_deref().unwrap_or("MODEL")),
         other => {
             return Err(Error::param(
@@ -157,20 +165,6 @@ pub(crate) fn export(
             ))
         }
     };
-    let valid = |n: &str| {
-        n.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
-    if let Some(n) = &name {
-        if !valid(n) {
-            return Err(Error::param(
-                "name",
-                format!("'{n}' is not a C/Rust identifier"),
-            ));
-        }
-    }
     match out {
         Some(path) => {
             std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
@@ -203,5 +197,33 @@ fn export_tflite(q: &QuantizedModel, name: Option<&str>, out: Option<&Path>) -> 
         path.display(),
         tflite.size_bytes()
     );
+    Ok(())
+}
+
+/// `tinyml import`: a `.tflite` int8 model as a `.tkm`.
+pub(crate) fn import(
+    file: &Path,
+    front_end: Option<&str>,
+    labels: Option<&str>,
+    out: &Path,
+) -> Result<()> {
+    let options = ImportOptions {
+        labels: labels.map(|l| l.split(',').map(|s| s.trim().to_string()).collect()),
+        front_end: front_end.map(InputKind::named).transpose()?,
+        kind: None,
+    };
+    let q = TfliteModel::load(file)?.to_quantized(&options)?;
+    q.save(out)?;
+    println!(
+        "wrote {} ({} bytes, arena {} bytes; labels {})",
+        out.display(),
+        q.size_bytes(),
+        q.arena_bytes(),
+        q.labels().join(", ")
+    );
+    match q.check_fits(&Budget::NANO_33_BLE) {
+        Ok(()) => println!("fits the {}", Budget::NANO_33_BLE.board),
+        Err(e) => println!("does not fit: {e}"),
+    }
     Ok(())
 }
