@@ -514,9 +514,10 @@ pub(crate) fn int8_layer_params(
         .zip(scales)
         .enumerate()
         .map(|(ch, (&bias, &scale))| {
-            let sum = (0..fan_in)
-                .map(|k| weights[weight_at(code, k, ch, fan_in, outputs)] as i32)
-                .sum();
+            // Wrapping, as the core checks it (an imported file may hold any weights).
+            let sum = (0..fan_in).fold(0i32, |sum, k| {
+                sum.wrapping_add(weights[weight_at(code, k, ch, fan_in, outputs)] as i32)
+            });
             let (multiplier, shift) =
                 quantize_multiplier(in_q.0 as f64 * scale as f64 / out_q.0 as f64);
             ChannelParams {

@@ -58,10 +58,19 @@ pub fn to_tflite(model: &QuantizedModel) -> Result<TfliteModel> {
 
 /// A TensorFlow Lite model: the bytes of a `.tflite` file, read through in full when created
 /// (every table, vector and string checked against the buffer).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TfliteModel {
     bytes: Vec<u8>,
     model: tfl::Model,
+    /// The file (or the model it was exported from), for errors.
+    what: String,
+}
+
+/// Two models are the same when their files are.
+impl PartialEq for TfliteModel {
+    fn eq(&self, other: &TfliteModel) -> bool {
+        self.bytes == other.bytes
+    }
 }
 
 impl TfliteModel {
@@ -89,7 +98,11 @@ impl TfliteModel {
         if graphs == 0 {
             return Err(refused("the file has no graph".into()));
         }
-        Ok(TfliteModel { bytes, model })
+        Ok(TfliteModel {
+            bytes,
+            model,
+            what: what.to_string(),
+        })
     }
 
     /// Reads a `.tflite` file.
@@ -170,7 +183,7 @@ impl TfliteModel {
     /// anything else is refused with the op or tensor named. The labels and the front end come
     /// from `options`, or else from the kit's metadata in the file.
     pub fn to_quantized(&self, options: &ImportOptions) -> Result<QuantizedModel> {
-        Importer::new(self, options)?.import()
+        Importer::new(self, options).import()
     }
 
     /// The file as a C/C++ header for TensorFlow Lite Micro (an Arduino sketch, ESP-IDF,
@@ -193,7 +206,7 @@ impl TfliteModel {
     }
 }
 
-/// `int8[1, 49, 13, 1]`, as Netron writes a tensor's type.
+/// `int8[1,49,13,1]`: a tensor's type and shape, as Netron writes them.
 fn describe_tensor(t: &tfl::Tensor) -> String {
     let shape = t
         .shape
@@ -649,10 +662,16 @@ fn fused_activation(
     name: &str,
 ) -> std::result::Result<tfl::ActivationFunctionType, String> {
     use tfl::ActivationFunctionType as A;
-    let q = |real: f32| (y.zero_point + (real / y.scale).round() as i32).clamp(-128, 127);
+    // Saturating: a scale near zero puts `real / scale` past the `i32` range.
+    let q = |real: f32| {
+        y.zero_point
+            .saturating_add((real / y.scale).round() as i32)
+            .clamp(-128, 127)
+    };
     let range = (op.act_min as i32, op.act_max as i32);
     // A ReLU before no activation: when the zero point is −128 the two clamps are the same,
-    // and a layer followed by a ReLU is what the kit's quantizer gives that zero point.
+    // and a layer followed by a ReLU is what the kit's quantizer gives that zero point. A ReLU
+    // op is one of the ReLUs, even when its clamp lets every value through.
     [
         (A::Relu, (q(0.0), 127)),
         (A::None, (-128, 127)),
@@ -660,6 +679,7 @@ fn fused_activation(
         (A::ReluN1To1, (q(-1.0), q(1.0))),
     ]
     .into_iter()
+    .filter(|&(a, _)| op.code != OpCode::Relu || a != A::None)
     .find(|&(_, r)| r == range)
     .map(|(a, _)| a)
     .ok_or_else(|| {
@@ -707,20 +727,17 @@ struct Importer<'a> {
 type Quantization = (f32, i32);
 
 impl<'a> Importer<'a> {
-    fn new(file: &'a TfliteModel, options: &'a ImportOptions) -> Result<Importer<'a>> {
+    fn new(file: &'a TfliteModel, options: &'a ImportOptions) -> Importer<'a> {
         let m = &file.model;
+        // A TfliteModel has a graph: from_bytes checked.
         let graph = &m.subgraphs.as_deref().unwrap_or_default()[0];
-        Ok(Importer {
+        Importer {
             file,
             options,
-            what: m
-                .description
-                .clone()
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| "the .tflite model".into()),
+            what: file.what.clone(),
             tensors: graph.tensors.as_deref().unwrap_or_default(),
             buffers: m.buffers.as_deref().unwrap_or_default(),
-        })
+        }
     }
 
     fn refused(&self, message: impl Into<String>) -> Error {
@@ -1025,7 +1042,11 @@ impl<'a> Importer<'a> {
         };
         let fused = |a: tfl::ActivationFunctionType| {
             use tfl::ActivationFunctionType as A;
-            let q = |real: f32| (yq.1 + (real / yq.0).round() as i32).clamp(-128, 127) as i8;
+            // Saturating: a scale near zero puts `real / scale` past the `i32` range.
+            let q = |real: f32| {
+                yq.1.saturating_add((real / yq.0).round() as i32)
+                    .clamp(-128, 127) as i8
+            };
             match a {
                 A::None => Ok((-128, 127)),
                 A::Relu => Ok((q(0.0), 127)),
@@ -1244,7 +1265,7 @@ fn c_header(file: &TfliteModel, name: &str) -> Result<String> {
         .map(|c| op_name(c.builtin_code))
         .collect();
     let importer_options = ImportOptions::default();
-    let importer = Importer::new(file, &importer_options)?;
+    let importer = Importer::new(file, &importer_options);
     let labels = importer
         .metadata(LABELS_METADATA)
         .map(|d| {

@@ -14,6 +14,7 @@ use common::{assert_fails_with, scratch, tinyml};
 
 use tfl::planus::ReadAsRoot;
 use tflite_schema as tfl;
+use tinyml_core::int8::argmax;
 use tinyml_core::mfcc::FeatureConfig;
 use tinyml_core::model::{Kernels, Model, OpCode};
 use tinyml_kit::digits::Architecture;
@@ -253,17 +254,6 @@ fn kit_outputs(m: &Model, inputs: &[i8]) -> (Vec<i8>, Vec<i8>) {
         probabilities.extend_from_slice(&out);
     }
     (logits, probabilities)
-}
-
-/// The index of the largest value (the first, on a tie).
-fn argmax(values: &[i8]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// How many values differ, and the largest difference.
@@ -794,4 +784,26 @@ fn c_headers_compile_as_c_and_cpp_with_the_tflite_bytes() {
             );
         }
     }
+}
+
+/// The inputs `tools/fuzz tflite_import` once crashed on (`crate/tests/data/tflite-fuzz`), through
+/// what the fuzz target does: read, show, write as C, import, run, export.
+#[test]
+fn inputs_the_fuzzer_found_are_handled() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tflite-fuzz");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        seen += 1;
+        let Ok(file) = TfliteModel::from_bytes(bytes, "fuzz") else {
+            continue;
+        };
+        let _ = file.table().html();
+        let _ = file.to_c("model");
+        if let Ok(q) = file.to_quantized(&ImportOptions::default()) {
+            q.simulate(&vec![1; q.model().input().len()]).unwrap();
+            q.to_tflite().unwrap();
+        }
+    }
+    assert!(seen > 0, "no inputs in {}", dir.display());
 }
