@@ -233,7 +233,19 @@ fn op_name(op: tfl::BuiltinOperator) -> String {
         B::ReluN1To1 => "RELU_N1_TO_1".into(),
         B::Reshape => "RESHAPE".into(),
         B::Softmax => "SOFTMAX".into(),
-        other => format!("{other:?}"),
+        // TFLite's names are the variants' in capitals, words apart: STRIDED_SLICE.
+        other => {
+            let mut name = String::new();
+            let mut previous_lower = false;
+            for c in format!("{other:?}").chars() {
+                if c.is_ascii_uppercase() && previous_lower {
+                    name.push('_');
+                }
+                previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+                name.push(c.to_ascii_uppercase());
+            }
+            name
+        }
     }
 }
 
@@ -940,24 +952,29 @@ impl<'a> Importer<'a> {
         let x = self.tensor(current)?;
         let mut shapes = vec![self.hwc(x)?];
         let mut qparams = vec![self.activation(x)?];
-        let mut chain = Vec::new();
-        for (i, op) in graph
-            .operators
-            .as_deref()
-            .unwrap_or_default()
+        let ops = graph.operators.as_deref().unwrap_or_default();
+        let builtins = ops
             .iter()
             .enumerate()
-        {
-            let code = codes
-                .get(op.opcode_index as usize)
-                .ok_or_else(|| self.refused(format!("op {} has no op code", i + 1)))?;
-            // Files from before the 32-bit field keep small codes in the old 8-bit one.
-            let builtin = if code.builtin_code == tfl::BuiltinOperator::Add {
-                tfl::BuiltinOperator::try_from(code.deprecated_builtin_code as i32)
-                    .unwrap_or(tfl::BuiltinOperator::Add)
-            } else {
-                code.builtin_code
-            };
+            .map(|(i, op)| {
+                let code = codes
+                    .get(op.opcode_index as usize)
+                    .ok_or_else(|| self.refused(format!("op {} has no op code", i + 1)))?;
+                // Files from before the 32-bit field keep small codes in the old 8-bit one.
+                Ok(if code.builtin_code == tfl::BuiltinOperator::Add {
+                    tfl::BuiltinOperator::try_from(code.deprecated_builtin_code as i32)
+                        .unwrap_or(tfl::BuiltinOperator::Add)
+                } else {
+                    code.builtin_code
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let shape_only = self.shape_only(ops, &builtins, outputs);
+        let mut chain = Vec::new();
+        for (i, (op, &builtin)) in ops.iter().zip(&builtins).enumerate() {
+            if shape_only[i] {
+                continue;
+            }
             let op_inputs = op.inputs.as_deref().unwrap_or_default();
             let op_outputs = op.outputs.as_deref().unwrap_or_default();
             let name = format!("op {} ({})", i + 1, op_name(builtin));
@@ -1175,6 +1192,45 @@ impl<'a> Importer<'a> {
             }
             _ => return Err(unsupported()),
         })
+    }
+
+    /// The ops that only compute the new shape of a `RESHAPE` (its second input), which the
+    /// kit skips: it takes the shape from the reshape's output tensor. Keras' `Flatten` with a
+    /// batch of any size converts to `SHAPE`, `STRIDED_SLICE` and `PACK` before its `RESHAPE`.
+    /// An op is one when it writes only int32 tensors, and every reader of them is another
+    /// such op or a reshape's shape.
+    fn shape_only(
+        &self,
+        ops: &[tfl::Operator],
+        builtins: &[tfl::BuiltinOperator],
+        graph_outputs: &[i32],
+    ) -> Vec<bool> {
+        let mut skip = vec![false; ops.len()];
+        for i in (0..ops.len()).rev() {
+            let outputs = ops[i].outputs.as_deref().unwrap_or_default();
+            let int32 = !outputs.is_empty()
+                && outputs.iter().all(|&t| {
+                    self.tensor(t)
+                        .is_ok_and(|t| t.type_ == tfl::TensorType::Int32)
+                        && !graph_outputs.contains(&t)
+                });
+            let read_as_shape = |t: i32| {
+                ops.iter().enumerate().all(|(j, op)| {
+                    op.inputs
+                        .as_deref()
+                        .unwrap_or_default()
+                        .iter()
+                        .enumerate()
+                        .all(|(at, &input)| {
+                            input != t
+                                || (j > i && skip[j])
+                                || (builtins[j] == tfl::BuiltinOperator::Reshape && at == 1)
+                        })
+                })
+            };
+            skip[i] = int32 && outputs.iter().all(|&t| read_as_shape(t));
+        }
+        skip
     }
 
     /// The labels: the options', else the file's, one per output.

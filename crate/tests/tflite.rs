@@ -601,7 +601,7 @@ fn models_the_kit_cannot_run_are_refused_by_name() {
     codes[first].deprecated_builtin_code = tfl::BuiltinOperator::Tanh as i8;
     let message = import(&tanh, &ImportOptions::default()).unwrap_err();
     assert!(
-        message.contains("op 1 (Tanh)") && message.contains("CONV_2D"),
+        message.contains("op 1 (TANH)") && message.contains("CONV_2D"),
         "{message}"
     );
     // Float input and output around an int8 model.
@@ -806,4 +806,59 @@ fn inputs_the_fuzzer_found_are_handled() {
         }
     }
     assert!(seen > 0, "no inputs in {}", dir.display());
+}
+
+/// Ops that only compute a reshape's new shape (what TensorFlow's converter makes of Keras'
+/// `Flatten`: `SHAPE`, `STRIDED_SLICE`, `PACK`, then `RESHAPE`) are skipped: the model imports as
+/// if the shape were a constant.
+#[test]
+fn ops_that_compute_a_reshapes_shape_are_skipped() {
+    let (q, mut tables) = digits_cnn_tables();
+    let shape_code = tables.operator_codes.as_ref().unwrap().len() as u32;
+    tables
+        .operator_codes
+        .as_mut()
+        .unwrap()
+        .push(tfl::OperatorCode {
+            deprecated_builtin_code: tfl::BuiltinOperator::Shape as i8,
+            version: 1,
+            builtin_code: tfl::BuiltinOperator::Shape,
+            ..Default::default()
+        });
+    let graph = graph(&mut tables);
+    let shape = graph.tensors.as_ref().unwrap().len() as i32;
+    graph.tensors.as_mut().unwrap().push(tfl::Tensor {
+        shape: Some(vec![4]),
+        type_: tfl::TensorType::Int32,
+        name: Some("flatten/Shape".into()),
+        ..Default::default()
+    });
+    let ops = graph.operators.as_mut().unwrap();
+    let codes_reshape = ops
+        .iter()
+        .position(|op| {
+            op.inputs.as_ref().unwrap().len() == 2
+                && op
+                    .builtin_options
+                    .as_ref()
+                    .is_some_and(|o| matches!(o, tfl::BuiltinOptions::ReshapeOptions(_)))
+        })
+        .unwrap();
+    let data = ops[codes_reshape].inputs.as_ref().unwrap()[0];
+    ops[codes_reshape].inputs.as_mut().unwrap()[1] = shape;
+    ops.insert(
+        codes_reshape,
+        tfl::Operator {
+            opcode_index: shape_code,
+            inputs: Some(vec![data]),
+            outputs: Some(vec![shape]),
+            ..Default::default()
+        },
+    );
+    let back = import(&tables, &ImportOptions::default()).unwrap();
+    assert!(back.bytes() == q.bytes());
+    // The same op writing into the data path is refused.
+    let (_, mut tables) = digits_cnn_tables();
+    tables.operator_codes.as_mut().unwrap()[0].builtin_code = tfl::BuiltinOperator::Shape;
+    assert!(import(&tables, &ImportOptions::default()).is_err());
 }
