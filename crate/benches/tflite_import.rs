@@ -21,7 +21,7 @@ use std::process::Command;
 
 use tinyml_core::int8::argmax;
 use tinyml_kit::front_end::{InputKind, KeywordFrontEnd};
-use tinyml_kit::kws::KeywordData;
+use tinyml_kit::kws::{standardisation, KeywordData};
 use tinyml_kit::tflite::{ImportOptions, TfliteModel};
 
 /// Keras training epochs.
@@ -53,22 +53,8 @@ fn main() {
     let config = data.config();
     let coefficients = config.coefficients();
     let (mut x_train, mut x_test) = (train.features().unwrap(), test.features().unwrap());
-    // Per-coefficient statistics of the training clips, in f64.
-    let mut mean = vec![0f64; coefficients];
-    let mut square = vec![0f64; coefficients];
-    for row in x_train.chunks_exact(coefficients) {
-        for (c, &v) in row.iter().enumerate() {
-            mean[c] += v as f64;
-            square[c] += v as f64 * v as f64;
-        }
-    }
-    let rows = (x_train.len() / coefficients) as f64;
-    let mean: Vec<f32> = mean.iter().map(|m| (m / rows) as f32).collect();
-    let std: Vec<f32> = square
-        .iter()
-        .zip(&mean)
-        .map(|(s, &m)| ((s / rows - m as f64 * m as f64).sqrt() as f32).max(1e-6))
-        .collect();
+    // Per-coefficient statistics of the training clips, as the kit's own keyword models take.
+    let (mean, std) = standardisation(&x_train, coefficients);
     let raw_test = x_test.clone();
     for x in [&mut x_train, &mut x_test] {
         tinyml_core::mfcc::standardize(x, coefficients, |c| (mean[c], std[c]));

@@ -1414,7 +1414,9 @@ fn class_indices(data: &KeywordData, labels: &[String]) -> Result<Vec<usize>> {
         .collect()
 }
 
-fn standardisation(x: &[f32], coefficients: usize) -> (Vec<f32>, Vec<f32>) {
+/// Each coefficient's mean and standard deviation over `x` (rows of `coefficients` values),
+/// the standard deviation at least 1e-3: what a keyword model's front end standardises with.
+pub fn standardisation(x: &[f32], coefficients: usize) -> (Vec<f32>, Vec<f32>) {
     let mut sum = vec![0f64; coefficients];
     let mut sq = vec![0f64; coefficients];
     let rows = x.len() / coefficients.max(1);

@@ -30,7 +30,8 @@ use tinyml_core::model::file::{
     SOFTMAX_PARAMS_LEN,
 };
 use tinyml_core::model::{
-    folded_bias, Budget, FrontEnd, Kernels, Model, ModelError, Op, OpCode, Tensor, VERSION,
+    folded_bias, quantize_real, Budget, FrontEnd, Kernels, Model, ModelError, Op, OpCode, Tensor,
+    VERSION,
 };
 
 use crate::error::{Error, Result};
@@ -547,7 +548,7 @@ pub(crate) fn softmax_table(scale: f32) -> Result<Vec<u8>> {
 
 /// The fused activation's range `[min, max]` in the output's int8 values.
 fn activation_range(op: &PlanOp, (scale, zero_point): (f32, i32)) -> (i8, i8) {
-    let q = |v: f32| ((v / scale).round() as i32 + zero_point).clamp(-128, 127) as i8;
+    let q = |v: f32| quantize_real(v, scale, zero_point);
     let clamps = matches!(
         op.code,
         OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected | OpCode::Relu

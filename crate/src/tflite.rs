@@ -31,21 +31,21 @@
 //!   the same logits they differ by at most one step.
 //!
 //! What the kit keeps beside the network goes in the file's metadata, so that an import can
-//! give the board the same features: `tinyml.labels` (the labels, one per line) and
+//! give the board the same features: `tinyml.labels` (the labels, a JSON list) and
 //! `tinyml.front_end` (the front end, encoded as in a `.tkm` file, `FORMAT.md`).
 
 use std::path::Path;
 
 use tfl::planus::ReadAsRoot;
 use tflite_schema as tfl;
-use tinyml_core::model::{FrontEnd, Model, Op, OpCode, Tensor};
+use tinyml_core::model::{quantize_real, FrontEnd, Model, Op, OpCode, Tensor};
 
 use crate::error::{Error, Result};
 use crate::front_end::InputKind;
 use crate::plot::Table;
 use crate::quantize::{int8_layer_params, lay_out, softmax_table, ChainOp, QuantizedModel};
 
-/// The metadata entry that holds the labels, one per line.
+/// The metadata entry that holds the labels, a JSON list of strings.
 pub const LABELS_METADATA: &str = "tinyml.labels";
 /// The metadata entry that holds the front end, encoded as in a `.tkm` file.
 pub const FRONT_END_METADATA: &str = "tinyml.front_end";
@@ -90,9 +90,19 @@ impl TfliteModel {
         let model = tfl::ModelRef::read_as_root(&bytes)
             .and_then(tfl::Model::try_from)
             .map_err(|e| {
-                refused(format!(
-                    "the file is damaged or truncated ({e}); export or download it again"
-                ))
+                use tfl::planus::errors::ErrorKind;
+                refused(match e.error_kind {
+                    ErrorKind::UnknownEnumTag { .. } | ErrorKind::UnknownUnionTag { .. } => {
+                        format!(
+                            "the file uses an op, option or type newer than the TensorFlow Lite \
+                             schema the kit reads ({e}); convert the model with the ops the kit \
+                             runs (tinyml import --help)"
+                        )
+                    }
+                    _ => format!(
+                        "the file is damaged or truncated ({e}); export or download it again"
+                    ),
+                })
             })?;
         let graphs = model.subgraphs.as_ref().map_or(0, Vec::len);
         if graphs == 0 {
@@ -134,6 +144,32 @@ impl TfliteModel {
     /// The file as TensorFlow Lite reads it.
     pub fn schema(&self) -> &tfl::Model {
         &self.model
+    }
+
+    /// The bytes of the metadata entry `name`, if the file has it.
+    pub fn metadata(&self, name: &str) -> Option<&[u8]> {
+        let entry = self
+            .model
+            .metadata
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|e| e.name.as_deref() == Some(name))?;
+        let buffers = self.model.buffers.as_deref().unwrap_or_default();
+        buffers.get(entry.buffer as usize)?.data.as_deref()
+    }
+
+    /// The labels the kit stored in the file (`tinyml.labels`), if it holds them.
+    pub fn labels(&self) -> Option<Vec<String>> {
+        serde_json::from_slice(self.metadata(LABELS_METADATA)?).ok()
+    }
+
+    /// The front end the kit stored in the file (`tinyml.front_end`), if it holds one.
+    fn front_end(&self) -> Result<Option<FrontEnd<'_>>> {
+        self.metadata(FRONT_END_METADATA)
+            .map(FrontEnd::decode)
+            .transpose()
+            .map_err(|e| Error::model_file(&self.what, e))
     }
 
     /// The main graph's ops as Netron lists them: TFLite's op name, each input and output
@@ -282,7 +318,6 @@ fn options(o: &tfl::BuiltinOptions) -> String {
             pad(p.padding)
         ),
         O::SoftmaxOptions(s) => format!("beta {}", s.beta),
-        O::ReshapeOptions(_) => String::new(),
         _ => String::new(),
     }
 }
@@ -504,6 +539,16 @@ impl<'a> Writer<'a> {
                 }));
                 (self.code(B::Reshape, 1), vec![input, new_shape], options)
             }
+            OpCode::Softmax if x.h * x.w != 1 => {
+                return Err(refused(format!(
+                    "{name} runs on a {}×{}×{} tensor: TFLite's softmax would take each of its \
+                     {} positions apart; flatten before it",
+                    x.h,
+                    x.w,
+                    x.c,
+                    x.h * x.w
+                )))
+            }
             OpCode::Softmax => (
                 self.code(B::Softmax, 2),
                 vec![input],
@@ -588,7 +633,10 @@ impl<'a> Writer<'a> {
                 buffer: (buffers.len() - 1) as u32,
             });
         };
-        add(LABELS_METADATA, labels.join("\n").into_bytes());
+        add(
+            LABELS_METADATA,
+            serde_json::to_vec(&labels).expect("strings serialize"),
+        );
         let front_end = model.front_end().map_err(|e| Error::model_file(kind, e))?;
         let mut encoded = vec![0; front_end.encoded_len()];
         front_end
@@ -674,12 +722,7 @@ fn fused_activation(
     name: &str,
 ) -> std::result::Result<tfl::ActivationFunctionType, String> {
     use tfl::ActivationFunctionType as A;
-    // Saturating: a scale near zero puts `real / scale` past the `i32` range.
-    let q = |real: f32| {
-        y.zero_point
-            .saturating_add((real / y.scale).round() as i32)
-            .clamp(-128, 127)
-    };
+    let q = |real: f32| y.quantize(real) as i32;
     let range = (op.act_min as i32, op.act_max as i32);
     // A ReLU before no activation: when the zero point is −128 the two clamps are the same,
     // and a layer followed by a ReLU is what the kit's quantizer gives that zero point. A ReLU
@@ -831,16 +874,23 @@ impl<'a> Importer<'a> {
             .ok_or_else(|| self.refused(format!("{} has no values in the file", Self::name(t))))
     }
 
-    /// A weighted op's constants: int8 weights (`shape` as TFLite lays them out, which is the
-    /// kit's), `i32` biases and a weight scale per output channel.
+    /// A weighted op's constants: int8 weights (`expected` as TFLite lays them out, which is the
+    /// kit's; the output channels along `axis`), `i32` biases and a weight scale per output
+    /// channel.
     fn layer(
         &self,
+        name: &str,
         op: &tfl::Operator,
         expected: &[usize],
         channels: usize,
+        axis: i32,
+        in_scale: f32,
     ) -> Result<(Vec<i8>, Vec<i32>, Vec<f32>)> {
         let inputs = op.inputs.as_deref().unwrap_or_default();
-        let w = self.tensor(*inputs.get(1).unwrap_or(&-1))?;
+        let w = match inputs.get(1) {
+            Some(&w) => self.tensor(w)?,
+            None => return Err(self.refused(format!("{name} has no weights"))),
+        };
         let shape: Vec<usize> = Self::shape(w)
             .iter()
             .map(|&d| usize::try_from(d).unwrap_or(0))
@@ -861,6 +911,15 @@ impl<'a> Importer<'a> {
         let q = w.quantization.as_deref();
         let mut scales = q.and_then(|q| q.scale.clone()).unwrap_or_default();
         let zeros = q.and_then(|q| q.zero_point.clone()).unwrap_or_default();
+        // Scales along `axis`, the output channels' (TFLite's `quantized_dimension`).
+        if scales.len() > 1 && q.map_or(0, |q| q.quantized_dimension) != axis {
+            return Err(self.refused(format!(
+                "{} has a scale per entry of dimension {}; the kit's are per output channel \
+                 (dimension {axis})",
+                Self::name(w),
+                q.map_or(0, |q| q.quantized_dimension)
+            )));
+        }
         if scales.len() == 1 {
             // One scale for the whole tensor: the same for every channel.
             scales = vec![scales[0]; channels];
@@ -883,6 +942,23 @@ impl<'a> Importer<'a> {
                     return Err(
                         self.refused(format!("{} is not {channels} int32 biases", Self::name(b)))
                     );
+                }
+                // TFLite's check: each bias is on the scale input × weight.
+                let bias_scales = b.quantization.as_deref().and_then(|q| q.scale.clone());
+                let off = bias_scales
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                    .any(|(ch, &s)| {
+                        let product = in_scale as f64 * scales[ch.min(channels - 1)] as f64;
+                        (s as f64 - product).abs() > 1e-5 * product
+                    });
+                if off {
+                    return Err(self.refused(format!(
+                        "{}'s scale is not the input's scale times the weights'",
+                        Self::name(b)
+                    )));
                 }
                 data.chunks_exact(4)
                     .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -1001,29 +1077,28 @@ impl<'a> Importer<'a> {
         let labels = self.labels(shapes.last().map_or(0, |&(h, w, c)| h * w * c))?;
         let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
         let statistics;
-        let metadata;
         let front_end = match &self.options.front_end {
             Some(kind) => {
                 statistics = kind.statistics();
                 kind.to_core(&statistics)?
             }
-            None => {
-                metadata = self.metadata(FRONT_END_METADATA).ok_or_else(|| {
-                    self.refused(
-                        "the file does not say what the network reads: give the front end \
-                         (image, mfcc or none)",
-                    )
-                })?;
-                FrontEnd::decode(metadata).map_err(|e| Error::model_file(&self.what, e))?
-            }
+            None => self.file.front_end()?.ok_or_else(|| {
+                self.refused(
+                    "the file does not say what the network reads: give the front end \
+                     (image, mfcc or none)",
+                )
+            })?,
         };
         let kind = self
             .options
             .kind
             .clone()
             .unwrap_or_else(|| crate::quantize::kind_of(&front_end).to_string());
-        let bytes = lay_out(&shapes, &qparams, &chain, &labels, front_end)?;
-        QuantizedModel::from_bytes(bytes, &kind)
+        // What the core's writer and loader refuse (a front end whose features are not the
+        // network's input, constants out of range) is said about this file.
+        let core = |e: Error| self.refused(format!("the kit cannot run it as it is: {e}"));
+        let bytes = lay_out(&shapes, &qparams, &chain, &labels, front_end).map_err(core)?;
+        QuantizedModel::from_bytes(bytes, &kind).map_err(core)
     }
 
     /// The kit op for TFLite op `builtin`, from `(h, w, c)` and quantization `x` to `y`.
@@ -1059,11 +1134,7 @@ impl<'a> Importer<'a> {
         };
         let fused = |a: tfl::ActivationFunctionType| {
             use tfl::ActivationFunctionType as A;
-            // Saturating: a scale near zero puts `real / scale` past the `i32` range.
-            let q = |real: f32| {
-                yq.1.saturating_add((real / yq.0).round() as i32)
-                    .clamp(-128, 127) as i8
-            };
+            let q = |real: f32| quantize_real(real, yq.0, yq.1);
             match a {
                 A::None => Ok((-128, 127)),
                 A::Relu => Ok((q(0.0), 127)),
@@ -1095,7 +1166,8 @@ impl<'a> Importer<'a> {
                     return Err(self.refused(format!("{name} is dilated; the kit's is not")));
                 }
                 let (kh, kw) = self.conv_kernel(name, op)?;
-                let (weights, biases, scales) = self.layer(op, &[ys.2, kh, kw, xs.2], ys.2)?;
+                let (weights, biases, scales) =
+                    self.layer(name, op, &[ys.2, kh, kw, xs.2], ys.2, 0, xq.0)?;
                 let s = stride(c.stride_w, c.stride_h)?;
                 chain(
                     OpCode::Conv2d,
@@ -1113,7 +1185,8 @@ impl<'a> Importer<'a> {
                     )));
                 }
                 let (kh, kw) = self.conv_kernel(name, op)?;
-                let (weights, biases, scales) = self.layer(op, &[1, kh, kw, ys.2], ys.2)?;
+                let (weights, biases, scales) =
+                    self.layer(name, op, &[1, kh, kw, ys.2], ys.2, 3, xq.0)?;
                 let s = stride(c.stride_w, c.stride_h)?;
                 chain(
                     OpCode::DepthwiseConv2d,
@@ -1129,7 +1202,8 @@ impl<'a> Importer<'a> {
                     return Err(self.refused(format!("{name} has shuffled weights")));
                 }
                 let (n_in, n_out) = (xs.0 * xs.1 * xs.2, ys.0 * ys.1 * ys.2);
-                let (weights, biases, scales) = self.layer(op, &[n_out, n_in], n_out)?;
+                let (weights, biases, scales) =
+                    self.layer(name, op, &[n_out, n_in], n_out, 0, xq.0)?;
                 chain(
                     OpCode::FullyConnected,
                     (0, 0),
@@ -1174,6 +1248,21 @@ impl<'a> Importer<'a> {
                 if s.beta != 1.0 {
                     return Err(self.refused(format!("{name} has beta {}; the kit's is 1", s.beta)));
                 }
+                // TFLite's softmax runs along the last axis, the kit's over the whole tensor:
+                // the same only on a vector.
+                if xs.0 * xs.1 != 1 {
+                    return Err(self.refused(format!(
+                        "{name} runs on a {}×{}×{} tensor; the kit's softmax takes a vector \
+                         (flatten before it)",
+                        xs.0, xs.1, xs.2
+                    )));
+                }
+                if yq != (1.0 / 256.0, -128) {
+                    return Err(self.refused(format!(
+                        "{name}'s output is quantized as {yq:?}; TFLite's int8 softmax (and the \
+                         kit's) gives scale 1/256 and zero point -128"
+                    )));
+                }
                 chain(
                     OpCode::Softmax,
                     (0, 0),
@@ -1188,6 +1277,19 @@ impl<'a> Importer<'a> {
                     "{name} converts between float and int8: the model takes or gives floats. \
                      Convert it with int8 input and output (TensorFlow's converter: \
                      inference_input_type and inference_output_type tf.int8)"
+                )))
+            }
+            (
+                B::Conv2d
+                | B::DepthwiseConv2d
+                | B::FullyConnected
+                | B::MaxPool2d
+                | B::AveragePool2d
+                | B::Softmax,
+                _,
+            ) => {
+                return Err(self.refused(format!(
+                    "{name} has no options (padding, strides, activation); the file is damaged"
                 )))
             }
             _ => return Err(unsupported()),
@@ -1237,17 +1339,11 @@ impl<'a> Importer<'a> {
     fn labels(&self, outputs: usize) -> Result<Vec<String>> {
         let labels = match &self.options.labels {
             Some(labels) => labels.clone(),
-            None => {
-                let data = self.metadata(LABELS_METADATA).ok_or_else(|| {
-                    self.refused(format!(
-                        "the file has no labels: give its {outputs} class names, in output order"
-                    ))
-                })?;
-                String::from_utf8_lossy(data)
-                    .lines()
-                    .map(String::from)
-                    .collect()
-            }
+            None => self.file.labels().ok_or_else(|| {
+                self.refused(format!(
+                    "the file has no labels: give its {outputs} class names, in output order"
+                ))
+            })?,
         };
         if labels.len() != outputs {
             return Err(self.refused(format!(
@@ -1257,18 +1353,6 @@ impl<'a> Importer<'a> {
         }
         Ok(labels)
     }
-
-    /// The bytes of the metadata entry `name`.
-    fn metadata(&self, name: &str) -> Option<&'a [u8]> {
-        let m: &'a tfl::Model = &self.file.model;
-        let entry = m
-            .metadata
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .find(|e| e.name.as_deref() == Some(name))?;
-        self.buffers.get(entry.buffer as usize)?.data.as_deref()
-    }
 }
 
 /// Whether `name` can name a C array (and, in capitals, its macros).
@@ -1277,6 +1361,31 @@ pub fn is_c_identifier(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `text` for a `//` comment: control characters (a newline would end it) become spaces.
+fn c_comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `text` as a C string literal: printable ASCII as it is, every other byte of its UTF-8 as an
+/// octal escape (valid in C and C++ alike; `ó` is `"\303\263"`).
+fn c_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for b in text.bytes() {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// [`TfliteModel::to_c`].
@@ -1320,23 +1429,8 @@ fn c_header(file: &TfliteModel, name: &str) -> Result<String> {
         .iter()
         .map(|c| op_name(c.builtin_code))
         .collect();
-    let importer_options = ImportOptions::default();
-    let importer = Importer::new(file, &importer_options);
-    let labels = importer
-        .metadata(LABELS_METADATA)
-        .map(|d| {
-            String::from_utf8_lossy(d)
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    let front_end = importer
-        .metadata(FRONT_END_METADATA)
-        .map(FrontEnd::decode)
-        .transpose()
-        .map_err(|e| Error::model_file(name, e))?
-        .unwrap_or(FrontEnd::None);
+    let labels = file.labels().unwrap_or_default();
+    let front_end = file.front_end()?.unwrap_or(FrontEnd::None);
     let bytes = file.bytes();
     let (in_scale, in_zero) = quantization(input);
     let (out_scale, out_zero) = quantization(output);
@@ -1356,7 +1450,7 @@ fn c_header(file: &TfliteModel, name: &str) -> Result<String> {
          #else\n\
          #define {upper}_UNUSED\n\
          #endif\n",
-        m.description.as_deref().unwrap_or(""),
+        c_comment(m.description.as_deref().unwrap_or("")),
         bytes.len(),
         env!("CARGO_PKG_VERSION"),
         ops.len(),
@@ -1373,7 +1467,7 @@ fn c_header(file: &TfliteModel, name: &str) -> Result<String> {
          #define {upper}_OUTPUT_ZERO_POINT {out_zero}\n"
     );
     if !labels.is_empty() {
-        let quoted: Vec<String> = labels.iter().map(|l| format!("{l:?}")).collect();
+        let quoted: Vec<String> = labels.iter().map(|l| c_string(l)).collect();
         let _ = writeln!(
             h,
             "// The classes, in output order.\n\

@@ -310,14 +310,7 @@ impl Tensor {
 
     /// The int8 value nearest `real` (saturated): `round(real / scale) + zero_point`.
     pub fn quantize(&self, real: f32) -> i8 {
-        let q = libm::roundf(real / self.scale);
-        // NaN maps to the zero point; the clamp keeps huge values in range before the cast.
-        let q = if q.is_nan() {
-            0.0
-        } else {
-            q.clamp(-1000.0, 1000.0)
-        };
-        (q as i32 + self.zero_point).clamp(-128, 127) as i8
+        quantize_real(real, self.scale, self.zero_point)
     }
 }
 
@@ -1160,6 +1153,20 @@ enum Checks {
     /// byte) and the mel filters' coverage (the planner refuses an empty filter anyway):
     /// nothing the kernels' safety relies on.
     Structure,
+}
+
+/// The int8 value nearest `real` on a tensor of `scale` and `zero_point` (saturated):
+/// `round(real / scale) + zero_point`, ties away from zero (TFLite's rule, also for the clamps
+/// of fused activations). NaN gives the zero point.
+pub fn quantize_real(real: f32, scale: f32, zero_point: i32) -> i8 {
+    let q = libm::roundf(real / scale);
+    // The clamp keeps huge values (and a scale near zero) in range before the cast.
+    let q = if q.is_nan() {
+        0.0
+    } else {
+        q.clamp(-1000.0, 1000.0)
+    };
+    (q as i32).saturating_add(zero_point).clamp(-128, 127) as i8
 }
 
 /// A channel's folded bias: `bias − input_zero_point · Σ weights`, in wrapping `i32` arithmetic
