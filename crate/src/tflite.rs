@@ -42,6 +42,7 @@ use tinyml_core::model::{quantize_real, FrontEnd, Model, Op, OpCode, Tensor};
 
 use crate::error::{Error, Result};
 use crate::front_end::InputKind;
+use crate::nn::same_padding;
 use crate::plot::Table;
 use crate::quantize::{int8_layer_params, lay_out, softmax_table, ChainOp, QuantizedModel};
 
@@ -701,8 +702,7 @@ fn padding(op: &Op, x: &Tensor, y: &Tensor) -> std::result::Result<tfl::Padding,
     // TFLite's SAME: ceil(size / stride) outputs, the padding split with the extra row or
     // column after.
     let same = |size: usize, kernel: usize, out: usize, before: usize, after: usize| {
-        let total = ((out - 1) * op.stride + kernel).saturating_sub(size);
-        out == size.div_ceil(op.stride) && before == total / 2 && after == total - total / 2
+        out == size.div_ceil(op.stride) && same_padding(size, kernel, op.stride) == (before, after)
     };
     if same(x.h, op.kh, y.h, op.pad[0], op.pad[2]) && same(x.w, op.kw, y.w, op.pad[1], op.pad[3]) {
         return Ok(tfl::Padding::Same);
@@ -1002,11 +1002,9 @@ impl<'a> Importer<'a> {
         if padding == tfl::Padding::Valid {
             return [0; 4];
         }
-        let total = |size: usize, kernel: usize| {
-            ((size.div_ceil(stride) - 1) * stride + kernel).saturating_sub(size)
-        };
-        let (th, tw) = (total(h, kh), total(w, kw));
-        [th / 2, tw / 2, th - th / 2, tw - tw / 2]
+        let ((above, below), (left, right)) =
+            (same_padding(h, kh, stride), same_padding(w, kw, stride));
+        [above, left, below, right]
     }
 
     fn import(&self) -> Result<QuantizedModel> {

@@ -219,17 +219,15 @@ impl Layer {
             conv_output(h, kernel, stride, padding).ok()?,
             conv_output(w, kernel, stride, padding).ok()?,
         );
-        // Same padding: the total padding each axis needs, with the extra row/column after
-        // (TFLite's rule).
-        let before = |size: usize, out: usize| match padding {
-            Padding::Same => ((out - 1) * stride + kernel).saturating_sub(size) / 2,
+        let before = |size: usize| match padding {
+            Padding::Same => same_padding(size, kernel, stride).0,
             Padding::Valid => 0,
         };
         Some(Window {
             kernel,
             stride,
-            pad_top: before(h, oh),
-            pad_left: before(w, ow),
+            pad_top: before(h),
+            pad_left: before(w),
             out_height: oh,
             out_width: ow,
         })
@@ -254,6 +252,15 @@ impl Layer {
 }
 
 /// Output rows (or columns) of a convolution over `size` input rows, or why it cannot run.
+/// TFLite's `SAME` padding of one axis of `size` values, for a `kernel` moved by `stride`:
+/// `(before, after)`, the total that `ceil(size / stride)` outputs need, the extra one after.
+/// The training engine, the int8 plan and the `.tflite` export and import all pad by this.
+pub(crate) fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize) {
+    let out = size.div_ceil(stride.max(1));
+    let total = (out.saturating_sub(1) * stride + kernel).saturating_sub(size);
+    (total / 2, total - total / 2)
+}
+
 fn conv_output(size: usize, kernel: usize, stride: usize, padding: Padding) -> Result<usize> {
     if kernel == 0 || stride == 0 {
         return Err(Error::Network(
