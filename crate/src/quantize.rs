@@ -709,6 +709,14 @@ pub(crate) fn lay_out(
     Ok(bytes)
 }
 
+/// Writes a model file (`.tkm` or `.tflite`), making its folder first.
+pub(crate) fn write_model_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
 /// What a model with `front_end` is for, when nothing else says: `digits`, `kws`, `activity`
 /// or `model`.
 pub(crate) fn kind_of(front_end: &FrontEnd) -> &'static str {
@@ -753,11 +761,7 @@ impl QuantizedModel {
 
     /// Writes the `.tkm` file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        std::fs::write(path, &self.bytes).map_err(|e| Error::io(path, e))
+        write_model_file(path.as_ref(), &self.bytes)
     }
 
     /// The file bytes.

@@ -125,11 +125,7 @@ impl TfliteModel {
 
     /// Writes the `.tflite` file (for Netron, LiteRT, TensorFlow Lite Micro).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        std::fs::write(path, &self.bytes).map_err(|e| Error::io(path, e))
+        crate::quantize::write_model_file(path.as_ref(), &self.bytes)
     }
 
     /// The file's bytes.
@@ -450,7 +446,7 @@ impl<'a> Writer<'a> {
         // The version is the one at which TFLite's builtin op resolver runs int8 tensors.
         let (code, inputs, options) = match op.code {
             OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected => {
-                let (weights, bias) = self.layer(op, &x, &y, &name)?;
+                let (weights, bias) = self.layer(op, &x, &y, &name);
                 let act = fused()?;
                 let (code, options) = match op.code {
                     OpCode::Conv2d => (
@@ -567,7 +563,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Adds a layer's weights and biases; gives their tensors.
-    fn layer(&mut self, op: &Op, x: &Tensor, y: &Tensor, name: &str) -> Result<(i32, i32)> {
+    fn layer(&mut self, op: &Op, x: &Tensor, y: &Tensor, name: &str) -> (i32, i32) {
         let channels = if op.code == OpCode::FullyConnected {
             y.len()
         } else {
@@ -612,7 +608,7 @@ impl<'a> Writer<'a> {
                 ..Default::default()
             }),
         );
-        Ok((weights, bias))
+        (weights, bias)
     }
 
     fn finish(self) -> Result<Vec<u8>> {
