@@ -13,6 +13,11 @@
 //! 3. **restart**: the same notebook in a new kernel again (what a kernel restart does: the slot
 //!    is already built): the setup cell's time and the median cell.
 //!
+//! 4. **static link**: the same notebook once more, restarted, with the setup line the notebooks
+//!    had before the kit's shared library (`crate/dylib`): the kit's static libraries, linked
+//!    into every cell. Same slot, same compiled kit: only how a cell links differs, side by side
+//!    in one run.
+//!
 //! The goals on 2 cores: the setup cell ≤ 15 s after install and after a restart, the median
 //! cell ≤ 0.7 s. Each notebook runs whole (training included), so the run takes 15–25 minutes.
 //! `BENCH_NOTEBOOKS=day1-rules-vs-learning,…` limits it to some notebooks.
@@ -93,11 +98,12 @@ fn main() {
         }
         let fresh = run(&lab, &jupyter_path, notebook, &base.join("out.ipynb"));
         let restart = run(&lab, &jupyter_path, notebook, &base.join("out.ipynb"));
+        let linked = run_static(&lab, &jupyter_path, notebook, &base.join("out.ipynb"));
         eprintln!(
-            "{stem}: fresh setup {:.1} s, restart setup {:.1} s, median {:.2}/{:.2} s",
-            fresh.setup, restart.setup, fresh.median, restart.median
+            "{stem}: fresh setup {:.1} s, restart setup {:.1} s, median {:.2}/{:.2} s, static link {:.2} s",
+            fresh.setup, restart.setup, fresh.median, restart.median, linked.median
         );
-        rows.push((stem, fresh, restart));
+        rows.push((stem, fresh, restart, linked));
     }
 
     println!("\nnotebook start, kernel `{KERNEL_NAME}` (2 cores; seconds)\n");
@@ -105,17 +111,40 @@ fn main() {
         "cold: the first build ever (`tinyml lab --prepare`, empty cache): {:.0} s\n",
         cold.seconds
     );
-    println!("| notebook | setup cell, fresh kernel | setup cell, restarted | median cell | whole notebook |");
-    println!("|---|---|---|---|---|");
-    for (stem, fresh, restart) in &rows {
+    println!("| notebook | setup cell, fresh kernel | setup cell, restarted | median cell | whole notebook | median cell, static link (before) |");
+    println!("|---|---|---|---|---|---|");
+    for (stem, fresh, restart, linked) in &rows {
         println!(
-            "| {stem} | {:.1} s | {:.1} s | {:.2} s | {:.0} s |",
+            "| {stem} | {:.1} s | {:.1} s | {:.2} s | {:.0} s | {:.2} s |",
             fresh.setup,
             restart.setup,
             median(&[fresh.median, restart.median]),
-            restart.total
+            restart.total,
+            linked.median
         );
     }
+}
+
+/// The notebooks' setup line before the kit's shared library, and the one they have now.
+const STATIC_LINE: &str = r#":dep tinyml-kit = { path = \"../crate\", default-features = false }"#;
+const DYLIB_LINE: &str =
+    r#":dep tinyml-kit = { package = \"tinyml-kit-dylib\", path = \"../crate/dylib\" }"#;
+
+/// Executes `notebook` with [`STATIC_LINE`] as its setup line (a copy beside it, so that its
+/// relative paths still hold, removed afterwards) and times it.
+fn run_static(lab: &Lab, jupyter_path: &Path, notebook: &Path, out: &Path) -> Run {
+    let text = fs::read_to_string(notebook).expect("the notebook");
+    assert!(
+        text.contains(DYLIB_LINE),
+        "{} has no setup line {DYLIB_LINE}",
+        notebook.display()
+    );
+    let stem = notebook.file_stem().unwrap_or_default().to_string_lossy();
+    let copy = notebook.with_file_name(format!(".{stem}.static-link.ipynb"));
+    fs::write(&copy, text.replace(DYLIB_LINE, STATIC_LINE)).expect("a copy of the notebook");
+    let timed = std::panic::catch_unwind(|| run(lab, jupyter_path, &copy, out));
+    let _ = fs::remove_file(&copy);
+    timed.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Executes `notebook` whole in a new kernel and times it.

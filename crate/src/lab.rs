@@ -2,7 +2,7 @@
 //!
 //! evcxr, the Rust kernel, compiles a notebook's `:dep` crates in a build folder of its own,
 //! by default a new temporary folder for every kernel: each kernel start or restart compiled the
-//! kit and its ~110 crates again, one to three minutes on two cores. Here:
+//! kit and its ~140 crates again, one to three minutes on two cores. Here:
 //!
 //! - the kit installs its own kernel spec, [`KERNEL_NAME`] ("Rust (tinyml-kit)"), whose command
 //!   is `tinyml kernel`: a small launcher that runs evcxr in a **kept build folder**;
@@ -11,7 +11,10 @@
 //! - each kernel takes the first free **slot** (`slot-0`, `slot-1`, …, each locked by the kernel
 //!   that uses it for as long as it runs, so two notebooks open at once never share a build),
 //!   copied from the template when the template is newer than the slot. A restarted kernel finds
-//!   its slot already built: the notebook's `:dep` cell takes seconds.
+//!   its slot already built: the notebook's `:dep` cell takes seconds;
+//! - the notebooks load the kit as **one shared library** (`crate/dylib`, [`NOTEBOOK_CRATE`]):
+//!   evcxr links every cell, and a cell linked against one library instead of the kit's ~120
+//!   static ones is quicker to build and smaller to load.
 //!
 //! Cargo checks every build against the sources, so a slot never uses a stale kit: after an
 //! upgrade, a slot is either copied from the newly warmed template or compiles what changed.
@@ -40,8 +43,13 @@ pub const KERNEL_NAME: &str = "tinyml";
 pub const KERNEL_DISPLAY_NAME: &str = "Rust (tinyml-kit)";
 /// Most kernels one user runs at once (each has its own build slot, ~0.5 GB).
 pub const MAX_SLOTS: usize = 16;
-/// The notebooks' setup line, with `{kit}` for the kit's folder.
-const DEP_LINE: &str = ":dep tinyml-kit = { path = \"{kit}\", default-features = false }";
+/// The notebooks' setup line, with `{kit}` for the folder of the kit's shared library
+/// ([`NOTEBOOK_CRATE`]), which the notebooks' code knows as `tinyml_kit`.
+const DEP_LINE: &str = ":dep tinyml-kit = { package = \"tinyml-kit-dylib\", path = \"{kit}\" }";
+/// The crate the notebooks load, in the kit's folder: the kit as one shared library
+/// (`crate/dylib`). evcxr links every cell against it, in a fraction of the time a cell takes to
+/// link against the kit's ~120 static libraries (README, "A kernel that starts warm").
+const NOTEBOOK_CRATE: &str = "dylib";
 /// The file in a build folder that says which warm build it holds.
 const STAMP_FILE: &str = ".tinyml-stamp";
 /// Set by the warm-up for the launcher it starts: use this build folder as it is.
@@ -83,6 +91,11 @@ impl Lab {
     pub fn kit_dir(&self) -> Result<PathBuf> {
         let dir = self.repo.join("crate");
         dir.canonicalize().map_err(|e| Error::io(dir, e))
+    }
+
+    /// The folder of the crate the notebooks' setup line loads ([`NOTEBOOK_CRATE`]).
+    pub fn notebook_crate_dir(&self) -> Result<PathBuf> {
+        Ok(self.kit_dir()?.join(NOTEBOOK_CRATE))
     }
 
     /// The folder of the venv's kernel specs (where [`Lab::install_kernel`] writes).
@@ -266,7 +279,7 @@ impl Lab {
         let notebook = scratch.join("warm.ipynb");
         let setup = format!(
             "{}\nuse tinyml_kit::prelude::*;",
-            dep_line(&self.kit_dir()?)
+            dep_line(&self.notebook_crate_dir()?)
         );
         let cells = [json!({
             "cell_type": "code", "id": "setup", "metadata": {}, "outputs": [],
@@ -323,7 +336,7 @@ impl Lab {
                 to.display()
             )));
         }
-        let line = dep_line(&self.kit_dir()?);
+        let line = dep_line(&self.notebook_crate_dir()?);
         let mut names: Vec<PathBuf> = fs::read_dir(&from)
             .map_err(|e| Error::io(&from, e))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -463,8 +476,9 @@ impl std::fmt::Display for NotebookCopy {
     }
 }
 
-/// The notebooks' `:dep` line for the kit's crate at `kit`, as a TOML string that any path
-/// survives (Windows' `\\?\` prefix dropped, backslashes and quotes escaped).
+/// The notebooks' `:dep` line for the notebooks' crate at `kit` ([`Lab::notebook_crate_dir`]),
+/// as a TOML string that any path survives (Windows' `\\?\` prefix dropped, backslashes and
+/// quotes escaped).
 fn dep_line(kit: &Path) -> String {
     let path = kit.display().to_string();
     let path = path.strip_prefix(r"\\?\").unwrap_or(&path);
@@ -729,15 +743,18 @@ pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
             path.push(bin);
         }
     }
-    if let Some(libdir) = std_library_dir(&path) {
-        match LIBRARY_PATH_VAR {
-            "PATH" => path.insert(0, libdir),
-            name => {
-                let old = std::env::var_os(name).unwrap_or_default();
-                let paths = std::iter::once(libdir).chain(std::env::split_paths(&old));
-                if let Ok(joined) = std::env::join_paths(paths) {
-                    command.env(name, joined);
-                }
+    let libdirs = library_dirs(&path, &dir);
+    match LIBRARY_PATH_VAR {
+        "PATH" => {
+            path.splice(0..0, libdirs);
+        }
+        name => {
+            let old = std::env::var_os(name).unwrap_or_default();
+            // An empty entry would mean the current folder: none is added.
+            let old = std::env::split_paths(&old).filter(|p| !p.as_os_str().is_empty());
+            let paths = libdirs.into_iter().chain(old);
+            if let Ok(joined) = std::env::join_paths(paths) {
+                command.env(name, joined);
             }
         }
     }
@@ -756,22 +773,36 @@ const LIBRARY_PATH_VAR: &str = if cfg!(windows) {
     "LD_LIBRARY_PATH"
 };
 
-/// The Rust standard library's folder, which the kernel puts first in the loader's search path
-/// ([`LIBRARY_PATH_VAR`]) for the cells evcxr compiles. Each cell links `libstd` dynamically and
-/// finds it through a path relative to where rustc wrote it (`$ORIGIN/../..`); evcxr then moves
-/// the file one folder up, which breaks that path whenever the build folder shares a parent with
-/// the toolchain — a build folder in the home folder, where rustup keeps the toolchains ("dlopen
-/// failed" at kernel start). `None` when rustc does not say where its libraries are (the kernel
-/// then starts as before). `path` is the kernel's `PATH` (where `rustc` is found).
-fn std_library_dir(path: &[PathBuf]) -> Option<PathBuf> {
+/// The folders the kernel puts first in the loader's search path ([`LIBRARY_PATH_VAR`]) for
+/// the cells evcxr compiles: the Rust standard library's, and the build folder's `deps`, which
+/// holds the kit's shared library ([`NOTEBOOK_CRATE`]). Each cell links both dynamically and
+/// finds them through paths relative to where rustc wrote it (`$ORIGIN`, `$ORIGIN/../..`);
+/// evcxr then moves the file one folder up, which breaks those paths: the kit's library is no
+/// longer beside it, and the standard library is missed whenever the build folder shares a
+/// parent with the toolchain — a build folder in the home folder, where rustup keeps the
+/// toolchains ("dlopen failed" at kernel start). Empty when rustc does not say where its
+/// libraries are (the kernel then starts as before). `path` is the kernel's `PATH` (where
+/// `rustc` is found), `build` its build folder.
+fn library_dirs(path: &[PathBuf], build: &Path) -> Vec<PathBuf> {
     // In the notebook's folder (the kernel's), as evcxr asks: the kit's pinned toolchain.
-    let output = Command::new("rustc")
-        .args(["--print", "target-libdir"])
-        .env("PATH", std::env::join_paths(path).ok()?)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    Some(PathBuf::from(String::from_utf8(output.stdout).ok()?.trim()))
+    let Some(output) = std::env::join_paths(path).ok().and_then(|path| {
+        Command::new("rustc")
+            .args(["--print", "target-libdir", "--print", "host-tuple"])
+            .env("PATH", path)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    }) else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines().map(str::trim);
+    let (Some(std), Some(host)) = (lines.next(), lines.next()) else {
+        return Vec::new();
+    };
+    // Where evcxr has cargo build: `target/<host>/debug/deps` (it passes `--target <host>`).
+    let deps = build.join("target").join(host).join("debug").join("deps");
+    vec![PathBuf::from(std), deps]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1325,7 +1356,8 @@ mod tests {
             ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
             .to_string()
         };
-        let ours = ":dep tinyml-kit = { path = \"../crate\", default-features = false }";
+        let ours =
+            ":dep tinyml-kit = { package = \"tinyml-kit-dylib\", path = \"../crate/dylib\" }";
         fs::write(
             repo.join("notebooks/day1.ipynb"),
             notebook(ours, "let a = 1;"),
@@ -1359,7 +1391,7 @@ mod tests {
             .iter()
             .map(|p| p.as_str().unwrap())
             .collect();
-        let kit = lab.kit_dir().unwrap();
+        let kit = lab.notebook_crate_dir().unwrap();
         assert_eq!(
             setup,
             format!("{}\nuse tinyml_kit::prelude::*;", dep_line(&kit))
@@ -1384,14 +1416,33 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_finds_the_standard_library_and_the_kits_library() {
+        let path: Vec<PathBuf> =
+            std::env::split_paths(&std::env::var_os("PATH").unwrap()).collect();
+        let build = Path::new("kernels").join("slot-0");
+        let dirs = library_dirs(&path, &build);
+        assert_eq!(dirs.len(), 2, "{dirs:?}");
+        assert!(dirs[0].is_dir(), "{dirs:?}");
+        assert!(dirs[1].starts_with(build.join("target")), "{dirs:?}");
+        assert!(
+            dirs[1].ends_with(Path::new("debug").join("deps")),
+            "{dirs:?}"
+        );
+        assert!(
+            library_dirs(&[], &build).is_empty(),
+            "no rustc, nothing added"
+        );
+    }
+
+    #[test]
     fn the_dep_line_survives_windows_paths() {
         assert_eq!(
-            dep_line(Path::new(r"\\?\C:\Users\Ana\tinyml-kit\crate")),
-            r#":dep tinyml-kit = { path = "C:\\Users\\Ana\\tinyml-kit\\crate", default-features = false }"#
+            dep_line(Path::new(r"\\?\C:\Users\Ana\tinyml-kit\crate\dylib")),
+            r#":dep tinyml-kit = { package = "tinyml-kit-dylib", path = "C:\\Users\\Ana\\tinyml-kit\\crate\\dylib" }"#
         );
         assert_eq!(
-            dep_line(Path::new("/opt/tinyml-kit/crate")),
-            r#":dep tinyml-kit = { path = "/opt/tinyml-kit/crate", default-features = false }"#
+            dep_line(Path::new("/opt/tinyml-kit/crate/dylib")),
+            r#":dep tinyml-kit = { package = "tinyml-kit-dylib", path = "/opt/tinyml-kit/crate/dylib" }"#
         );
     }
 

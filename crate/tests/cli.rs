@@ -519,7 +519,8 @@ fn lab_copies_the_notebooks_into_a_students_folder_keeping_their_work() {
     // As a TOML string: Windows' \\?\ prefix dropped, backslashes escaped.
     let kit = Path::new(env!("CARGO_MANIFEST_DIR"))
         .canonicalize()
-        .unwrap();
+        .unwrap()
+        .join("dylib");
     let kit = kit.display().to_string();
     let kit = kit
         .strip_prefix(r"\\?\")
@@ -543,7 +544,7 @@ fn lab_copies_the_notebooks_into_a_students_folder_keeping_their_work() {
             .to_string();
         assert_eq!(
             setup,
-            format!(":dep tinyml-kit = {{ path = \"{kit}\", default-features = false }}\n"),
+            format!(":dep tinyml-kit = {{ package = \"tinyml-kit-dylib\", path = \"{kit}\" }}\n"),
             "{name}"
         );
         assert!(
