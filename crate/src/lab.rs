@@ -13,8 +13,9 @@
 //!   copied from the template when the template is newer than the slot. A restarted kernel finds
 //!   its slot already built: the notebook's `:dep` cell takes seconds;
 //! - the notebooks load the kit as **one shared library** (`crate/dylib`, [`NOTEBOOK_CRATE`]):
-//!   evcxr links every cell, and a cell linked against one library instead of the kit's ~120
-//!   static ones is quicker to build and smaller to load.
+//!   evcxr links every cell against it instead of the kit's ~120 static libraries, and the
+//!   kernel keeps one copy of the kit (restart the kernels after upgrading the kit: a running
+//!   kernel keeps the library it loaded).
 //!
 //! Cargo checks every build against the sources, so a slot never uses a stale kit: after an
 //! upgrade, a slot is either copied from the newly warmed template or compiles what changed.
@@ -86,8 +87,9 @@ impl Lab {
         })
     }
 
-    /// The kit's crate folder, as evcxr will see it (canonical: evcxr canonicalizes the
-    /// notebooks' relative `../crate`, and a build is only reused for the same path).
+    /// The kit's crate folder, canonical as evcxr will see the notebooks' crate in it (evcxr
+    /// canonicalizes the notebooks' relative `../crate/dylib`, and a build is only reused for
+    /// the same path).
     pub fn kit_dir(&self) -> Result<PathBuf> {
         let dir = self.repo.join("crate");
         dir.canonicalize().map_err(|e| Error::io(dir, e))
@@ -340,7 +342,7 @@ impl Lab {
         let mut names: Vec<PathBuf> = fs::read_dir(&from)
             .map_err(|e| Error::io(&from, e))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|x| x == "ipynb"))
+            .filter(|path| path.extension().is_some_and(|x| x == "ipynb") && !is_hidden(path))
             .collect();
         names.sort();
         let mut report = NotebookCopy {
@@ -382,6 +384,7 @@ impl Lab {
             "crate",
             "firmware/core",
             "data",
+            "Cargo.toml",
             "Cargo.lock",
             "rust-toolchain.toml",
         ] {
@@ -474,6 +477,12 @@ impl std::fmt::Display for NotebookCopy {
             (true, true) => write!(f, "no notebooks to copy"),
         }
     }
+}
+
+/// A file whose name starts with a dot (a tool's scratch copy, never a lesson).
+pub fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with('.'))
 }
 
 /// The notebooks' `:dep` line for the notebooks' crate at `kit` ([`Lab::notebook_crate_dir`]),
@@ -743,18 +752,19 @@ pub fn run_kernel(connection_file: &Path) -> Result<ExitStatus> {
             path.push(bin);
         }
     }
-    let libdirs = library_dirs(&path, &dir);
-    match LIBRARY_PATH_VAR {
-        "PATH" => {
-            path.splice(0..0, libdirs);
-        }
-        name => {
-            let old = std::env::var_os(name).unwrap_or_default();
-            // An empty entry would mean the current folder: none is added.
-            let old = std::env::split_paths(&old).filter(|p| !p.as_os_str().is_empty());
-            let paths = libdirs.into_iter().chain(old);
-            if let Ok(joined) = std::env::join_paths(paths) {
-                command.env(name, joined);
+    if let Some(libdir) = std_library_dir(&path) {
+        match LIBRARY_PATH_VAR {
+            "PATH" => path.insert(0, libdir),
+            name => {
+                let old = std::env::var_os(name).unwrap_or_default();
+                // An empty entry would mean the current folder: none is added.
+                let old = std::env::split_paths(&old).filter(|p| !p.as_os_str().is_empty());
+                match std::env::join_paths(std::iter::once(libdir).chain(old)) {
+                    Ok(joined) => {
+                        command.env(name, joined);
+                    }
+                    Err(e) => eprintln!("tinyml kernel: {name} left as it is ({e})"),
+                }
             }
         }
     }
@@ -773,36 +783,24 @@ const LIBRARY_PATH_VAR: &str = if cfg!(windows) {
     "LD_LIBRARY_PATH"
 };
 
-/// The folders the kernel puts first in the loader's search path ([`LIBRARY_PATH_VAR`]) for
-/// the cells evcxr compiles: the Rust standard library's, and the build folder's `deps`, which
-/// holds the kit's shared library ([`NOTEBOOK_CRATE`]). Each cell links both dynamically and
-/// finds them through paths relative to where rustc wrote it (`$ORIGIN`, `$ORIGIN/../..`);
-/// evcxr then moves the file one folder up, which breaks those paths: the kit's library is no
-/// longer beside it, and the standard library is missed whenever the build folder shares a
-/// parent with the toolchain — a build folder in the home folder, where rustup keeps the
-/// toolchains ("dlopen failed" at kernel start). Empty when rustc does not say where its
-/// libraries are (the kernel then starts as before). `path` is the kernel's `PATH` (where
-/// `rustc` is found), `build` its build folder.
-fn library_dirs(path: &[PathBuf], build: &Path) -> Vec<PathBuf> {
+/// The Rust standard library's folder, which the kernel puts first in the loader's search path
+/// ([`LIBRARY_PATH_VAR`]) for the cells evcxr compiles. Each cell links `libstd` dynamically and
+/// finds it through a path relative to where rustc wrote it (`$ORIGIN/../..`); evcxr then moves
+/// the file one folder up, which breaks that path whenever the build folder shares a parent with
+/// the toolchain — a build folder in the home folder, where rustup keeps the toolchains ("dlopen
+/// failed" at kernel start). The kit's own library ([`NOTEBOOK_CRATE`]) needs nothing: cargo
+/// puts a copy of it in the folder the cells are moved to (`$ORIGIN`), and on Windows evcxr puts
+/// its folder on `PATH`. `None` when rustc does not say where its libraries are (the kernel then
+/// starts as before). `path` is the kernel's `PATH` (where `rustc` is found).
+fn std_library_dir(path: &[PathBuf]) -> Option<PathBuf> {
     // In the notebook's folder (the kernel's), as evcxr asks: the kit's pinned toolchain.
-    let Some(output) = std::env::join_paths(path).ok().and_then(|path| {
-        Command::new("rustc")
-            .args(["--print", "target-libdir", "--print", "host-tuple"])
-            .env("PATH", path)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-    }) else {
-        return Vec::new();
-    };
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut lines = text.lines().map(str::trim);
-    let (Some(std), Some(host)) = (lines.next(), lines.next()) else {
-        return Vec::new();
-    };
-    // Where evcxr has cargo build: `target/<host>/debug/deps` (it passes `--target <host>`).
-    let deps = build.join("target").join(host).join("debug").join("deps");
-    vec![PathBuf::from(std), deps]
+    let output = Command::new("rustc")
+        .args(["--print", "target-libdir"])
+        .env("PATH", std::env::join_paths(path).ok()?)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(PathBuf::from(String::from_utf8(output.stdout).ok()?.trim()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1369,6 +1367,12 @@ mod tests {
         )
         .unwrap();
         fs::write(repo.join("notebooks/notes.md"), "not a notebook").unwrap();
+        // A tool's hidden scratch copy (the notebook_start bench's) is never a lesson.
+        fs::write(
+            repo.join("notebooks/.day1.static-link.ipynb"),
+            notebook(ours, "let c = 3;"),
+        )
+        .unwrap();
         let student = repo.join("home/shandiin/tinyml");
         fs::create_dir_all(&student).unwrap();
         fs::write(student.join("day2.ipynb"), "my work").unwrap();
@@ -1413,25 +1417,6 @@ mod tests {
         let message = lab.warm(None).unwrap_err().to_string();
         assert!(message.contains("TINYML_KERNELS"), "{message}");
         fs::remove_dir_all(repo).unwrap();
-    }
-
-    #[test]
-    fn the_kernel_finds_the_standard_library_and_the_kits_library() {
-        let path: Vec<PathBuf> =
-            std::env::split_paths(&std::env::var_os("PATH").unwrap()).collect();
-        let build = Path::new("kernels").join("slot-0");
-        let dirs = library_dirs(&path, &build);
-        assert_eq!(dirs.len(), 2, "{dirs:?}");
-        assert!(dirs[0].is_dir(), "{dirs:?}");
-        assert!(dirs[1].starts_with(build.join("target")), "{dirs:?}");
-        assert!(
-            dirs[1].ends_with(Path::new("debug").join("deps")),
-            "{dirs:?}"
-        );
-        assert!(
-            library_dirs(&[], &build).is_empty(),
-            "no rustc, nothing added"
-        );
     }
 
     #[test]

@@ -219,7 +219,10 @@ fn list_notebooks(dir: &Path) -> Result<Vec<PathBuf>, String> {
         let path = entry
             .map_err(|e| format!("cannot list notebooks in {}: {e}", dir.display()))?
             .path();
-        if path.is_file() && path.extension().is_some_and(|ext| ext == "ipynb") {
+        if path.is_file()
+            && path.extension().is_some_and(|ext| ext == "ipynb")
+            && !tinyml_kit::lab::is_hidden(&path)
+        {
             notebooks.push(path);
         }
     }
