@@ -4,9 +4,13 @@
 
 mod common;
 
+#[cfg(unix)]
 use std::process::Command;
 
+// The bossac test runs a shell script as bossac: Unix only, and with it these.
+#[cfg(unix)]
 use common::{assert_fails_with, scratch, stderr};
+#[cfg(unix)]
 use tinyml_kit::device::Simulator;
 use tinyml_kit::flash::{firmware_image, APP_START};
 
@@ -112,6 +116,7 @@ fn the_built_board_firmware_is_a_valid_image() {
     assert!(image.len() > 10_000 && image.len() < 0x6_E000);
 }
 
+#[cfg(unix)]
 fn tinyml_with_path(args: &[&str], path: &str, home: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tinyml"))
         .args(args)
