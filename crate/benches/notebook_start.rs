@@ -78,7 +78,7 @@ fn main() {
     let mut notebooks: Vec<PathBuf> = fs::read_dir(repo.join("notebooks"))
         .expect("notebooks/")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "ipynb") && !lab::is_hidden(p))
+        .filter(|p| lab::is_lesson_notebook(p))
         .filter(|p| {
             let stem = p.file_stem().unwrap_or_default().to_string_lossy();
             only.as_ref().is_none_or(|o| o.iter().any(|n| *n == stem))

@@ -48,8 +48,9 @@ pub const MAX_SLOTS: usize = 16;
 /// ([`NOTEBOOK_CRATE`]), which the notebooks' code knows as `tinyml_kit`.
 const DEP_LINE: &str = ":dep tinyml-kit = { package = \"tinyml-kit-dylib\", path = \"{kit}\" }";
 /// The crate the notebooks load, in the kit's folder: the kit as one shared library
-/// (`crate/dylib`). evcxr links every cell against it, in a fraction of the time a cell takes to
-/// link against the kit's ~120 static libraries (README, "A kernel that starts warm").
+/// (`crate/dylib`). evcxr links every cell against it instead of the kit's ~120 static
+/// libraries: smaller cells, one copy of the kit per kernel (README, "A kernel that starts
+/// warm").
 const NOTEBOOK_CRATE: &str = "dylib";
 /// The file in a build folder that says which warm build it holds.
 const STAMP_FILE: &str = ".tinyml-stamp";
@@ -342,7 +343,7 @@ impl Lab {
         let mut names: Vec<PathBuf> = fs::read_dir(&from)
             .map_err(|e| Error::io(&from, e))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|x| x == "ipynb") && !is_hidden(path))
+            .filter(|path| is_lesson_notebook(path))
             .collect();
         names.sort();
         let mut report = NotebookCopy {
@@ -479,10 +480,13 @@ impl std::fmt::Display for NotebookCopy {
     }
 }
 
-/// A file whose name starts with a dot (a tool's scratch copy, never a lesson).
-pub fn is_hidden(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+/// A lesson notebook: an `.ipynb` file whose name does not start with a dot (a hidden one is a
+/// tool's scratch copy, such as the notebook_start bench's).
+pub fn is_lesson_notebook(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "ipynb")
+        && !path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with('.'))
 }
 
 /// The notebooks' `:dep` line for the notebooks' crate at `kit` ([`Lab::notebook_crate_dir`]),

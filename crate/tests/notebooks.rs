@@ -219,10 +219,7 @@ fn list_notebooks(dir: &Path) -> Result<Vec<PathBuf>, String> {
         let path = entry
             .map_err(|e| format!("cannot list notebooks in {}: {e}", dir.display()))?
             .path();
-        if path.is_file()
-            && path.extension().is_some_and(|ext| ext == "ipynb")
-            && !tinyml_kit::lab::is_hidden(&path)
-        {
+        if path.is_file() && tinyml_kit::lab::is_lesson_notebook(&path) {
             notebooks.push(path);
         }
     }
