@@ -49,6 +49,26 @@ pub const BANK_VARIANTS: [&str; 36] = [
     "victor",
 ];
 
+/// The Festival voices of the bank, each a recorded person (diphone or HTS voices built from
+/// one speaker's recordings), with the Debian package that holds it: women,
+/// men and a boy, in English, Catalan, Czech, Italian and Finnish (not Debian's Russian voice:
+/// 240 MB for one more man). They read the bank's
+/// made-up words by their own language's rules, as espeak-ng's languages do.
+pub const BANK_FESTIVAL_VOICES: [(&str, &str); 12] = [
+    ("kal_diphone", "festvox-kallpc16k"),
+    ("ked_diphone", "festvox-kdlpc16k"),
+    ("cmu_us_slt_arctic_hts", "festvox-us-slt-hts"),
+    ("upc_ca_ona_hts", "festvox-ca-ona-hts"),
+    ("czech_dita", "festvox-czech-dita"),
+    ("czech_krb", "festvox-czech-krb"),
+    ("czech_machac", "festvox-czech-machac"),
+    ("czech_ph", "festvox-czech-ph"),
+    ("lp_diphone", "festvox-italp16k"),
+    ("pc_diphone", "festvox-itapc16k"),
+    ("suo_fi_lj_diphone", "festvox-suopuhe-lj"),
+    ("hy_fi_mv_diphone", "festvox-suopuhe-mv"),
+];
+
 /// The numbers five to nine in English and in every language of [`BANK_LANGUAGES`], without
 /// accents: no bank word is one of them, begins or ends with one of three letters or more, so
 /// that the embedding never hears the words the few-shot curves are measured on.
@@ -188,6 +208,9 @@ pub struct BankParams {
     pub words: usize,
     /// Takes of each word, each by another voice.
     pub takes: usize,
+    /// How many of each word's takes are by Festival's recorded voices
+    /// ([`BANK_FESTIVAL_VOICES`]); the others are by espeak-ng.
+    pub festival_takes: usize,
     /// Seed of the words and the voices.
     pub seed: u64,
 }
@@ -199,13 +222,22 @@ impl Default for BankParams {
 }
 
 impl BankParams {
-    /// Defaults: 1,000 words, 20 takes each (20,000 clips), seed 1.
+    /// Defaults: 1,000 words, 30 takes each (30,000 clips), a third of them by Festival's
+    /// voices ([`BankParams::festival_takes_of`]), seed 1.
     pub fn new() -> BankParams {
+        let takes = 30;
         BankParams {
             words: 1_000,
-            takes: 20,
+            takes,
+            festival_takes: BankParams::festival_takes_of(takes),
             seed: 1,
         }
+    }
+
+    /// How many of `takes` takes of a word are by Festival's voices unless asked otherwise: a
+    /// third (espeak-ng has more voices, Festival's are recorded people).
+    pub fn festival_takes_of(takes: usize) -> usize {
+        takes / 3
     }
 }
 
@@ -218,17 +250,57 @@ pub struct BankWord {
     pub language: String,
 }
 
+/// Who says a take, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "engine", rename_all = "snake_case")]
+pub enum BankVoice {
+    /// espeak-ng, in the word's language.
+    Espeak {
+        /// Voice variant ([`BANK_VARIANTS`]).
+        variant: String,
+        /// Pitch (0 to 99).
+        pitch: u32,
+        /// Speed, words per minute.
+        speed: u32,
+    },
+    /// A Festival voice ([`BANK_FESTIVAL_VOICES`]).
+    Festival {
+        /// The voice.
+        voice: String,
+        /// Its durations stretched to this percentage (above 100: slower).
+        stretch: u32,
+        /// Then played at this percentage of its speed, pitch and formants with it (as a tape
+        /// played faster or slower: a smaller or larger voice).
+        tape: u32,
+    },
+}
+
+impl BankVoice {
+    /// The speaker's name in the take's file name (no `_`: the kit splits a speaker off at the
+    /// first `_`).
+    pub fn speaker(&self, word: &BankWord) -> String {
+        match self {
+            BankVoice::Espeak {
+                variant,
+                pitch,
+                speed,
+            } => format!("{}-{variant}-p{pitch}-s{speed}", word.language),
+            BankVoice::Festival {
+                voice,
+                stretch,
+                tape,
+            } => format!("{}-d{stretch}-t{tape}", voice.replace('_', "-")),
+        }
+    }
+}
+
 /// One take: which word, said by which voice, and where it is written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankTake {
     /// Index into [`BankPlan::words`].
     pub word: usize,
-    /// espeak-ng voice variant.
-    pub variant: String,
-    /// espeak-ng pitch (0 to 99).
-    pub pitch: u32,
-    /// espeak-ng speed, words per minute.
-    pub speed: u32,
+    /// Who says it.
+    pub voice: BankVoice,
     /// The file, relative to the bank folder (`<word>/<speaker>_nohash_<n>.wav`).
     pub file: String,
 }
@@ -247,8 +319,11 @@ pub struct BankPlan {
 }
 
 /// The plan of a bank: `params.words` made-up words (two or three syllables, each read by one
-/// of [`BANK_LANGUAGES`]) and `params.takes` takes of each, by voices drawn from
-/// [`BANK_VARIANTS`] at random pitches (20 to 80) and speeds (120 to 190 words per minute).
+/// of [`BANK_LANGUAGES`]) and `params.takes` takes of each: `params.festival_takes` by
+/// [`BANK_FESTIVAL_VOICES`] (durations stretched 80% to 125%, then played at 92% to 108% of
+/// their speed), the others by espeak-ng with voices drawn from [`BANK_VARIANTS`] at random pitches
+/// (20 to 80) and speeds (120 to 190 words per minute). Each word's takes have as many
+/// different voices as the lists allow.
 pub fn bank_plan(params: &BankParams) -> Result<BankPlan> {
     if !(2..=20_000).contains(&params.words) {
         return Err(Error::param(
@@ -260,6 +335,15 @@ pub fn bank_plan(params: &BankParams) -> Result<BankPlan> {
         return Err(Error::param(
             "takes",
             format!("{} (use 2 to 200)", params.takes),
+        ));
+    }
+    if params.festival_takes > params.takes {
+        return Err(Error::param(
+            "festival_takes",
+            format!(
+                "{} (use 0 to the takes of each word, {})",
+                params.festival_takes, params.takes
+            ),
         ));
     }
     const ONSETS: [&str; 22] = [
@@ -302,16 +386,28 @@ pub fn bank_plan(params: &BankParams) -> Result<BankPlan> {
     for (w, word) in words.iter().enumerate() {
         let mut variants: Vec<&str> = BANK_VARIANTS.to_vec();
         rng.shuffle(&mut variants);
+        let mut festival: Vec<&str> = BANK_FESTIVAL_VOICES.iter().map(|v| v.0).collect();
+        if params.festival_takes > 0 {
+            rng.shuffle(&mut festival);
+        }
         for n in 0..params.takes {
-            let variant = variants[n % variants.len()];
-            let pitch = 20 + rng.index(61) as u32;
-            let speed = 120 + rng.index(71) as u32;
-            let speaker = format!("{}-{variant}-p{pitch}-s{speed}", word.language);
+            let voice = if n < params.festival_takes {
+                BankVoice::Festival {
+                    voice: festival[n % festival.len()].to_string(),
+                    stretch: 80 + rng.index(46) as u32,
+                    tape: 92 + rng.index(17) as u32,
+                }
+            } else {
+                BankVoice::Espeak {
+                    variant: variants[n % variants.len()].to_string(),
+                    pitch: 20 + rng.index(61) as u32,
+                    speed: 120 + rng.index(71) as u32,
+                }
+            };
+            let speaker = voice.speaker(word);
             takes.push(BankTake {
                 word: w,
-                variant: variant.to_string(),
-                pitch,
-                speed,
+                voice,
                 file: format!("{}/{speaker}_nohash_{n}.wav", word.text),
             });
         }
@@ -343,36 +439,83 @@ pub struct BankReport {
     pub written: usize,
     /// Takes that were there already (a bank is made again only where it is missing).
     pub kept: usize,
-    /// The espeak-ng that spoke them (`espeak-ng --version`).
-    pub espeak_ng: String,
+    /// The espeak-ng that spoke them (`espeak-ng --version`), when the bank has espeak-ng takes.
+    pub espeak_ng: Option<String>,
+    /// The Festival that spoke them (`festival --version`), when the bank has Festival takes.
+    pub festival: Option<String>,
     /// Wall time, seconds.
     pub seconds: f64,
 }
 
-/// Speaks every take of `plan` with espeak-ng (on all cores) into `out` as 16 kHz 16-bit WAV,
-/// the loudest second of each, and writes the plan as `bank.json`. Takes already there are
-/// kept, so a bank interrupted half way is finished by running it again; a folder holding
-/// another plan's bank is refused.
-pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankReport> {
-    let started = std::time::Instant::now();
-    let espeak = find_on_path("espeak-ng").ok_or_else(|| Error::Audio {
+/// A program the bank needs, found on `PATH`, and its version (the first line of `--version`,
+/// up to `cut`).
+fn bank_tool(
+    name: &str,
+    package: &str,
+    out: &Path,
+    cut: Option<&str>,
+) -> Result<(PathBuf, String)> {
+    let path = find_on_path(name).ok_or_else(|| Error::Audio {
         path: out.to_path_buf(),
-        message: "espeak-ng is not installed, and it speaks the keyword bank: install it \
-                  (Debian/Ubuntu: sudo apt-get install espeak-ng; macOS: brew install espeak-ng)"
-            .into(),
+        message: format!(
+            "{name} is not installed, and it speaks the keyword bank: install it \
+             (Debian/Ubuntu: sudo apt-get install {package}; macOS: brew install {package})"
+        ),
     })?;
-    let version = Command::new(&espeak)
+    let version = Command::new(&path)
         .arg("--version")
         .output()
-        .map_err(|e| Error::io(&espeak, e))?;
-    // "eSpeak NG text-to-speech: 1.51  Data at: /usr/lib/…": the version, not the folder.
+        .map_err(|e| Error::io(&path, e))?;
     let version = String::from_utf8_lossy(&version.stdout);
-    let version = version
-        .split("  Data at")
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let version = version.lines().next().unwrap_or_default();
+    // Festival begins with its own path: "/usr/bin/festival: Festival Speech Synthesis …".
+    let version = path
+        .to_str()
+        .and_then(|p| version.strip_prefix(p))
+        .and_then(|v| v.strip_prefix(':'))
+        .unwrap_or(version);
+    let version = match cut {
+        Some(cut) => version.split(cut).next().unwrap_or_default(),
+        None => version,
+    };
+    Ok((path, version.trim().to_string()))
+}
+
+/// Speaks every take of `plan` into `out` as 16 kHz 16-bit WAV, the loudest second of each (on
+/// all cores: espeak-ng once a take, Festival once a voice), and writes the plan as
+/// `bank.json`. Takes already there are kept, so a bank interrupted half way is finished by
+/// running it again; a folder holding another plan's bank is refused.
+pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankReport> {
+    let started = std::time::Instant::now();
+    if let Some(voice) = plan.takes.iter().find_map(|t| match &t.voice {
+        BankVoice::Festival { voice, .. } if !BANK_FESTIVAL_VOICES.iter().any(|v| v.0 == voice) => {
+            Some(voice)
+        }
+        _ => None,
+    }) {
+        let known: Vec<&str> = BANK_FESTIVAL_VOICES.iter().map(|v| v.0).collect();
+        return Err(Error::param(
+            "plan",
+            format!(
+                "'{voice}' is not one of the bank's Festival voices ({})",
+                known.join(", ")
+            ),
+        ));
+    }
+    let uses = |festival: bool| {
+        plan.takes
+            .iter()
+            .any(|t| matches!(t.voice, BankVoice::Festival { .. }) == festival)
+    };
+    // "eSpeak NG text-to-speech: 1.51  Data at: /usr/lib/…": the version, not the folder.
+    let espeak = match uses(false) {
+        true => Some(bank_tool("espeak-ng", "espeak-ng", out, Some("  Data at"))?),
+        false => None,
+    };
+    let festival = match uses(true) {
+        true => Some(bank_tool("festival", "festival", out, None)?),
+        false => None,
+    };
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let manifest = out.join("bank.json");
     let json = serde_json::to_string_pretty(plan).expect("a plan serialises");
@@ -405,60 +548,298 @@ pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankRepo
         }
         Err(e) => return Err(Error::io(&manifest, e)),
     }
-    let done = AtomicUsize::new(0);
-    let kept = AtomicUsize::new(0);
-    let config = tinyml_core::mfcc::FeatureConfig::KEYWORDS;
-    plan.takes.par_iter().try_for_each(|take| -> Result<()> {
-        let path = out.join(&take.file);
-        if path.is_file() {
-            kept.fetch_add(1, Ordering::Relaxed);
-        } else {
-            let word = &plan.words[take.word];
-            // Written whole under temporary names, then renamed: an interrupted run leaves no
-            // half file that the next run would keep. (espeak-ng's --stdout WAV has no length.)
-            let spoken_path = path.with_extension("espeak.part");
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            }
-            let spoken = Command::new(&espeak)
-                .args(["-v", &format!("{}+{}", word.language, take.variant)])
-                .args(["-p", &take.pitch.to_string(), "-s", &take.speed.to_string()])
-                .arg("-w")
-                .arg(&spoken_path)
-                .arg(&word.text)
-                .output()
-                .map_err(|e| Error::io(&espeak, e))?;
-            if !spoken.status.success() {
-                return Err(Error::Audio {
-                    path,
-                    message: format!(
-                        "espeak-ng could not say '{}' as {}+{}: {}",
-                        word.text,
-                        word.language,
-                        take.variant,
-                        String::from_utf8_lossy(&spoken.stderr).trim()
-                    ),
-                });
-            }
-            let clip = Audio::load(&spoken_path)?.keyword_clip(&config)?;
-            std::fs::remove_file(&spoken_path).map_err(|e| Error::io(&spoken_path, e))?;
-            let partial = path.with_extension("wav.part");
-            clip.save(&partial)?;
-            std::fs::rename(&partial, &path).map_err(|e| Error::io(&path, e))?;
-        }
+    let missing: Vec<&BankTake> = plan
+        .takes
+        .iter()
+        .filter(|t| !out.join(&t.file).is_file())
+        .collect();
+    let done = AtomicUsize::new(plan.takes.len() - missing.len());
+    let written = || {
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
         if progress && (n.is_multiple_of(1_000) || n == plan.takes.len()) {
             eprintln!("bank: {n}/{} takes", plan.takes.len());
         }
+    };
+    // Festival loads a voice in a second and then says a word in milliseconds: one run a voice.
+    let mut by_festival_voice: std::collections::BTreeMap<&str, Vec<&BankTake>> =
+        Default::default();
+    let mut by_espeak = Vec::new();
+    for take in &missing {
+        match &take.voice {
+            BankVoice::Festival { voice, .. } => {
+                by_festival_voice.entry(voice).or_default().push(take)
+            }
+            BankVoice::Espeak { .. } => by_espeak.push(*take),
+        }
+    }
+    let jobs: Vec<Vec<&BankTake>> = by_festival_voice
+        .into_values()
+        .chain(by_espeak.into_iter().map(|t| vec![t]))
+        .collect();
+    jobs.par_iter().try_for_each(|takes| -> Result<()> {
+        match &takes[0].voice {
+            BankVoice::Espeak { .. } => {
+                let (espeak, _) = espeak.as_ref().expect("found above");
+                speak_espeak(espeak, plan, takes[0], out)?;
+                written();
+            }
+            BankVoice::Festival { .. } => {
+                let (festival, _) = festival.as_ref().expect("found above");
+                speak_festival(festival, plan, takes, out, &written)?;
+            }
+        }
         Ok(())
     })?;
-    let kept = kept.into_inner();
     Ok(BankReport {
-        written: plan.takes.len() - kept,
-        kept,
-        espeak_ng: version,
+        written: missing.len(),
+        kept: plan.takes.len() - missing.len(),
+        espeak_ng: espeak.map(|e| e.1),
+        festival: festival.map(|f| f.1),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A job's temporary files (and the folders it made), removed when the job ends, however it
+/// ends: a failed or interrupted bank leaves nothing that the next run would take for a take.
+#[derive(Default)]
+struct Scratch {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+}
+
+impl Scratch {
+    /// Makes `path`'s folder, remembering it when it is new (removed at the end if it is still
+    /// empty).
+    fn folder_of(&mut self, path: &Path) -> Result<()> {
+        let dir = path
+            .parent()
+            .expect("a take's file is in its word's folder");
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            self.dirs.push(dir.to_path_buf());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
+        // Only an empty folder goes: one that holds a take stays.
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Writes what a voice said (`what`, in errors) to `path` as the bank keeps it
+/// ([`Audio::keyword_clip`]), whole under a temporary name first (kept in `scratch`): an
+/// interrupted run leaves no half file that the next run would keep.
+fn save_take(
+    spoken: &Audio,
+    path: &Path,
+    scratch: &mut Scratch,
+    what: impl Fn() -> String,
+) -> Result<()> {
+    if spoken.samples().iter().all(|s| s.abs() < 1e-3) {
+        return Err(Error::Audio {
+            path: path.to_path_buf(),
+            message: format!("{} said nothing", what()),
+        });
+    }
+    let clip = spoken.keyword_clip(&tinyml_core::mfcc::FeatureConfig::KEYWORDS)?;
+    let partial = path.with_extension("wav.part");
+    scratch.files.push(partial.clone());
+    clip.save(&partial)?;
+    std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))
+}
+
+/// One take by espeak-ng.
+fn speak_espeak(espeak: &Path, plan: &BankPlan, take: &BankTake, out: &Path) -> Result<()> {
+    let BankVoice::Espeak {
+        variant,
+        pitch,
+        speed,
+    } = &take.voice
+    else {
+        unreachable!("an espeak-ng take");
+    };
+    let word = &plan.words[take.word];
+    let path = out.join(&take.file);
+    let mut scratch = Scratch::default();
+    scratch.folder_of(&path)?;
+    // espeak-ng's --stdout WAV has no length: it writes a file.
+    let spoken_path = path.with_extension("espeak.part");
+    scratch.files.push(spoken_path.clone());
+    let what = || {
+        format!(
+            "espeak-ng, saying '{}' as {}+{variant},",
+            word.text, word.language
+        )
+    };
+    let spoken = Command::new(espeak)
+        .args(["-v", &format!("{}+{variant}", word.language)])
+        .args(["-p", &pitch.to_string(), "-s", &speed.to_string()])
+        .arg("-w")
+        .arg(&spoken_path)
+        .arg(&word.text)
+        .output()
+        .map_err(|e| Error::io(espeak, e))?;
+    if !spoken.status.success() {
+        return Err(Error::Audio {
+            path,
+            message: format!(
+                "{} failed: {}",
+                what(),
+                String::from_utf8_lossy(&spoken.stderr).trim()
+            ),
+        });
+    }
+    let audio = Audio::load(&spoken_path)?;
+    save_take(&audio, &path, &mut scratch, what)
+}
+
+/// `text` as a Scheme string (Festival's scripts are Scheme).
+fn scheme_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The Festival script that has `voice` say each `(word, stretch, file)`: durations stretched
+/// to `stretch` percent (the HTS voices take it as a speaking rate, the others as
+/// `Duration_Stretch`). The Czech voices' random intonation is turned off, so that a take is
+/// the same whichever takes are said before it (a bank finished after an interruption is the
+/// same bank).
+fn festival_script(voice: &str, takes: &[(&str, u32, String)]) -> String {
+    let hts = voice.ends_with("_hts");
+    let mut script = format!("(voice_{voice})\n");
+    if hts {
+        script += "(set! tinyml-hts-params hts_engine_params)\n";
+    }
+    if voice.starts_with("czech_") {
+        script += "(set! czech-randomize nil)\n";
+    }
+    for (word, stretch, file) in takes {
+        let stretch = f64::from(*stretch) / 100.0;
+        if hts {
+            script += &format!(
+                "(set! hts_engine_params (cons (list \"-r\" {:.4}) tinyml-hts-params))\n",
+                1.0 / stretch
+            );
+        } else {
+            script += &format!("(Parameter.set 'Duration_Stretch {stretch:.2})\n");
+        }
+        script += &format!(
+            "(utt.save.wave (utt.synth (Utterance Text {})) {} 'riff)\n",
+            scheme_string(word),
+            scheme_string(file)
+        );
+    }
+    script
+}
+
+/// What to do when Festival did not say what it was asked (`stderr`: what it printed).
+fn festival_failure(voice: &str, stderr: &str) -> String {
+    if stderr.contains(&format!("voice_{voice}")) {
+        let package = BANK_FESTIVAL_VOICES
+            .iter()
+            .find(|v| v.0 == voice)
+            .map_or("its voice", |v| v.1);
+        return format!(
+            "Festival has no voice {voice}: install it (Debian/Ubuntu: sudo apt-get install \
+             {package}; tools/setup installs every voice of the bank)"
+        );
+    }
+    let last: Vec<&str> = stderr.trim().lines().rev().take(5).collect();
+    let last: Vec<&str> = last.into_iter().rev().collect();
+    format!(
+        "Festival failed with the voice {voice}: {}",
+        last.join(" / ")
+    )
+}
+
+/// Every take of `takes` (all by one Festival voice) in one run of Festival; `written` after
+/// each take.
+fn speak_festival(
+    festival: &Path,
+    plan: &BankPlan,
+    takes: &[&BankTake],
+    out: &Path,
+    written: &(dyn Fn() + Sync),
+) -> Result<()> {
+    let BankVoice::Festival { voice, .. } = &takes[0].voice else {
+        unreachable!("Festival takes");
+    };
+    let mut scratch = Scratch::default();
+    let mut lines = Vec::with_capacity(takes.len());
+    for take in takes {
+        let BankVoice::Festival { stretch, .. } = &take.voice else {
+            unreachable!("Festival takes");
+        };
+        let path = out.join(&take.file);
+        scratch.folder_of(&path)?;
+        let spoken = path.with_extension("festival.part");
+        // A part left by an interrupted run is not this run's.
+        match std::fs::remove_file(&spoken) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(&spoken, e))
+            }
+            _ => {}
+        }
+        scratch.files.push(spoken.clone());
+        let file = spoken.to_str().ok_or_else(|| {
+            Error::param(
+                "out",
+                format!("{}: Festival needs a folder name in Unicode", out.display()),
+            )
+        })?;
+        lines.push((
+            plan.words[take.word].text.as_str(),
+            *stretch,
+            file.to_string(),
+        ));
+    }
+    let script_path = out.join(format!("festival-{voice}.scm.part"));
+    scratch.files.push(script_path.clone());
+    std::fs::write(&script_path, festival_script(voice, &lines))
+        .map_err(|e| Error::io(&script_path, e))?;
+    let run = Command::new(festival)
+        .arg("-b")
+        .arg(&script_path)
+        .output()
+        .map_err(|e| Error::io(festival, e))?;
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    if !run.status.success() || stderr.contains("SIOD ERROR") {
+        return Err(Error::Audio {
+            path: out.to_path_buf(),
+            message: festival_failure(voice, &stderr),
+        });
+    }
+    for take in takes {
+        let BankVoice::Festival { tape, .. } = &take.voice else {
+            unreachable!("Festival takes");
+        };
+        let word = &plan.words[take.word].text;
+        let path = out.join(&take.file);
+        let spoken_path = path.with_extension("festival.part");
+        if !spoken_path.is_file() {
+            return Err(Error::Audio {
+                path,
+                message: festival_failure(voice, &stderr),
+            });
+        }
+        let spoken = Audio::load(&spoken_path)?;
+        // Played faster or slower: the same samples at another rate.
+        let rate = spoken.sample_rate_hz() * tape / 100;
+        let played = Audio::new(spoken.samples().to_vec(), rate)?;
+        save_take(&played, &path, &mut scratch, || {
+            format!("Festival, saying '{word}' as {voice},")
+        })?;
+        std::fs::remove_file(&spoken_path).map_err(|e| Error::io(&spoken_path, e))?;
+        written();
+    }
+    Ok(())
 }
 
 /// A bank of words (made by [`make_bank`]) with the real voices of the kit's spoken digits
@@ -790,6 +1171,7 @@ mod tests {
         let params = BankParams {
             words: 50,
             takes: 4,
+            festival_takes: 2,
             seed: 3,
         };
         let a = bank_plan(&params).unwrap();
@@ -810,16 +1192,47 @@ mod tests {
                 assert_ne!(w.text, digit);
             }
         }
+        let mut festival = 0;
         for take in &plan.takes {
             let word = &plan.words[take.word].text;
             assert!(take.file.starts_with(&format!("{word}/")), "{}", take.file);
             // The whole voice is the speaker: the kit splits a speaker off at the first '_'.
-            let voice = format!(
-                "{}-{}-p{}-s{}",
-                plan.words[take.word].language, take.variant, take.pitch, take.speed
-            );
-            assert_eq!(crate::words::speaker_of(Path::new(&take.file)), voice);
+            let speaker = crate::words::speaker_of(Path::new(&take.file));
+            assert_eq!(speaker, take.voice.speaker(&plan.words[take.word]));
+            match &take.voice {
+                BankVoice::Espeak { variant, .. } => {
+                    assert!(speaker.contains(&format!("-{variant}-p")), "{speaker}");
+                    assert!(BANK_VARIANTS.contains(&variant.as_str()));
+                }
+                BankVoice::Festival { voice, .. } => {
+                    festival += 1;
+                    assert!(speaker.starts_with(&voice.replace('_', "-")), "{speaker}");
+                    assert!(BANK_FESTIVAL_VOICES.iter().any(|v| v.0 == voice));
+                }
+            }
         }
+        assert_eq!(festival, plan.words.len() * 10);
+        // Each word's Festival takes are by different voices.
+        for takes in plan.takes.chunks(30) {
+            let voices: std::collections::BTreeSet<_> = takes
+                .iter()
+                .filter_map(|t| match &t.voice {
+                    BankVoice::Festival { voice, .. } => Some(voice),
+                    BankVoice::Espeak { .. } => None,
+                })
+                .collect();
+            assert_eq!(voices.len(), 10);
+        }
+        // Without Festival's takes, the espeak-ng takes are those of a bank that never had any.
+        let espeak_only = bank_plan(&BankParams {
+            festival_takes: 0,
+            ..BankParams::new()
+        })
+        .unwrap();
+        assert!(espeak_only
+            .takes
+            .iter()
+            .all(|t| matches!(t.voice, BankVoice::Espeak { .. })));
         assert!(is_excluded("five") && is_excluded("sechsa") && is_excluded("tochocho"));
         assert!(!is_excluded("tomaki"));
     }
@@ -919,6 +1332,7 @@ mod tests {
         let plan = bank_plan(&BankParams {
             words: 3,
             takes: 2,
+            festival_takes: 1,
             seed: 5,
         })
         .unwrap();
@@ -957,15 +1371,90 @@ mod tests {
     }
 
     #[test]
+    fn festival_scripts_stretch_every_voice_and_keep_czech_takes_alike() {
+        let takes = [
+            ("brakimon", 80, "/bank/a\"b\\c.festival.part".to_string()),
+            ("do\"le", 125, "x.part".to_string()),
+        ];
+        let diphone = festival_script("kal_diphone", &takes);
+        assert!(diphone.starts_with("(voice_kal_diphone)\n"), "{diphone}");
+        assert!(diphone.contains("(Parameter.set 'Duration_Stretch 0.80)"));
+        assert!(diphone.contains("(Parameter.set 'Duration_Stretch 1.25)"));
+        // Quotes and backslashes stay inside their strings.
+        assert!(diphone
+            .contains(r#"(Utterance Text "brakimon")) "/bank/a\"b\\c.festival.part" 'riff)"#));
+        assert!(diphone.contains(r#"(Utterance Text "do\"le"))"#));
+        // HTS voices take a speaking rate: 80% of the durations is 1.25 times as fast.
+        let hts = festival_script("cmu_us_slt_arctic_hts", &takes);
+        assert!(
+            hts.contains(r#"(cons (list "-r" 1.2500) tinyml-hts-params)"#),
+            "{hts}"
+        );
+        assert!(
+            hts.contains(r#"(cons (list "-r" 0.8000) tinyml-hts-params)"#),
+            "{hts}"
+        );
+        assert!(!hts.contains("Duration_Stretch"));
+        assert!(festival_script("czech_dita", &takes).contains("(set! czech-randomize nil)"));
+        assert!(!diphone.contains("czech"));
+    }
+
+    #[test]
+    fn a_missing_festival_voice_names_its_package() {
+        let e = festival_failure(
+            "czech_krb",
+            "SIOD ERROR: unbound variable : voice_czech_krb\n",
+        );
+        assert!(e.contains("sudo apt-get install festvox-czech-krb"), "{e}");
+        let e = festival_failure("kal_diphone", "a\nb\nc\nd\ne\nf\ng: disk full\n");
+        assert_eq!(
+            e,
+            "Festival failed with the voice kal_diphone: c / d / e / f / g: disk full"
+        );
+    }
+
+    #[test]
+    fn a_plan_with_a_voice_the_bank_does_not_know_is_refused_before_anything_is_written() {
+        let mut plan = bank_plan(&BankParams {
+            words: 2,
+            takes: 2,
+            festival_takes: 2,
+            seed: 1,
+        })
+        .unwrap();
+        if let BankVoice::Festival { voice, .. } = &mut plan.takes[1].voice {
+            *voice = "../../elsewhere".into();
+        }
+        let out = std::env::temp_dir().join(format!("tinyml-bank-voice-{}", std::process::id()));
+        let e = make_bank(&plan, &out, false).unwrap_err().to_string();
+        assert!(
+            e.contains("'../../elsewhere' is not one of the bank's Festival voices"),
+            "{e}"
+        );
+        assert!(!out.exists());
+    }
+
+    #[test]
     fn bad_bank_sizes_are_refused() {
-        for (words, takes) in [(0, 5), (1, 5), (10, 1), (10, 0), (30_000, 5)] {
+        for (words, takes, festival_takes) in [
+            (0, 5, 0),
+            (1, 5, 0),
+            (10, 1, 0),
+            (10, 0, 0),
+            (30_000, 5, 0),
+            (10, 5, 6),
+        ] {
             let e = bank_plan(&BankParams {
                 words,
                 takes,
+                festival_takes,
                 seed: 1,
             })
             .unwrap_err();
             assert!(matches!(e, Error::InvalidParam { .. }), "{e}");
+            if festival_takes > 0 {
+                assert!(e.to_string().contains("festival_takes"), "{e}");
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Few-shot keywords from the command line: the keyword bank (espeak-ng) is the same for the same
-//! seed and never mixes with another folder; a few-shot model trains on an embedding, quantizes
+//! Few-shot keywords from the command line: the keyword bank (espeak-ng and Festival) is the same
+//! for the same seed and never mixes with another folder; a few-shot model trains on an embedding, quantizes
 //! and evaluates like any keyword model; embeddings that are not one are clear errors.
 
 mod common;
@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{assert_fails_with, json, scratch, tinyml, tool};
-use tinyml_kit::fewshot::{KwsEmbedding, REAL_WORDS};
+use tinyml_kit::fewshot::{KwsEmbedding, BANK_FESTIVAL_VOICES, REAL_WORDS};
 use tinyml_kit::kws::{KeywordData, KwsArchitecture, KwsTrainer};
 
 /// Every file under `dir` (relative path, bytes), sorted.
@@ -31,7 +31,7 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_bank_is_the_same_for_the_same_seed_and_keeps_to_its_folder() {
-    let Some(_) = tool("espeak-ng") else {
+    let (Some(_), Some(_)) = (tool("espeak-ng"), tool("festival")) else {
         return;
     };
     let dir = scratch("fewshot_bank");
@@ -46,6 +46,8 @@ fn a_bank_is_the_same_for_the_same_seed_and_keeps_to_its_folder() {
             "3",
             "--takes",
             "2",
+            "--festival-takes",
+            "1",
             "--seed",
             seed,
             "--json",
@@ -54,13 +56,28 @@ fn a_bank_is_the_same_for_the_same_seed_and_keeps_to_its_folder() {
     let first = json(&make(&a, "9"));
     assert_eq!(first["written"], 6);
     assert!(first["espeak_ng"].as_str().unwrap().contains("eSpeak NG"));
+    assert!(first["festival"]
+        .as_str()
+        .unwrap()
+        .starts_with("Festival Speech Synthesis System"));
     json(&make(&b, "9"));
     let (fa, fb) = (files(&a), files(&b));
     assert_eq!(fa.len(), 7, "bank.json and six takes");
     assert!(fa == fb, "the same seed made other files");
-    // The takes are keyword clips: 16 kHz, one second, someone speaking.
+    // The takes are keyword clips: 16 kHz, one second, someone speaking; a take of each word by
+    // Festival, one by espeak-ng.
     let data = KeywordData::load(&a).unwrap();
     assert_eq!(data.len(), 6);
+    let festival = data
+        .speakers()
+        .iter()
+        .filter(|s| {
+            BANK_FESTIVAL_VOICES
+                .iter()
+                .any(|v| s.starts_with(&v.0.replace('_', "-")))
+        })
+        .count();
+    assert_eq!(festival, 3);
     for clip in data.clips() {
         assert_eq!(clip.samples().len(), 16_000);
         assert!(clip.samples().iter().any(|s| s.abs() > 0.5));

@@ -136,8 +136,9 @@ impl KwsTrainArgs {
 
 #[derive(Subcommand)]
 pub(crate) enum KwsCmd {
-    /// Make a keyword bank: made-up words spoken by espeak-ng in 24 languages and many voices
-    /// (the words an embedding learns from; needs espeak-ng). Run again to finish a bank.
+    /// Make a keyword bank: made-up words spoken by espeak-ng in 24 languages and many voices,
+    /// and by Festival's voices of recorded people (the words an embedding learns from; needs
+    /// espeak-ng, and Festival with its voices). Run again to finish a bank.
     Bank {
         /// The bank folder (new, or a bank made with the same settings).
         #[arg(long)]
@@ -148,10 +149,14 @@ pub(crate) enum KwsCmd {
         /// Takes of each word.
         #[arg(long, default_value_t = BankParams::new().takes)]
         takes: usize,
+        /// How many of each word's takes are by Festival's voices (0: espeak-ng alone;
+        /// default: a third of the takes).
+        #[arg(long)]
+        festival_takes: Option<usize>,
         /// Seed of the words and voices.
         #[arg(long, default_value_t = BankParams::new().seed)]
         seed: u64,
-        /// Print JSON: written, kept, espeak_ng, seconds.
+        /// Print JSON: written, kept, espeak_ng, festival (their versions), seconds.
         #[arg(long)]
         json: bool,
     },
@@ -329,10 +334,17 @@ pub(crate) fn kws(cmd: KwsCmd) -> Result<()> {
             out,
             words,
             takes,
+            festival_takes,
             seed,
             json,
         } => {
-            let plan = bank_plan(&BankParams { words, takes, seed })?;
+            let plan = bank_plan(&BankParams {
+                words,
+                takes,
+                festival_takes: festival_takes
+                    .unwrap_or_else(|| BankParams::festival_takes_of(takes)),
+                seed,
+            })?;
             let report = make_bank(&plan, &out, !json)?;
             if json {
                 print_json(&serde_json::to_value(&report).expect("a report serialises"));
@@ -344,7 +356,11 @@ pub(crate) fn kws(cmd: KwsCmd) -> Result<()> {
                     takes,
                     report.written,
                     report.kept,
-                    report.espeak_ng,
+                    [report.espeak_ng, report.festival]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" and "),
                     report.seconds
                 );
             }
