@@ -447,14 +447,11 @@ pub struct BankReport {
     pub seconds: f64,
 }
 
-/// A program the bank needs, found on `PATH`, and its version (the first line of `--version`,
-/// up to `cut`).
-fn bank_tool(
-    name: &str,
-    package: &str,
-    out: &Path,
-    cut: Option<&str>,
-) -> Result<(PathBuf, String)> {
+/// A program the bank needs, found on `PATH`, and its version: the first line of `--version`,
+/// without the program's own path in front (Festival: "/usr/bin/festival: Festival Speech
+/// Synthesis System: 2.5.0:…") or its data folder behind (espeak-ng: "eSpeak NG text-to-speech:
+/// 1.51  Data at: /usr/lib/…").
+fn bank_tool(name: &str, package: &str, out: &Path) -> Result<(PathBuf, String)> {
     let path = find_on_path(name).ok_or_else(|| Error::Audio {
         path: out.to_path_buf(),
         message: format!(
@@ -468,16 +465,12 @@ fn bank_tool(
         .map_err(|e| Error::io(&path, e))?;
     let version = String::from_utf8_lossy(&version.stdout);
     let version = version.lines().next().unwrap_or_default();
-    // Festival begins with its own path: "/usr/bin/festival: Festival Speech Synthesis …".
     let version = path
         .to_str()
         .and_then(|p| version.strip_prefix(p))
         .and_then(|v| v.strip_prefix(':'))
         .unwrap_or(version);
-    let version = match cut {
-        Some(cut) => version.split(cut).next().unwrap_or_default(),
-        None => version,
-    };
+    let version = version.split("  Data at").next().unwrap_or_default();
     Ok((path, version.trim().to_string()))
 }
 
@@ -507,13 +500,12 @@ pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankRepo
             .iter()
             .any(|t| matches!(t.voice, BankVoice::Festival { .. }) == festival)
     };
-    // "eSpeak NG text-to-speech: 1.51  Data at: /usr/lib/…": the version, not the folder.
     let espeak = match uses(false) {
-        true => Some(bank_tool("espeak-ng", "espeak-ng", out, Some("  Data at"))?),
+        true => Some(bank_tool("espeak-ng", "espeak-ng", out)?),
         false => None,
     };
     let festival = match uses(true) {
-        true => Some(bank_tool("festival", "festival", out, None)?),
+        true => Some(bank_tool("festival", "festival", out)?),
         false => None,
     };
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
