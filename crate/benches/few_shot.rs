@@ -23,8 +23,10 @@
 //! `--heads` instead compares kinds of head on the shipped embedding, at five takes, on the same
 //! 20 pairings: the kit's dense layer (trained as `KwsTrainer::few_shot` trains it), the nearest
 //! class mean (Euclidean; cosine, which is a dense layer of the normalised means), and a dense
-//! layer on L2-normalised embeddings. Every one of them is a dense layer the board could run,
-//! except the last (the board would have to normalise). The dense row trains its head with
+//! layer on L2-normalised embeddings (the board would have to normalise), a dense layer on ten
+//! altered copies of each take instead of three, and the dense layer's whole network (the
+//! convolutions too) fine-tuned on the takes afterwards. The others are a dense layer the
+//! board could run as it is. The dense row trains its head with
 //! `KwsTrainer::few_shot`'s settings (`FEW_SHOT_*`, seed 7), so it equals the main table's
 //! few-shot float figure at five takes. `--test` does not apply.
 
@@ -157,13 +159,15 @@ fn compare_heads(digits: &KeywordData, speakers: &[String]) {
     let embedding = KwsEmbedding::bundled().expect("data/kws_embedding.tkf");
     let d = embedding.size();
     let k = NEW_WORDS.len();
-    let tests: Vec<(Vec<f32>, Vec<usize>)> = speakers
+    // Each speaker's clips: embeddings, classes, and features (for the fine-tuned network).
+    let tests: Vec<(Vec<f32>, Vec<usize>, Vec<f32>)> = speakers
         .iter()
         .map(|s| {
             let clips = digits.with_voices(&[s.as_str()]).expect("a speaker");
             (
                 embedding.embed(&clips).expect("embeds"),
                 classes(&clips, &NEW_WORDS),
+                embedding.model.inputs(&clips).expect("features"),
             )
         })
         .collect();
@@ -172,7 +176,22 @@ fn compare_heads(digits: &KeywordData, speakers: &[String]) {
         "nearest class mean, Euclidean",
         "nearest class mean, cosine",
         "dense layer on L2-normalised embeddings",
+        "dense layer, 10 altered copies of each take (not 3)",
+        "dense layer, then every layer fine-tuned (10 epochs, Adam 3e-4)",
     ];
+    // The convolutions alone, to fine-tune them with a head.
+    let flatten = embedding
+        .model
+        .network
+        .layers()
+        .iter()
+        .position(|l| *l == Layer::Flatten)
+        .expect("the embedding flattens");
+    let (extractor, _) = embedding
+        .model
+        .network
+        .split_at(flatten + 1)
+        .expect("splits");
     let mut cells = vec![Cell::default(); heads.len()];
     for (si, speaker) in speakers.iter().enumerate() {
         let takes = digits.takes_of(speaker, 5, SEED).expect("takes");
@@ -181,7 +200,7 @@ fn compare_heads(digits: &KeywordData, speakers: &[String]) {
             .expect("augments");
         let x = embedding.embed(&augmented).expect("embeds");
         let y = classes(&augmented, &NEW_WORDS);
-        let dense = |inputs: &[f32]| {
+        let dense = |inputs: &[f32], y: &[usize]| {
             let mut head = Network::new(Shape::Flat(d), vec![Layer::Dense { units: k }], SEED)
                 .expect("a dense head");
             TrainParams::new()
@@ -190,12 +209,33 @@ fn compare_heads(digits: &KeywordData, speakers: &[String]) {
                 .learning_rate(FEW_SHOT_LEARNING_RATE)
                 .seed(SEED)
                 .progress(false)
-                .fit(&mut head, inputs, &y, None)
+                .fit(&mut head, inputs, y, None)
                 .expect("trains");
             head
         };
         let normalised: Vec<f32> = x.chunks_exact(d).flat_map(l2_normalised).collect();
-        let (plain, on_normalised) = (dense(&x), dense(&normalised));
+        let (plain, on_normalised) = (dense(&x, &y), dense(&normalised, &y));
+        let more = takes
+            .augmented(&Augmentation::new().copies(10), SEED)
+            .expect("augments");
+        let more_copies = dense(
+            &embedding.embed(&more).expect("embeds"),
+            &classes(&more, &NEW_WORDS),
+        );
+        let mut fine_tuned = extractor.then(&plain).expect("joins");
+        TrainParams::new()
+            .epochs(10)
+            .batch_size(FEW_SHOT_BATCH)
+            .learning_rate(3e-4)
+            .seed(SEED)
+            .progress(false)
+            .fit(
+                &mut fine_tuned,
+                &embedding.model.inputs(&augmented).expect("features"),
+                &y,
+                None,
+            )
+            .expect("fine-tunes");
         let means = class_means(&x, &y, d, k, |r| r.to_vec());
         let euclid_bias: Vec<f32> = means
             .iter()
@@ -205,7 +245,7 @@ fn compare_heads(digits: &KeywordData, speakers: &[String]) {
             .iter()
             .map(|m| l2_normalised(m))
             .collect();
-        for (ti, (tx, ty)) in tests.iter().enumerate() {
+        for (ti, (tx, ty, features)) in tests.iter().enumerate() {
             if ti == si {
                 continue;
             }
@@ -225,6 +265,8 @@ fn compare_heads(digits: &KeywordData, speakers: &[String]) {
             cells[3]
                 .0
                 .push(head_accuracy(&on_normalised, &tx_normalised));
+            cells[4].0.push(head_accuracy(&more_copies, tx));
+            cells[5].0.push(head_accuracy(&fine_tuned, features));
         }
     }
     let mut table = Table::new(&[
