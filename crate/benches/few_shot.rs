@@ -22,11 +22,11 @@
 //!
 //! `--heads` instead compares kinds of head on the shipped embedding, at five takes, on the same
 //! 20 pairings: the kit's dense layer (trained as `KwsTrainer::few_shot` trains it), the nearest
-//! class mean (Euclidean; cosine, which is a dense layer of the normalised means), and a dense
-//! layer on L2-normalised embeddings (the board would have to normalise), a dense layer on ten
-//! altered copies of each take instead of three, and the dense layer's whole network (the
-//! convolutions too) fine-tuned on the takes afterwards. The others are a dense layer the
-//! board could run as it is. The dense row trains its head with
+//! class mean (Euclidean; cosine, which is a dense layer of the normalised means), a dense layer
+//! on L2-normalised embeddings (the board would have to normalise), a dense layer on ten altered
+//! copies of each take instead of three, and the dense layer's whole network fine-tuned on the
+//! takes and their copies afterwards (the convolutions too: its own convolution weights). All but
+//! the L2-normalised one run on the board as they are. The dense row trains its head with
 //! `KwsTrainer::few_shot`'s settings (`FEW_SHOT_*`, seed 7), so it equals the main table's
 //! few-shot float figure at five takes. `--test` does not apply.
 

@@ -882,7 +882,7 @@ pub fn embedding_trainer() -> KwsTrainer {
 
 /// Altered copies (shifted, faster or slower, with noise: [`Augmentation::new`]'s settings) of
 /// each generated clip of the bank that an embedding learns from besides the clip itself. One
-/// measured best at five takes (none and two did worse; README, "Few-shot keywords").
+/// copy measured best at five takes (none or two did worse; see README, "Few-shot keywords").
 pub const BANK_COPIES: usize = 1;
 
 /// Altered copies of each real voice's clip: the few real voices weigh as much as they can
