@@ -13,7 +13,7 @@
 //! back as a false 6 kHz tone.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rustfft::{num_complex::Complex, FftPlanner};
 use tinyml_core::mfcc::{normalize_peak, FeatureConfig, Mfcc, MfccError, MAX_CLIP_MS, MIN_CLIP_MS};
@@ -40,10 +40,12 @@ pub(crate) fn has_extension(path: &Path, extensions: &[&str]) -> bool {
 /// normalises each clip of its microphone to the same peak.
 pub use tinyml_core::mfcc::NORMALIZED_PEAK;
 
-/// Mono audio: samples in `[-1, 1]` at `sample_rate_hz`.
+/// Mono audio: samples in `[-1, 1]` at `sample_rate_hz`. The samples are shared, never
+/// changed: a copy of a clip (as every dataset's split, subset and merge makes) costs no memory
+/// of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Audio {
-    samples: Vec<f32>,
+    samples: Arc<[f32]>,
     sample_rate_hz: u32,
 }
 
@@ -66,7 +68,7 @@ impl Audio {
             ));
         }
         Ok(Audio {
-            samples,
+            samples: samples.into(),
             sample_rate_hz,
         })
     }
@@ -215,7 +217,7 @@ impl Audio {
         };
         let mut writer = hound::WavWriter::create(path, spec).map_err(to_io)?;
         if float {
-            for &x in &self.samples {
+            for &x in self.samples.iter() {
                 writer.write_sample(x).map_err(to_io)?;
             }
         } else {
@@ -263,7 +265,7 @@ impl Audio {
         }
         let samples = resample(&self.samples, self.sample_rate_hz, rate_hz);
         Ok(Audio {
-            samples,
+            samples: samples.into(),
             sample_rate_hz: rate_hz,
         })
     }
@@ -302,7 +304,7 @@ impl Audio {
             self.samples[start..start + want].to_vec()
         };
         Ok(Audio {
-            samples,
+            samples: samples.into(),
             sample_rate_hz: self.sample_rate_hz,
         })
     }
@@ -310,10 +312,10 @@ impl Audio {
     /// The audio scaled so its loudest sample is [`NORMALIZED_PEAK`] (silence stays silent).
     /// Uses the same function as the board.
     pub fn normalized(&self) -> Audio {
-        let mut samples = self.samples.clone();
+        let mut samples = self.samples.to_vec();
         normalize_peak(&mut samples, NORMALIZED_PEAK);
         Audio {
-            samples,
+            samples: samples.into(),
             sample_rate_hz: self.sample_rate_hz,
         }
     }

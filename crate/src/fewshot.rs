@@ -439,9 +439,9 @@ pub struct BankReport {
     pub written: usize,
     /// Takes that were there already (a bank is made again only where it is missing).
     pub kept: usize,
-    /// The espeak-ng that spoke them (`espeak-ng --version`), when the bank has espeak-ng takes.
+    /// The espeak-ng that spoke them (`espeak-ng --version`), when it wrote takes now.
     pub espeak_ng: Option<String>,
-    /// The Festival that spoke them (`festival --version`), when the bank has Festival takes.
+    /// The Festival that spoke them (`festival --version`), when it wrote takes now.
     pub festival: Option<String>,
     /// Wall time, seconds.
     pub seconds: f64,
@@ -495,23 +495,11 @@ pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankRepo
             ),
         ));
     }
-    let uses = |festival: bool| {
-        plan.takes
-            .iter()
-            .any(|t| matches!(t.voice, BankVoice::Festival { .. }) == festival)
-    };
-    let espeak = match uses(false) {
-        true => Some(bank_tool("espeak-ng", "espeak-ng", out)?),
-        false => None,
-    };
-    let festival = match uses(true) {
-        true => Some(bank_tool("festival", "festival", out)?),
-        false => None,
-    };
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    // The folder is this plan's bank, or empty (or not there yet) for a new one. Nothing is
+    // written before the programs that say the missing takes are found.
     let manifest = out.join("bank.json");
     let json = serde_json::to_string_pretty(plan).expect("a plan serialises");
-    match std::fs::read_to_string(&manifest) {
+    let new_bank = match std::fs::read_to_string(&manifest) {
         Ok(existing) if existing != json => {
             return Err(Error::param(
                 "out",
@@ -521,13 +509,14 @@ pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankRepo
                 ),
             ))
         }
-        Ok(_) => {}
+        Ok(_) => false,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if std::fs::read_dir(out)
-                .map_err(|e| Error::io(out, e))?
-                .next()
-                .is_some()
-            {
+            let holds_files = match std::fs::read_dir(out) {
+                Ok(mut entries) => entries.next().is_some(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => return Err(Error::io(out, e)),
+            };
+            if holds_files {
                 return Err(Error::param(
                     "out",
                     format!(
@@ -536,15 +525,58 @@ pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankRepo
                     ),
                 ));
             }
-            std::fs::write(&manifest, &json).map_err(|e| Error::io(&manifest, e))?;
+            true
         }
         Err(e) => return Err(Error::io(&manifest, e)),
-    }
+    };
     let missing: Vec<&BankTake> = plan
         .takes
         .iter()
         .filter(|t| !out.join(&t.file).is_file())
         .collect();
+    // Festival loads a voice in a second and then says a word in milliseconds: one run a voice.
+    let mut by_festival_voice: std::collections::BTreeMap<&str, Vec<FestivalTake>> =
+        Default::default();
+    let mut by_espeak = Vec::new();
+    for take in &missing {
+        match &take.voice {
+            BankVoice::Festival {
+                voice,
+                stretch,
+                tape,
+            } => by_festival_voice
+                .entry(voice)
+                .or_default()
+                .push(FestivalTake {
+                    take,
+                    stretch: *stretch,
+                    tape: *tape,
+                }),
+            BankVoice::Espeak {
+                variant,
+                pitch,
+                speed,
+            } => by_espeak.push(BankJob::Espeak(EspeakTake {
+                take,
+                variant,
+                pitch: *pitch,
+                speed: *speed,
+            })),
+        }
+    }
+    // Only the programs that have takes to say are needed: a finished bank is read anywhere.
+    let espeak = match by_espeak.is_empty() {
+        false => Some(bank_tool("espeak-ng", "espeak-ng", out)?),
+        true => None,
+    };
+    let festival = match by_festival_voice.is_empty() {
+        false => Some(bank_tool("festival", "festival", out)?),
+        true => None,
+    };
+    if new_bank {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        std::fs::write(&manifest, &json).map_err(|e| Error::io(&manifest, e))?;
+    }
     let done = AtomicUsize::new(plan.takes.len() - missing.len());
     let written = || {
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -552,32 +584,21 @@ pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankRepo
             eprintln!("bank: {n}/{} takes", plan.takes.len());
         }
     };
-    // Festival loads a voice in a second and then says a word in milliseconds: one run a voice.
-    let mut by_festival_voice: std::collections::BTreeMap<&str, Vec<&BankTake>> =
-        Default::default();
-    let mut by_espeak = Vec::new();
-    for take in &missing {
-        match &take.voice {
-            BankVoice::Festival { voice, .. } => {
-                by_festival_voice.entry(voice).or_default().push(take)
-            }
-            BankVoice::Espeak { .. } => by_espeak.push(*take),
-        }
-    }
-    let jobs: Vec<Vec<&BankTake>> = by_festival_voice
-        .into_values()
-        .chain(by_espeak.into_iter().map(|t| vec![t]))
+    let jobs: Vec<BankJob> = by_festival_voice
+        .into_iter()
+        .map(|(voice, takes)| BankJob::Festival { voice, takes })
+        .chain(by_espeak)
         .collect();
-    jobs.par_iter().try_for_each(|takes| -> Result<()> {
-        match &takes[0].voice {
-            BankVoice::Espeak { .. } => {
+    jobs.par_iter().try_for_each(|job| -> Result<()> {
+        match job {
+            BankJob::Espeak(take) => {
                 let (espeak, _) = espeak.as_ref().expect("found above");
-                speak_espeak(espeak, plan, takes[0], out)?;
+                speak_espeak(espeak, plan, take, out)?;
                 written();
             }
-            BankVoice::Festival { .. } => {
+            BankJob::Festival { voice, takes } => {
                 let (festival, _) = festival.as_ref().expect("found above");
-                speak_festival(festival, plan, takes, out, &written)?;
+                speak_festival(festival, plan, voice, takes, out, &written)?;
             }
         }
         Ok(())
@@ -589,6 +610,31 @@ pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankRepo
         festival: festival.map(|f| f.1),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A take by espeak-ng, with its voice's settings ([`BankVoice::Espeak`]).
+struct EspeakTake<'a> {
+    take: &'a BankTake,
+    variant: &'a str,
+    pitch: u32,
+    speed: u32,
+}
+
+/// A take by a Festival voice, with how its voice is changed ([`BankVoice::Festival`]).
+struct FestivalTake<'a> {
+    take: &'a BankTake,
+    stretch: u32,
+    tape: u32,
+}
+
+/// What one worker of [`make_bank`] says: one take by espeak-ng, or every take of one Festival
+/// voice.
+enum BankJob<'a> {
+    Espeak(EspeakTake<'a>),
+    Festival {
+        voice: &'a str,
+        takes: Vec<FestivalTake<'a>>,
+    },
 }
 
 /// A job's temporary files (and the folders it made), removed when the job ends, however it
@@ -649,15 +695,13 @@ fn save_take(
 }
 
 /// One take by espeak-ng.
-fn speak_espeak(espeak: &Path, plan: &BankPlan, take: &BankTake, out: &Path) -> Result<()> {
-    let BankVoice::Espeak {
+fn speak_espeak(espeak: &Path, plan: &BankPlan, take: &EspeakTake, out: &Path) -> Result<()> {
+    let &EspeakTake {
+        take,
         variant,
         pitch,
         speed,
-    } = &take.voice
-    else {
-        unreachable!("an espeak-ng take");
-    };
+    } = take;
     let word = &plan.words[take.word];
     let path = out.join(&take.file);
     let mut scratch = Scratch::default();
@@ -751,24 +795,19 @@ fn festival_failure(voice: &str, stderr: &str) -> String {
     )
 }
 
-/// Every take of `takes` (all by one Festival voice) in one run of Festival; `written` after
-/// each take.
+/// Every take of `takes` by Festival's `voice` in one run of Festival; `written` after each
+/// take.
 fn speak_festival(
     festival: &Path,
     plan: &BankPlan,
-    takes: &[&BankTake],
+    voice: &str,
+    takes: &[FestivalTake],
     out: &Path,
     written: &(dyn Fn() + Sync),
 ) -> Result<()> {
-    let BankVoice::Festival { voice, .. } = &takes[0].voice else {
-        unreachable!("Festival takes");
-    };
     let mut scratch = Scratch::default();
     let mut lines = Vec::with_capacity(takes.len());
-    for take in takes {
-        let BankVoice::Festival { stretch, .. } = &take.voice else {
-            unreachable!("Festival takes");
-        };
+    for &FestivalTake { take, stretch, .. } in takes {
         let path = out.join(&take.file);
         scratch.folder_of(&path)?;
         let spoken = path.with_extension("festival.part");
@@ -788,7 +827,7 @@ fn speak_festival(
         })?;
         lines.push((
             plan.words[take.word].text.as_str(),
-            *stretch,
+            stretch,
             file.to_string(),
         ));
     }
@@ -808,10 +847,7 @@ fn speak_festival(
             message: festival_failure(voice, &stderr),
         });
     }
-    for take in takes {
-        let BankVoice::Festival { tape, .. } = &take.voice else {
-            unreachable!("Festival takes");
-        };
+    for &FestivalTake { take, tape, .. } in takes {
         let word = &plan.words[take.word].text;
         let path = out.join(&take.file);
         let spoken_path = path.with_extension("festival.part");

@@ -230,6 +230,20 @@ fn datasets_load_by_folder_or_flat_and_split_by_speaker() {
     assert_eq!(augmented.len(), 72);
     assert_eq!(augmented.features().unwrap().len(), 72 * 49 * 13);
     assert!(data.augmented(&Augmentation::new().speed(0.9), 3).is_err());
+    // Splits, merges and the originals in an augmented set share the clips' samples: the
+    // 30,000-clip keyword bank is not copied at every step.
+    let shares = |a: &KeywordData, i: usize, j: usize| {
+        std::ptr::eq(
+            a.clip(i).unwrap().samples(),
+            data.clip(j).unwrap().samples(),
+        )
+    };
+    let first_of_train = (0..data.len())
+        .find(|&j| data.speakers()[j] != "cho")
+        .unwrap();
+    assert!(shares(&train, 0, first_of_train));
+    assert!(shares(&augmented, 5, 5) && !shares(&augmented, 36 + 5, 5));
+    assert!(shares(&test.merged(&train).unwrap(), 12, first_of_train));
 
     // The original FSDD layout: one flat folder of {label}_{speaker}_{take}.wav.
     let flat = scratch("dataset_flat");

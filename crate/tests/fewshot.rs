@@ -5,6 +5,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 
 use common::{assert_fails_with, json, scratch, tinyml, tool};
 use tinyml_kit::fewshot::{KwsEmbedding, BANK_FESTIVAL_VOICES, REAL_WORDS};
@@ -88,6 +89,43 @@ fn a_bank_is_the_same_for_the_same_seed_and_keeps_to_its_folder() {
         (again["written"].clone(), again["kept"].clone()),
         (0.into(), 6.into())
     );
+    // A finished bank needs neither program (a copy, here with neither on PATH); a missing
+    // take needs its program, and nothing is written before it is found.
+    let bare = dir.join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    let bare_bank = |out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tinyml"))
+            .args(["kws", "bank", "--out", out.to_str().unwrap()])
+            .args(["--words", "3", "--takes", "2", "--festival-takes", "1"])
+            .args(["--seed", "9", "--json"])
+            .env("PATH", &bare)
+            .output()
+            .unwrap()
+    };
+    let copied = dir.join("copied");
+    for (name, bytes) in &fa {
+        std::fs::create_dir_all(copied.join(name).parent().unwrap()).unwrap();
+        std::fs::write(copied.join(name), bytes).unwrap();
+    }
+    let kept = json(&bare_bank(&copied));
+    assert_eq!(
+        (kept["written"].clone(), kept["kept"].clone()),
+        (0.into(), 6.into())
+    );
+    assert!(kept["espeak_ng"].is_null() && kept["festival"].is_null());
+    let take = &fa
+        .iter()
+        .find(|(name, _)| name.ends_with(".wav"))
+        .unwrap()
+        .0;
+    std::fs::remove_file(copied.join(take)).unwrap();
+    assert_fails_with(
+        &bare_bank(&copied),
+        &["is not installed", "apt-get install"],
+    );
+    let fresh = dir.join("fresh");
+    assert_fails_with(&bare_bank(&fresh), &["is not installed"]);
+    assert!(!fresh.exists());
     assert_fails_with(&make(&a, "10"), &["holds a bank of other words or voices"]);
     assert!(files(&a) == fa);
     let other = dir.join("other");
@@ -95,6 +133,34 @@ fn a_bank_is_the_same_for_the_same_seed_and_keeps_to_its_folder() {
     std::fs::write(other.join("notes.txt"), "mine").unwrap();
     assert_fails_with(&make(&other, "9"), &["is not empty and holds no bank"]);
     assert_eq!(files(&other).len(), 1);
+}
+
+#[test]
+fn tools_setup_installs_every_festival_voice_of_the_bank() {
+    let setup =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/setup"))
+            .unwrap();
+    // Its list: one loop over `<language>/<voice folder>:<Debian package>` pairs.
+    let start = setup
+        .find("for pair in english/")
+        .expect("the voices' loop")
+        + 12;
+    let end = start + setup[start..].find("; do").unwrap();
+    let mut listed: Vec<(&str, &str)> = setup[start..end]
+        .split_whitespace()
+        .filter(|w| *w != "\\")
+        .map(|pair| {
+            let (folder, package) = pair.split_once(':').unwrap();
+            (folder.rsplit('/').next().unwrap(), package)
+        })
+        .collect();
+    let mut ours = BANK_FESTIVAL_VOICES.to_vec();
+    listed.sort();
+    ours.sort();
+    assert_eq!(
+        listed, ours,
+        "tools/setup installs other voices than the bank's"
+    );
 }
 
 #[test]

@@ -349,18 +349,21 @@ pub(crate) fn kws(cmd: KwsCmd) -> Result<()> {
             if json {
                 print_json(&serde_json::to_value(&report).expect("a report serialises"));
             } else {
+                let engines: Vec<String> = [report.espeak_ng, report.festival]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let by = match engines.is_empty() {
+                    true => String::new(),
+                    false => format!(" by {}", engines.join(" and ")),
+                };
                 println!(
-                    "bank {}: {} words × {} takes ({} written, {} already there) by {} in {:.0} s",
+                    "bank {}: {} words × {} takes ({} written, {} already there){by} in {:.0} s",
                     out.display(),
                     words,
                     takes,
                     report.written,
                     report.kept,
-                    [report.espeak_ng, report.festival]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(" and "),
                     report.seconds
                 );
             }
