@@ -477,7 +477,9 @@ fn bank_tool(name: &str, package: &str, out: &Path) -> Result<(PathBuf, String)>
 /// Speaks every take of `plan` into `out` as 16 kHz 16-bit WAV, the loudest second of each (on
 /// all cores: espeak-ng once a take, Festival once a voice), and writes the plan as
 /// `bank.json`. Takes already there are kept, so a bank interrupted half way is finished by
-/// running it again; a folder holding another plan's bank is refused.
+/// running it again; a folder holding another plan's bank is refused. Only the programs that
+/// say a missing take are needed (a finished bank needs neither), and nothing is written before
+/// they are found.
 pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankReport> {
     let started = std::time::Instant::now();
     if let Some(voice) = plan.takes.iter().find_map(|t| match &t.voice {
@@ -497,6 +499,12 @@ pub fn make_bank(plan: &BankPlan, out: &Path, progress: bool) -> Result<BankRepo
     }
     // The folder is this plan's bank, or empty (or not there yet) for a new one. Nothing is
     // written before the programs that say the missing takes are found.
+    if out.exists() && !out.is_dir() {
+        return Err(Error::param(
+            "out",
+            format!("{} is a file: give a folder for the bank", out.display()),
+        ));
+    }
     let manifest = out.join("bank.json");
     let json = serde_json::to_string_pretty(plan).expect("a plan serialises");
     let new_bank = match std::fs::read_to_string(&manifest) {

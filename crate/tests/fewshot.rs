@@ -113,19 +113,28 @@ fn a_bank_is_the_same_for_the_same_seed_and_keeps_to_its_folder() {
         (0.into(), 6.into())
     );
     assert!(kept["espeak_ng"].is_null() && kept["festival"].is_null());
+    // An espeak-ng take (Festival's are named after its voices).
     let take = &fa
         .iter()
-        .find(|(name, _)| name.ends_with(".wav"))
+        .find(|(name, _)| {
+            name.ends_with(".wav")
+                && !BANK_FESTIVAL_VOICES
+                    .iter()
+                    .any(|v| name.contains(&format!("/{}-", v.0.replace('_', "-"))))
+        })
         .unwrap()
         .0;
     std::fs::remove_file(copied.join(take)).unwrap();
+    let before = files(&copied);
     assert_fails_with(
         &bare_bank(&copied),
-        &["is not installed", "apt-get install"],
+        &["espeak-ng is not installed", "apt-get install espeak-ng"],
     );
+    assert!(files(&copied) == before);
     let fresh = dir.join("fresh");
     assert_fails_with(&bare_bank(&fresh), &["is not installed"]);
     assert!(!fresh.exists());
+    assert_fails_with(&bare_bank(&copied.join("bank.json")), &["is a file"]);
     assert_fails_with(&make(&a, "10"), &["holds a bank of other words or voices"]);
     assert!(files(&a) == fa);
     let other = dir.join("other");

@@ -156,7 +156,8 @@ pub(crate) enum KwsCmd {
         /// Seed of the words and voices.
         #[arg(long, default_value_t = BankParams::new().seed)]
         seed: u64,
-        /// Print JSON: written, kept, espeak_ng, festival (their versions), seconds.
+        /// Print JSON: written, kept, espeak_ng, festival (the versions of those that wrote takes),
+        /// seconds.
         #[arg(long)]
         json: bool,
     },
