@@ -37,23 +37,16 @@ fn a_bank_is_the_same_for_the_same_seed_and_keeps_to_its_folder() {
     };
     let dir = scratch("fewshot_bank");
     let (a, b) = (dir.join("a"), dir.join("b"));
-    let make = |out: &Path, seed: &str| {
-        tinyml(&[
-            "kws",
-            "bank",
-            "--out",
-            out.to_str().unwrap(),
-            "--words",
-            "3",
-            "--takes",
-            "2",
-            "--festival-takes",
-            "1",
-            "--seed",
-            seed,
-            "--json",
-        ])
+    // The small bank's command; `make` runs it as it is, `bare_bank` (below) with an empty PATH.
+    let bank = |out: &Path, seed: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tinyml"));
+        command
+            .args(["kws", "bank", "--out", out.to_str().unwrap()])
+            .args(["--words", "3", "--takes", "2", "--festival-takes", "1"])
+            .args(["--seed", seed, "--json"]);
+        command
     };
+    let make = |out: &Path, seed: &str| bank(out, seed).output().unwrap();
     let first = json(&make(&a, "9"));
     assert_eq!(first["written"], 6);
     assert!(first["espeak_ng"].as_str().unwrap().contains("eSpeak NG"));
@@ -93,15 +86,7 @@ fn a_bank_is_the_same_for_the_same_seed_and_keeps_to_its_folder() {
     // take needs its program, and nothing is written before it is found.
     let bare = dir.join("bare");
     std::fs::create_dir_all(&bare).unwrap();
-    let bare_bank = |out: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_tinyml"))
-            .args(["kws", "bank", "--out", out.to_str().unwrap()])
-            .args(["--words", "3", "--takes", "2", "--festival-takes", "1"])
-            .args(["--seed", "9", "--json"])
-            .env("PATH", &bare)
-            .output()
-            .unwrap()
-    };
+    let bare_bank = |out: &Path| bank(out, "9").env("PATH", &bare).output().unwrap();
     let copied = dir.join("copied");
     for (name, bytes) in &fa {
         std::fs::create_dir_all(copied.join(name).parent().unwrap()).unwrap();
